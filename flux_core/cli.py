@@ -1,0 +1,385 @@
+"""`flux-lab`: generate, sweep, history, show, resume, emulator.
+
+Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
+parameters (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
+one readable line on stderr; the API key never appears in output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import sys
+import time
+from concurrent.futures import as_completed
+from pathlib import Path
+from typing import Any, Iterator
+
+from flux_core import defaults as D
+from flux_core import store
+from flux_core.client import SegmindClient
+from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
+from flux_core.errors import CallFailed, FluxError, MissingKey, redact
+from flux_core.images import ImageProblem, check_reference
+from flux_core.params import FluxParams, ParamsError
+from flux_core.runner import Runner, run_as_json
+from flux_core.settings import Connection, data_dir as resolve_data_dir
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _csv_ints(text: str) -> list[int | None]:
+    values: list[int | None] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.lower() == "random":
+            values.append(None)
+            continue
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {part!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    return values
+
+
+def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
+    p.add_argument("--prompt", required=True)
+    if single:
+        p.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random, recorded)")
+        p.add_argument("--safety-tolerance", type=int, default=D.SAFETY_TOLERANCE)
+    p.add_argument("--width", type=int, default=D.WIDTH)
+    p.add_argument("--height", type=int, default=D.HEIGHT)
+    p.add_argument("--output-format", default=D.OUTPUT_FORMAT, help="png or jpeg")
+    p.add_argument("--image-url", action="append", default=[], help="a reference image URL (up to 8)")
+    p.add_argument("--image", action="append", default=[], type=Path, help="a local reference image file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--emulator", action="store_true", help="use an in-process emulator (no key, no network)")
+    p.add_argument("--progress", action="store_true", help="print every status change to stderr "
+                   "(the default on a terminal)")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="flux-lab", description="Flux Lab: FLUX.2 [max] on Segmind, with a run ledger.")
+    parser.add_argument("--data-dir", default=None, help=f"default ${D.DATA_DIR_ENV} or {D.DATA_DIR}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="submit one run, wait for it, store the image")
+    _add_params(gen, single=True)
+
+    sweep = sub.add_parser("sweep", help="run the cross product of seeds and safety tolerances")
+    _add_params(sweep, single=False)
+    sweep.add_argument("--seeds", type=_csv_ints, required=True, help="e.g. 1,2,3 (or random)")
+    sweep.add_argument("--safety-tolerances", type=_csv_ints, default=[D.SAFETY_TOLERANCE], help="e.g. 0,3,6")
+    sweep.add_argument("--concurrency", type=int, default=D.SWEEP_CONCURRENCY)
+
+    hist = sub.add_parser("history", help="list runs, newest first")
+    hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
+    hist.add_argument("--status", default=None)
+    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--json", action="store_true")
+
+    show = sub.add_parser("show", help="one run and its status history")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+
+    resume = sub.add_parser("resume", help="finish runs left unfinished by a stopped process")
+    resume.add_argument("--json", action="store_true")
+
+    emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
+    emu.add_argument("--host", default=D.EMULATOR_HOST)
+    emu.add_argument("--port", type=int, default=D.EMULATOR_PORT)
+    emu.add_argument("--latency", type=float, default=D.EMULATOR_LATENCY_S, help="seconds of inference")
+    emu.add_argument("--latency-spread", type=float, default=D.EMULATOR_LATENCY_SPREAD_S)
+    emu.add_argument("--queue-time", type=float, default=D.EMULATOR_QUEUE_S)
+    emu.add_argument("--retention", type=float, default=D.RETENTION_S, help="seconds a request is kept")
+    emu.add_argument("--credits", type=float, default=D.EMULATOR_CREDITS)
+    emu.add_argument("--cost", type=float, default=D.EMULATOR_COST)
+    emu.add_argument("--keys", default="", help="comma-separated accepted keys (default: any key)")
+    emu.add_argument("--rpm", type=int, default=None, help="requests per minute per key (default: unlimited)")
+    emu.add_argument("--rate-window", type=float, default=60.0, help="seconds in one rate-limit window")
+    emu.add_argument("--polls-uncounted", action="store_true", help="status/result GETs do not count toward --rpm")
+    emu.add_argument("--no-moderation", action="store_true")
+    emu.add_argument("--fail-rate", type=float, default=0.0)
+    emu.add_argument("--poll-fault-rate", type=float, default=0.0)
+    emu.add_argument("--poll-faults", default="429,500,502,503,drop,garbage")
+    emu.add_argument("--submit-fault-rate", type=float, default=0.0)
+    emu.add_argument("--submit-faults", default="500",
+                     help="from 429,500,502,503,drop-before,drop-after,garbage-after")
+    emu.add_argument("--validation", choices=("submit", "failed"), default="submit")
+    emu.add_argument("--strict-image-urls", action="store_true")
+    emu.add_argument("--max-tolerance", type=int, default=D.SAFETY_MAX)
+    emu.add_argument("--upload-key", choices=("file_urls", "urls"), default="file_urls")
+    emu.add_argument("--retired-slugs", default="")
+    emu.add_argument("--random-seed", type=int, default=None)
+    return parser
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def emulator_config(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        latency_s=args.latency, latency_spread_s=args.latency_spread, queue_s=args.queue_time,
+        retention_s=args.retention, credits=args.credits, cost=args.cost, keys=_split(args.keys),
+        rpm=args.rpm, rate_window_s=args.rate_window, count_polls=not args.polls_uncounted, moderation=not args.no_moderation,
+        fail_rate=args.fail_rate, poll_fault_rate=args.poll_fault_rate, poll_faults=_split(args.poll_faults),
+        submit_fault_rate=args.submit_fault_rate, submit_faults=_split(args.submit_faults),
+        validation=args.validation, strict_image_urls=args.strict_image_urls,
+        max_tolerance=args.max_tolerance, upload_key=args.upload_key,
+        retired_slugs=_split(args.retired_slugs), random_seed=args.random_seed)
+
+
+class Session:
+    """What a command works with: the connection, the ledger, a client and a runner."""
+
+    def __init__(self, args: argparse.Namespace, *, concurrency: int = 1, progress: bool = False):
+        self.data_dir = resolve_data_dir(args.data_dir)
+        self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
+        self.emulator: EmulatorServer | None = None
+        if getattr(args, "emulator", False):
+            self.emulator = EmulatorServer().start()
+            self.connection = Connection.resolve(api_key=D.EMULATOR_KEY, base_url=self.emulator.url,
+                                                 rpm=0, backend="emulator")
+        else:
+            self.connection = Connection.resolve()
+        self.client = SegmindClient(connection=self.connection)
+        wanted = getattr(args, "progress", False) or (progress and sys.stderr.isatty())
+        self.progress = _Progress() if wanted else None
+        self.runner = Runner(self.ledger, self.data_dir, self.client, backend=self.connection.backend,
+                             concurrency=concurrency, on_update=self.progress)
+
+    def require_key(self) -> None:
+        if not self.connection.api_key:
+            raise MissingKey(f"No Segmind API key: set {D.API_KEY_ENV}.")
+
+    def close(self) -> None:
+        self.runner.shutdown(wait=True)
+        self.client.close()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+
+@contextlib.contextmanager
+def session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Session]:
+    s = Session(args, **kwargs)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+class _Progress:
+    """One status line per run on a terminal (stderr)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        elapsed = time.monotonic() - self.started
+        rid = f" request {row['request_id'][:8]}" if row.get("request_id") else ""
+        print(f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  "
+              f"{row['status']}{rid}", file=sys.stderr, flush=True)
+
+
+def _params(args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str]) -> FluxParams:
+    return FluxParams.parse(prompt=args.prompt, seed=seed, width=args.width, height=args.height,
+                            safety_tolerance=tolerance, output_format=args.output_format, image_urls=urls)
+
+
+def _references(args: argparse.Namespace) -> list[tuple[bytes, str]]:
+    files = []
+    for path in args.image:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ParamsError([f"--image {path}: cannot read it ({exc.strerror})"]) from None
+        try:
+            files.append((data, check_reference(data, f"--image {path}")))
+        except ImageProblem as exc:
+            raise ParamsError([str(exc)]) from None
+    return files
+
+
+def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[int]) -> None:
+    """Every cell's parameters checked before anything is uploaded, sent or written."""
+    placeholders = [f"https://upload.invalid/{i}" for i in range(len(args.image))]
+    for seed, tol in itertools.product(seeds, tolerances):
+        _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders)
+
+
+def _upload(s: Session, refs: list[tuple[bytes, str]]) -> list[str]:
+    return s.client.upload(refs) if refs else []
+
+
+def _exit_code(rows: list[dict[str, Any]]) -> int:
+    statuses = {r["status"] for r in rows}
+    if statuses & {store.ERROR, store.SUBMIT_UNKNOWN} or statuses & set(store.ACTIVE):
+        return EXIT_CALL_FAILED
+    if statuses & set(store.JOB_FAILED):
+        return EXIT_JOB_FAILED
+    return EXIT_OK
+
+
+def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(run_as_json(row, data_dir)), flush=True)
+        return
+    info = run_as_json(row, data_dir)
+    line = (f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
+            f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}")
+    print(line, flush=True)
+    if info["image_path"]:
+        timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
+        print(f"  image {info['image_path']}  {timing}", flush=True)
+    if info["error"]:
+        print(f"flux-lab: {info['status']}: {info['error']}", file=sys.stderr, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    seed_random = args.seed is None or str(args.seed).strip().lower() == "random"
+    _validate_all(args, [args.seed], [args.safety_tolerance])
+    refs = _references(args)
+    with session(args, progress=not args.json) as s:
+        s.require_key()
+        params = _params(args, seed=args.seed, tolerance=args.safety_tolerance,
+                         urls=args.image_url + _upload(s, refs))
+        run_id = s.runner.enqueue(params, seed_random=seed_random)
+        row = s.runner.wait([run_id])[0]
+        _print_run(row, s.data_dir, args.json)
+        return _exit_code([row])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise UsageError("flux-lab sweep: --concurrency must be at least 1")
+    _validate_all(args, args.seeds, args.safety_tolerances)
+    refs = _references(args)
+    with session(args, concurrency=args.concurrency, progress=not args.json) as s:
+        s.require_key()
+        urls = args.image_url + _upload(s, refs)
+        cells = [(_params(args, seed=seed, tolerance=tol, urls=urls), seed is None)
+                 for seed, tol in itertools.product(args.seeds, args.safety_tolerances)]
+        base = {k: v for k, v in cells[0][0].payload().items() if k not in ("seed", "safety_tolerance")}
+        sweep_id = s.ledger.create_sweep(base, {"seed": [p.seed for p, _ in cells[:: len(args.safety_tolerances)]],
+                                                "safety_tolerance": list(args.safety_tolerances)})
+        run_ids = [s.runner.enqueue(p, seed_random=r, sweep_id=sweep_id) for p, r in cells]
+        with s.runner._lock:
+            futures = {s.runner._futures[r]: r for r in run_ids}
+        for future in as_completed(futures):
+            row = s.ledger.get(futures[future])
+            if row is not None:
+                _print_run(row, s.data_dir, args.json)
+        return _exit_code(s.ledger.get_many(run_ids))
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    ledger = store.Ledger(resolve_data_dir(args.data_dir) / D.DB_NAME)
+    rows = ledger.search(args.search, limit=max(1, args.limit), status=args.status)
+    data_dir = resolve_data_dir(args.data_dir)
+    for row in rows:
+        if args.json:
+            print(json.dumps(run_as_json(row, data_dir)))
+        else:
+            prompt = " ".join(row["prompt"].split())
+            print(f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
+                  f"tol {row['safety_tolerance']}  {prompt[:60]}")
+    if not rows and not args.json:
+        print("No runs found.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    ledger = store.Ledger(data_dir / D.DB_NAME)
+    row = ledger.get(args.run_id)
+    if row is None:
+        raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
+    info = run_as_json(row, data_dir)
+    info["events"] = ledger.events(args.run_id)
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            if key != "events":
+                print(f"{key:>18}: {value}")
+        for event in info["events"]:
+            print(f"{'':>18}  {event['at']}  {event['status']}  {event['detail'] or ''}")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with session(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as s:
+        elsewhere = [r for r in s.ledger.active() if r["base_url"] != s.connection.base_url]
+        run_ids = s.runner.resume()
+        if run_ids:
+            s.require_key()
+        rows = s.runner.wait(run_ids)
+        for row in rows:
+            _print_run(row, s.data_dir, args.json)
+        if not args.json:
+            print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
+            if elsewhere:
+                servers = sorted({r["base_url"] for r in elsewhere})
+                print(f"{len(elsewhere)} unfinished run(s) belong to another server ({', '.join(servers)}); "
+                      f"set {D.BASE_URL_ENV} to it to resume them.", file=sys.stderr)
+        return _exit_code(rows)
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    print(f"Flux Lab emulator on http://{args.host}:{args.port}  (preview images, not FLUX)", file=sys.stderr,
+          flush=True)
+    serve_forever(emulator_config(args), args.host, args.port)
+    return EXIT_OK
+
+
+COMMANDS = {"generate": cmd_generate, "sweep": cmd_sweep, "history": cmd_history, "show": cmd_show,
+            "resume": cmd_resume, "emulator": cmd_emulator}
+
+
+def main(argv: list[str] | None = None) -> int:
+    secret = Connection.resolve().api_key if D.API_KEY_ENV else None
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(redact(str(exc), secret), file=sys.stderr)
+        return EXIT_INVALID
+    except ParamsError as exc:
+        print(f"flux-lab: invalid parameters: {redact(str(exc), secret)}. Nothing was sent.", file=sys.stderr)
+        return EXIT_INVALID
+    except CallFailed as exc:
+        print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)
+        return EXIT_CALL_FAILED
+    except FluxError as exc:
+        print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    except ValueError as exc:
+        print(f"flux-lab: {redact(str(exc), secret)}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("flux-lab: interrupted. Submitted runs go on at Segmind; `flux-lab resume` collects them.",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback
+        print(f"flux-lab: internal error: {type(exc).__name__}: {redact(str(exc), secret)}", file=sys.stderr)
+        return EXIT_CALL_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""The Segmind client: v2 submit -> status -> result, v1 sync, upload-asset, credits.
+
+Each operation is written once, as a generator that yields what it needs done (`Send` a
+request, `Sleep`) and receives the outcome. `SegmindClient` runs those generators with
+`httpx.Client` and `time.sleep`; `AsyncSegmindClient` runs the very same generators with
+`httpx.AsyncClient` and `asyncio.sleep`. So the twins cannot drift apart, and tests inject a
+transport and a sleep function and never wait for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator
+from urllib.parse import urlsplit
+
+import httpx
+
+from flux_core import defaults as D
+from flux_core.budget import RequestBudget, budget_for
+from flux_core.errors import (
+    BadRequest, CallFailed, JobExpired, JobFailed, JobTimedOut, MissingKey, NetworkError,
+    NotFoundError, ProtocolError, RateLimited, SubmitUnknown, error_from_response,
+    failure_from_body, redact,
+)
+from flux_core.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
+from flux_core.params import FluxParams
+from flux_core.retry import DurationEstimate, PollSchedule, retry_delay
+from flux_core.settings import Connection
+
+FAILED_STATES = {"FAILED", "CANCELLED", "CANCELED", "ERROR"}
+StatusCallback = Callable[[str, dict], None]
+
+
+@dataclass
+class Send:
+    method: str
+    url: str
+    json: Any = None
+    api: bool = True              # send the key and draw from the key's request budget
+    fresh_connection: bool = False  # a submit never rides a pooled connection the server may have closed
+    timeout: float | None = None
+
+
+@dataclass
+class Sleep:
+    seconds: float
+
+
+@dataclass
+class SyncReply:
+    content: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Ops = Generator[Any, Any, Any]
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class _Protocol:
+    """Everything but I/O: what to send, how to read the reply, when to try again."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
+                 connection: Connection | None = None, slug: str = D.MODEL_SLUG,
+                 clock: Callable[[], float] = time.monotonic,
+                 estimate: DurationEstimate | None = None, budget: RequestBudget | None = None):
+        self.connection = connection or Connection.resolve(api_key=api_key, base_url=base_url)
+        self.slug = slug
+        self._clock = clock
+        self.estimate = estimate or DurationEstimate()
+        self.budget = budget or budget_for(self.connection.base_url, self.connection.api_key,
+                                           self.connection.rpm)
+        self._origin = _origin(self.connection.base_url)
+
+    # --- plumbing -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self.connection.base_url
+
+    def _is_api(self, url: str) -> bool:
+        return _origin(url) == self._origin or url == self.connection.upload_url
+
+    def headers_for(self, send: Send) -> dict[str, str]:
+        headers = {"User-Agent": D.USER_AGENT, "Accept": "application/json, */*"}
+        if send.api and self.connection.api_key:
+            headers["x-api-key"] = self.connection.api_key
+        return headers
+
+    def _send(self, send: Send) -> Ops:
+        """Wait for the key's budget, then send; returns the httpx.Response."""
+        if send.api:
+            if not self.connection.api_key:
+                raise MissingKey("No Segmind API key is set.")
+            delay = self.budget.reserve()
+            if delay > 0:
+                yield Sleep(delay)
+        response = yield send
+        return response
+
+    def _error(self, response: httpx.Response) -> CallFailed:
+        error = error_from_response(response, secret=self.connection.api_key)
+        if isinstance(error, RateLimited) and error.reset_at is not None:
+            self.budget.pause_until(error.reset_at)  # every request with this key waits for the reset
+        return error
+
+    def _read_state(self, response: httpx.Response) -> dict[str, Any]:
+        """A status/result reply: a terminal body whatever the HTTP code (FAILED comes as 422)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and str(body.get("status", "")).upper() in FAILED_STATES | {"COMPLETED"}:
+            return body
+        if response.status_code >= 400:
+            raise self._error(response)
+        if not isinstance(body, dict):
+            raise ProtocolError(
+                f"Unreadable reply (HTTP {response.status_code}, "
+                f"{response.headers.get('content-type', 'no content type')}).")
+        return body
+
+    def _get(self, url: str, *, deadline: float | None = None, attempts: int = D.GET_MAX_ATTEMPTS,
+             read: Callable[[httpx.Response], Any] | None = None) -> Ops:
+        """GET with retries (always safe): backoff + jitter, honouring the reset header."""
+        attempt = 0
+        while True:
+            try:
+                try:
+                    response = yield from self._send(Send("GET", url, api=self._is_api(url)))
+                except httpx.TransportError as exc:
+                    raise NetworkError(f"Could not reach {_origin(url)}: {type(exc).__name__}.") from None
+                if read is None:
+                    if response.status_code >= 400:
+                        raise self._error(response)
+                    return response
+                return read(response)
+            except CallFailed as error:
+                attempt += 1
+                out_of_time = deadline is not None and self._clock() >= deadline
+                if not error.retryable or attempt >= attempts or out_of_time:
+                    raise
+                yield Sleep(retry_delay(error, attempt - 1))
+
+    # --- operations -----------------------------------------------------------------------
+    def submit_ops(self, params: FluxParams) -> Ops:
+        """POST /v2/{slug}. Retried only when it provably never landed (connect error) or the
+        server said it was not taken (429, unbilled 5xx). Anything ambiguous: SubmitUnknown."""
+        url = f"{self.base_url}/v2/{self.slug}"
+        attempt = 0
+        while True:
+            try:
+                response = yield from self._send(
+                    Send("POST", url, json=params.payload(), fresh_connection=True))
+            except _NEVER_SENT as exc:
+                error: CallFailed = NetworkError(
+                    f"Could not connect to {self._origin}: {type(exc).__name__}.")
+            except httpx.TransportError as exc:
+                raise SubmitUnknown(
+                    f"The connection broke after the submit was sent ({type(exc).__name__}).") from None
+            else:
+                if response.status_code < 300:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    job = Job.from_submit_body(body)
+                    if job is None:
+                        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+                        raise SubmitUnknown(
+                            f"Segmind answered the submit (HTTP {response.status_code}) without a "
+                            f"request id, status_url and response_url (got {keys}).")
+                    return job
+                error = self._error(response)
+                if response.status_code in D.SUBMIT_AMBIGUOUS_STATUSES:
+                    raise SubmitUnknown(f"{error.message} The gateway may have queued the job before failing.")
+                if response.status_code not in D.SUBMIT_RETRY_STATUSES:
+                    raise error
+            attempt += 1
+            if attempt >= D.SUBMIT_MAX_ATTEMPTS:
+                raise error
+            yield Sleep(retry_delay(error, attempt - 1))
+
+    def status_ops(self, job: Job) -> Ops:
+        """One status poll (retried as a GET). 404 means the request is gone: JobExpired."""
+        try:
+            body = yield from self._get(job.status_url, read=self._read_state, attempts=1)
+        except NotFoundError as error:
+            raise JobExpired(f"Segmind no longer knows request {job.request_id}: {error.message}") from None
+        return body
+
+    def wait_ops(self, job: Job, *, timeout: float | None = None, elapsed_s: float = 0.0,
+                 on_status: StatusCallback | None = None, safety_tolerance: int | None = None) -> Ops:
+        """Poll until COMPLETED (returns an Outcome) or a JobFailed. Transient poll failures are
+        retried until the deadline: a job that may still be running is never given up on."""
+        start = self._clock() - elapsed_s
+        deadline = start + (timeout if timeout is not None else D.RETENTION_S)
+        schedule = PollSchedule(self.estimate.seconds)
+        last_state, error, failures = None, None, 0
+        while True:
+            now = self._clock()
+            delay = schedule.next_delay(now - start) if error is None else retry_delay(error, failures - 1)
+            yield Sleep(max(0.0, min(delay, deadline - now)))
+            if self._clock() >= deadline:
+                raise JobTimedOut(
+                    f"Request {job.request_id} did not finish within {deadline - start:.0f} s.")
+            try:
+                body = yield from self.status_ops(job)
+            except CallFailed as exc:
+                if not exc.retryable:
+                    raise
+                error, failures = exc, failures + 1
+                continue
+            error, failures = None, 0
+            state = str(body.get("status", "")).upper()
+            if on_status is not None and state != last_state:
+                on_status(state, body)
+            last_state = state
+            if state in FAILED_STATES:
+                raise failure_from_body(body, safety_tolerance)
+            if state == "COMPLETED":
+                outcome = yield from self.result_ops(job, deadline=deadline, safety_tolerance=safety_tolerance)
+                self.estimate.observe(self._clock() - start)
+                return outcome
+
+    def result_ops(self, job: Job, *, deadline: float | None = None,
+                   safety_tolerance: int | None = None) -> Ops:
+        """GET the result of a COMPLETED job; return the Outcome with its image URL."""
+        for attempt in range(D.GET_MAX_ATTEMPTS):
+            try:
+                body = yield from self._get(job.response_url, read=self._read_state, deadline=deadline)
+            except NotFoundError as error:
+                raise JobExpired(f"The result of {job.request_id} has expired: {error.message}") from None
+            state = str(body.get("status", "")).upper()
+            if state in FAILED_STATES:
+                raise failure_from_body(body, safety_tolerance)
+            url = image_url_from(body)
+            if url:
+                metrics = metrics_from(body)
+                return Outcome(job=job, body=body, image_url=url, metrics=metrics)
+            yield Sleep(retry_delay(ProtocolError("no image yet"), attempt))
+        raise ProtocolError(f"Request {job.request_id} is COMPLETED but its result names no image.")
+
+    def download_ops(self, url: str) -> Ops:
+        """The image bytes and content type. Output URLs are public: no key is sent elsewhere."""
+        if url.startswith("data:"):
+            return decode_data_uri(url)
+        response = yield from self._get(url)
+        if not response.content:
+            raise ProtocolError(f"The image at {_origin(url)} was empty.")
+        return response.content, response.headers.get("content-type", "").split(";")[0]
+
+    def run_sync_ops(self, params: FluxParams) -> Ops:
+        """POST /v1/{slug}: blocks for the whole inference, returns the image. Billed, so never
+        retried after it may have landed."""
+        url = f"{self.base_url}/v1/{self.slug}"
+        try:
+            response = yield from self._send(Send("POST", url, json=params.payload(),
+                                                  fresh_connection=True, timeout=D.SYNC_READ_TIMEOUT_S))
+        except _NEVER_SENT as exc:
+            raise NetworkError(f"Could not connect to {self._origin}: {type(exc).__name__}.") from None
+        except httpx.TransportError as exc:
+            raise SubmitUnknown(f"The connection broke during a sync call ({type(exc).__name__}).") from None
+        if response.status_code >= 400:
+            error = self._error(response)
+            text = str(error.message)
+            if response.status_code == 422 or "moderat" in text.lower():
+                raise failure_from_body({"error": _plain(response)}, params.safety_tolerance)
+            raise error
+        headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-")}
+        ctype = response.headers.get("content-type", "").split(";")[0]
+        if ctype.startswith("image/"):
+            return SyncReply(response.content, ctype, headers)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProtocolError(f"The sync reply was neither an image nor JSON ({ctype}).") from None
+        if isinstance(body, dict) and isinstance(body.get("image"), str):
+            return SyncReply(base64.b64decode(body["image"]), f"image/{params.output_format}", headers)
+        url = image_url_from(body) if isinstance(body, dict) else None
+        if not url:
+            raise ProtocolError("The sync reply held no image.")
+        content, ctype = yield from self.download_ops(url)
+        return SyncReply(content, ctype, headers)
+
+    def upload_ops(self, images: list[tuple[bytes, str]]) -> Ops:
+        """POST upload-asset with data URLs; returns the hosted URLs (`file_urls` or `urls`)."""
+        data_urls = [f"data:{mime};base64,{base64.b64encode(data).decode()}" for data, mime in images]
+        try:
+            response = yield from self._send(Send("POST", self.connection.upload_url,
+                                                  json={"data_urls": data_urls}, fresh_connection=True))
+        except httpx.TransportError as exc:
+            raise NetworkError(f"The upload failed ({type(exc).__name__}).") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProtocolError("The upload reply was not JSON.") from None
+        urls = body.get("file_urls") or body.get("urls") if isinstance(body, dict) else None
+        if not isinstance(urls, list) or len(urls) != len(images):
+            raise ProtocolError("The upload reply did not list one URL per image.")
+        return [str(u) for u in urls]
+
+    def credits_ops(self) -> Ops:
+        response = yield from self._get(f"{self.base_url}/v1/get-user-credits")
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProtocolError("The credits reply was not JSON.") from None
+        if not isinstance(body, dict):
+            raise ProtocolError("The credits reply was not an object.")
+        return body
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _plain(response: httpx.Response) -> str:
+    from flux_core.errors import body_error_text
+
+    return body_error_text(response) or f"HTTP {response.status_code}"
+
+
+def _timeout(seconds: float | None) -> httpx.Timeout:
+    return httpx.Timeout(seconds or D.READ_TIMEOUT_S, connect=D.CONNECT_TIMEOUT_S)
+
+
+class SegmindClient(_Protocol):
+    """Synchronous client. `transport` and `sleep` are injectable for tests."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
+                 transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any):
+        super().__init__(api_key, base_url, **kwargs)
+        self._sleep = sleep
+        self._http = httpx.Client(transport=transport, timeout=_timeout(None), follow_redirects=False)
+        self._fresh = httpx.Client(transport=transport, timeout=_timeout(None), follow_redirects=False,
+                                   limits=httpx.Limits(max_keepalive_connections=0))
+
+    def _run(self, ops: Ops) -> Any:
+        value, exc = None, None
+        while True:
+            try:
+                effect = ops.throw(exc) if exc is not None else ops.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, exc = None, None
+            if isinstance(effect, Sleep):
+                if effect.seconds > 0:
+                    self._sleep(effect.seconds)
+                continue
+            http = self._fresh if effect.fresh_connection else self._http
+            try:
+                value = http.request(effect.method, effect.url, json=effect.json,
+                                     headers=self.headers_for(effect), timeout=_timeout(effect.timeout))
+            except httpx.TransportError as error:
+                exc = error
+
+    def submit(self, params: FluxParams) -> Job:
+        return self._run(self.submit_ops(params))
+
+    def status(self, job: Job) -> dict[str, Any]:
+        return self._run(self.status_ops(job))
+
+    def wait(self, job: Job, **kwargs: Any) -> Outcome:
+        return self._run(self.wait_ops(job, **kwargs))
+
+    def result(self, job: Job) -> Outcome:
+        return self._run(self.result_ops(job))
+
+    def download(self, url: str) -> tuple[bytes, str]:
+        return self._run(self.download_ops(url))
+
+    def run_sync(self, params: FluxParams) -> SyncReply:
+        return self._run(self.run_sync_ops(params))
+
+    def upload(self, images: list[tuple[bytes, str]]) -> list[str]:
+        return self._run(self.upload_ops(images))
+
+    def credits(self) -> dict[str, Any]:
+        return self._run(self.credits_ops())
+
+    def close(self) -> None:
+        self._http.close()
+        self._fresh.close()
+
+    def __enter__(self) -> "SegmindClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncSegmindClient(_Protocol):
+    """The asyncio twin: the same methods, awaited."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Callable[[float], Any] = asyncio.sleep, **kwargs: Any):
+        super().__init__(api_key, base_url, **kwargs)
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(transport=transport, timeout=_timeout(None), follow_redirects=False)
+        self._fresh = httpx.AsyncClient(transport=transport, timeout=_timeout(None), follow_redirects=False,
+                                        limits=httpx.Limits(max_keepalive_connections=0))
+
+    async def _run(self, ops: Ops) -> Any:
+        value, exc = None, None
+        while True:
+            try:
+                effect = ops.throw(exc) if exc is not None else ops.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, exc = None, None
+            if isinstance(effect, Sleep):
+                if effect.seconds > 0:
+                    await self._sleep(effect.seconds)
+                continue
+            http = self._fresh if effect.fresh_connection else self._http
+            try:
+                value = await http.request(effect.method, effect.url, json=effect.json,
+                                           headers=self.headers_for(effect), timeout=_timeout(effect.timeout))
+            except httpx.TransportError as error:
+                exc = error
+
+    async def submit(self, params: FluxParams) -> Job:
+        return await self._run(self.submit_ops(params))
+
+    async def status(self, job: Job) -> dict[str, Any]:
+        return await self._run(self.status_ops(job))
+
+    async def wait(self, job: Job, **kwargs: Any) -> Outcome:
+        return await self._run(self.wait_ops(job, **kwargs))
+
+    async def result(self, job: Job) -> Outcome:
+        return await self._run(self.result_ops(job))
+
+    async def download(self, url: str) -> tuple[bytes, str]:
+        return await self._run(self.download_ops(url))
+
+    async def run_sync(self, params: FluxParams) -> SyncReply:
+        return await self._run(self.run_sync_ops(params))
+
+    async def upload(self, images: list[tuple[bytes, str]]) -> list[str]:
+        return await self._run(self.upload_ops(images))
+
+    async def credits(self) -> dict[str, Any]:
+        return await self._run(self.credits_ops())
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._fresh.aclose()
+
+    async def __aenter__(self) -> "AsyncSegmindClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+__all__ = ["SegmindClient", "AsyncSegmindClient", "Job", "Outcome", "SyncReply", "BadRequest",
+           "JobFailed", "redact"]

@@ -1,0 +1,75 @@
+"""Every default of Flux Lab in one place: a reader sees the whole policy at once."""
+
+from __future__ import annotations
+
+# --- the model and the service ---------------------------------------------------------
+MODEL_SLUG = "flux-2-max"
+BASE_URL = "https://api.segmind.com"
+UPLOAD_URL = "https://workflows-api.segmind.com/upload-asset"
+API_KEY_ENV = "SEGMIND_API_KEY"
+BASE_URL_ENV = "SEGMIND_BASE_URL"
+UPLOAD_URL_ENV = "SEGMIND_UPLOAD_URL"
+RPM_ENV = "SEGMIND_RPM"
+USER_AGENT = "flux-lab/0.1"
+
+# --- request parameters (protocol decisions table) --------------------------------------
+WIDTH = 1024
+HEIGHT = 1024
+SIZE_MIN = 64
+SIZE_MAX = 2048
+SIZE_STEP = 16
+MAX_PIXELS = 4 * 1024 * 1024
+SAFETY_TOLERANCE = 3
+SAFETY_MIN = 0
+SAFETY_MAX = 6
+OUTPUT_FORMATS = ("png", "jpeg")
+OUTPUT_FORMAT = "png"
+MAX_IMAGE_URLS = 8
+SEED_MAX = 2**32 - 1  # a random seed is drawn from 0..SEED_MAX
+
+# --- HTTP ------------------------------------------------------------------------------
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+SYNC_READ_TIMEOUT_S = 120.0  # v1 blocks for the whole inference (FLUX.2 [max] p95 ~ 47 s)
+DOWNLOAD_TIMEOUT_S = 60.0
+
+# --- retries (GETs are always safe; a submit only when it provably never landed) --------
+RETRY_BASE_S = 0.5
+RETRY_CAP_S = 20.0
+GET_MAX_ATTEMPTS = 8            # per single status/result/download GET
+SUBMIT_MAX_ATTEMPTS = 4         # only for connect errors, 429 and unbilled 5xx
+SUBMIT_RETRY_STATUSES = (429, 500, 502, 503)  # Segmind: not billed, the job was not taken
+SUBMIT_AMBIGUOUS_STATUSES = (504,)             # the gateway timed out: it may have queued the job
+
+# --- polling ---------------------------------------------------------------------------
+POLL_FIRST_S = 1.0              # first status poll after submit when nothing is known
+POLL_MIN_S = 0.5
+POLL_MAX_S = 8.0
+POLL_GROWTH = 1.5
+POLL_NEAR_EXPECTED_S = 1.0      # cadence once a job is past its expected duration
+EXPECTED_INFERENCE_S = None     # unknown until the ledger or this process has seen a job
+
+# --- request budget shared by every request made with one key -------------------------
+REQUESTS_PER_MINUTE = 50        # Segmind Pro plan; set SEGMIND_RPM for Free (5) or Enterprise
+BUDGET_WINDOW_S = 60.0
+
+# --- results ---------------------------------------------------------------------------
+RETENTION_S = 3600.0            # Segmind keeps request status and results for one hour
+THUMBNAIL_PX = 256
+
+# --- local data ------------------------------------------------------------------------
+DATA_DIR_ENV = "FLUX_LAB_DATA"
+DATA_DIR = "~/.flux-lab"
+DB_NAME = "ledger.db"
+CONCURRENCY = 4                 # runs driven at once by the runner
+SWEEP_CONCURRENCY = 8
+
+# --- the embedded emulator -------------------------------------------------------------
+EMULATOR_HOST = "127.0.0.1"
+EMULATOR_PORT = 8765
+EMULATOR_KEY = "SG_emulator000000"
+EMULATOR_LATENCY_S = 2.0
+EMULATOR_LATENCY_SPREAD_S = 0.5
+EMULATOR_QUEUE_S = 0.3
+EMULATOR_CREDITS = 100.0
+EMULATOR_COST = 0.07            # credits per image (configurable; Segmind's real price may differ)

@@ -1,0 +1,528 @@
+"""A local stand-in for Segmind's serverless API, faithful to ../shared/segmind-protocol.md.
+
+Routes: POST /v1/{slug} (sync, image bytes), POST /v2/{slug} (submit), GET /v2/requests/{id}/status,
+GET /v2/requests/{id} (result), GET /v1/requests/{id} (legacy poll_url), GET /v1/get-user-credits,
+POST /upload-asset, GET /files/{name}. GET /_emulator/stats is the emulator's own (tests read it);
+no client code uses it.
+
+Knobs (EmulatorConfig) reproduce what the real API can do: latency and its spread, queue time,
+moderation that depends on safety_tolerance, job failures, faults on polls and submits (429,
+5xx, dropped connections, garbage bodies), a credit balance, per-key rate limits with the reset
+header, retention, validation at submit or as FAILED, the upload reply's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from flux_core import defaults as D
+from flux_core.render import render_preview
+
+# Words that trip the emulator's safety filter, and the lowest safety_tolerance that lets
+# each through (0 = strictest ... 6 = most permissive). A prompt is blocked when its
+# tolerance is below the highest level among its words.
+RISK_WORDS = {
+    "fight": 1, "scary": 1, "battle": 1, "weapon": 2, "gun": 2, "sword": 2, "zombie": 2,
+    "blood": 3, "bloody": 3, "horror": 3, "gore": 4, "violent": 4, "corpse": 5, "nsfw": 6,
+}
+FAIL_MARKER = "#fail"  # a prompt containing it ends FAILED (for tests and demos of failures)
+
+
+@dataclass
+class EmulatorConfig:
+    latency_s: float = D.EMULATOR_LATENCY_S
+    latency_spread_s: float = D.EMULATOR_LATENCY_SPREAD_S
+    queue_s: float = D.EMULATOR_QUEUE_S
+    retention_s: float = D.RETENTION_S
+    credits: float = D.EMULATOR_CREDITS
+    cost: float = D.EMULATOR_COST
+    keys: tuple[str, ...] = ()          # accepted keys; empty: any non-empty key
+    rpm: int | None = None              # per-key requests per window; None: unlimited
+    rate_window_s: float = 60.0         # the rate-limit window (fixed, per key)
+    count_polls: bool = True            # whether status/result GETs count toward rpm
+    moderation: bool = True
+    fail_rate: float = 0.0              # share of jobs that end FAILED
+    poll_fault_rate: float = 0.0        # share of status/result GETs that fail
+    poll_faults: tuple[str, ...] = ("429", "500", "502", "503", "drop", "garbage")
+    submit_fault_rate: float = 0.0
+    submit_faults: tuple[str, ...] = ("500",)  # also 429, 503, drop-before, drop-after, garbage-after
+    validation: str = "submit"          # "submit": 400 at submit; "failed": the job ends FAILED
+    strict_image_urls: bool = False     # reject a request without image_urls (the page's "required")
+    max_tolerance: int = D.SAFETY_MAX
+    upload_key: str = "file_urls"       # or "urls" (the two sources disagree)
+    retired_slugs: tuple[str, ...] = ()
+    slugs: tuple[str, ...] = (D.MODEL_SLUG,)
+    random_seed: int | None = None      # seeds fault injection and latency spread
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+class DroppedConnection(Exception):
+    """Raised after the response has started: uvicorn then closes the connection mid-reply."""
+
+
+class _Drop(Response):
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"512")]})
+        await send({"type": "http.response.body", "body": b'{"request_id": "', "more_body": True})
+        raise DroppedConnection("emulated dropped connection")
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+@dataclass
+class _Job:
+    id: str
+    key: str
+    params: dict[str, Any]
+    created: float
+    created_utc: datetime
+    queue_s: float
+    latency_s: float
+    error: str | None = None
+    file_name: str | None = None
+    charged: bool = False
+
+
+@dataclass
+class Stats:
+    submits: int = 0            # v2 submits that created a job
+    submit_requests: int = 0    # v2 submit requests received, whatever happened
+    sync_calls: int = 0
+    polls: int = 0
+    results: int = 0
+    downloads: int = 0
+    uploads: int = 0
+    rate_limited: int = 0
+    faults: int = 0
+    submits_by_prompt: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig | None = None):
+        self.config = config or EmulatorConfig()
+        self.balance = self.config.credits
+        self.jobs: dict[str, _Job] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.windows: dict[str, tuple[float, int]] = {}
+        self.stats = Stats()
+        self.rng = random.Random(self.config.random_seed)
+        self.app = self._build_app()
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _build_app(self) -> Starlette:
+        routes = [
+            Route("/v1/get-user-credits", self.credits, methods=["GET"]),
+            Route("/v1/requests/{rid}", self.result, methods=["GET"]),
+            Route("/v1/{slug}", self.sync_run, methods=["POST"]),
+            Route("/v2/requests/{rid}/status", self.status, methods=["GET"]),
+            Route("/v2/requests/{rid}", self.result, methods=["GET"]),
+            Route("/v2/{slug}", self.submit, methods=["POST"]),
+            Route("/upload-asset", self.upload, methods=["POST"]),
+            Route("/files/{name:path}", self.file, methods=["GET"]),
+            Route("/_emulator/stats", self.stats_route, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
+
+    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            return HTMLResponse("<html><body><h1>405 Method Not Allowed</h1></body></html>", 405)
+        return JSONResponse({"error": exc.detail}, exc.status_code)
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status, headers=headers)
+
+    def _auth(self, request: Request) -> tuple[str | None, Response | None]:
+        key = request.headers.get("x-api-key")
+        if not key:
+            if request.headers.get("authorization", "").lower().startswith("bearer"):
+                return None, self._error(401, "Unauthorized. API key is invalid or may have expired. "
+                                              "Send it in the x-api-key header.")
+            return None, self._error(401, "Missing Authorization or x-api-key in header")
+        if self.config.keys and key not in self.config.keys:
+            return None, self._error(401, "Unauthorized. API key is invalid or may have expired...")
+        return key, None
+
+    def _rate_limit(self, key: str) -> Response | None:
+        if not self.config.rpm:
+            return None
+        now = time.monotonic()
+        start, count = self.windows.get(key, (now, 0))
+        window = self.config.rate_window_s
+        if now - start >= window:
+            start, count = now, 0
+        if count >= self.config.rpm:
+            self.stats.rate_limited += 1
+            reset = datetime.now(timezone.utc) + timedelta(seconds=window - (now - start))
+            return self._error(429, "rate_limit_exceeded: too many requests for this API key",
+                               headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")})
+        self.windows[key] = (start, count + 1)
+        return None
+
+    def _gate(self, request: Request, *, counted: bool = True) -> tuple[str | None, Response | None]:
+        key, denied = self._auth(request)
+        if denied:
+            return None, denied
+        if counted:
+            limited = self._rate_limit(key)
+            if limited:
+                return None, limited
+        return key, None
+
+    async def _json_body(self, request: Request) -> tuple[Any, Response | None]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "multipart/form-data"):
+            return None, self._error(406, "Invalid content type")
+        try:
+            return await request.json(), None
+        except ValueError:
+            return None, self._error(400, "Request body is not valid JSON")
+
+    def _slug_problem(self, slug: str) -> Response | None:
+        if slug in self.config.retired_slugs:
+            return self._error(410, f"Model {slug} has been retired")
+        if slug not in self.config.slugs:
+            return self._error(404, f"Model {slug} not found")
+        return None
+
+    def _validate(self, body: Any) -> list[str]:
+        if not isinstance(body, dict):
+            return ["Body must be a JSON object"]
+        problems = []
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            problems.append("Prompt is Mandatory and must be string")
+        urls = body.get("image_urls")
+        if urls is None:
+            if self.config.strict_image_urls:
+                problems.append("image_urls is required")
+        elif not isinstance(urls, list) or len(urls) > D.MAX_IMAGE_URLS or not all(
+                isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            problems.append(f"image_urls must be a list of at most {D.MAX_IMAGE_URLS} http(s) URLs")
+        for name in ("width", "height"):
+            value = body.get(name, D.WIDTH)
+            if not isinstance(value, int) or isinstance(value, bool) or not (
+                    D.SIZE_MIN <= value <= D.SIZE_MAX) or value % D.SIZE_STEP:
+                problems.append(f"{name} must be a multiple of {D.SIZE_STEP} between {D.SIZE_MIN} and {D.SIZE_MAX}")
+        tol = body.get("safety_tolerance", D.SAFETY_TOLERANCE)
+        if not isinstance(tol, int) or isinstance(tol, bool) or not 0 <= tol <= self.config.max_tolerance:
+            problems.append(f"safety_tolerance must be an integer between 0 and {self.config.max_tolerance}")
+        if body.get("output_format", "png") not in D.OUTPUT_FORMATS:
+            problems.append("output_format must be one of: jpeg, png")
+        seed = body.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            problems.append("seed must be an integer")
+        return problems
+
+    def _verdict(self, params: dict[str, Any]) -> str | None:
+        """The error a job will end with, or None when it completes."""
+        prompt = str(params.get("prompt", ""))
+        if FAIL_MARKER in prompt.lower() or (self.config.fail_rate and self.rng.random() < self.config.fail_rate):
+            return "Internal model error: the generation did not finish, please retry"
+        if self.config.moderation:
+            tol = int(params.get("safety_tolerance", D.SAFETY_TOLERANCE))
+            words = {w.strip(".,;:!?'\"()").lower() for w in prompt.split()}
+            needed = max((RISK_WORDS.get(w, 0) for w in words), default=0)
+            if tol < needed:
+                return (f"Request moderated: content flagged by the safety filter "
+                        f"(safety_tolerance {tol}; this prompt needs {needed} or higher)")
+        return None
+
+    def _new_job(self, key: str, params: dict[str, Any], error: str | None = None) -> _Job:
+        spread = self.config.latency_spread_s
+        latency = max(0.0, self.config.latency_s + (self.rng.uniform(-spread, spread) if spread else 0.0))
+        job = _Job(id=str(uuid.uuid4()), key=key, params=params, created=time.monotonic(),
+                   created_utc=datetime.now(timezone.utc), queue_s=self.config.queue_s,
+                   latency_s=latency, error=error if error else self._verdict(params))
+        self.jobs[job.id] = job
+        return job
+
+    def _state(self, job: _Job) -> str:
+        age = time.monotonic() - job.created
+        if age < job.queue_s:
+            return "QUEUED"
+        if age < job.queue_s + job.latency_s:
+            return "PROCESSING"
+        if job.error:
+            return "FAILED"
+        self._finish(job)
+        return "COMPLETED"
+
+    def _finish(self, job: _Job) -> None:
+        if job.file_name:
+            return
+        p = job.params
+        fmt = p.get("output_format", D.OUTPUT_FORMAT)
+        image = render_preview(str(p["prompt"]), int(p.get("seed", 0)), int(p.get("width", D.WIDTH)),
+                               int(p.get("height", D.HEIGHT)), fmt)
+        job.file_name = f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
+        self._store_file(job.file_name, image, f"image/{fmt}")
+        if not job.charged:
+            job.charged = True
+            self.balance = round(self.balance - self.config.cost, 6)
+
+    def _store_file(self, name: str, data: bytes, ctype: str) -> None:
+        self.files[name] = (data, ctype)
+        while len(self.files) > 500:
+            self.files.pop(next(iter(self.files)))
+
+    def _lookup(self, rid: str) -> _Job | None:
+        job = self.jobs.get(rid)
+        if job and time.monotonic() - job.created > self.config.retention_s:
+            del self.jobs[rid]
+            return None
+        return job
+
+    def _urls(self, request: Request, rid: str) -> dict[str, str]:
+        base = str(request.base_url).rstrip("/")
+        return {"poll_url": f"{base}/v1/requests/{rid}", "status_url": f"{base}/v2/requests/{rid}/status",
+                "response_url": f"{base}/v2/requests/{rid}"}
+
+    def _metrics(self, job: _Job, state: str) -> dict[str, Any]:
+        if state in ("QUEUED", "PROCESSING"):
+            return {}
+        metrics = {"inference_time": round(job.latency_s if not job.error else 0.008, 3),
+                   "queue_time": round(job.queue_s, 3),
+                   "total_time": round(job.queue_s + job.latency_s, 3)}
+        if state == "COMPLETED":
+            metrics.update(cost=self.config.cost, remaining_credits=round(self.balance, 6))
+        return metrics
+
+    def _poll_fault(self) -> Response | None:
+        if not self.config.poll_fault_rate or self.rng.random() >= self.config.poll_fault_rate:
+            return None
+        self.stats.faults += 1
+        return self._fault(self.rng.choice(self.config.poll_faults))
+
+    def _fault(self, kind: str) -> Response:
+        if kind == "429":
+            reset = datetime.now(timezone.utc) + timedelta(seconds=1)
+            return self._error(429, "rate_limit_exceeded",
+                               headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")})
+        if kind.isdigit():
+            return self._error(int(kind), "Internal server error" if kind == "500" else f"Upstream error {kind}")
+        if kind.startswith("drop"):
+            return _Drop()
+        return Response("<html>upstream hiccup</html>", 200, media_type="text/html")
+
+    # --- routes ---------------------------------------------------------------------------
+    async def submit(self, request: Request) -> Response:
+        self.stats.submit_requests += 1
+        key, denied = self._gate(request)
+        if denied:
+            return denied
+        body, bad = await self._json_body(request)
+        if bad:
+            return bad
+        slug_problem = self._slug_problem(request.path_params["slug"])
+        if slug_problem:
+            return slug_problem
+        fault = None
+        if self.config.submit_fault_rate and self.rng.random() < self.config.submit_fault_rate:
+            fault = self.rng.choice(self.config.submit_faults)
+            self.stats.faults += 1
+            if not fault.endswith("-after"):
+                return self._fault(fault.replace("-before", ""))
+        problems = self._validate(body)
+        if problems and self.config.validation == "submit":
+            return self._error(400, "; ".join(problems))
+        if self.balance < self.config.cost:
+            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
+                                    f"required {self.config.cost:.4f}")
+        job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None)
+        self.stats.submits += 1
+        prompt = str(job.params.get("prompt", ""))
+        self.stats.submits_by_prompt[prompt] = self.stats.submits_by_prompt.get(prompt, 0) + 1
+        if fault == "drop-after":
+            return _Drop()
+        if fault == "garbage-after":
+            return Response("<html>gateway hiccup</html>", 200, media_type="text/html")
+        return JSONResponse({"request_id": job.id, "status": "QUEUED", **self._urls(request, job.id)})
+
+    async def status(self, request: Request) -> Response:
+        self.stats.polls += 1
+        return self._poll_reply(request, with_output=False)
+
+    async def result(self, request: Request) -> Response:
+        self.stats.results += 1
+        return self._poll_reply(request, with_output=True)
+
+    def _poll_reply(self, request: Request, *, with_output: bool) -> Response:
+        _, denied = self._gate(request, counted=self.config.count_polls)
+        if denied:
+            return denied
+        fault = self._poll_fault()
+        if fault:
+            return fault
+        rid = request.path_params["rid"]
+        job = self._lookup(rid)
+        if job is None:
+            return self._error(404, f"Request {rid} not found")
+        state = self._state(job)
+        body: dict[str, Any] = {"request_id": job.id, "status": state, "metrics": self._metrics(job, state)}
+        if state == "FAILED":
+            body["error"] = job.error
+            return JSONResponse(body, 422)
+        if state in ("QUEUED", "PROCESSING"):
+            body.update({k: v for k, v in self._urls(request, job.id).items() if k != "poll_url"})
+            return JSONResponse(body)
+        if with_output:
+            base = str(request.base_url).rstrip("/")
+            url = f"{base}/files/{job.file_name}"
+            data, ctype = self.files.get(job.file_name, (b"", ""))
+            body.update(error=None, output=url, seed=str(job.params.get("seed", "")),
+                        images=[{"url": url, "content_type": ctype, "file_name": job.file_name.split("/")[-1],
+                                 "file_size": str(len(data))}])
+        return JSONResponse(body)
+
+    async def sync_run(self, request: Request) -> Response:
+        self.stats.sync_calls += 1
+        key, denied = self._gate(request)
+        if denied:
+            return denied
+        body, bad = await self._json_body(request)
+        if bad:
+            return bad
+        slug_problem = self._slug_problem(request.path_params["slug"])
+        if slug_problem:
+            return slug_problem
+        problems = self._validate(body)
+        if problems:
+            return self._error(422, "; ".join(problems))
+        if self.balance < self.config.cost:
+            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
+                                    f"required {self.config.cost:.4f}")
+        job = self._new_job(key, body)
+        await asyncio.sleep(job.queue_s + job.latency_s)
+        del self.jobs[job.id]
+        if job.error:
+            return self._error(422 if "moderated" not in job.error else 400, job.error)
+        self._finish(job)
+        data, ctype = self.files[job.file_name]
+        return Response(data, 200, media_type=ctype, headers={
+            "x-remaining-credits": f"{self.balance:.6f}", "x-cost": f"{self.config.cost}",
+            "x-generation-time": f"{job.latency_s:.3f}", "x-seed-value": str(body.get("seed", "")),
+            "x-request-id": job.id})
+
+    async def upload(self, request: Request) -> Response:
+        self.stats.uploads += 1
+        _, denied = self._gate(request)
+        if denied:
+            return denied
+        body, bad = await self._json_body(request)
+        if bad:
+            return bad
+        data_urls = body.get("data_urls") if isinstance(body, dict) else None
+        if not isinstance(data_urls, list) or not data_urls:
+            return self._error(400, "data_urls must be a non-empty list of data: URLs")
+        base = str(request.base_url).rstrip("/")
+        urls = []
+        for item in data_urls:
+            if not isinstance(item, str) or not item.startswith("data:") or ";base64," not in item:
+                return self._error(400, "each data_url must be a base64 data: URL")
+            header, encoded = item.split(",", 1)
+            mime = header[5:].split(";")[0]
+            try:
+                data = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                return self._error(400, "a data_url is not valid base64")
+            name = f"assets/{uuid.uuid4().hex}.{mime.split('/')[-1] or 'bin'}"
+            self._store_file(name, data, mime)
+            urls.append(f"{base}/files/{name}")
+        return JSONResponse({self.config.upload_key: urls, "message": "Files uploaded successfully"})
+
+    async def credits(self, request: Request) -> Response:
+        _, denied = self._gate(request)
+        if denied:
+            return denied
+        return JSONResponse({"credits": round(self.balance, 6), "free-credits": 0.0})
+
+    async def file(self, request: Request) -> Response:
+        self.stats.downloads += 1
+        item = self.files.get(request.path_params["name"])
+        if item is None:
+            return self._error(404, "File not found")
+        return Response(item[0], 200, media_type=item[1])
+
+    async def stats_route(self, request: Request) -> Response:
+        return JSONResponse({**self.stats.as_dict(), "balance": self.balance, "jobs": len(self.jobs)})
+
+
+class EmulatorServer:
+    """The emulator on a real loopback HTTP server (uvicorn) in a background thread."""
+
+    def __init__(self, config: EmulatorConfig | None = None, host: str = D.EMULATOR_HOST, port: int = 0):
+        import uvicorn
+
+        self.emulator = Emulator(config)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(128)  # connections queue in the kernel until uvicorn accepts them
+        self.host, self.port = self._sock.getsockname()[:2]
+        logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.emulator.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def stats(self) -> Stats:
+        return self.emulator.stats
+
+    def start(self) -> "EmulatorServer":
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="flux-lab-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
+    """`flux-lab emulator`: serve in the foreground until interrupted."""
+    import uvicorn
+
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    uvicorn.run(Emulator(config).app, host=host, port=port, log_level="warning",
+                access_log=False, lifespan="off", timeout_keep_alive=30)

@@ -1,0 +1,237 @@
+"""One error hierarchy, and one function from an HTTP response to an exception.
+
+Two families are kept apart (as replicate-python does):
+- `CallFailed`: the call failed: auth, credits, rate limit, server, network, an unreadable body.
+- `JobFailed`: the call worked and the job itself failed: FAILED, blocked by moderation,
+  expired, timed out.
+Every error carries `kind` (a short word stored in the ledger) and `hint` (what to do).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class FluxError(Exception):
+    kind = "error"
+    hint = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        if hint is not None:
+            self.hint = hint
+
+    def user_text(self) -> str:
+        """One line a person can act on."""
+        return f"{self.message} {self.hint}".strip()
+
+
+# --- the call failed ---------------------------------------------------------------------
+class CallFailed(FluxError):
+    kind = "call"
+    retryable = False
+
+
+class AuthError(CallFailed):
+    kind = "auth"
+    hint = "Check SEGMIND_API_KEY: keys look like SG_ followed by 16 hex characters."
+
+
+class ForbiddenError(CallFailed):
+    kind = "forbidden"
+    hint = "This key's account or team may not use flux-2-max; check the team's permissions."
+
+
+class NotFoundError(CallFailed):
+    kind = "not_found"
+    hint = "Check SEGMIND_BASE_URL and the model name."
+
+
+class InsufficientCredits(CallFailed):
+    kind = "credits"
+    hint = "Add credits to the Segmind account, then try again. Nothing was charged."
+
+
+class BadRequest(CallFailed):
+    kind = "bad_request"
+    hint = "Nothing was charged."
+
+
+class ModelGone(CallFailed):
+    kind = "gone"
+    hint = "Segmind has retired this model."
+
+
+class RateLimited(CallFailed):
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, reset_at: datetime | None = None, status: int | None = 429):
+        self.reset_at = reset_at
+        when = f"after {reset_at:%H:%M:%S} UTC" if reset_at else "in a minute"
+        super().__init__(message, hint=f"Too many requests for this key; retry {when}.", status=status)
+
+
+class ServerError(CallFailed):
+    kind = "server"
+    retryable = True
+    hint = "Segmind had server trouble; try again in a minute."
+
+
+class NetworkError(CallFailed):
+    kind = "network"
+    retryable = True
+    hint = "Check the network connection and SEGMIND_BASE_URL."
+
+
+class ProtocolError(CallFailed):
+    """A response that does not follow the protocol (e.g. a non-JSON body)."""
+
+    kind = "protocol"
+    retryable = True
+    hint = "The server sent a reply Flux Lab could not read; try again."
+
+
+class SubmitUnknown(CallFailed):
+    """The submit may or may not have reached Segmind. Never resubmitted silently."""
+
+    kind = "submit_unknown"
+    hint = (
+        "The submit may have reached Segmind and may be billed; it was not repeated. "
+        "Check Segmind's console before running it again."
+    )
+
+
+class MissingKey(CallFailed):
+    kind = "auth"
+    hint = "Set SEGMIND_API_KEY (or run with --emulator for offline previews)."
+
+
+# --- the job failed ------------------------------------------------------------------------
+class JobFailed(FluxError):
+    kind = "failed"
+    status_name = "FAILED"
+    hint = "Nothing was charged for a failed job."
+
+    def __init__(self, message: str, *, body: dict[str, Any] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.body = body or {}
+
+
+class JobBlocked(JobFailed):
+    kind = "blocked"
+    status_name = "BLOCKED"
+
+
+class JobExpired(JobFailed):
+    kind = "expired"
+    status_name = "EXPIRED"
+    hint = "Segmind keeps results for one hour after submission."
+
+
+class JobTimedOut(JobFailed):
+    kind = "timed_out"
+    status_name = "TIMED_OUT"
+    hint = "The job may still finish on Segmind; `flux-lab resume` picks it up within the hour."
+
+
+_MODERATION = re.compile(
+    r"moderat|safety|nsfw|content[ _-]?polic|flagged|\brai\b|inappropriate|blocked", re.I
+)
+
+
+def failure_from_body(body: dict[str, Any], safety_tolerance: int | None = None) -> JobFailed:
+    """A FAILED status body as JobFailed, or JobBlocked when it reads as a moderation block."""
+    text = str(body.get("error") or "the job failed without an error message")
+    if _MODERATION.search(text):
+        at = f" at safety tolerance {safety_tolerance}" if safety_tolerance is not None else ""
+        return JobBlocked(
+            f"Blocked by the safety filter{at}: {text}",
+            body=body,
+            hint="A higher safety_tolerance is more permissive (0 strictest, 6 most permissive). "
+            "Nothing was charged.",
+        )
+    return JobFailed(f"The job failed: {text}", body=body)
+
+
+def parse_reset_at(value: str | None) -> datetime | None:
+    """`x-rate-limit-reset-at-utc`: ISO-8601, or epoch seconds/milliseconds; None if unreadable."""
+    from datetime import timezone
+
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if number > 1e11:
+            number /= 1000.0
+        return datetime.fromtimestamp(number, tz=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            from email.utils import parsedate_to_datetime
+
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def body_error_text(response: httpx.Response) -> str:
+    """The server's own words: `error` of a JSON object, else a short slice of the text."""
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            if body.get(key):
+                return str(body[key])
+    text = response.text.strip()
+    if text.startswith("<"):
+        return ""
+    return text[:300]
+
+
+def redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return text
+
+
+def error_from_response(response: httpx.Response, *, secret: str | None = None) -> CallFailed:
+    """Map an HTTP error response to one CallFailed subclass. The key never appears in it."""
+    status = response.status_code
+    said = redact(body_error_text(response), secret)
+    detail = f": {said}" if said else ""
+    if status == 401:
+        return AuthError(f"Segmind rejected the API key (HTTP 401){detail}.", status=status)
+    if status == 403:
+        return ForbiddenError(f"Not permitted (HTTP 403){detail}.", status=status)
+    if status == 404:
+        return NotFoundError(f"Not found (HTTP 404){detail}.", status=status)
+    if status == 406:
+        if "content" in said.lower() and "type" in said.lower():
+            return BadRequest(f"Segmind refused the request's content type (HTTP 406){detail}.", status=status)
+        return InsufficientCredits(f"Not enough credits (HTTP 406){detail}.", status=status)
+    if status == 410:
+        return ModelGone(f"The model is no longer served (HTTP 410){detail}.", status=status)
+    if status == 429:
+        reset = parse_reset_at(response.headers.get("x-rate-limit-reset-at-utc"))
+        return RateLimited(f"Rate limited (HTTP 429){detail}.", reset_at=reset)
+    if status >= 500:
+        return ServerError(f"Server trouble (HTTP {status}){detail}.", status=status)
+    if status == 405:
+        return BadRequest("The server does not allow this method (HTTP 405).", status=status)
+    return BadRequest(f"The request was refused (HTTP {status}){detail}.", status=status)

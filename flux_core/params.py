@@ -1,0 +1,184 @@
+"""The parameters of one flux-2-max request, validated before anything is sent or written."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from flux_core import defaults as D
+
+
+class ParamsError(ValueError):
+    """Invalid parameters. `problems` names every bad field and what is allowed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+_EXPECTED = {
+    "prompt": "text",
+    "image_urls": f"a list of at most {D.MAX_IMAGE_URLS} http(s) URLs",
+    "width": f"a whole number from {D.SIZE_MIN} to {D.SIZE_MAX}, a multiple of {D.SIZE_STEP}",
+    "height": f"a whole number from {D.SIZE_MIN} to {D.SIZE_MAX}, a multiple of {D.SIZE_STEP}",
+    "seed": f"a whole number from 0 to {D.SEED_MAX}, or random",
+    "safety_tolerance": f"a whole number from {D.SAFETY_MIN} to {D.SAFETY_MAX}",
+    "output_format": " or ".join(D.OUTPUT_FORMATS),
+}
+
+
+def random_seed() -> int:
+    return secrets.randbelow(D.SEED_MAX + 1)
+
+
+def size_problem(name: str, value: int) -> str | None:
+    """Why `value` is not an allowed width/height, with the nearest allowed values; None if fine."""
+    if value < D.SIZE_MIN or value > D.SIZE_MAX:
+        return f"{name} must be from {D.SIZE_MIN} to {D.SIZE_MAX} (got {value})"
+    if value % D.SIZE_STEP:
+        lower = max(D.SIZE_MIN, value - value % D.SIZE_STEP)
+        upper = min(D.SIZE_MAX, lower + D.SIZE_STEP)
+        return f"{name} must be a multiple of {D.SIZE_STEP}: try {lower} or {upper}"
+    return None
+
+
+class FluxParams(BaseModel):
+    """One flux-2-max request. Build with `FluxParams.parse(...)` to get a `ParamsError`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    image_urls: tuple[str, ...] = ()
+    width: int = D.WIDTH
+    height: int = D.HEIGHT
+    seed: int
+    safety_tolerance: int = D.SAFETY_TOLERANCE
+    output_format: str = D.OUTPUT_FORMAT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _draw_seed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            seed = data.get("seed")
+            if seed is None or (isinstance(seed, str) and seed.strip().lower() in ("", "random")):
+                data = {**data, "seed": random_seed()}
+            if data.get("image_urls") is None:
+                data = {k: v for k, v in data.items() if k != "image_urls"}
+        return data
+
+    @field_validator("width", "height", "seed", "safety_tolerance", mode="before")
+    @classmethod
+    def _no_bools(cls, v: Any, info) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"{info.field_name} must be {_EXPECTED[info.field_name]} (got {v!r})")
+        return v
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt is required and must not be blank")
+        return v
+
+    @field_validator("image_urls")
+    @classmethod
+    def _urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        problems = []
+        if len(v) > D.MAX_IMAGE_URLS:
+            problems.append(f"image_urls allows at most {D.MAX_IMAGE_URLS} URLs (got {len(v)})")
+        for i, url in enumerate(v):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                problems.append(f"image_urls[{i}] must be an http:// or https:// URL (got {url!r})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tuple(u.strip() for u in v)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, v: int, info) -> int:
+        problem = size_problem(info.field_name, v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if not 0 <= v <= D.SEED_MAX:
+            raise ValueError(f"seed must be from 0 to {D.SEED_MAX}, or random (got {v})")
+        return v
+
+    @field_validator("safety_tolerance")
+    @classmethod
+    def _tolerance(cls, v: int) -> int:
+        if not D.SAFETY_MIN <= v <= D.SAFETY_MAX:
+            raise ValueError(
+                f"safety_tolerance must be from {D.SAFETY_MIN} (strictest) to {D.SAFETY_MAX} (got {v})"
+            )
+        return v
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _format(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            v = "jpeg" if v == "jpg" else v
+            if v not in D.OUTPUT_FORMATS:
+                raise ValueError(f"output_format must be png or jpeg (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _pixels(self) -> "FluxParams":
+        if self.width * self.height > D.MAX_PIXELS:
+            raise ValueError(
+                f"width x height must be at most {D.MAX_PIXELS // (1024 * 1024)} megapixels "
+                f"(got {self.width}x{self.height})"
+            )
+        return self
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None = None, /, **kwargs: Any) -> "FluxParams":
+        """Validate; raise one ParamsError naming every bad field and what is allowed."""
+        merged = {**(data or {}), **kwargs}
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            raise ParamsError(_problems(exc)) from None
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body sent to Segmind: `image_urls` omitted when empty, seed always explicit."""
+        body: dict[str, Any] = {"prompt": self.prompt}
+        if self.image_urls:
+            body["image_urls"] = list(self.image_urls)
+        body.update(
+            seed=self.seed,
+            width=self.width,
+            height=self.height,
+            safety_tolerance=self.safety_tolerance,
+            output_format=self.output_format,
+        )
+        return body
+
+    def replace(self, **changes: Any) -> "FluxParams":
+        return FluxParams.parse({**self.payload(), **changes})
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if err["type"] == "value_error":
+            msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+            problems.extend(m for m in msg.split("; ") if m not in problems)
+        elif err["type"] == "missing":
+            problems.append(f"{field} is required")
+        elif err["type"] == "extra_forbidden":
+            problems.append(f"unknown parameter {field!r}; allowed: {', '.join(_EXPECTED)}")
+        else:
+            expected = _EXPECTED.get(field, "a valid value")
+            problems.append(f"{field} must be {expected} (got {err.get('input')!r})")
+    return problems

@@ -1,0 +1,234 @@
+"""The job runner: drives runs from CREATED to a final state, many at once, and picks up again.
+
+One Runner per process (the Streamlit server holds one in `st.cache_resource`; the CLI makes its
+own). Every step is written to the ledger as it happens, so whatever process comes next can
+finish what this one started: `resume()` takes over the runs whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait as wait_futures
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from flux_core import defaults as D
+from flux_core import images, store
+from flux_core.client import SegmindClient
+from flux_core.errors import CallFailed, JobFailed, JobTimedOut, SubmitUnknown
+from flux_core.jobs import Job, Outcome
+from flux_core.params import FluxParams
+from flux_core.store import Ledger, parse_iso
+
+_live_owners: set[str] = set()
+_HOST = socket.gethostname()
+
+UpdateCallback = Callable[[dict[str, Any]], None]
+
+
+def _owner_alive(lease: str | None) -> bool:
+    """Is the process named in a lease still driving its runs?"""
+    if not lease:
+        return False
+    if lease in _live_owners:
+        return True
+    host, _, rest = lease.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False  # another machine's lease on this file: only it could tell; take over
+    if int(pid_text) == os.getpid():
+        return False  # this process, but a runner that has shut down
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _seconds_since(iso: str | None) -> float:
+    moment = parse_iso(iso)
+    return (datetime.now(timezone.utc) - moment).total_seconds() if moment else 0.0
+
+
+class Runner:
+    def __init__(self, ledger: Ledger, data_dir: Path, client: SegmindClient, *, backend: str = "segmind",
+                 concurrency: int = D.CONCURRENCY, on_update: UpdateCallback | None = None):
+        self.ledger = ledger
+        self.data_dir = Path(data_dir)
+        self.client = client
+        self.backend = backend
+        self.on_update = on_update
+        self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        _live_owners.add(self.owner)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="flux-run")
+        self._futures: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        if client.estimate.seconds is None:
+            typical = ledger.typical_duration(client.base_url)
+            if typical:
+                client.estimate.observe(typical)
+
+    # --- starting work ---------------------------------------------------------------------
+    def enqueue(self, params: FluxParams, *, seed_random: bool = False, sweep_id: str | None = None) -> str:
+        """Write the run down (CREATED), then drive it in the background. Returns its id."""
+        run_id = self.ledger.create_run(params, backend=self.backend, base_url=self.client.base_url,
+                                        seed_random=seed_random, sweep_id=sweep_id, lease=self.owner)
+        self._schedule(run_id)
+        return run_id
+
+    def resume(self) -> list[str]:
+        """Take over every unfinished run whose owner is gone; returns their ids."""
+        taken = []
+        for row in self.ledger.active():
+            if row["base_url"] != self.client.base_url or _owner_alive(row["lease"]):
+                continue
+            if not self.ledger.claim(row["id"], self.owner, expected_lease=row["lease"]):
+                continue
+            if row["status"] == store.SUBMITTING:
+                self.ledger.transition(
+                    row["id"], store.SUBMIT_UNKNOWN, lease=None, error_kind=SubmitUnknown.kind,
+                    error="Flux Lab stopped while this submit was in flight. " + SubmitUnknown.hint,
+                    finished_at=store.now_iso())
+                continue
+            taken.append(row["id"])
+            self._schedule(row["id"])
+        return taken
+
+    def _schedule(self, run_id: str) -> None:
+        with self._lock:
+            self._futures[run_id] = self._pool.submit(self._drive, run_id)
+
+    def wait(self, run_ids: list[str], timeout: float | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            futures = [self._futures[r] for r in run_ids if r in self._futures]
+        wait_futures(futures, timeout=timeout)
+        return self.ledger.get_many(run_ids)
+
+    def is_busy(self, run_id: str) -> bool:
+        with self._lock:
+            future = self._futures.get(run_id)
+        return future is not None and not future.done()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        _live_owners.discard(self.owner)
+
+    # --- driving one run --------------------------------------------------------------------
+    def _set(self, run_id: str, status: str | None = None, **fields: Any) -> None:
+        self.ledger.transition(run_id, status, **fields)
+        if self.on_update is not None:
+            row = self.ledger.get(run_id)
+            if row is not None:
+                self.on_update(row)
+
+    def _drive(self, run_id: str) -> None:
+        row = self.ledger.get(run_id)
+        if row is None:
+            return
+        try:
+            self._advance(row)
+        except JobTimedOut as exc:
+            self._set(run_id, store.EXPIRED, error=f"{exc.message} {exc.hint}", error_kind="expired",
+                      finished_at=store.now_iso())
+        except JobFailed as exc:
+            self._set(run_id, exc.status_name, error=exc.user_text(), error_kind=exc.kind,
+                      finished_at=store.now_iso(), **_metric_fields(exc.body.get("metrics")))
+        except SubmitUnknown as exc:
+            self._set(run_id, store.SUBMIT_UNKNOWN, error=exc.user_text(), error_kind=exc.kind,
+                      finished_at=store.now_iso())
+        except (CallFailed, images.ImageProblem) as exc:
+            current = self.ledger.get(run_id)
+            text = exc.user_text() if isinstance(exc, CallFailed) else f"The image could not be stored: {exc}"
+            kind = exc.kind if isinstance(exc, CallFailed) else "image"
+            if current and current["status"] in (store.CREATED, store.SUBMITTING):
+                self._set(run_id, store.ERROR, error=text, error_kind=kind, finished_at=store.now_iso())
+            else:  # submitted: the job may still finish; keep it resumable
+                self._set(run_id, error=f"{text} The run stays open: `flux-lab resume` picks it up.",
+                          error_kind=kind)
+        except Exception as exc:  # a bug must not lose a run: leave it resumable, say what happened
+            self._set(run_id, error=f"Internal error while driving this run: {type(exc).__name__}: {exc}",
+                      error_kind="internal")
+        finally:
+            self.ledger.release(run_id, self.owner)
+
+    def _advance(self, row: dict[str, Any]) -> None:
+        run_id, status = row["id"], row["status"]
+        params = store.params_of(row)
+        if status == store.CREATED:
+            self._set(run_id, store.SUBMITTING)
+            job = self.client.submit(params)
+            self._set(run_id, store.QUEUED, request_id=job.request_id, status_url=job.status_url,
+                      response_url=job.response_url, poll_url=job.poll_url, submitted_at=store.now_iso(),
+                      error=None, error_kind=None)
+            row = self.ledger.get(run_id) or row
+            status = store.QUEUED
+        if status in (store.QUEUED, store.PROCESSING):
+            outcome = self._collect(row, params)
+            self._set(run_id, store.DOWNLOADING, output_url=outcome.image_url,
+                      observed_total_s=round(_seconds_since(row["submitted_at"]), 3),
+                      **_metric_fields(outcome.metrics))
+            row = self.ledger.get(run_id) or row
+        self._download(row, params)
+
+    def _collect(self, row: dict[str, Any], params: FluxParams) -> Outcome:
+        run_id = row["id"]
+        elapsed = _seconds_since(row["submitted_at"])
+        if elapsed >= D.RETENTION_S:
+            raise JobTimedOut(f"Request {row['request_id']} was submitted {elapsed / 60:.0f} minutes ago "
+                              f"and was not collected before Segmind's one-hour retention ended.")
+        job = Job(row["request_id"], row["status_url"], row["response_url"], row["poll_url"])
+
+        def on_status(state: str, body: dict[str, Any]) -> None:
+            if state == store.PROCESSING:
+                self._set(run_id, store.PROCESSING, processing_at=store.now_iso(),
+                          observed_queue_s=round(_seconds_since(row["submitted_at"]), 3))
+
+        return self.client.wait(job, timeout=D.RETENTION_S, elapsed_s=elapsed, on_status=on_status,
+                                safety_tolerance=params.safety_tolerance)
+
+    def _download(self, row: dict[str, Any], params: FluxParams) -> None:
+        data, _ = self.client.download(row["output_url"])
+        recipe = {"model": row["model"], "params": params.payload(), "run_id": row["id"],
+                  "request_id": row["request_id"], "created_at": row["created_at"],
+                  "backend": row["backend"], "app": "flux-lab"}
+        stored = images.store(self.data_dir, data, recipe)
+        self._set(row["id"], store.COMPLETED, image_sha256=stored.sha256, image_path=stored.path,
+                  thumb_path=stored.thumb_path, image_width=stored.width, image_height=stored.height,
+                  image_bytes=stored.size_bytes, finished_at=store.now_iso(), error=None, error_kind=None)
+
+
+def _metric_fields(metrics: Any) -> dict[str, Any]:
+    if not isinstance(metrics, dict):
+        return {}
+    out = {}
+    for key in ("queue_time", "inference_time", "total_time", "cost", "remaining_credits"):
+        try:
+            if metrics.get(key) is not None:
+                out[key] = float(metrics[key])
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """The public shape of a run (CLI --json, exports). Never holds the key."""
+    image_path = str((Path(data_dir) / row["image_path"]).resolve()) if row.get("image_path") else None
+    thumb_path = str((Path(data_dir) / row["thumb_path"]).resolve()) if row.get("thumb_path") else None
+    return {
+        "run_id": row["id"], "request_id": row["request_id"], "status": row["status"],
+        "prompt": row["prompt"], "seed": row["seed"], "width": row["width"], "height": row["height"],
+        "safety_tolerance": row["safety_tolerance"], "output_format": row["output_format"],
+        "image_urls": json.loads(row["image_urls_json"] or "[]"), "image_path": image_path,
+        "thumb_path": thumb_path, "inference_time": row["inference_time"], "queue_time": row["queue_time"],
+        "total_time": row["total_time"], "observed_total_s": row["observed_total_s"], "cost": row["cost"],
+        "remaining_credits": row["remaining_credits"], "error": row["error"], "error_kind": row["error_kind"],
+        "backend": row["backend"], "sweep_id": row["sweep_id"], "created_at": row["created_at"],
+        "finished_at": row["finished_at"],
+    }

@@ -1,0 +1,338 @@
+"""The run ledger: SQLite through sqlite-utils, numbered migrations, WAL, FTS5.
+
+The ledger is the source of truth. A run's row is written before its submit and updated on every
+transition; `run_events` keeps the history of those transitions. Open a connection per unit of
+work (`with ledger.db() as db:`): Streamlit sessions and runner threads each get their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from flux_core import defaults as D
+from flux_core.params import FluxParams
+
+# Where a run can be. Only the server's four states are the server's; the rest are ours.
+CREATED = "CREATED"              # written down, not sent
+SUBMITTING = "SUBMITTING"        # the submit is in flight
+QUEUED, PROCESSING = "QUEUED", "PROCESSING"
+DOWNLOADING = "DOWNLOADING"      # COMPLETED on the server, image not stored yet
+COMPLETED = "COMPLETED"          # the image is stored
+FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
+ERROR = "ERROR"                  # the call failed before Segmind took the job: nothing billed
+SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
+
+ACTIVE = (CREATED, SUBMITTING, QUEUED, PROCESSING, DOWNLOADING)
+TERMINAL = (COMPLETED, FAILED, BLOCKED, EXPIRED, ERROR, SUBMIT_UNKNOWN)
+JOB_FAILED = (FAILED, BLOCKED, EXPIRED)
+
+migrations = Migrations("flux_lab")
+
+
+@migrations(name="0001_runs")
+def _m0001(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            image_urls_json TEXT NOT NULL DEFAULT '[]',
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            seed_random INTEGER NOT NULL DEFAULT 0,
+            safety_tolerance INTEGER NOT NULL,
+            output_format TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            request_id TEXT,
+            status_url TEXT,
+            response_url TEXT,
+            poll_url TEXT,
+            submitted_at TEXT,
+            processing_at TEXT,
+            finished_at TEXT,
+            queue_time REAL,
+            inference_time REAL,
+            total_time REAL,
+            observed_queue_s REAL,
+            observed_total_s REAL,
+            cost REAL,
+            remaining_credits REAL,
+            error TEXT,
+            error_kind TEXT,
+            output_url TEXT,
+            image_sha256 TEXT,
+            image_path TEXT,
+            thumb_path TEXT,
+            image_width INTEGER,
+            image_height INTEGER,
+            image_bytes INTEGER,
+            sweep_id TEXT,
+            favourite INTEGER NOT NULL DEFAULT 0,
+            rating INTEGER,
+            notes TEXT NOT NULL DEFAULT '',
+            tags_json TEXT NOT NULL DEFAULT '[]',
+            lease TEXT
+        );
+        CREATE INDEX runs_created ON runs(created_at);
+        CREATE INDEX runs_status ON runs(status, created_at);
+        CREATE INDEX runs_sweep ON runs(sweep_id);
+        CREATE INDEX runs_request_hash ON runs(request_hash, status);
+        CREATE INDEX runs_request_id ON runs(request_id);
+
+        CREATE TABLE run_events (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX run_events_run ON run_events(run_id, id);
+
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            base_json TEXT NOT NULL,
+            axes_json TEXT NOT NULL
+        );
+
+        CREATE VIRTUAL TABLE runs_fts USING fts5(
+            prompt, notes, tags, content='runs', content_rowid='seq', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER runs_fts_ai AFTER INSERT ON runs BEGIN
+            INSERT INTO runs_fts(rowid, prompt, notes, tags) VALUES (new.seq, new.prompt, new.notes, new.tags_json);
+        END;
+        CREATE TRIGGER runs_fts_ad AFTER DELETE ON runs BEGIN
+            INSERT INTO runs_fts(runs_fts, rowid, prompt, notes, tags)
+                VALUES ('delete', old.seq, old.prompt, old.notes, old.tags_json);
+        END;
+        CREATE TRIGGER runs_fts_au AFTER UPDATE OF prompt, notes, tags_json ON runs BEGIN
+            INSERT INTO runs_fts(runs_fts, rowid, prompt, notes, tags)
+                VALUES ('delete', old.seq, old.prompt, old.notes, old.tags_json);
+            INSERT INTO runs_fts(rowid, prompt, notes, tags) VALUES (new.seq, new.prompt, new.notes, new.tags_json);
+        END;
+        """
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ulid_lock = threading.Lock()
+_ulid_last = [0, 0]
+
+
+def new_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, monotonic within a millisecond."""
+    with _ulid_lock:
+        ms = int(time.time() * 1000)
+        if ms <= _ulid_last[0]:
+            ms, rand = _ulid_last[0], _ulid_last[1] + 1
+        else:
+            rand = secrets.randbits(80)
+        _ulid_last[:] = [ms, rand]
+    value = (ms << 80) | (rand & ((1 << 80) - 1))
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def request_hash(model: str, payload: dict[str, Any]) -> str:
+    """Identifies an exact request (same model and body): used to find and reuse results."""
+    canonical = json.dumps({"model": model, **payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def params_of(row: dict[str, Any]) -> FluxParams:
+    return FluxParams.parse(json.loads(row["request_json"]))
+
+
+class Ledger:
+    _migrated: set[str] = set()
+    _migrate_lock = threading.Lock()
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        key = str(self.path.resolve())
+        with Ledger._migrate_lock:
+            if key not in Ledger._migrated or not self.path.exists():
+                with self.db() as db:
+                    db.enable_wal()
+                    migrations.apply(db)
+                Ledger._migrated.add(key)
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[Database]:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            yield Database(conn)
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE), so two
+        writers wait for each other instead of failing on a lock upgrade."""
+        with self.db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- writing --------------------------------------------------------------------------
+    def create_run(self, params: FluxParams, *, backend: str, base_url: str, seed_random: bool = False,
+                   sweep_id: str | None = None, lease: str | None = None, model: str = D.MODEL_SLUG) -> str:
+        run_id, at = new_id(), now_iso()
+        payload = params.payload()
+        row = {
+            "id": run_id, "created_at": at, "updated_at": at, "status": CREATED, "model": model,
+            "backend": backend, "base_url": base_url, "prompt": params.prompt,
+            "image_urls_json": json.dumps(list(params.image_urls)), "width": params.width,
+            "height": params.height, "seed": params.seed, "seed_random": int(seed_random),
+            "safety_tolerance": params.safety_tolerance, "output_format": params.output_format,
+            "request_json": json.dumps(payload, sort_keys=True), "request_hash": request_hash(model, payload),
+            "sweep_id": sweep_id, "lease": lease,
+        }
+        with self.write() as db:
+            db["runs"].insert(row)
+            db["run_events"].insert({"run_id": run_id, "at": at, "status": CREATED, "detail": None})
+        return run_id
+
+    def transition(self, run_id: str, status: str | None = None, *, detail: str | None = None,
+                   **fields: Any) -> None:
+        """Update a run's fields and, when `status` is given, record the transition."""
+        at = now_iso()
+        updates = {**fields, "updated_at": at}
+        if status is not None:
+            updates["status"] = status
+        sets = ", ".join(f"[{k}] = ?" for k in updates)
+        with self.write() as db:
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
+            if status is not None:
+                db["run_events"].insert({"run_id": run_id, "at": at, "status": status, "detail": detail})
+
+    def update_curation(self, run_id: str, *, favourite: bool | None = None, rating: int | None = None,
+                        notes: str | None = None, tags: list[str] | None = None) -> None:
+        fields: dict[str, Any] = {}
+        if favourite is not None:
+            fields["favourite"] = int(favourite)
+        if rating is not None:
+            if not 1 <= rating <= 5:
+                raise ValueError("rating must be from 1 to 5")
+            fields["rating"] = rating
+        if notes is not None:
+            fields["notes"] = notes
+        if tags is not None:
+            fields["tags_json"] = json.dumps(sorted({t.strip() for t in tags if t.strip()}))
+        if fields:
+            self.transition(run_id, **fields)
+
+    def create_sweep(self, base: dict[str, Any], axes: dict[str, list[Any]], name: str = "") -> str:
+        sweep_id = new_id()
+        with self.write() as db:
+            db["sweeps"].insert({"id": sweep_id, "created_at": now_iso(), "name": name,
+                                 "base_json": json.dumps(base, sort_keys=True), "axes_json": json.dumps(axes)})
+        return sweep_id
+
+    # --- leases: which process drives a run -----------------------------------------------
+    def claim(self, run_id: str, owner: str, *, expected_lease: str | None) -> bool:
+        with self.write() as db:
+            cursor = db.execute(
+                "UPDATE runs SET lease = ?, updated_at = ? WHERE id = ? AND lease IS ?",
+                [owner, now_iso(), run_id, expected_lease])
+            return cursor.rowcount == 1
+
+    def release(self, run_id: str, owner: str) -> None:
+        with self.write() as db:
+            db.execute("UPDATE runs SET lease = NULL WHERE id = ? AND lease = ?", [run_id, owner])
+
+    # --- reading --------------------------------------------------------------------------
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        with self.db() as db:
+            rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        return rows[0] if rows else None
+
+    def get_many(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        with self.db() as db:
+            marks = ",".join("?" * len(run_ids))
+            rows = {r["id"]: r for r in db.query(f"SELECT * FROM runs WHERE id IN ({marks})", run_ids)}
+        return [rows[i] for i in run_ids if i in rows]
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        with self.db() as db:
+            return list(db.query("SELECT at, status, detail FROM run_events WHERE run_id = ? ORDER BY id",
+                                 [run_id]))
+
+    def active(self) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(ACTIVE))
+        with self.db() as db:
+            return list(db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY seq", list(ACTIVE)))
+
+    def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0,
+               status: str | None = None, sweep_id: str | None = None) -> list[dict[str, Any]]:
+        where, args = [], []
+        if text and text.strip():
+            with self.db() as db:
+                quoted = db.quote_fts(text.strip())
+            where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
+            args.append(quoted)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if sweep_id:
+            where.append("sweep_id = ?")
+            args.append(sweep_id)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        with self.db() as db:
+            return list(db.query(f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                                 [*args, limit, offset]))
+
+    def completed_for(self, model: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest COMPLETED run of exactly this request, if any."""
+        with self.db() as db:
+            rows = list(db.query(
+                "SELECT * FROM runs WHERE request_hash = ? AND status = ? ORDER BY seq DESC LIMIT 1",
+                [request_hash(model, payload), COMPLETED]))
+        return rows[0] if rows else None
+
+    def typical_duration(self, base_url: str, sample: int = 20) -> float | None:
+        """Median observed submit-to-completion time of recent runs on this server."""
+        with self.db() as db:
+            values = sorted(r["observed_total_s"] for r in db.query(
+                "SELECT observed_total_s FROM runs WHERE base_url = ? AND status = ? "
+                "AND observed_total_s IS NOT NULL ORDER BY seq DESC LIMIT ?", [base_url, COMPLETED, sample]))
+        return values[len(values) // 2] if values else None

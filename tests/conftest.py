@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from flux_core.client import SegmindClient
+from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.settings import Connection
+
+TEST_KEY = "SG_0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data directory and no Segmind settings from the machine."""
+    for name in ("SEGMIND_API_KEY", "SEGMIND_BASE_URL", "SEGMIND_UPLOAD_URL", "SEGMIND_RPM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FLUX_LAB_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start real emulators on free loopback ports: `emulator(latency_s=0, ...)`."""
+    servers: list[EmulatorServer] = []
+
+    def start(**config) -> EmulatorServer:
+        config.setdefault("latency_s", 0.2)
+        config.setdefault("latency_spread_s", 0.0)
+        config.setdefault("queue_s", 0.05)
+        config.setdefault("random_seed", 7)
+        server = EmulatorServer(EmulatorConfig(**config)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Sleeps(list):
+    """A sleep function that records what it was asked to wait and never waits."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def client_for(server: EmulatorServer, key: str = TEST_KEY, **kwargs) -> SegmindClient:
+    connection = Connection.resolve(api_key=key, base_url=server.url, rpm=kwargs.pop("rpm", 0),
+                                    backend="emulator")
+    return SegmindClient(connection=connection, **kwargs)
