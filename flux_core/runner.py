@@ -117,8 +117,10 @@ class Runner:
         return future is not None and not future.done()
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop driving runs (unfinished ones stay resumable) and close the client."""
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         _live_owners.discard(self.owner)
+        self.client.close()
 
     # --- driving one run --------------------------------------------------------------------
     def _set(self, run_id: str, status: str | None = None, **fields: Any) -> None:

@@ -305,9 +305,11 @@ class Ledger:
     def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0,
                status: str | None = None, sweep_id: str | None = None) -> list[dict[str, Any]]:
         where, args = [], []
+        quoted = ""
         if text and text.strip():
             with self.db() as db:
                 quoted = db.quote_fts(text.strip())
+        if quoted:  # input with nothing searchable in it (e.g. a lone quote) filters nothing
             where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
             args.append(quoted)
         if status:

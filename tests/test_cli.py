@@ -1,0 +1,170 @@
+"""`flux-lab` end to end: in-process for speed, and as a real process where a kill is involved."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flux_core.cli import main
+from tests.conftest import TEST_KEY
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def point_at(monkeypatch, server, key: str = TEST_KEY) -> None:
+    monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
+    monkeypatch.setenv("SEGMIND_API_KEY", key)
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+
+
+def test_generate_with_the_embedded_emulator_prints_a_completed_run(capsys):
+    code, out, err = cli(capsys, "generate", "--emulator", "--prompt", "a red cube", "--seed", "1", "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["status"] == "COMPLETED" and run["seed"] == 1 and run["prompt"] == "a red cube"
+    for key in ("run_id", "request_id", "width", "height", "safety_tolerance", "output_format", "inference_time",
+                "error"):
+        assert key in run
+    path = Path(run["image_path"])
+    assert path.is_absolute() and path.exists()
+    with Image.open(path) as im:
+        assert im.size == (1024, 1024)
+
+
+def test_a_bad_width_exits_2_before_anything_is_sent(capsys, monkeypatch, emulator):
+    server = emulator()
+    point_at(monkeypatch, server)
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--width", "1000")
+    assert code == 2 and "width must be a multiple of 16: try 992 or 1008" in err and out == ""
+    assert server.stats.submit_requests == 0
+    code, out, _ = cli(capsys, "history", "--json")
+    assert out == ""  # nothing written either
+
+
+def test_argument_errors_are_one_line_and_exit_2(capsys):
+    code, _, err = cli(capsys, "sweep", "--prompt", "x", "--seeds", "1,two")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "two" in err
+
+
+def test_a_rejected_key_exits_3_without_echoing_it(capsys, monkeypatch, emulator):
+    server = emulator(keys=("SG_valid0000000000",))
+    bad_key = "SG_secretsecret1234"
+    point_at(monkeypatch, server, key=bad_key)
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--json")
+    assert code == 3 and "rejected the API key" in out + err
+    assert bad_key not in out + err and "secretsecret" not in out + err
+
+
+def test_a_missing_key_names_the_variable(capsys):
+    code, _, err = cli(capsys, "generate", "--prompt", "a red cube")
+    assert code == 3 and "SEGMIND_API_KEY" in err and "Traceback" not in err
+
+
+def test_a_failed_job_exits_1_with_the_servers_words(capsys, monkeypatch, emulator):
+    point_at(monkeypatch, emulator())
+    code, out, err = cli(capsys, "generate", "--prompt", "a cube #fail", "--json")
+    run = json.loads(out)
+    assert code == 1 and run["status"] == "FAILED" and "Internal model error" in run["error"]
+
+
+def test_a_moderation_block_is_reported_as_a_block(capsys, monkeypatch, emulator):
+    point_at(monkeypatch, emulator())
+    code, out, err = cli(capsys, "generate", "--prompt", "a bloody sword", "--safety-tolerance", "0")
+    assert code == 1 and "BLOCKED" in out and "Blocked by the safety filter at safety tolerance 0" in err
+
+
+def test_flaky_polls_still_complete_with_one_submit(capsys, monkeypatch, emulator):
+    server = emulator(poll_fault_rate=0.34, latency_s=0.4)
+    point_at(monkeypatch, server)
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "COMPLETED" and server.stats.submit_requests == 1
+
+
+def test_sweep_runs_the_cross_product_one_json_line_each(capsys, monkeypatch, emulator):
+    server = emulator()
+    point_at(monkeypatch, server)
+    code, out, err = cli(capsys, "sweep", "--prompt", "a zombie at dusk", "--seeds", "1,2,3",
+                         "--safety-tolerances", "1,3", "--width", "256", "--height", "256", "--json")
+    runs = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # the tolerance-1 cells are blocked
+    assert sorted((r["seed"], r["safety_tolerance"]) for r in runs) == [(s, t) for s in (1, 2, 3) for t in (1, 3)]
+    assert {r["status"] for r in runs if r["safety_tolerance"] == 1} == {"BLOCKED"}
+    assert {r["status"] for r in runs if r["safety_tolerance"] == 3} == {"COMPLETED"}
+    assert len({r["sweep_id"] for r in runs}) == 1 and server.stats.submits == 6
+
+
+def test_history_search_and_show(capsys, monkeypatch, emulator):
+    point_at(monkeypatch, emulator())
+    cli(capsys, "generate", "--prompt", "a red cube", "--seed", "4")
+    cli(capsys, "generate", "--prompt", "a green tree", "--seed", "5")
+    code, out, _ = cli(capsys, "history", "--search", "tree", "--json")
+    [run] = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and run["prompt"] == "a green tree"
+    code, out, _ = cli(capsys, "show", run["run_id"], "--json")
+    shown = json.loads(out)
+    assert [e["status"] for e in shown["events"]][-1] == "COMPLETED"
+    code, _, err = cli(capsys, "show", "NOPE")
+    assert code == 2 and "no run with id" in err
+
+
+def test_local_reference_images_are_uploaded_and_recorded(capsys, monkeypatch, emulator, tmp_path):
+    server = emulator()
+    point_at(monkeypatch, server)
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (32, 32), "orange").save(ref)
+    code, out, err = cli(capsys, "generate", "--prompt", "a cat", "--image", str(ref), "--image-url",
+                         "https://example.com/a.png", "--json")
+    run = json.loads(out)
+    assert code == 0, err
+    assert run["image_urls"][0] == "https://example.com/a.png" and run["image_urls"][1].startswith(server.url)
+    assert server.stats.uploads == 1
+    (tmp_path / "fake.png").write_text("not an image")
+    code, _, err = cli(capsys, "generate", "--prompt", "a cat", "--image", str(tmp_path / "fake.png"))
+    assert code == 2 and "not a readable image" in err and server.stats.uploads == 1
+
+
+def test_a_sweep_killed_after_its_submits_is_finished_by_resume(capsys, monkeypatch, emulator):
+    server = emulator(latency_s=2.0)
+    point_at(monkeypatch, server)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "flux_core", "sweep", "--prompt", "a red cube", "--seeds", "1,2,3,4",
+         "--width", "256", "--height", "256", "--progress"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    queued = 0
+    for line in sweep.stderr:  # progress lines, as they happen
+        queued += "QUEUED" in line
+        if queued == 4:
+            break
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    sweep.stderr.close()
+    assert queued == 4 and server.stats.submits == 4
+
+    code, out, err = cli(capsys, "resume", "--json")
+    assert code == 0, err
+    assert sorted(json.loads(line)["seed"] for line in out.splitlines()) == [1, 2, 3, 4]
+    code, out, _ = cli(capsys, "history", "--json")
+    runs = [json.loads(line) for line in out.splitlines()]
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"COMPLETED"}
+    assert server.stats.submits == 4  # none submitted twice
+
+
+def test_the_console_script_is_installed_and_answers(tmp_path):
+    exe = Path(sys.executable).parent / "flux-lab"
+    if not exe.exists():
+        pytest.skip("flux-lab is not installed in this environment (make test installs it)")
+    reply = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert reply.returncode == 0 and "generate" in reply.stdout
