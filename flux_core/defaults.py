@@ -42,10 +42,10 @@ SUBMIT_RETRY_STATUSES = (429, 500, 502, 503)  # Segmind: not billed, the job was
 SUBMIT_AMBIGUOUS_STATUSES = (504,)             # the gateway timed out: it may have queued the job
 
 # --- polling ---------------------------------------------------------------------------
-POLL_FIRST_S = 1.0              # first status poll after submit when nothing is known
+POLL_FIRST_S = 0.5              # first status poll after submit when nothing is known
 POLL_MIN_S = 0.5
-POLL_MAX_S = 8.0
-POLL_GROWTH = 1.5
+POLL_MAX_S = 5.0
+POLL_GROWTH = 1.35
 POLL_NEAR_EXPECTED_S = 1.0      # cadence once a job is past its expected duration
 EXPECTED_INFERENCE_S = None     # unknown until the ledger or this process has seen a job
 

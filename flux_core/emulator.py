@@ -332,18 +332,28 @@ class Emulator:
             return _Drop()
         return Response("<html>upstream hiccup</html>", 200, media_type="text/html")
 
+    async def _model_call(self, request: Request) -> tuple[str | None, Any, Response | None]:
+        """What every model call passes first: key, rate limit, content type, a known slug."""
+        key, denied = self._gate(request)
+        if denied:
+            return None, None, denied
+        body, bad = await self._json_body(request)
+        if bad:
+            return None, None, bad
+        return key, body, self._slug_problem(request.path_params["slug"])
+
+    def _credit_problem(self) -> Response | None:
+        if self.balance < self.config.cost:
+            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
+                                    f"required {self.config.cost:.4f}")
+        return None
+
     # --- routes ---------------------------------------------------------------------------
     async def submit(self, request: Request) -> Response:
         self.stats.submit_requests += 1
-        key, denied = self._gate(request)
-        if denied:
-            return denied
-        body, bad = await self._json_body(request)
-        if bad:
-            return bad
-        slug_problem = self._slug_problem(request.path_params["slug"])
-        if slug_problem:
-            return slug_problem
+        key, body, refused = await self._model_call(request)
+        if refused:
+            return refused
         fault = None
         if self.config.submit_fault_rate and self.rng.random() < self.config.submit_fault_rate:
             fault = self.rng.choice(self.config.submit_faults)
@@ -353,9 +363,9 @@ class Emulator:
         problems = self._validate(body)
         if problems and self.config.validation == "submit":
             return self._error(400, "; ".join(problems))
-        if self.balance < self.config.cost:
-            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
-                                    f"required {self.config.cost:.4f}")
+        short = self._credit_problem()
+        if short:
+            return short
         job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None)
         self.stats.submits += 1
         prompt = str(job.params.get("prompt", ""))
@@ -404,21 +414,15 @@ class Emulator:
 
     async def sync_run(self, request: Request) -> Response:
         self.stats.sync_calls += 1
-        key, denied = self._gate(request)
-        if denied:
-            return denied
-        body, bad = await self._json_body(request)
-        if bad:
-            return bad
-        slug_problem = self._slug_problem(request.path_params["slug"])
-        if slug_problem:
-            return slug_problem
+        key, body, refused = await self._model_call(request)
+        if refused:
+            return refused
         problems = self._validate(body)
         if problems:
             return self._error(422, "; ".join(problems))
-        if self.balance < self.config.cost:
-            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
-                                    f"required {self.config.cost:.4f}")
+        short = self._credit_problem()
+        if short:
+            return short
         job = self._new_job(key, body)
         await asyncio.sleep(job.queue_s + job.latency_s)
         del self.jobs[job.id]
