@@ -1,8 +1,52 @@
-"""Flux Lab: the Streamlit router (the pages come with the next issues)."""
+"""Flux Lab: the router. Shared frame (workbench, sidebar) then the page the user is on."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="Flux Lab", layout="wide")
-st.title("Flux Lab")
-st.write("The workbench pages are being built. Meanwhile the `flux-lab` command line does it all: "
-         "`flux-lab generate --emulator --prompt \"a red cube\"`.")
+from flux_core import defaults as D
+from flux_core.settings import key_hint
+from flux_core.workbench import Workbench
+
+
+def configured_key() -> str | None:
+    """SEGMIND_API_KEY from the environment, else from the root of .streamlit/secrets.toml."""
+    import os
+
+    key = os.environ.get(D.API_KEY_ENV, "").strip()
+    if key:
+        return key
+    try:
+        value = st.secrets.get(D.API_KEY_ENV)
+    except Exception:  # no secrets file at all
+        return None
+    return str(value).strip() or None if value else None
+
+
+st.set_page_config(page_title="Flux Lab", page_icon="🧪", layout="wide")
+workbench = Workbench.shared(api_key=configured_key())
+st.session_state["workbench"] = workbench
+
+with st.sidebar:
+    st.subheader("Flux Lab")
+    session_key = st.text_input(
+        "Segmind API key (this session only)", type="password", key="sidebar_api_key",
+        help="Used by this browser session only; never stored. Leave empty to use the configured key "
+             "or the offline emulator.")
+    backend = workbench.backend(session_key)
+    if backend.is_emulator:
+        st.info(backend.label, icon="🧪")
+    else:
+        st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon="🔑")
+    credits = workbench.credits(session_key)
+    if credits is not None:
+        st.caption(f"Remaining credits: {credits:.2f}")
+    if workbench.resumed:
+        st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
+
+navigation = st.navigation([
+    st.Page("pages/compose.py", title="Compose", icon="✏️", default=True),
+    st.Page("pages/compare.py", title="Compare", icon="🔬"),
+    st.Page("pages/history.py", title="History", icon="🗂️"),
+])
+navigation.run()

@@ -73,3 +73,21 @@ EMULATOR_LATENCY_SPREAD_S = 0.5
 EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
 EMULATOR_COST = 0.07            # credits per image (configurable; Segmind's real price may differ)
+EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
+
+# --- the app ---------------------------------------------------------------------------
+APP_PORT = 8501
+PRICE_ENV = "FLUX_LAB_PRICE"    # credits per image, for cost estimates against Segmind
+LIVE_REFRESH_S = 1.0            # how often the live status fragment reads the ledger
+RECENT_RUNS = 12                # thumbnails in the recent-runs strip
+ASPECT_PRESETS = {              # width x height, multiples of 16, at most 4 MP
+    "1:1 square": (1024, 1024),
+    "4:3 landscape": (1152, 864),
+    "3:4 portrait": (864, 1152),
+    "3:2 landscape": (1216, 832),
+    "2:3 portrait": (832, 1216),
+    "16:9 wide": (1344, 768),
+    "9:16 tall": (768, 1344),
+    "21:9 cinema": (1536, 640),
+}
+DOUBLE_SUBMIT_WINDOW_S = 3.0    # the same request from the same session within this is a double click

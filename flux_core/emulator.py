@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -70,6 +72,7 @@ class EmulatorConfig:
     retired_slugs: tuple[str, ...] = ()
     slugs: tuple[str, ...] = (D.MODEL_SLUG,)
     random_seed: int | None = None      # seeds fault injection and latency spread
+    state_path: str | None = None       # keep jobs and the balance in this file across restarts
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -98,8 +101,7 @@ class _Job:
     id: str
     key: str
     params: dict[str, Any]
-    created: float
-    created_utc: datetime
+    created: float          # wall-clock seconds, so a persisted job ages across restarts
     queue_s: float
     latency_s: float
     error: str | None = None
@@ -133,7 +135,31 @@ class Emulator:
         self.windows: dict[str, tuple[float, int]] = {}
         self.stats = Stats()
         self.rng = random.Random(self.config.random_seed)
+        self._load()
         self.app = self._build_app()
+
+    # --- persistence: the service outlives a restart of whoever hosts it ---------------------
+    def _load(self) -> None:
+        path = self.config.state_path
+        if not path or not os.path.exists(path):
+            return
+        try:
+            with open(path, encoding="utf-8") as f:
+                state = json.load(f)
+            self.balance = float(state["balance"])
+            self.jobs = {j["id"]: _Job(**j) for j in state["jobs"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # an unreadable state file starts a fresh emulator
+
+    def _save(self) -> None:
+        path = self.config.state_path
+        if not path:
+            return
+        state = {"balance": self.balance, "jobs": [dict(j.__dict__) for j in self.jobs.values()]}
+        tmp = f"{path}.part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp, path)
 
     # --- helpers ---------------------------------------------------------------------------
     def _build_app(self) -> Starlette:
@@ -258,14 +284,15 @@ class Emulator:
     def _new_job(self, key: str, params: dict[str, Any], error: str | None = None) -> _Job:
         spread = self.config.latency_spread_s
         latency = max(0.0, self.config.latency_s + (self.rng.uniform(-spread, spread) if spread else 0.0))
-        job = _Job(id=str(uuid.uuid4()), key=key, params=params, created=time.monotonic(),
-                   created_utc=datetime.now(timezone.utc), queue_s=self.config.queue_s,
+        job = _Job(id=str(uuid.uuid4()), key=key, params=params, created=time.time(),
+                   queue_s=self.config.queue_s,
                    latency_s=latency, error=error if error else self._verdict(params))
         self.jobs[job.id] = job
+        self._save()
         return job
 
     def _state(self, job: _Job) -> str:
-        age = time.monotonic() - job.created
+        age = time.time() - job.created
         if age < job.queue_s:
             return "QUEUED"
         if age < job.queue_s + job.latency_s:
@@ -276,7 +303,7 @@ class Emulator:
         return "COMPLETED"
 
     def _finish(self, job: _Job) -> None:
-        if job.file_name:
+        if job.file_name and job.file_name in self.files:
             return
         p = job.params
         fmt = p.get("output_format", D.OUTPUT_FORMAT)
@@ -287,6 +314,7 @@ class Emulator:
         if not job.charged:
             job.charged = True
             self.balance = round(self.balance - self.config.cost, 6)
+            self._save()
 
     def _store_file(self, name: str, data: bytes, ctype: str) -> None:
         self.files[name] = (data, ctype)
@@ -295,8 +323,9 @@ class Emulator:
 
     def _lookup(self, rid: str) -> _Job | None:
         job = self.jobs.get(rid)
-        if job and time.monotonic() - job.created > self.config.retention_s:
+        if job and time.time() - job.created > self.config.retention_s:
             del self.jobs[rid]
+            self._save()
             return None
         return job
 
@@ -470,7 +499,12 @@ class Emulator:
 
     async def file(self, request: Request) -> Response:
         self.stats.downloads += 1
-        item = self.files.get(request.path_params["name"])
+        name = request.path_params["name"]
+        item = self.files.get(name)
+        if item is None and name.startswith("generations/"):  # rendered again after a restart
+            job = self._lookup(name.split("/")[-1].rsplit(".", 1)[0])
+            if job is not None and self._state(job) == "COMPLETED":
+                item = self.files.get(job.file_name or "")
         if item is None:
             return self._error(404, "File not found")
         return Response(item[0], 200, media_type=item[1])

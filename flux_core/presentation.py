@@ -1,0 +1,124 @@
+"""How a run is put into words for people: status lines, error titles with what to do, recipes.
+
+Pages draw what these return; they never interpret ledger rows themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flux_core import store
+from flux_core.store import parse_iso
+
+STATUS_WORDS = {
+    store.CREATED: "Written down, about to be sent",
+    store.SUBMITTING: "Sending to the server",
+    store.QUEUED: "Queued at the server",
+    store.PROCESSING: "Generating",
+    store.DOWNLOADING: "Finished; saving the image",
+    store.COMPLETED: "Done",
+    store.FAILED: "Failed",
+    store.BLOCKED: "Blocked by the safety filter",
+    store.EXPIRED: "Expired",
+    store.ERROR: "Not sent",
+    store.SUBMIT_UNKNOWN: "Submit outcome unknown",
+}
+
+_KIND_TITLES = {
+    "auth": "Bad or missing API key",
+    "forbidden": "This key may not use flux-2-max",
+    "credits": "Not enough credits",
+    "rate_limited": "Rate limited",
+    "server": "Server trouble",
+    "network": "Could not reach the server",
+    "protocol": "Unreadable reply from the server",
+    "bad_request": "The server refused the request",
+    "gone": "Model retired",
+    "not_found": "Not found",
+    "image": "The image could not be stored",
+    "internal": "Flux Lab hit an internal error",
+}
+
+
+@dataclass(frozen=True)
+class Headline:
+    level: str   # "info", "success", "warning" or "error"
+    title: str
+    detail: str
+
+
+def is_active(row: dict[str, Any]) -> bool:
+    return row["status"] in store.ACTIVE
+
+
+def elapsed_s(row: dict[str, Any], now: Any = None) -> float:
+    """Seconds since the run was written down (until it finished, if it has)."""
+    from datetime import datetime, timezone
+
+    start = parse_iso(row["created_at"])
+    end = parse_iso(row.get("finished_at")) or now or datetime.now(timezone.utc)
+    return max(0.0, (end - start).total_seconds()) if start else 0.0
+
+
+def headline(row: dict[str, Any]) -> Headline:
+    status = row["status"]
+    error = row.get("error") or ""
+    if status in store.ACTIVE:
+        request = f" · request {row['request_id']}" if row.get("request_id") else ""
+        detail = f"{elapsed_s(row):.1f} s elapsed{request}"
+        if error:  # an open run that hit a problem it will be resumed from
+            return Headline("warning", f"{STATUS_WORDS[status]} — waiting to resume", f"{error} {detail}")
+        return Headline("info", STATUS_WORDS[status], detail)
+    if status == store.COMPLETED:
+        took = f"{row['observed_total_s']:.1f} s" if row.get("observed_total_s") else f"{elapsed_s(row):.1f} s"
+        return Headline("success", "Done", f"in {took}")
+    if status == store.BLOCKED:
+        return Headline("warning", f"Blocked by the safety filter at tolerance {row['safety_tolerance']}", error)
+    if status == store.EXPIRED:
+        return Headline("error", "Expired", error)
+    if status == store.FAILED:
+        return Headline("error", "The job failed", error)
+    if status == store.SUBMIT_UNKNOWN:
+        return Headline("error", "Submit outcome unknown", error)
+    return Headline("error", _KIND_TITLES.get(row.get("error_kind") or "", "Not sent"), error)
+
+
+def recipe(row: dict[str, Any]) -> dict[str, Any]:
+    """The run's full recipe, as shown next to its image."""
+    request = json.loads(row["request_json"])
+    out: dict[str, Any] = {"model": row["model"], **request}
+    out["seed_was_random"] = bool(row["seed_random"])
+    out["run_id"] = row["id"]
+    if row.get("request_id"):
+        out["request_id"] = row["request_id"]
+    timings = {k: row[k] for k in ("queue_time", "inference_time", "total_time", "observed_total_s")
+               if row.get(k) is not None}
+    if timings:
+        out["timings_s"] = timings
+    if row.get("cost") is not None:
+        out["cost"] = row["cost"]
+    out["backend"] = row["backend"]
+    return out
+
+
+def form_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A run's recipe as the Compose form's values (to edit and re-run it)."""
+    request = json.loads(row["request_json"])
+    return {
+        "prompt": request["prompt"],
+        "width": request["width"],
+        "height": request["height"],
+        "seed": request["seed"],
+        "seed_random": False,
+        "safety_tolerance": request["safety_tolerance"],
+        "output_format": request["output_format"],
+        "image_urls": list(request.get("image_urls", [])),
+    }
+
+
+def cost_line(price: float | None, cells: int = 1) -> str | None:
+    if price is None:
+        return None
+    return f"Estimated cost: {price * cells:.4g} credits" + (f" ({cells} images)" if cells > 1 else "")

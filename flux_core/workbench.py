@@ -1,0 +1,179 @@
+"""What the app works with: one ledger, the backends (the embedded emulator or Segmind), and a
+runner per backend that owns all submitting and polling.
+
+`Workbench.shared()` is process-wide: every browser session of the Streamlit server uses the same
+one, so navigating away, refreshing, closing the tab or opening a second tab loses nothing, and a
+restarted server resumes the runs still pending. Pages only read the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flux_core import defaults as D
+from flux_core import store
+from flux_core.client import SegmindClient
+from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.errors import CallFailed
+from flux_core.params import FluxParams
+from flux_core.runner import Runner
+from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
+
+
+@dataclass
+class Backend:
+    connection: Connection
+    client: SegmindClient
+    runner: Runner
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.connection.backend == "emulator"
+
+    @property
+    def label(self) -> str:
+        if self.is_emulator:
+            return "Offline emulator: preview images, not FLUX"
+        return f"Segmind · key {key_hint(self.connection.api_key)}"
+
+
+class Workbench:
+    _shared: dict[tuple[str, str], "Workbench"] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, api_key: str | None = None,
+                 emulator_port: int = D.EMULATOR_PORT):
+        self.data_dir = resolve_data_dir(data_dir)
+        self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
+        self.emulator: EmulatorServer | None = None
+        self._emulator_port = emulator_port
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        self._credits: dict[str, tuple[float, float | None]] = {}
+        self._last_submit: dict[str, tuple[str, float, str]] = {}
+        self.default_key = api_key or None
+        self.default = self.backend(None)
+        self.resumed = self.default.runner.resume()
+
+    @classmethod
+    def shared(cls, data_dir: str | os.PathLike | None = None, api_key: str | None = None) -> "Workbench":
+        """The process-wide workbench for this data directory and configured key."""
+        path = str(resolve_data_dir(data_dir))
+        slot = (path, _digest(api_key))
+        with cls._shared_lock:
+            if slot not in cls._shared:
+                cls._shared[slot] = cls(path, api_key)
+            return cls._shared[slot]
+
+    @classmethod
+    def shutdown_all(cls) -> None:
+        with cls._shared_lock:
+            for bench in cls._shared.values():
+                bench.shutdown()
+            cls._shared.clear()
+
+    # --- backends ---------------------------------------------------------------------------
+    def backend(self, session_key: str | None) -> Backend:
+        """The backend for a session: its own typed key, else the configured key, else the emulator."""
+        key = (session_key or "").strip() or self.default_key
+        slot = _digest(key)
+        with self._lock:
+            if slot not in self._backends:
+                if key:
+                    connection = Connection.resolve(api_key=key)
+                else:
+                    connection = self._emulator_connection()
+                client = SegmindClient(connection=connection)
+                runner = Runner(self.ledger, self.data_dir, client, backend=connection.backend,
+                                concurrency=D.SWEEP_CONCURRENCY)
+                self._backends[slot] = Backend(connection, client, runner)
+            return self._backends[slot]
+
+    def _emulator_connection(self) -> Connection:
+        if self.emulator is None:
+            config = EmulatorConfig(state_path=str(self.data_dir / D.EMULATOR_STATE_FILE))
+            try:  # the same port as last time, so runs in flight before a restart resume
+                self.emulator = EmulatorServer(config, port=self._emulator_port).start()
+            except OSError:
+                self.emulator = EmulatorServer(config, port=0).start()
+        return Connection.resolve(api_key=D.EMULATOR_KEY, base_url=self.emulator.url, rpm=0,
+                                  upload_url=f"{self.emulator.url}/upload-asset", backend="emulator")
+
+    # --- work --------------------------------------------------------------------------------
+    def submit(self, params: FluxParams, *, seed_random: bool = False, session_key: str | None = None,
+               references: list[tuple[bytes, str]] | None = None, sweep_id: str | None = None,
+               guard: str | None = None) -> str:
+        """Upload local reference images, write the run down, hand it to the runner.
+
+        `guard` names the caller (a browser session): the same request from it again within
+        DOUBLE_SUBMIT_WINDOW_S is a double click and returns the first run instead of paying twice.
+        """
+        if guard is not None:
+            payload = params.payload()
+            if seed_random:
+                payload["seed"] = "random"
+            fingerprint = _digest(repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []]))
+            with self._lock:
+                last = self._last_submit.get(guard)
+                if last and last[0] == fingerprint and time.monotonic() - last[1] < D.DOUBLE_SUBMIT_WINDOW_S:
+                    return last[2]
+            run_id = self.submit(params, seed_random=seed_random, session_key=session_key,
+                                 references=references, sweep_id=sweep_id)
+            with self._lock:
+                self._last_submit[guard] = (fingerprint, time.monotonic(), run_id)
+            return run_id
+        backend = self.backend(session_key)
+        if references:
+            urls = backend.client.upload(references)
+            params = params.replace(image_urls=[*params.image_urls, *urls])
+        return backend.runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return self.ledger.get(run_id)
+
+    def recent(self, limit: int = D.RECENT_RUNS) -> list[dict[str, Any]]:
+        return self.ledger.search(None, limit=limit)
+
+    def image_path(self, row: dict[str, Any], thumb: bool = False) -> Path | None:
+        rel = row.get("thumb_path" if thumb else "image_path")
+        return self.data_dir / rel if rel else None
+
+    def price_per_image(self, session_key: str | None = None) -> float | None:
+        backend = self.backend(session_key)
+        if backend.is_emulator and self.emulator is not None:
+            return self.emulator.emulator.config.cost
+        try:
+            return float(os.environ[D.PRICE_ENV])
+        except (KeyError, ValueError):
+            return None
+
+    def credits(self, session_key: str | None = None, max_age_s: float = 60.0) -> float | None:
+        """Remaining credits, asked at most once a minute; None when unknown."""
+        backend = self.backend(session_key)
+        slot = _digest(backend.connection.api_key)
+        cached = self._credits.get(slot)
+        if cached and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        try:
+            body = backend.client.credits()
+            value: float | None = float(body.get("credits", 0.0)) + float(body.get("free-credits", 0.0))
+        except (CallFailed, TypeError, ValueError):
+            value = None
+        self._credits[slot] = (time.monotonic(), value)
+        return value
+
+    def shutdown(self) -> None:
+        for backend in self._backends.values():
+            backend.runner.shutdown(wait=False)
+        if self.emulator is not None:
+            self.emulator.stop()
+
+
+def _digest(key: str | None) -> str:
+    return hashlib.sha256((key or "").encode()).hexdigest()[:16]

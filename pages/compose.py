@@ -1,0 +1,187 @@
+"""Compose: write a prompt, set parameters, Generate; watch it run; act on the result."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from flux_core import defaults as D
+from flux_core import presentation as P
+from flux_core import store
+from flux_core.images import ImageProblem, check_reference
+from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.templates import TEMPLATES
+from flux_core.workbench import Workbench
+
+wb: Workbench = st.session_state["workbench"]
+session_key = st.session_state.get("sidebar_api_key") or None
+state = st.session_state
+
+# --- form state: defaults once, then whatever a loaded recipe asks for -----------------------
+for key, value in {"compose_width": D.WIDTH, "compose_height": D.HEIGHT, "compose_seed": 0,
+                   "compose_seed_random": True, "compose_tolerance": D.SAFETY_TOLERANCE,
+                   "compose_format": D.OUTPUT_FORMAT, "compose_ref_urls": "",
+                   "compose_aspect": "1:1 square"}.items():
+    state.setdefault(key, value)
+pending = state.pop("compose_pending", None)
+if pending:
+    state["prompt"] = pending["prompt"]
+    state["compose_width"], state["compose_height"] = pending["width"], pending["height"]
+    state["compose_seed"], state["compose_seed_random"] = pending["seed"], pending["seed_random"]
+    state["compose_tolerance"], state["compose_format"] = pending["safety_tolerance"], pending["output_format"]
+    state["compose_ref_urls"] = "\n".join(pending["image_urls"])
+    state["compose_aspect"] = next((name for name, size in D.ASPECT_PRESETS.items()
+                                    if size == (pending["width"], pending["height"])), "Custom")
+
+
+def _apply_template() -> None:
+    name = state.get("compose_template")
+    if name in TEMPLATES:
+        state["prompt"] = TEMPLATES[name]
+
+
+def _apply_aspect() -> None:
+    size = D.ASPECT_PRESETS.get(state["compose_aspect"])
+    if size:
+        state["compose_width"], state["compose_height"] = size
+
+
+def _open(run_id: str, load_form: bool) -> None:
+    st.query_params["run"] = run_id
+    if load_form:
+        row = wb.run(run_id)
+        if row:
+            state["compose_pending"] = P.form_values(row)
+
+
+st.title("Compose")
+left, right = st.columns([3, 2], gap="large")
+
+with right:
+    st.subheader("Parameters")
+    st.selectbox("Aspect ratio", [*D.ASPECT_PRESETS, "Custom"], key="compose_aspect", on_change=_apply_aspect)
+    c1, c2 = st.columns(2)
+    c1.number_input("Width", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_width")
+    c2.number_input("Height", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_height")
+    c1, c2 = st.columns([1, 2])
+    c1.checkbox("Random seed", key="compose_seed_random", help="A seed is drawn, sent and recorded.")
+    c2.number_input("Seed", min_value=0, max_value=D.SEED_MAX, step=1, key="compose_seed",
+                    disabled=state["compose_seed_random"])
+    st.slider("Safety tolerance", D.SAFETY_MIN, D.SAFETY_MAX, key="compose_tolerance",
+              help="0 is the strictest filter, 6 the most permissive.")
+    st.radio("Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True)
+    with st.expander("Reference images (up to 8)"):
+        st.text_area("Image URLs, one per line", key="compose_ref_urls", height=80)
+        uploads = st.file_uploader("Image files", type=["png", "jpg", "jpeg", "webp", "gif"],
+                                   accept_multiple_files=True, key="compose_ref_files") or []
+        urls = [u.strip() for u in state["compose_ref_urls"].splitlines() if u.strip()]
+        if urls or uploads:
+            thumbs = st.columns(4)
+            for i, source in enumerate([*urls, *uploads][:8]):
+                thumbs[i % 4].image(source if isinstance(source, str) else source.getvalue(), width=80)
+    cost = P.cost_line(wb.price_per_image(session_key))
+    if cost:
+        st.caption(cost)
+
+with left:
+    st.selectbox("Start from a template", ["—", *TEMPLATES], key="compose_template", on_change=_apply_template)
+    with st.form("compose_form", border=False):
+        st.text_area("Prompt", key="prompt", bind="query-params", height=220,
+                     placeholder="Describe the image. Ctrl+Enter generates.")
+        submitted = st.form_submit_button("Generate", type="primary", key="compose_generate")
+
+    if submitted:
+        problems: list[str] = []
+        references: list[tuple[bytes, str]] = []
+        for upload in uploads:
+            data = upload.getvalue()
+            try:
+                references.append((data, check_reference(data, upload.name)))
+            except ImageProblem as exc:
+                problems.append(str(exc))
+        seed = None if state["compose_seed_random"] else int(state["compose_seed"])
+        fields = dict(prompt=state.get("prompt") or "", width=int(state["compose_width"]),
+                      height=int(state["compose_height"]), seed=seed,
+                      safety_tolerance=int(state["compose_tolerance"]), output_format=state["compose_format"])
+        try:
+            placeholders = [f"https://upload.invalid/{i}" for i in range(len(references))]
+            FluxParams.parse(fields, image_urls=urls + placeholders)
+            params = FluxParams.parse(fields, image_urls=urls)
+        except ParamsError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            st.error("Nothing was sent. Fix these first:")
+            for problem in problems:
+                st.text(f"• {problem}")
+        else:
+            guard = state.setdefault("compose_guard", store.new_id())
+            try:
+                run_id = wb.submit(params, seed_random=seed is None, session_key=session_key,
+                                   references=references, guard=guard)
+            except Exception as exc:  # an upload that failed: say so, nothing was submitted
+                st.error("The reference images could not be uploaded; nothing was submitted.")
+                st.text(getattr(exc, "user_text", lambda: str(exc))())
+            else:
+                st.query_params["run"] = run_id
+
+    current = st.query_params.get("run")
+    row = wb.run(current) if current else None
+
+    def _draw_status(run_id: str) -> None:
+        live = wb.run(run_id)
+        if live is None or not P.is_active(live):
+            st.rerun()
+        line = P.headline(live)
+        box = st.warning if line.level == "warning" else st.info
+        box(f"{line.title} · {live['status']}", icon="⏳")
+        st.text(line.detail)
+
+    if row is not None and P.is_active(row):
+        st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row["id"])
+    elif row is not None:
+        line = P.headline(row)
+        shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
+        shows[line.level](line.title, icon="✅" if line.level == "success" else "⚠️")
+        if line.detail and line.level != "success":
+            st.text(line.detail)
+        image = wb.image_path(row)
+        if row["status"] == store.COMPLETED and image is not None and image.exists():
+            st.image(str(image), width="stretch")
+            ext = image.suffix.lstrip(".")
+            st.download_button("Download image", image.read_bytes(), file_name=f"flux-lab-{row['id']}.{ext}",
+                               mime=f"image/{'jpeg' if ext == 'jpg' else ext}", key="compose_download")
+        a1, a2, a3 = st.columns(3)
+        if a1.button("Vary seed", key="compose_vary", help="The same recipe with a new random seed"):
+            params = store.params_of(row).replace(seed=random_seed())
+            st.query_params["run"] = wb.submit(params, seed_random=True, session_key=session_key,
+                                               guard=state.setdefault("compose_guard", store.new_id()))
+            st.rerun()
+        if a2.button("Edit and re-run", key="compose_edit", help="Load this recipe into the form"):
+            state["compose_pending"] = P.form_values(row)
+            st.rerun()
+        favourite = bool(row["favourite"])
+        if a3.button("★ Favourite" if favourite else "☆ Favourite", key="compose_favourite"):
+            wb.ledger.update_curation(row["id"], favourite=not favourite)
+            st.rerun()
+        with st.expander("Recipe", expanded=False):
+            st.json(P.recipe(row))
+        note = st.text_area("Note", value=row["notes"], key=f"compose_note_{row['id']}", height=68)
+        if st.button("Save note", key="compose_save_note"):
+            wb.ledger.update_curation(row["id"], notes=note)
+            st.toast("Note saved")
+
+st.divider()
+st.subheader("Recent runs")
+recent = wb.recent()
+if not recent:
+    st.caption("Nothing yet: your runs appear here.")
+columns = st.columns(6)
+for i, run in enumerate(recent):
+    with columns[i % 6]:
+        thumb = wb.image_path(run, thumb=True)
+        if thumb is not None and thumb.exists():
+            st.image(str(thumb), width="stretch")
+        else:
+            st.text(P.STATUS_WORDS[run["status"]])
+        st.text(f"seed {run['seed']} · tol {run['safety_tolerance']}")
+        st.button("Open", key=f"compose_open_{run['id']}", on_click=_open, args=(run["id"], True),
+                  help="Show this run and load its recipe into the form")
