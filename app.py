@@ -23,7 +23,7 @@ def configured_key() -> str | None:
     return str(value).strip() or None if value else None
 
 
-st.set_page_config(page_title="Flux Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
 workbench = Workbench.shared(api_key=configured_key())
 st.session_state["workbench"] = workbench
 
@@ -35,9 +35,9 @@ with st.sidebar:
              "or the offline emulator.")
     backend = workbench.backend(session_key)
     if backend.is_emulator:
-        st.info(backend.label, icon="🧪")
+        st.info(backend.label, icon=":material/science:")
     else:
-        st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon="🔑")
+        st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon=":material/key:")
     credits = workbench.credits(session_key)
     if credits is not None:
         st.caption(f"Remaining credits: {credits:.2f}")
@@ -45,8 +45,8 @@ with st.sidebar:
         st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
 
 navigation = st.navigation([
-    st.Page("pages/compose.py", title="Compose", icon="✏️", default=True),
-    st.Page("pages/compare.py", title="Compare", icon="🔬"),
-    st.Page("pages/history.py", title="History", icon="🗂️"),
+    st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
 ])
 navigation.run()

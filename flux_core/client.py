@@ -305,7 +305,7 @@ class _Protocol:
         return [str(u) for u in urls]
 
     def credits_ops(self) -> Ops:
-        response = yield from self._get(f"{self.base_url}/v1/get-user-credits")
+        response = yield from self._get(f"{self.base_url}/v1/get-user-credits", attempts=1)
         try:
             body = response.json()
         except ValueError:

@@ -91,3 +91,5 @@ ASPECT_PRESETS = {              # width x height, multiples of 16, at most 4 MP
     "21:9 cinema": (1536, 640),
 }
 DOUBLE_SUBMIT_WINDOW_S = 3.0    # the same request from the same session within this is a double click
+EMULATOR_PORT_ENV = "FLUX_LAB_EMULATOR_PORT"        # the embedded emulator's preferred port
+EMULATOR_LATENCY_ENV = "FLUX_LAB_EMULATOR_LATENCY"  # its seconds of emulated inference

@@ -73,7 +73,7 @@ def headline(row: dict[str, Any]) -> Headline:
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
         took = f"{row['observed_total_s']:.1f} s" if row.get("observed_total_s") else f"{elapsed_s(row):.1f} s"
-        return Headline("success", "Done", f"in {took}")
+        return Headline("success", "Done", f"in {took} · seed {row['seed']}")
     if status == store.BLOCKED:
         return Headline("warning", f"Blocked by the safety filter at tolerance {row['safety_tolerance']}", error)
     if status == store.EXPIRED:

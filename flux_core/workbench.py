@@ -48,11 +48,11 @@ class Workbench:
     _shared_lock = threading.Lock()
 
     def __init__(self, data_dir: str | os.PathLike | None = None, api_key: str | None = None,
-                 emulator_port: int = D.EMULATOR_PORT):
+                 emulator_port: int | None = None):
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
         self.emulator: EmulatorServer | None = None
-        self._emulator_port = emulator_port
+        self._emulator_port = emulator_port or _env_number(D.EMULATOR_PORT_ENV, int, D.EMULATOR_PORT)
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self._credits: dict[str, tuple[float, float | None]] = {}
@@ -97,7 +97,9 @@ class Workbench:
 
     def _emulator_connection(self) -> Connection:
         if self.emulator is None:
-            config = EmulatorConfig(state_path=str(self.data_dir / D.EMULATOR_STATE_FILE))
+            latency = _env_number(D.EMULATOR_LATENCY_ENV, float, D.EMULATOR_LATENCY_S)
+            config = EmulatorConfig(state_path=str(self.data_dir / D.EMULATOR_STATE_FILE), latency_s=latency,
+                                    latency_spread_s=min(D.EMULATOR_LATENCY_SPREAD_S, latency / 4))
             try:  # the same port as last time, so runs in flight before a restart resume
                 self.emulator = EmulatorServer(config, port=self._emulator_port).start()
             except OSError:
@@ -154,25 +156,44 @@ class Workbench:
             return None
 
     def credits(self, session_key: str | None = None, max_age_s: float = 60.0) -> float | None:
-        """Remaining credits, asked at most once a minute; None when unknown."""
+        """Remaining credits as last known; a stale value is refreshed in the background, so a
+        slow or unreachable server never holds up a page. None until first known."""
         backend = self.backend(session_key)
         slot = _digest(backend.connection.api_key)
-        cached = self._credits.get(slot)
-        if cached and time.monotonic() - cached[0] < max_age_s:
-            return cached[1]
+        with self._lock:
+            cached = self._credits.get(slot)
+            stale = cached is None or time.monotonic() - cached[0] >= max_age_s
+            if stale:  # mark as being refreshed, keeping the old value meanwhile
+                self._credits[slot] = (time.monotonic(), cached[1] if cached else None)
+        if stale:
+            thread = threading.Thread(target=self._refresh_credits, args=(backend, slot), daemon=True)
+            thread.start()
+            if cached is None and backend.is_emulator:
+                thread.join(timeout=2.0)  # the local emulator answers at once
+        with self._lock:
+            return self._credits[slot][1]
+
+    def _refresh_credits(self, backend: Backend, slot: str) -> None:
         try:
             body = backend.client.credits()
             value: float | None = float(body.get("credits", 0.0)) + float(body.get("free-credits", 0.0))
-        except (CallFailed, TypeError, ValueError):
-            value = None
-        self._credits[slot] = (time.monotonic(), value)
-        return value
+        except (CallFailed, TypeError, ValueError, AttributeError):
+            return
+        with self._lock:
+            self._credits[slot] = (time.monotonic(), value)
 
     def shutdown(self) -> None:
         for backend in self._backends.values():
             backend.runner.shutdown(wait=False)
         if self.emulator is not None:
             self.emulator.stop()
+
+
+def _env_number(name: str, kind: type, default: Any) -> Any:
+    try:
+        return kind(os.environ[name])
+    except (KeyError, ValueError):
+        return default
 
 
 def _digest(key: str | None) -> str:

@@ -62,7 +62,7 @@ with right:
     c1, c2 = st.columns(2)
     c1.number_input("Width", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_width")
     c2.number_input("Height", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_height")
-    c1, c2 = st.columns([1, 2])
+    c1, c2 = st.columns([1, 1])
     c1.checkbox("Random seed", key="compose_seed_random", help="A seed is drawn, sent and recorded.")
     c2.number_input("Seed", min_value=0, max_value=D.SEED_MAX, step=1, key="compose_seed",
                     disabled=state["compose_seed_random"])
@@ -132,7 +132,7 @@ with left:
             st.rerun()
         line = P.headline(live)
         box = st.warning if line.level == "warning" else st.info
-        box(f"{line.title} · {live['status']}", icon="⏳")
+        box(f"{line.title} · {live['status']}", icon=":material/hourglass_top:")
         st.text(line.detail)
 
     if row is not None and P.is_active(row):
@@ -140,30 +140,46 @@ with left:
     elif row is not None:
         line = P.headline(row)
         shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
-        shows[line.level](line.title, icon="✅" if line.level == "success" else "⚠️")
+        icons = {"success": ":material/check_circle:", "warning": ":material/block:",
+                 "error": ":material/error:", "info": ":material/info:"}
+        shows[line.level](f"{line.title} {line.detail}" if line.level == "success" else line.title,
+                          icon=icons[line.level])
         if line.detail and line.level != "success":
             st.text(line.detail)
-        image = wb.image_path(row)
+
+if row is not None and not P.is_active(row):
+    picture, about = st.columns([3, 2], gap="large")
+    image = wb.image_path(row)
+    with picture:
         if row["status"] == store.COMPLETED and image is not None and image.exists():
             st.image(str(image), width="stretch")
+        elif row["status"] == store.BLOCKED:
+            st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
+    with about:
+        if row["status"] == store.COMPLETED and image is not None and image.exists():
             ext = image.suffix.lstrip(".")
             st.download_button("Download image", image.read_bytes(), file_name=f"flux-lab-{row['id']}.{ext}",
-                               mime=f"image/{'jpeg' if ext == 'jpg' else ext}", key="compose_download")
-        a1, a2, a3 = st.columns(3)
-        if a1.button("Vary seed", key="compose_vary", help="The same recipe with a new random seed"):
+                               mime=f"image/{'jpeg' if ext == 'jpg' else ext}", key="compose_download",
+                               icon=":material/download:")
+        actions = st.container(horizontal=True)
+        if actions.button("Vary seed", key="compose_vary", help="The same recipe with a new random seed",
+                     icon=":material/casino:"):
             params = store.params_of(row).replace(seed=random_seed())
             st.query_params["run"] = wb.submit(params, seed_random=True, session_key=session_key,
                                                guard=state.setdefault("compose_guard", store.new_id()))
             st.rerun()
-        if a2.button("Edit and re-run", key="compose_edit", help="Load this recipe into the form"):
+        if actions.button("Edit and re-run", key="compose_edit", help="Load this recipe into the form",
+                     icon=":material/edit:"):
             state["compose_pending"] = P.form_values(row)
             st.rerun()
         favourite = bool(row["favourite"])
-        if a3.button("★ Favourite" if favourite else "☆ Favourite", key="compose_favourite"):
+        if actions.button("Favourite", key="compose_favourite", type="primary" if favourite else "secondary",
+                     icon=":material/star:" if favourite else ":material/star_border:",
+                     help="Marked as a favourite" if favourite else "Mark as a favourite"):
             wb.ledger.update_curation(row["id"], favourite=not favourite)
             st.rerun()
-        with st.expander("Recipe", expanded=False):
-            st.json(P.recipe(row))
+        st.caption("Recipe")
+        st.json(P.recipe(row), expanded=1)
         note = st.text_area("Note", value=row["notes"], key=f"compose_note_{row['id']}", height=68)
         if st.button("Save note", key="compose_save_note"):
             wb.ledger.update_curation(row["id"], notes=note)

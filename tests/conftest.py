@@ -62,3 +62,14 @@ def client_for(server: EmulatorServer, key: str = TEST_KEY, **kwargs) -> Segmind
     connection = Connection.resolve(api_key=key, base_url=server.url, rpm=kwargs.pop("rpm", 0),
                                     backend="emulator")
     return SegmindClient(connection=connection, **kwargs)
+
+
+@pytest.fixture
+def fast_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app's embedded emulator on a free port with quick inference; stopped afterwards."""
+    from flux_core.workbench import Workbench
+
+    monkeypatch.setenv("FLUX_LAB_EMULATOR_LATENCY", "0.2")
+    monkeypatch.setenv("FLUX_LAB_EMULATOR_PORT", "0")
+    yield
+    Workbench.shutdown_all()
