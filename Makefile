@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test chromium emulator clean
+.PHONY: run test chromium emulator clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ test: $(TEST_STAMP) chromium
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Retake the README's screenshots with the browser journeys (docs/*.png).
+screenshots: $(TEST_STAMP) chromium
+	FLUX_LAB_SCREENSHOTS=docs $(PY) -m pytest -q tests/browser

@@ -12,6 +12,11 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.templates import TEMPLATES
 from flux_core.workbench import Workbench
 
+if "workbench" not in st.session_state:
+    # Opened without the router: after a server restart Streamlit may run a pages/ file directly
+    # (its legacy multipage mode) until app.py has called st.navigation once. Go through the router.
+    st.switch_page("app.py", query_params=st.query_params.to_dict())
+
 wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
@@ -187,17 +192,25 @@ if row is not None and not P.is_active(row):
 
 st.divider()
 st.subheader("Recent runs")
-recent = wb.recent()
-if not recent:
-    st.caption("Nothing yet: your runs appear here.")
-columns = st.columns(6)
-for i, run in enumerate(recent):
-    with columns[i % 6]:
-        thumb = wb.image_path(run, thumb=True)
-        if thumb is not None and thumb.exists():
-            st.image(str(thumb), width="stretch")
-        else:
-            st.text(P.STATUS_WORDS[run["status"]])
-        st.text(f"seed {run['seed']} · tol {run['safety_tolerance']}")
-        st.button("Open", key=f"compose_open_{run['id']}", on_click=_open, args=(run["id"], True),
-                  help="Show this run and load its recipe into the form")
+
+
+def _draw_recent() -> None:
+    recent = wb.recent()
+    if not recent:
+        st.caption("Nothing yet: your runs appear here.")
+    columns = st.columns(6)
+    for i, run in enumerate(recent):
+        with columns[i % 6]:
+            thumb = wb.image_path(run, thumb=True)
+            if thumb is not None and thumb.exists():
+                st.image(str(thumb), width="stretch")
+            else:
+                st.text(P.STATUS_WORDS[run["status"]])
+            st.text(f"seed {run['seed']} · tol {run['safety_tolerance']}")
+            st.button("Open", key=f"compose_open_{run['id']}", on_click=_open, args=(run["id"], True),
+                      help="Show this run and load its recipe into the form")
+
+
+# while any recent run is in flight, the strip refreshes itself from the ledger
+in_flight = any(P.is_active(r) for r in wb.recent())
+st.fragment(run_every=D.LIVE_REFRESH_S * 2 if in_flight else None)(_draw_recent)()

@@ -1,0 +1,27 @@
+# Flux Lab: the Streamlit app on port 8501, data in the /data volume, running as a non-root user.
+# With no SEGMIND_API_KEY the app serves the embedded emulator (preview images, not FLUX):
+#   docker run -p 8501:8501 -v flux-lab:/data -e SEGMIND_API_KEY=SG_... flux-lab
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FLUX_LAB_DATA=/data
+
+RUN useradd --create-home --uid 10001 flux && mkdir -p /data && chown flux:flux /data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY flux_core ./flux_core
+COPY app.py ./
+COPY pages ./pages
+COPY .streamlit/config.toml ./.streamlit/config.toml
+RUN pip install --no-cache-dir .
+
+USER flux
+VOLUME ["/data"]
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() == b'ok' else 1)"
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

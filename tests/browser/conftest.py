@@ -1,0 +1,137 @@
+"""Real-browser journeys: `streamlit run app.py` on a free port, driven by Playwright in Debian's
+Chromium. Screenshots of each step land in test-artifacts/ (and in docs/ for the README when
+FLUX_LAB_SCREENSHOTS=docs, as `make screenshots` sets)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """One `streamlit run app.py` process; restartable on the same ports and data directory."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, latency: float):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "FLUX_LAB_DATA": str(data_dir), "FLUX_LAB_EMULATOR_PORT": str(free_port()),
+                    "FLUX_LAB_EMULATOR_LATENCY": str(latency)}
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> "AppServer":
+        self.starts += 1
+        log = open(self.log_dir / f"streamlit-{self.starts}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # readiness: /_stcore/health answers ok
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited; see {self.log_dir}")
+            try:
+                if httpx.get(f"{self.url}/_stcore/health", timeout=2).text == "ok":
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("streamlit did not become healthy in 90 s")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def artifacts(request) -> Path:
+    path = ARTIFACTS / request.node.name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def app_server(data_dir: Path, artifacts: Path) -> Iterator[Callable[..., AppServer]]:
+    servers: list[AppServer] = []
+
+    def start(latency: float = 0.5) -> AppServer:
+        server = AppServer(data_dir, artifacts, latency).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def page(artifacts: Path, request):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1300})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
+        context.close()
+        browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report
+
+
+def shoot(page, artifacts: Path, name: str, docs_name: str | None = None) -> None:
+    """Save a screenshot of this step; also into docs/ for the README when asked to."""
+    page.screenshot(path=str(artifacts / f"{name}.png"))
+    if docs_name and os.environ.get("FLUX_LAB_SCREENSHOTS") == "docs":
+        DOCS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS / docs_name))
