@@ -93,3 +93,11 @@ ASPECT_PRESETS = {              # width x height, multiples of 16, at most 4 MP
 DOUBLE_SUBMIT_WINDOW_S = 3.0    # the same request from the same session within this is a double click
 EMULATOR_PORT_ENV = "FLUX_LAB_EMULATOR_PORT"        # the embedded emulator's preferred port
 EMULATOR_LATENCY_ENV = "FLUX_LAB_EMULATOR_LATENCY"  # its seconds of emulated inference
+
+# --- sweeps ----------------------------------------------------------------------------
+SWEEP_MAX_AXES = 3
+SWEEP_CELL_CAP = 24              # above this many new images a sweep asks for confirmation
+SWEEP_CAP_ENV = "FLUX_LAB_SWEEP_CAP"
+ASSUMED_DURATION_S = 30.0        # FLUX.2 [max] takes ~26 s at p50; used until the ledger knows better
+CONTACT_SHEET_MAX_PX = 4096      # the contact sheet's longer side, however large the grid
+CONTACT_SHEET_CELL_PX = 256

@@ -137,6 +137,33 @@ def _m0001(db: Database) -> None:
     )
 
 
+@migrations(name="0002_sweep_cells_and_votes")
+def _m0002(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sweep_cells (
+            sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            coords_json TEXT NOT NULL,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            reused INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (sweep_id, idx)
+        );
+        CREATE INDEX sweep_cells_run ON sweep_cells(run_id);
+
+        CREATE TABLE votes (
+            id INTEGER PRIMARY KEY,
+            sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            voter TEXT NOT NULL,
+            winner_run_id TEXT NOT NULL,
+            loser_run_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX votes_sweep ON votes(sweep_id, voter);
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

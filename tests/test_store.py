@@ -21,12 +21,15 @@ def test_schema_of_a_blank_database(data_dir):
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
         tables = set(db.table_names())
-        assert {"runs", "run_events", "sweeps", "runs_fts", "_sqlite_migrations"} <= tables
+        assert {"runs", "run_events", "sweeps", "sweep_cells", "votes", "runs_fts", "_sqlite_migrations"} <= tables
         assert [c.name for c in db["runs"].columns] == EXPECTED_RUN_COLUMNS
         assert [c.name for c in db["run_events"].columns] == ["id", "run_id", "at", "status", "detail"]
         assert [c.name for c in db["sweeps"].columns] == ["id", "created_at", "name", "base_json", "axes_json"]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r["name"] for r in db["_sqlite_migrations"].rows] == ["0001_runs"]
+        assert [r["name"] for r in db["_sqlite_migrations"].rows] == ["0001_runs", "0002_sweep_cells_and_votes"]
+        assert [c.name for c in db["sweep_cells"].columns] == ["sweep_id", "idx", "coords_json", "run_id", "reused"]
+        assert [c.name for c in db["votes"].columns] == ["id", "sweep_id", "voter", "winner_run_id",
+                                                          "loser_run_id", "at"]
         triggers = {t.name for t in db.triggers}
         assert triggers == {"runs_fts_ai", "runs_fts_ad", "runs_fts_au"}
 
@@ -36,7 +39,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 1
+        assert db["_sqlite_migrations"].count == 2
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

@@ -1,0 +1,485 @@
+"""Sweeps: a grid of runs over up to three axes (seeds, safety tolerances, prompt variants, sizes,
+output formats), planned, estimated, run, read, voted on and exported.
+
+A sweep is saved as a `sweeps` row (its base request and axes) and one `sweep_cells` row per cell
+pointing at the run that fills it, so it survives refreshes and restarts and can be reopened.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import random
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from flux_core import defaults as D
+from flux_core import store
+from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.runner import Runner, run_as_json
+from flux_core.store import Ledger
+
+AXIS_LABELS = {"seed": "Seed", "safety_tolerance": "Safety tolerance", "prompt": "Prompt",
+               "size": "Size", "output_format": "Output format"}
+OUTCOMES = ("done", "blocked", "failed", "pending")
+_RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED)
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    values: tuple[Any, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return AXIS_LABELS[self.name]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "values": list(self.values), "labels": list(self.labels)}
+
+
+def axis(name: str, values: list[Any], labels: list[str] | None = None) -> Axis:
+    if name not in AXIS_LABELS:
+        raise ParamsError([f"unknown axis {name!r}; allowed: {', '.join(AXIS_LABELS)}"])
+    if not values:
+        raise ParamsError([f"the {AXIS_LABELS[name].lower()} axis needs at least one value"])
+    if len(set(map(str, values))) != len(values):
+        raise ParamsError([f"the {AXIS_LABELS[name].lower()} axis lists a value twice"])
+    if labels is None:
+        labels = [_label(name, v) for v in values]
+    return Axis(name, tuple(values), tuple(labels))
+
+
+def _label(name: str, value: Any) -> str:
+    if name == "prompt":
+        text = " ".join(str(value).split())
+        return text if len(text) <= 40 else text[:39] + "…"
+    if name == "safety_tolerance":
+        return f"tolerance {value}"
+    if name == "seed":
+        return f"seed {value}"
+    return str(value)
+
+
+def random_seeds(n: int) -> list[int]:
+    return [random_seed() for _ in range(n)]
+
+
+def replace_variants(prompt: str, phrase: str, replacements: list[str]) -> tuple[list[str], list[str]]:
+    """One prompt with a phrase swapped for each replacement: (prompts, labels)."""
+    phrase = phrase.strip()
+    if not phrase:
+        raise ParamsError(["the phrase to replace is empty"])
+    if phrase not in prompt:
+        raise ParamsError([f"the phrase {phrase!r} does not occur in the base prompt"])
+    options = [phrase] + [r.strip() for r in replacements if r.strip() and r.strip() != phrase]
+    return [prompt.replace(phrase, option) for option in options], options
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    base: FluxParams
+    axes: tuple[Axis, ...]
+
+    @property
+    def count(self) -> int:
+        return math.prod(len(a.values) for a in self.axes)
+
+    def cells(self) -> list[tuple[tuple[int, ...], FluxParams]]:
+        out = []
+        for coords in itertools.product(*(range(len(a.values)) for a in self.axes)):
+            changes: dict[str, Any] = {}
+            for ax, i in zip(self.axes, coords):
+                value = ax.values[i]
+                if ax.name == "size":
+                    width, height = (int(v) for v in str(value).lower().split("x"))
+                    changes.update(width=width, height=height)
+                else:
+                    changes[ax.name] = value
+            out.append((coords, self.base.replace(**changes)))
+        return out
+
+
+def make_plan(base: FluxParams, axes: list[Axis]) -> SweepPlan:
+    """Validate a plan: 1..3 distinct axes, and every cell a valid request."""
+    problems = []
+    if not axes:
+        problems.append("choose at least one axis")
+    if len(axes) > D.SWEEP_MAX_AXES:
+        problems.append(f"at most {D.SWEEP_MAX_AXES} axes at once (got {len(axes)})")
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        problems.append("each axis may appear once")
+    if problems:
+        raise ParamsError(problems)
+    plan = SweepPlan(base, tuple(axes))
+    seen: list[str] = []
+    for _, params in plan.cells():  # FluxParams.replace validates each cell
+        seen.append(params.model_dump_json())
+    return plan
+
+
+@dataclass(frozen=True)
+class Estimate:
+    cells: int
+    new: int
+    reused: int
+    seconds: float
+    cost: float | None
+
+
+def estimate(plan: SweepPlan, ledger: Ledger, *, base_url: str, price: float | None,
+             concurrency: int = D.SWEEP_CONCURRENCY, run_again: bool = False) -> Estimate:
+    """Cells, how many are new, the time (from the ledger's own durations) and the cost."""
+    reused = 0 if run_again else sum(
+        1 for _, p in plan.cells() if ledger.completed_for(D.MODEL_SLUG, p.payload()) is not None)
+    new = plan.count - reused
+    per_run = ledger.typical_duration(base_url) or D.ASSUMED_DURATION_S
+    seconds = per_run * math.ceil(new / max(1, concurrency)) if new else 0.0
+    return Estimate(plan.count, new, reused, seconds, None if price is None else round(price * new, 6))
+
+
+def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
+    return est.new > cap
+
+
+def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", run_again: bool = False) -> str:
+    """Save the sweep and its cells; reuse COMPLETED runs of the exact request unless run_again."""
+    sweep_id = ledger.create_sweep(plan.base.payload(), [a.as_json() for a in plan.axes], name=name)
+    for idx, (coords, params) in enumerate(plan.cells()):
+        existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
+        run_id = existing["id"] if existing else runner.enqueue(params, sweep_id=sweep_id)
+        with ledger.write() as db:
+            db["sweep_cells"].insert({"sweep_id": sweep_id, "idx": idx, "coords_json": json.dumps(coords),
+                                      "run_id": run_id, "reused": int(existing is not None)})
+    return sweep_id
+
+
+def outcome(row: dict[str, Any]) -> str:
+    status = row["status"]
+    if status == store.COMPLETED:
+        return "done"
+    if status == store.BLOCKED:
+        return "blocked"
+    if status in store.ACTIVE:
+        return "pending"
+    return "failed"
+
+
+@dataclass
+class Cell:
+    idx: int
+    coords: tuple[int, ...]
+    run: dict[str, Any]
+    reused: bool
+
+    @property
+    def outcome(self) -> str:
+        return outcome(self.run)
+
+
+@dataclass
+class SweepView:
+    id: str
+    name: str
+    created_at: str
+    base: dict[str, Any]
+    axes: list[Axis]
+    cells: list[Cell]
+    _by_coords: dict[tuple[int, ...], Cell] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_coords = {c.coords: c for c in self.cells}
+
+    def at(self, coords: tuple[int, ...]) -> Cell | None:
+        return self._by_coords.get(tuple(coords))
+
+    def label(self, cell: Cell) -> str:
+        return " · ".join(ax.labels[i] for ax, i in zip(self.axes, cell.coords))
+
+    def progress(self) -> dict[str, int]:
+        counts = {k: 0 for k in OUTCOMES}
+        for cell in self.cells:
+            counts[cell.outcome] += 1
+        return counts
+
+    @property
+    def finished(self) -> bool:
+        return all(c.outcome != "pending" for c in self.cells)
+
+
+def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
+    with ledger.db() as db:
+        sweeps = list(db.query("SELECT * FROM sweeps WHERE id = ?", [sweep_id]))
+        if not sweeps:
+            return None
+        cells = list(db.query("SELECT * FROM sweep_cells WHERE sweep_id = ? ORDER BY idx", [sweep_id]))
+    rows = {r["id"]: r for r in ledger.get_many([c["run_id"] for c in cells])}
+    sweep = sweeps[0]
+    axes = [Axis(a["name"], tuple(a["values"]), tuple(a["labels"])) for a in json.loads(sweep["axes_json"])]
+    return SweepView(
+        id=sweep["id"], name=sweep["name"], created_at=sweep["created_at"], base=json.loads(sweep["base_json"]),
+        axes=axes, cells=[Cell(c["idx"], tuple(json.loads(c["coords_json"])), rows[c["run_id"]], bool(c["reused"]))
+                          for c in cells if c["run_id"] in rows])
+
+
+def recent(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
+    with ledger.db() as db:
+        return list(db.query(
+            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) AS cells FROM sweeps s "
+            "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?", [limit]))
+
+
+def describe(row: dict[str, Any]) -> str:
+    axes = json.loads(row["axes_json"])
+    shape = " × ".join(f"{len(a['values'])} {AXIS_LABELS.get(a['name'], a['name']).lower()}" for a in axes)
+    name = f"{row['name']} — " if row.get("name") else ""
+    return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
+
+
+def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
+    """Run the failed cells again (FAILED, ERROR, EXPIRED), alone; the old runs stay in the ledger.
+    A SUBMIT_UNKNOWN cell is never retried here: it may have been billed."""
+    new_ids = []
+    for cell in view.cells:
+        if cell.run["status"] in _RETRYABLE:
+            run_id = runner.enqueue(store.params_of(cell.run), sweep_id=view.id)
+            with ledger.write() as db:
+                db.execute("UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
+                           [run_id, view.id, cell.idx])
+            new_ids.append(run_id)
+    return new_ids
+
+
+# --- reading ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SafetyTable:
+    prompt_label: str
+    tolerances: list[int]
+    seeds: list[str]
+    cells: dict[tuple[int, str], str]   # (tolerance, seed label) -> "passed" | "blocked" | "failed" | "pending" | "mixed"
+    lowest_passing: int | None
+
+
+def safety_matrix(view: SweepView) -> list[SafetyTable]:
+    """Tolerance × seed (× prompt): which cells passed and which were blocked, and the lowest
+    tolerance that passed for each prompt. Empty when the sweep has no tolerance axis."""
+    names = [a.name for a in view.axes]
+    if "safety_tolerance" not in names:
+        return []
+    t_axis = names.index("safety_tolerance")
+    s_axis = names.index("seed") if "seed" in names else None
+    p_axis = names.index("prompt") if "prompt" in names else None
+    word = {"done": "passed", "blocked": "blocked", "failed": "failed", "pending": "pending"}
+    prompts = range(len(view.axes[p_axis].values)) if p_axis is not None else [None]
+    tables = []
+    for p in prompts:
+        grouped: dict[tuple[int, str], set[str]] = {}
+        for cell in view.cells:
+            if p is not None and cell.coords[p_axis] != p:
+                continue
+            tol = view.axes[t_axis].values[cell.coords[t_axis]]
+            seed = view.axes[s_axis].labels[cell.coords[s_axis]] if s_axis is not None else "all"
+            grouped.setdefault((tol, seed), set()).add(word[cell.outcome])
+        cells = {k: (v.pop() if len(v) == 1 else "mixed") for k, v in grouped.items()}
+        tolerances = sorted({k[0] for k in cells})
+        seeds = list(view.axes[s_axis].labels) if s_axis is not None else ["all"]
+        passing = [t for t in tolerances if any(cells.get((t, s)) == "passed" for s in seeds)]
+        label = view.axes[p_axis].labels[p] if p is not None else "the prompt"
+        tables.append(SafetyTable(label, tolerances, seeds, cells, min(passing) if passing else None))
+    return tables
+
+
+DIFF_FIELDS = ("prompt", "seed", "width", "height", "safety_tolerance", "output_format", "image_urls", "status",
+               "inference_time")
+
+
+def param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field by field, with `differs` set where the two runs differ."""
+    ra, rb = run_as_json(a, Path(".")), run_as_json(b, Path("."))
+    out = []
+    for name in DIFF_FIELDS:
+        va, vb = ra.get(name), rb.get(name)
+        out.append({"field": name, "A": _show(va), "B": _show(vb), "differs": va != vb})
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "—"
+    return "—" if value is None else str(value)
+
+
+def wipe(image_a: Path, image_b: Path, position: float) -> Image.Image:
+    """A over B: the left `position` (0..1) of the frame shows A, the rest B, with a divider."""
+    with Image.open(image_a) as a, Image.open(image_b) as b:
+        a, b = a.convert("RGB"), b.convert("RGB")
+        if b.size != a.size:
+            b = b.resize(a.size)
+        out = b.copy()
+        cut = int(round(a.width * min(1.0, max(0.0, position))))
+        if cut:
+            out.paste(a.crop((0, 0, cut, a.height)), (0, 0))
+        ImageDraw.Draw(out).line([(cut, 0), (cut, a.height)], fill=(255, 255, 255), width=max(2, a.width // 256))
+        return out
+
+
+# --- blind votes -----------------------------------------------------------------------------
+def vote_pairs(view: SweepView, voter: str) -> list[tuple[Cell, Cell]]:
+    """Every pair of finished images, in an order of the voter's own, each shown left or right at random."""
+    done = [c for c in view.cells if c.outcome == "done"]
+    rng = random.Random(f"{view.id}:{voter.strip().lower()}")
+    pairs = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in itertools.combinations(done, 2)]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def record_vote(ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
+    if not voter.strip():
+        raise ValueError("a vote needs the voter's name")
+    with ledger.write() as db:
+        db["votes"].insert({"sweep_id": sweep_id, "voter": voter.strip(), "winner_run_id": winner_run_id,
+                            "loser_run_id": loser_run_id, "at": store.now_iso()})
+
+
+def voted_pairs(ledger: Ledger, sweep_id: str, voter: str) -> set[frozenset[str]]:
+    with ledger.db() as db:
+        return {frozenset((r["winner_run_id"], r["loser_run_id"])) for r in db.query(
+            "SELECT winner_run_id, loser_run_id FROM votes WHERE sweep_id = ? AND voter = ?",
+            [sweep_id, voter.strip()])}
+
+
+def tally(view: SweepView, ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
+    """Wins per axis value over every vote cast on the sweep."""
+    with ledger.db() as db:
+        votes = list(db.query("SELECT winner_run_id, loser_run_id FROM votes WHERE sweep_id = ?", [view.id]))
+    by_run = {c.run["id"]: c for c in view.cells}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for k, ax in enumerate(view.axes):
+        wins = [0] * len(ax.values)
+        shown = [0] * len(ax.values)
+        for vote in votes:
+            winner, loser = by_run.get(vote["winner_run_id"]), by_run.get(vote["loser_run_id"])
+            if winner is None or loser is None:
+                continue
+            wins[winner.coords[k]] += 1
+            shown[winner.coords[k]] += 1
+            shown[loser.coords[k]] += 1
+        out[ax.title] = [{"value": ax.labels[i], "wins": wins[i], "comparisons": shown[i]}
+                         for i in range(len(ax.values))]
+    out["votes"] = [{"value": "total", "wins": len(votes), "comparisons": len(votes)}]
+    return out
+
+
+# --- export ----------------------------------------------------------------------------------
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
+    """One PNG of the grid with labelled axes: rows = first axis, columns = second, one block per
+    value of a third. Its longer side stays within CONTACT_SHEET_MAX_PX however large the grid."""
+    rows_ax = view.axes[0]
+    cols_ax = view.axes[1] if len(view.axes) > 1 else None
+    pages_ax = view.axes[2] if len(view.axes) > 2 else None
+    n_rows, n_cols = len(rows_ax.values), len(cols_ax.values) if cols_ax else 1
+    n_pages = len(pages_ax.values) if pages_ax else 1
+    cell = D.CONTACT_SHEET_CELL_PX
+    header, label_w, pad = 28, 150, 6
+
+    def size_for(c: int) -> tuple[int, int]:
+        scale = c / D.CONTACT_SHEET_CELL_PX
+        w = int(label_w * scale) + n_cols * (c + pad) + pad
+        h = n_pages * (int(header * scale) * 2 + n_rows * (c + pad)) + pad
+        return w, h
+
+    while max(size_for(cell)) > D.CONTACT_SHEET_MAX_PX and cell > 16:
+        cell = int(cell * 0.9)
+    scale = cell / D.CONTACT_SHEET_CELL_PX
+    hdr, lw = max(12, int(header * scale)), max(40, int(label_w * scale))
+    width, height = size_for(cell)
+    sheet = Image.new("RGB", (width, height), (250, 250, 248))
+    draw = ImageDraw.Draw(sheet)
+    font = _font(max(9, int(14 * scale)))
+    y = pad
+    for page in range(n_pages):
+        title = f"{pages_ax.title}: {pages_ax.labels[page]}" if pages_ax else (
+            f"{rows_ax.title} × {cols_ax.title}" if cols_ax else rows_ax.title)
+        draw.text((pad, y), title, fill=(20, 20, 20), font=font)
+        y += hdr
+        for c in range(n_cols):
+            text = cols_ax.labels[c] if cols_ax else ""
+            draw.text((lw + pad + c * (cell + pad), y), _fit(draw, text, font, cell), fill=(60, 60, 60), font=font)
+        y += hdr
+        for r in range(n_rows):
+            draw.text((pad, y + cell // 2 - 8), _fit(draw, rows_ax.labels[r], font, lw - pad), fill=(60, 60, 60),
+                      font=font)
+            for c in range(n_cols):
+                coords = tuple([r] + ([c] if cols_ax else []) + ([page] if pages_ax else []))
+                found = view.at(coords)
+                x = lw + pad + c * (cell + pad)
+                _draw_cell(sheet, draw, found, data_dir, (x, y), cell, font)
+            y += cell + pad
+    out = io.BytesIO()
+    sheet.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text
+
+
+def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: Cell | None, data_dir: Path,
+               at: tuple[int, int], size: int, font: Any) -> None:
+    x, y = at
+    path = data_dir / cell.run["thumb_path"] if cell and cell.run.get("thumb_path") else None
+    if cell and cell.outcome == "done" and path and path.exists():
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size))
+            sheet.paste(im, (x + (size - im.width) // 2, y + (size - im.height) // 2))
+        return
+    colours = {"blocked": (255, 236, 209), "failed": (255, 222, 222), "pending": (232, 232, 232)}
+    state = cell.outcome if cell else "pending"
+    draw.rectangle([x, y, x + size, y + size], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180))
+    word = {"blocked": "BLOCKED", "failed": cell.run["status"] if cell else "", "pending": "PENDING"}.get(state, "")
+    draw.text((x + 8, y + size // 2 - 8), word, fill=(90, 60, 30), font=font)
+
+
+def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
+    cells = []
+    for cell in view.cells:
+        info = run_as_json(cell.run, data_dir)
+        info.pop("thumb_path", None)
+        entry = {"cell": cell.idx, "coords": {ax.name: ax.values[i] for ax, i in zip(view.axes, cell.coords)},
+                 "label": view.label(cell), "outcome": cell.outcome, "reused": cell.reused,
+                 "file": _zip_name(cell) if cell.run.get("image_path") else None, **info}
+        entry.pop("image_path", None)
+        cells.append(entry)
+    return {"sweep_id": view.id, "name": view.name, "created_at": view.created_at, "model": D.MODEL_SLUG,
+            "base": view.base, "axes": [a.as_json() for a in view.axes], "cells": cells}
+
+
+def _zip_name(cell: Cell) -> str:
+    ext = Path(cell.run["image_path"]).suffix
+    return f"images/cell-{cell.idx:03d}-{cell.run['id']}{ext}"
+
+
+def export_zip(view: SweepView, data_dir: Path) -> bytes:
+    """The images (their recipes embedded) and manifest.json with every cell's recipe and outcome."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for cell in view.cells:
+            if cell.run.get("image_path") and (data_dir / cell.run["image_path"]).exists():
+                zf.write(data_dir / cell.run["image_path"], _zip_name(cell))
+        zf.writestr("manifest.json", json.dumps(manifest(view, data_dir), indent=2))
+    return out.getvalue()

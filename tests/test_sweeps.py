@@ -1,0 +1,186 @@
+"""Sweeps over the real runner and emulator: planning, reuse, progress, safety matrix, votes, export."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from PIL import Image
+
+from flux_core import defaults as D
+from flux_core import store, sweeps
+from flux_core.params import FluxParams, ParamsError
+from flux_core.runner import Runner
+from flux_core.store import Ledger
+from tests.conftest import client_for
+
+BASE = FluxParams.parse(prompt="a zombie at dusk", seed=1, width=256, height=256)
+
+
+@pytest.fixture
+def lab(emulator, data_dir):
+    server = emulator(latency_s=0.1)
+    ledger = Ledger(data_dir / "ledger.db")
+    runner = Runner(ledger, data_dir, client_for(server), backend="emulator", concurrency=8)
+    yield server, ledger, runner
+    runner.shutdown()
+
+
+def run_sweep(ledger, runner, plan, **kw) -> sweeps.SweepView:
+    sweep_id = sweeps.start(plan, ledger, runner, **kw)
+    view = sweeps.load(ledger, sweep_id)
+    runner.wait([c.run["id"] for c in view.cells])
+    return sweeps.load(ledger, sweep_id)
+
+
+def test_a_plan_is_the_cross_product_of_its_axes():
+    plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3]),
+                                   sweeps.axis("size", ["256x256", "512x256"])])
+    assert plan.count == 12
+    cells = plan.cells()
+    assert cells[0][0] == (0, 0, 0) and cells[-1][0] == (2, 1, 1)
+    last = cells[-1][1]
+    assert (last.seed, last.safety_tolerance, last.width, last.height) == (3, 3, 512, 256)
+
+
+@pytest.mark.parametrize("axes, needle", [
+    ([], "at least one axis"),
+    ([sweeps.axis("seed", [1]), sweeps.axis("safety_tolerance", [1]), sweeps.axis("output_format", ["png"]),
+      sweeps.axis("size", ["256x256"])], "at most 3 axes"),
+    ([sweeps.axis("seed", [1]), sweeps.axis("seed", [2])], "each axis may appear once"),
+    ([sweeps.axis("size", ["1000x1000"])], "width must be a multiple of 16"),
+    ([sweeps.axis("safety_tolerance", [9])], "safety_tolerance must be from 0"),
+])
+def test_a_bad_plan_says_why(axes, needle):
+    with pytest.raises(ParamsError) as info:
+        sweeps.make_plan(BASE, axes)
+    assert needle in str(info.value)
+
+
+def test_axis_values_must_be_distinct_and_present():
+    with pytest.raises(ParamsError, match="twice"):
+        sweeps.axis("seed", [1, 1])
+    with pytest.raises(ParamsError, match="at least one value"):
+        sweeps.axis("safety_tolerance", [])
+
+
+def test_search_and_replace_variants():
+    prompts, labels = sweeps.replace_variants("a red cube on a table", "red cube", ["blue ball", "green tree"])
+    assert prompts == ["a red cube on a table", "a blue ball on a table", "a green tree on a table"]
+    assert labels == ["red cube", "blue ball", "green tree"]
+    with pytest.raises(ParamsError, match="does not occur"):
+        sweeps.replace_variants("a red cube", "purple", ["x"])
+
+
+def test_estimate_counts_reuse_time_and_cost(lab):
+    server, ledger, runner = lab
+    plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3, 4])])
+    first = sweeps.estimate(plan, ledger, base_url=server.url, price=0.07, concurrency=2)
+    assert (first.cells, first.new, first.reused) == (4, 4, 0)
+    assert first.cost == pytest.approx(0.28) and first.seconds == 2 * D.ASSUMED_DURATION_S
+    run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2])]))
+    second = sweeps.estimate(plan, ledger, base_url=server.url, price=0.07, concurrency=2)
+    assert (second.new, second.reused) == (2, 2) and second.cost == pytest.approx(0.14)
+    assert second.seconds < 2 * D.ASSUMED_DURATION_S  # learned from the ledger's own runs
+    again = sweeps.estimate(plan, ledger, base_url=server.url, price=None, run_again=True)
+    assert (again.new, again.reused, again.cost) == (4, 0, None)
+    assert sweeps.needs_confirmation(sweeps.Estimate(30, 25, 5, 0, None))
+    assert not sweeps.needs_confirmation(sweeps.Estimate(30, 24, 6, 0, None))
+
+
+def test_a_sweep_runs_saves_and_reuses(lab):
+    server, ledger, runner = lab
+    plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3])])
+    view = run_sweep(ledger, runner, plan, name="zombies")
+    assert view.progress() == {"done": 3, "blocked": 3, "failed": 0, "pending": 0} and view.finished
+    assert all(c.run["sweep_id"] == view.id for c in view.cells)
+    assert view.label(view.at((1, 0))) == "seed 2 · tolerance 1"
+    assert server.stats.submits == 6
+    again = run_sweep(ledger, runner, plan)
+    assert server.stats.submits == 9  # the COMPLETED cells reused; the blocked ones (never billed) run again
+    assert sum(c.reused for c in again.cells) == 3
+    fresh = run_sweep(ledger, runner, plan, run_again=True)
+    assert server.stats.submits == 15 and not any(c.reused for c in fresh.cells)
+    assert "zombies — 3 seed × 2 safety tolerance (6 cells)" in sweeps.describe(sweeps.recent(ledger)[-1])
+
+
+def test_the_safety_matrix_finds_the_lowest_passing_tolerance(lab):
+    _, ledger, runner = lab
+    prompts, labels = sweeps.replace_variants("a zombie at dusk", "zombie", ["bloody zombie", "cat"])
+    plan = sweeps.make_plan(BASE, [sweeps.axis("prompt", prompts, labels), sweeps.axis("safety_tolerance", [0, 2, 4]),
+                                   sweeps.axis("seed", [1, 2])])
+    view = run_sweep(ledger, runner, plan)
+    tables = {t.prompt_label: t for t in sweeps.safety_matrix(view)}
+    assert tables["zombie"].lowest_passing == 2 and tables["bloody zombie"].lowest_passing == 4
+    assert tables["cat"].lowest_passing == 0
+    assert tables["zombie"].cells[(0, "seed 1")] == "blocked" and tables["zombie"].cells[(2, "seed 2")] == "passed"
+
+
+def test_failed_cells_are_retried_alone(lab):
+    server, ledger, runner = lab
+    base = BASE.replace(prompt="a cube")
+    prompts = ["a cube", "a cube #fail"]
+    view = run_sweep(ledger, runner, sweeps.make_plan(base, [sweeps.axis("prompt", prompts)]))
+    assert view.progress()["failed"] == 1
+    old = {c.idx: c.run["id"] for c in view.cells}
+    new_ids = sweeps.retry_failed(view, ledger, runner)
+    runner.wait(new_ids)
+    after = sweeps.load(ledger, view.id)
+    assert len(new_ids) == 1 and after.cells[1].run["id"] == new_ids[0] != old[1]
+    assert after.cells[0].run["id"] == old[0] and server.stats.submits == 3
+
+
+def test_param_diff_flags_exactly_the_differing_fields(lab):
+    _, ledger, runner = lab
+    view = run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2])]))
+    diff = sweeps.param_diff(view.cells[0].run, view.cells[1].run)
+    assert {d["field"] for d in diff if d["differs"]} >= {"seed"}
+    assert {d["field"] for d in diff if d["differs"]} <= {"seed", "inference_time"}
+
+
+def test_votes_are_tallied_per_axis_value(lab):
+    _, ledger, runner = lab
+    view = run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3])]))
+    pairs = sweeps.vote_pairs(view, "Ana")
+    assert len(pairs) == 3 and pairs == sweeps.vote_pairs(view, "ana ")  # stable per voter
+    seed_3 = next(c for c in view.cells if c.run["seed"] == 3)
+    for a, b in pairs:
+        winner, loser = (a, b) if a is seed_3 or b is not seed_3 and a.run["seed"] < b.run["seed"] else (b, a)
+        sweeps.record_vote(ledger, view.id, "Ana", winner.run["id"], loser.run["id"])
+    assert len(sweeps.voted_pairs(ledger, view.id, "Ana")) == 3
+    wins = {row["value"]: row["wins"] for row in sweeps.tally(view, ledger)["Seed"]}
+    assert wins == {"seed 3": 2, "seed 1": 1, "seed 2": 0}
+    with pytest.raises(ValueError):
+        sweeps.record_vote(ledger, view.id, " ", "a", "b")
+
+
+def test_contact_sheet_has_the_grids_layout_and_a_bounded_size(lab, data_dir):
+    _, ledger, runner = lab
+    view = run_sweep(ledger, runner, sweeps.make_plan(
+        BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3])]))
+    with Image.open(io.BytesIO(sweeps.contact_sheet(view, data_dir))) as sheet:
+        assert sheet.format == "PNG"
+        # 2 columns and 3 rows of 256 px cells with labels: wider than 2 cells, taller than 3
+        assert 2 * 256 < sheet.width < 3 * 256 and 3 * 256 < sheet.height < 4 * 256
+    big = sweeps.SweepView("x", "", "2026-01-01T00:00", {}, [
+        sweeps.axis("seed", list(range(40))), sweeps.axis("safety_tolerance", [0, 1, 2, 3, 4, 5, 6]),
+        sweeps.axis("output_format", ["png", "jpeg"])], [])
+    with Image.open(io.BytesIO(sweeps.contact_sheet(big, data_dir))) as sheet:
+        assert max(sheet.size) <= D.CONTACT_SHEET_MAX_PX
+
+
+def test_the_zip_holds_images_and_a_manifest_that_matches_the_ledger(lab, data_dir):
+    _, ledger, runner = lab
+    view = run_sweep(ledger, runner, sweeps.make_plan(
+        BASE, [sweeps.axis("seed", [1, 2]), sweeps.axis("safety_tolerance", [1, 3])]))
+    with zipfile.ZipFile(io.BytesIO(sweeps.export_zip(view, data_dir))) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        images = [n for n in zf.namelist() if n.startswith("images/")]
+    assert len(manifest["cells"]) == 4 and len(images) == 2
+    for entry in manifest["cells"]:
+        row = ledger.get(entry["run_id"])
+        assert entry["status"] == row["status"] and entry["seed"] == row["seed"]
+        assert entry["coords"] == {"seed": row["seed"], "safety_tolerance": row["safety_tolerance"]}
+        assert (entry["file"] in images) == (row["status"] == store.COMPLETED)
