@@ -44,9 +44,15 @@ with st.sidebar:
     if workbench.resumed:
         st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
 
-navigation = st.navigation([
-    st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
-])
+pages = {
+    "compose": st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
+    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
+    "history": st.Page("pages/history.py", title="History", icon=":material/history:"),
+}
+navigation = st.navigation(list(pages.values()))
+# Until app.py has called st.navigation once, a freshly started server may run a pages/ file
+# directly (Streamlit's legacy multipage mode); such a page sends the visitor here with ?goto=.
+goto = st.query_params.get("goto")
+if goto in pages:
+    st.switch_page(pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"})
 navigation.run()

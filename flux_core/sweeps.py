@@ -27,6 +27,8 @@ from flux_core.store import Ledger
 
 AXIS_LABELS = {"seed": "Seed", "safety_tolerance": "Safety tolerance", "prompt": "Prompt",
                "size": "Size", "output_format": "Output format"}
+AXIS_PLURALS = {"seed": "seeds", "safety_tolerance": "safety tolerances", "prompt": "prompts", "size": "sizes",
+                "output_format": "output formats"}
 OUTCOMES = ("done", "blocked", "failed", "pending")
 _RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED)
 
@@ -40,6 +42,10 @@ class Axis:
     @property
     def title(self) -> str:
         return AXIS_LABELS[self.name]
+
+    @property
+    def plural(self) -> str:
+        return AXIS_PLURALS[self.name]
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "values": list(self.values), "labels": list(self.labels)}
@@ -239,7 +245,7 @@ def recent(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
 
 def describe(row: dict[str, Any]) -> str:
     axes = json.loads(row["axes_json"])
-    shape = " × ".join(f"{len(a['values'])} {AXIS_LABELS.get(a['name'], a['name']).lower()}" for a in axes)
+    shape = " × ".join(f"{len(a['values'])} {AXIS_PLURALS.get(a['name'], a['name'])}" for a in axes)
     name = f"{row['name']} — " if row.get("name") else ""
     return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
 

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from flux_core import defaults as D
-from flux_core import store
+from flux_core import store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer
 from flux_core.errors import CallFailed
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
+from flux_core.sweeps import SweepPlan
 
 
 @dataclass
@@ -120,21 +121,39 @@ class Workbench:
             payload = params.payload()
             if seed_random:
                 payload["seed"] = "random"
-            fingerprint = _digest(repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []]))
-            with self._lock:
-                last = self._last_submit.get(guard)
-                if last and last[0] == fingerprint and time.monotonic() - last[1] < D.DOUBLE_SUBMIT_WINDOW_S:
-                    return last[2]
-            run_id = self.submit(params, seed_random=seed_random, session_key=session_key,
-                                 references=references, sweep_id=sweep_id)
-            with self._lock:
-                self._last_submit[guard] = (fingerprint, time.monotonic(), run_id)
-            return run_id
+            fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
+            return self._once(guard, fingerprint, lambda: self.submit(
+                params, seed_random=seed_random, session_key=session_key, references=references, sweep_id=sweep_id))
         backend = self.backend(session_key)
         if references:
             urls = backend.client.upload(references)
             params = params.replace(image_urls=[*params.image_urls, *urls])
         return backend.runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+
+    def start_sweep(self, plan: "SweepPlan", *, session_key: str | None = None, name: str = "",
+                    run_again: bool = False, guard: str | None = None) -> str:
+        """Save a sweep and hand its new cells to the runner (a double click starts it once)."""
+        def begin() -> str:
+            return sweeps.start(plan, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again)
+
+        if guard is None:
+            return begin()
+        return self._once(guard, repr((plan, name, run_again)), begin)
+
+    def _once(self, guard: str, fingerprint: str, action: Any) -> str:
+        """Run `action` unless the same caller did the same within DOUBLE_SUBMIT_WINDOW_S."""
+        digest = _digest(fingerprint)
+        with self._lock:
+            last = self._last_submit.get(guard)
+            if last and last[0] == digest and time.monotonic() - last[1] < D.DOUBLE_SUBMIT_WINDOW_S:
+                return last[2]
+        result = action()
+        with self._lock:
+            self._last_submit[guard] = (digest, time.monotonic(), result)
+        return result
+
+    def sweep_cap(self) -> int:
+        return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         return self.ledger.get(run_id)

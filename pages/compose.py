@@ -12,10 +12,8 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.templates import TEMPLATES
 from flux_core.workbench import Workbench
 
-if "workbench" not in st.session_state:
-    # Opened without the router: after a server restart Streamlit may run a pages/ file directly
-    # (its legacy multipage mode) until app.py has called st.navigation once. Go through the router.
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if "workbench" not in st.session_state:  # reached without the router (see app.py)
+    st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compose"})
 
 wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
@@ -63,19 +61,19 @@ left, right = st.columns([3, 2], gap="large")
 
 with right:
     st.subheader("Parameters")
-    st.selectbox("Aspect ratio", [*D.ASPECT_PRESETS, "Custom"], key="compose_aspect", on_change=_apply_aspect)
+    st.selectbox("Aspect ratio", [*D.ASPECT_PRESETS, "Custom"], key="compose_aspect", on_change=_apply_aspect, persist_state="session")
     c1, c2 = st.columns(2)
-    c1.number_input("Width", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_width")
-    c2.number_input("Height", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_height")
+    c1.number_input("Width", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_width", persist_state="session")
+    c2.number_input("Height", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_height", persist_state="session")
     c1, c2 = st.columns([1, 1])
-    c1.checkbox("Random seed", key="compose_seed_random", help="A seed is drawn, sent and recorded.")
+    c1.checkbox("Random seed", key="compose_seed_random", help="A seed is drawn, sent and recorded.", persist_state="session")
     c2.number_input("Seed", min_value=0, max_value=D.SEED_MAX, step=1, key="compose_seed",
-                    disabled=state["compose_seed_random"])
+                    disabled=state["compose_seed_random"], persist_state="session")
     st.slider("Safety tolerance", D.SAFETY_MIN, D.SAFETY_MAX, key="compose_tolerance",
-              help="0 is the strictest filter, 6 the most permissive.")
-    st.radio("Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True)
+              help="0 is the strictest filter, 6 the most permissive.", persist_state="session")
+    st.radio("Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True, persist_state="session")
     with st.expander("Reference images (up to 8)"):
-        st.text_area("Image URLs, one per line", key="compose_ref_urls", height=80)
+        st.text_area("Image URLs, one per line", key="compose_ref_urls", height=80, persist_state="session")
         uploads = st.file_uploader("Image files", type=["png", "jpg", "jpeg", "webp", "gif"],
                                    accept_multiple_files=True, key="compose_ref_files") or []
         urls = [u.strip() for u in state["compose_ref_urls"].splitlines() if u.strip()]
@@ -88,11 +86,16 @@ with right:
         st.caption(cost)
 
 with left:
-    st.selectbox("Start from a template", ["—", *TEMPLATES], key="compose_template", on_change=_apply_template)
+    st.selectbox("Start from a template", ["—", *TEMPLATES], key="compose_template", on_change=_apply_template, persist_state="session")
     with st.form("compose_form", border=False):
         st.text_area("Prompt", key="prompt", bind="query-params", height=220,
                      placeholder="Describe the image. Ctrl+Enter generates.")
         submitted = st.form_submit_button("Generate", type="primary", key="compose_generate")
+
+    state["compose_values"] = {  # what Compare offers as "from Compose"
+        "prompt": state.get("prompt") or "", "width": int(state["compose_width"]),
+        "height": int(state["compose_height"]), "seed": int(state["compose_seed"]),
+        "safety_tolerance": int(state["compose_tolerance"]), "output_format": state["compose_format"]}
 
     if submitted:
         problems: list[str] = []

@@ -103,7 +103,7 @@ def test_a_sweep_runs_saves_and_reuses(lab):
     assert sum(c.reused for c in again.cells) == 3
     fresh = run_sweep(ledger, runner, plan, run_again=True)
     assert server.stats.submits == 15 and not any(c.reused for c in fresh.cells)
-    assert "zombies — 3 seed × 2 safety tolerance (6 cells)" in sweeps.describe(sweeps.recent(ledger)[-1])
+    assert "zombies — 3 seeds × 2 safety tolerances (6 cells)" in sweeps.describe(sweeps.recent(ledger)[-1])
 
 
 def test_the_safety_matrix_finds_the_lowest_passing_tolerance(lab):

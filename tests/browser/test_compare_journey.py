@@ -1,0 +1,48 @@
+"""A team at the Compare page: 3 seeds × 2 tolerances, the lower tolerance blocked by moderation."""
+
+from __future__ import annotations
+
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.browser.conftest import shoot
+
+
+def test_a_seed_by_tolerance_sweep_resolves_reads_and_exports(app_server, page, artifacts):
+    server = app_server(latency=0.5)
+    page.goto(f"{server.url}/compare")
+    expect(page.get_by_text("Plan a sweep")).to_be_visible()
+    page.get_by_label("Base prompt").fill("a bloody zombie in the fog")
+    page.get_by_label("Base prompt").press("Tab")
+    expect(page.get_by_text("6 cells (3 seeds × 2 safety tolerances)")).to_be_visible()
+    # the tolerances axis: 1 (blocked for this prompt) and 4 (passes)
+    tolerances = page.get_by_test_id("stMultiSelect").filter(has_text="Safety tolerances")
+    tolerances.get_by_role("button", name="Remove 2").click()
+    expect(page.get_by_text("6 cells (3 seeds × 2 safety tolerances)")).to_be_visible()
+    tolerances.locator("input").click()
+    page.get_by_role("option", name="1", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(tolerances.get_by_text("1", exact=True)).to_be_visible()
+    expect(page.get_by_text("estimated cost 0.42 credits")).to_be_visible()
+    shoot(page, artifacts, "1-plan")
+
+    page.get_by_role("button", name="Run sweep").click()
+    expect(page.get_by_text("3 done · 3 blocked · 0 failed · 0 pending")).to_be_visible()
+    expect(page.get_by_text("Blocked at tolerance 1")).to_have_count(3)
+    expect(page.get_by_text("lowest tolerance that passed: 4")).to_be_visible()
+    images = page.get_by_test_id("stImage")
+    expect(images).to_have_count(3 + 2 + 1)  # the grid's thumbnails, A and B, and the overlay
+    shoot(page, artifacts, "2-grid", docs_name="compare.png")
+
+    page.get_by_text("A/B", exact=True).scroll_into_view_if_needed()
+    expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
+    shoot(page, artifacts, "3-ab")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Contact sheet (PNG)").click()
+    sheet = artifacts / "contact-sheet.png"
+    download.value.save_as(sheet)
+    with Image.open(sheet) as im:
+        assert im.format == "PNG"
+        # 3 rows (seeds) and 2 columns (tolerances) of 256 px cells, plus labels
+        assert 2 * 256 < im.width < 3 * 256 and 3 * 256 < im.height < 4 * 256

@@ -1,0 +1,139 @@
+"""AppTest of the Compare page: planning, confirmation, reuse, a sweep on the emulator, reading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flux_core import sweeps
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+pytestmark = pytest.mark.usefixtures("fast_app")
+
+
+def compare_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(str(e.value) for kind in ("info", "warning", "error", "text", "caption", "success")
+                     for e in getattr(at, kind))
+
+
+def plan(at: AppTest, prompt: str = "a zombie at dusk") -> AppTest:
+    at.text_area(key="compare_prompt").set_value(prompt)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def run_and_finish(at: AppTest) -> sweeps.SweepView:
+    at.button(key="compare_run").click()
+    at.run()
+    sweep_id = at.query_params["sweep"]
+    sweep_id = sweep_id[0] if isinstance(sweep_id, list) else sweep_id
+    bench = at.session_state["workbench"]
+    view = sweeps.load(bench.ledger, sweep_id)
+    bench.default.runner.wait([c.run["id"] for c in view.cells])
+    at.run()
+    assert not at.exception
+    return sweeps.load(bench.ledger, sweep_id)
+
+
+def test_the_plan_shows_cells_time_and_cost_before_anything_runs():
+    at = plan(compare_page())
+    [summary] = [i.value for i in at.info if "cells" in i.value]
+    assert summary.startswith("6 cells (3 seeds × 2 safety tolerances) · 6 new, 0 reused from the ledger")
+    assert "about 30 s" in summary and "estimated cost 0.42 credits" in summary
+    assert at.session_state["workbench"].recent() == []  # planning sends nothing
+
+
+def test_an_invalid_plan_says_why_and_offers_no_run(monkeypatch):
+    at = plan(compare_page())
+    at.multiselect(key="compare_axes").set_value(["Prompt"])
+    at.run()
+    at.text_input(key="compare_phrase").set_value("vampire")
+    at.run()
+    assert "the phrase 'vampire' does not occur in the base prompt" in texts(at)
+    assert not [b for b in at.button if b.key == "compare_run"]
+
+
+def test_above_the_cap_the_sweep_needs_confirmation(monkeypatch):
+    monkeypatch.setenv("FLUX_LAB_SWEEP_CAP", "4")
+    at = plan(compare_page())
+    assert at.button(key="compare_run").disabled
+    at.checkbox(key="compare_confirm").check()
+    at.run()
+    assert not at.button(key="compare_run").disabled
+
+
+def test_a_sweep_fills_its_grid_and_reads_as_a_safety_matrix_and_ab():
+    at = plan(compare_page(), "a bloody zombie")
+    at.multiselect(key="compare_tolerances").set_value([1, 3])
+    at.run()
+    view = run_and_finish(at)
+    assert view.progress() == {"done": 3, "blocked": 3, "failed": 0, "pending": 0}
+    assert [w.value for w in at.warning] == ["Blocked at tolerance 1"] * 3
+    assert "the prompt: lowest tolerance that passed: 3" in texts(at)
+    assert len(at.get("download_button")) == 2
+    diff = diff_table(at)
+    assert "seed" in set(diff[diff["differs"] == "≠"]["field"])
+    assert set(diff[diff["differs"] == "≠"]["field"]) <= {"seed", "inference_time"}
+    at.toggle(key="compare_diff_only").set_value(True)
+    at.run()
+    assert set(diff_table(at)["differs"]) == {"≠"}
+
+
+def diff_table(at: AppTest):
+    [table] = [d.value for d in at.dataframe if list(d.value.columns) == ["field", "A", "B", "differs"]]
+    return table
+
+
+def test_completed_cells_are_reused_unless_run_again():
+    at = plan(compare_page())
+    run_and_finish(at)
+    at.button(key="compare_new").click()
+    at.run()
+    [summary] = [i.value for i in at.info if "cells" in i.value]
+    assert "0 new, 6 reused from the ledger" in summary and "estimated cost 0 credits" in summary
+    at.checkbox(key="compare_run_again").check()
+    at.run()
+    [summary] = [i.value for i in at.info if "cells" in i.value]
+    assert "6 new, 0 reused" in summary
+
+
+def test_a_blind_vote_is_recorded_and_revealed():
+    at = plan(compare_page())
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    at.text_input(key="compare_voter").set_value("Ana")
+    at.run()
+    assert "0 of 3 pairs judged" in texts(at)
+    at.button(key="compare_vote_left").click()
+    at.run()
+    assert "1 of 3 pairs judged" in texts(at)
+    at.toggle(key="compare_reveal").set_value(True)
+    at.run()
+    tallies = [d.value for d in at.dataframe if "wins" in d.value.columns]
+    assert sum(tallies[0]["wins"]) == 1 and len(tallies[0]) == len(view.axes[0].values)
+
+
+def test_failed_cells_can_be_retried_alone():
+    at = plan(compare_page(), "a cube #fail")
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    assert view.progress()["failed"] == 3
+    at.button(key="compare_retry").click()
+    at.run()
+    bench = at.session_state["workbench"]
+    after = sweeps.load(bench.ledger, view.id)
+    assert {c.run["id"] for c in after.cells}.isdisjoint({c.run["id"] for c in view.cells})
