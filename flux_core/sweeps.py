@@ -45,7 +45,7 @@ class Axis:
 
     @property
     def plural(self) -> str:
-        return AXIS_PLURALS[self.name]
+        return AXIS_PLURALS[self.name] if len(self.values) != 1 else AXIS_LABELS[self.name].lower()
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "values": list(self.values), "labels": list(self.labels)}
@@ -245,7 +245,8 @@ def recent(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
 
 def describe(row: dict[str, Any]) -> str:
     axes = json.loads(row["axes_json"])
-    shape = " × ".join(f"{len(a['values'])} {AXIS_PLURALS.get(a['name'], a['name'])}" for a in axes)
+    shape = " × ".join(f"{len(a['values'])} " + (AXIS_PLURALS[a["name"]] if len(a["values"]) != 1
+                                                   else AXIS_LABELS[a["name"]].lower()) for a in axes)
     name = f"{row['name']} — " if row.get("name") else ""
     return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
 
