@@ -122,3 +122,61 @@ def cost_line(price: float | None, cells: int = 1) -> str | None:
     if price is None:
         return None
     return f"Estimated cost: {price * cells:.4g} credits" + (f" ({cells} images)" if cells > 1 else "")
+
+
+COMPARE_FIELDS = ("prompt", "seed", "width", "height", "safety_tolerance", "output_format", "image_urls", "status",
+                  "inference_time", "cost", "backend")
+
+
+def compare_fields(rows: list[dict[str, Any]], names: list[str],
+                   fields: tuple[str, ...] = COMPARE_FIELDS) -> list[dict[str, Any]]:
+    """One line per field with each run's value under its name and `differs` where they are not all equal."""
+    from pathlib import Path
+
+    from flux_core.runner import run_as_json
+
+    shown = [run_as_json(r, Path(".")) for r in rows]
+    out = []
+    for name in fields:
+        values = [s.get(name) for s in shown]
+        line: dict[str, Any] = {"field": name}
+        line.update({n: _show(v) for n, v in zip(names, values)})
+        line["differs"] = any(v != values[0] for v in values[1:])
+        out.append(line)
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "—"
+    return "—" if value is None else str(value)
+
+
+def word_diff(a: str, b: str) -> list[tuple[str, str]]:
+    """Word-level diff of two prompts: (op, text) with op "same", "del" (only in a) or "ins" (only in b)."""
+    import difflib
+
+    wa, wb = a.split(), b.split()
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("same", " ".join(wa[i1:i2])))
+        else:
+            if i2 > i1:
+                out.append(("del", " ".join(wa[i1:i2])))
+            if j2 > j1:
+                out.append(("ins", " ".join(wb[j1:j2])))
+    return out
+
+
+def word_diff_html(a: str, b: str) -> str:
+    """The word diff as HTML in which every word of the prompts is escaped: shown as text, never markup."""
+    import html
+
+    styles = {"same": "", "del": "background:#ffd6d6;text-decoration:line-through",
+              "ins": "background:#d3f9d8"}
+    parts = []
+    for op, text in word_diff(a, b):
+        escaped = html.escape(text)
+        parts.append(f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped)
+    return '<div style="line-height:1.8;white-space:pre-wrap">' + " ".join(parts) + "</div>"

@@ -164,6 +164,20 @@ def _m0002(db: Database) -> None:
     )
 
 
+@migrations(name="0003_history_indexes_and_soft_delete")
+def _m0003(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN deleted_at TEXT;
+        CREATE INDEX runs_live ON runs(deleted_at, seq);
+        CREATE INDEX runs_tolerance ON runs(safety_tolerance, seq);
+        CREATE INDEX runs_seed ON runs(seed);
+        CREATE INDEX runs_inference ON runs(inference_time);
+        CREATE INDEX runs_rating ON runs(rating, seq);
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -331,7 +345,7 @@ class Ledger:
 
     def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0,
                status: str | None = None, sweep_id: str | None = None) -> list[dict[str, Any]]:
-        where, args = [], []
+        where, args = ["deleted_at IS NULL"], []
         quoted = ""
         if text and text.strip():
             with self.db() as db:
@@ -354,7 +368,8 @@ class Ledger:
         """The newest COMPLETED run of exactly this request, if any."""
         with self.db() as db:
             rows = list(db.query(
-                "SELECT * FROM runs WHERE request_hash = ? AND status = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT * FROM runs WHERE request_hash = ? AND status = ? AND deleted_at IS NULL "
+                "ORDER BY seq DESC LIMIT 1",
                 [request_hash(model, payload), COMPLETED]))
         return rows[0] if rows else None
 

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from flux_core import defaults as D
 from flux_core import store
 from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.presentation import compare_fields
 from flux_core.runner import Runner, run_as_json
 from flux_core.store import Ledger
 
@@ -304,38 +305,9 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
     return tables
 
 
-DIFF_FIELDS = ("prompt", "seed", "width", "height", "safety_tolerance", "output_format", "image_urls", "status",
-               "inference_time")
-
-
 def param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Field by field, with `differs` set where the two runs differ."""
-    ra, rb = run_as_json(a, Path(".")), run_as_json(b, Path("."))
-    out = []
-    for name in DIFF_FIELDS:
-        va, vb = ra.get(name), rb.get(name)
-        out.append({"field": name, "A": _show(va), "B": _show(vb), "differs": va != vb})
-    return out
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "—"
-    return "—" if value is None else str(value)
-
-
-def wipe(image_a: Path, image_b: Path, position: float) -> Image.Image:
-    """A over B: the left `position` (0..1) of the frame shows A, the rest B, with a divider."""
-    with Image.open(image_a) as a, Image.open(image_b) as b:
-        a, b = a.convert("RGB"), b.convert("RGB")
-        if b.size != a.size:
-            b = b.resize(a.size)
-        out = b.copy()
-        cut = int(round(a.width * min(1.0, max(0.0, position))))
-        if cut:
-            out.paste(a.crop((0, 0, cut, a.height)), (0, 0))
-        ImageDraw.Draw(out).line([(cut, 0), (cut, a.height)], fill=(255, 255, 255), width=max(2, a.width // 256))
-        return out
+    """Field by field, A against B, with `differs` set where the two runs differ."""
+    return compare_fields([a, b], ["A", "B"])
 
 
 # --- blind votes -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_core import store, sweeps
+from flux_core import images, store, sweeps
 from flux_core.params import FluxParams, ParamsError
 from flux_core.workbench import Workbench
 
@@ -304,7 +304,7 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     c2.image(str(pb), width=480)
     position = st.slider("Overlay: A on the left of the line, B on the right", 0, 100, 50, key="compare_wipe",
                          persist_state="session")
-    st.image(sweeps.wipe(pa, pb, position / 100), width=480)
+    st.image(images.wipe(pa, pb, position / 100), width=480)
     diff = sweeps.param_diff(a.run, b.run)
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
     rows = [d for d in diff if d["differs"] or not only]
