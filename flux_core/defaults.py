@@ -101,3 +101,8 @@ SWEEP_CAP_ENV = "FLUX_LAB_SWEEP_CAP"
 ASSUMED_DURATION_S = 30.0        # FLUX.2 [max] takes ~26 s at p50; used until the ledger knows better
 CONTACT_SHEET_MAX_PX = 4096      # the contact sheet's longer side, however large the grid
 CONTACT_SHEET_CELL_PX = 256
+
+# --- history ---------------------------------------------------------------------------
+HISTORY_PAGE_SIZE = 60
+HISTORY_COUNT_CAP = 10_000       # beyond this many matches the page count says "10,000+"
+INSIGHTS_SAMPLE = 5_000          # runs drawn for the charts

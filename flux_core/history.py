@@ -1,0 +1,284 @@
+"""Finding runs again: search and filters over the ledger, paging, facets, soft delete with undo,
+export of selected runs, recall from an image file, and the figures behind the insight charts.
+
+Every query leaves deleted runs out unless it asks for the trash; every user string goes in as a
+bound parameter, full-text input through `quote_fts`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flux_core import defaults as D
+from flux_core import store
+from flux_core.images import read_recipe
+from flux_core.params import FluxParams, ParamsError
+from flux_core.runner import run_as_json
+from flux_core.store import Ledger
+
+STATUS_GROUPS = {
+    "completed": (store.COMPLETED,),
+    "blocked": (store.BLOCKED,),
+    "failed": (store.FAILED, store.ERROR, store.SUBMIT_UNKNOWN),
+    "expired": (store.EXPIRED,),
+    "in flight": store.ACTIVE,
+}
+SORTS = {
+    "newest": "seq DESC",
+    "oldest": "seq ASC",
+    "fastest": "inference_time IS NULL, inference_time ASC, seq DESC",
+    "slowest": "inference_time IS NULL, inference_time DESC, seq DESC",
+    "rating": "rating IS NULL, rating DESC, seq DESC",
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str = ""
+    statuses: tuple[str, ...] = ()
+    seed: int | None = None
+    tolerances: tuple[int, ...] = ()
+    size: str | None = None                 # "1024x768"
+    formats: tuple[str, ...] = ()
+    favourite: bool = False
+    min_rating: int | None = None
+    tag: str | None = None
+    sweep_id: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    backends: tuple[str, ...] = ()
+    sort: str = "newest"
+    page: int = 1
+    page_size: int = D.HISTORY_PAGE_SIZE
+    trash: bool = False                     # the deleted runs instead of the live ones
+
+    def with_page(self, page: int) -> "Query":
+        return replace(self, page=max(1, page))
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    total: int                 # matches, counted up to HISTORY_COUNT_CAP
+    capped: bool               # more than HISTORY_COUNT_CAP matched
+    page: int
+    pages: int
+    query: Query = field(repr=False)
+
+
+def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
+    where = ["deleted_at IS NOT NULL" if q.trash else "deleted_at IS NULL"]
+    args: list[Any] = []
+    matches = []
+    if q.text.strip():
+        quoted = db.quote_fts(q.text.strip())
+        if quoted:
+            matches.append(quoted)
+    if q.tag and q.tag.strip():
+        quoted = db.quote_fts(q.tag.strip())
+        if quoted:
+            matches.append("tags : (" + quoted + ")")
+    if matches:
+        where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
+        args.append(" AND ".join(matches))
+    if q.statuses and skip != "status":
+        statuses = [s for group in q.statuses for s in STATUS_GROUPS.get(group, ())]
+        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        args.extend(statuses)
+    if q.seed is not None:
+        where.append("seed = ?")
+        args.append(int(q.seed))
+    if q.tolerances and skip != "tolerance":
+        where.append(f"safety_tolerance IN ({','.join('?' * len(q.tolerances))})")
+        args.extend(int(t) for t in q.tolerances)
+    if q.size:
+        width, _, height = q.size.lower().partition("x")
+        where.append("width = ? AND height = ?")
+        args.extend([int(width), int(height)])
+    if q.formats:
+        where.append(f"output_format IN ({','.join('?' * len(q.formats))})")
+        args.extend(q.formats)
+    if q.favourite:
+        where.append("favourite = 1")
+    if q.min_rating:
+        where.append("rating >= ?")
+        args.append(int(q.min_rating))
+    if q.sweep_id:
+        where.append("sweep_id = ?")
+        args.append(q.sweep_id)
+    if q.date_from:
+        where.append("created_at >= ?")
+        args.append(q.date_from.isoformat())
+    if q.date_to:
+        where.append("created_at < ?")
+        args.append((q.date_to + timedelta(days=1)).isoformat())
+    if q.backends:
+        where.append(f"backend IN ({','.join('?' * len(q.backends))})")
+        args.extend(q.backends)
+    return " AND ".join(where), args
+
+
+def find(ledger: Ledger, q: Query) -> Page:
+    """One page of matching runs, and how many matched (counted up to HISTORY_COUNT_CAP)."""
+    order = SORTS.get(q.sort, SORTS["newest"])
+    with ledger.db() as db:
+        clause, args = _where(db, q)
+        rows = list(db.query(f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                             [*args, q.page_size, (q.page - 1) * q.page_size]))
+        counted = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {clause} LIMIT ?)",
+                             [*args, D.HISTORY_COUNT_CAP + 1]).fetchone()[0]
+    capped = counted > D.HISTORY_COUNT_CAP
+    total = min(counted, D.HISTORY_COUNT_CAP)
+    pages = max(1, -(-total // q.page_size))
+    return Page(rows, total, capped, q.page, pages, q)
+
+
+def facets(ledger: Ledger, q: Query) -> dict[str, dict[str, int]]:
+    """Counts by status group and by safety tolerance within the rest of the query."""
+    with ledger.db() as db:
+        clause, args = _where(db, q, skip="status")
+        by_status = {r[0]: r[1] for r in db.execute(
+            f"SELECT status, COUNT(*) FROM runs WHERE {clause} GROUP BY status", args)}
+        clause, args = _where(db, q, skip="tolerance")
+        by_tol = {str(r[0]): r[1] for r in db.execute(
+            f"SELECT safety_tolerance, COUNT(*) FROM runs WHERE {clause} GROUP BY safety_tolerance", args)}
+    groups = {name: sum(by_status.get(s, 0) for s in members) for name, members in STATUS_GROUPS.items()}
+    return {"status": groups, "safety_tolerance": by_tol}
+
+
+def all_tags(ledger: Ledger) -> list[str]:
+    with ledger.db() as db:
+        found: set[str] = set()
+        for (raw,) in db.execute("SELECT DISTINCT tags_json FROM runs WHERE tags_json != '[]' AND deleted_at IS NULL"):
+            found.update(json.loads(raw))
+    return sorted(found)
+
+
+# --- delete with undo ---------------------------------------------------------------------
+def delete(ledger: Ledger, run_ids: list[str]) -> None:
+    """Move runs to the trash: hidden everywhere, kept in the ledger until purged."""
+    at = store.now_iso()
+    with ledger.write() as db:
+        for run_id in run_ids:
+            db.execute("UPDATE runs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [at, run_id])
+
+
+def restore(ledger: Ledger, run_ids: list[str]) -> None:
+    with ledger.write() as db:
+        for run_id in run_ids:
+            db.execute("UPDATE runs SET deleted_at = NULL WHERE id = ?", [run_id])
+
+
+def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> int:
+    """Delete runs in the trash for good (all of them, or those named), with image files no other
+    run uses. Runs still in flight are never purged."""
+    with ledger.db() as db:
+        sql = "SELECT * FROM runs WHERE deleted_at IS NOT NULL"
+        args: list[Any] = []
+        if run_ids is not None:
+            sql += f" AND id IN ({','.join('?' * len(run_ids))})"
+            args = list(run_ids)
+        doomed = [r for r in db.query(sql, args) if r["status"] not in store.ACTIVE]
+    with ledger.write() as db:
+        for row in doomed:
+            db.execute("DELETE FROM run_events WHERE run_id = ?", [row["id"]])
+            db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [row["id"]])
+            db.execute("DELETE FROM runs WHERE id = ?", [row["id"]])
+        for row in doomed:
+            if row["image_sha256"] and not db.execute(
+                    "SELECT 1 FROM runs WHERE image_sha256 = ? LIMIT 1", [row["image_sha256"]]).fetchone():
+                for rel in (row["image_path"], row["thumb_path"]):
+                    if rel:
+                        (data_dir / rel).unlink(missing_ok=True)
+    return len(doomed)
+
+
+# --- export and recall ----------------------------------------------------------------------
+def _zip_name(row: dict[str, Any]) -> str:
+    return f"images/{row['id']}{Path(row['image_path']).suffix}"
+
+
+def export_zip(rows: list[dict[str, Any]], data_dir: Path) -> bytes:
+    """Images (their recipes embedded), manifest.json and runs.csv for the given runs."""
+    manifest = []
+    for row in rows:
+        info = run_as_json(row, data_dir)
+        info.pop("image_path", None)
+        info.pop("thumb_path", None)
+        has_image = bool(row.get("image_path")) and (data_dir / row["image_path"]).exists()
+        info.update(file=_zip_name(row) if has_image else None, notes=row["notes"],
+                    tags=json.loads(row["tags_json"]), favourite=bool(row["favourite"]), rating=row["rating"])
+        manifest.append(info)
+    table = io.StringIO()
+    columns = ["run_id", "status", "prompt", "seed", "width", "height", "safety_tolerance", "output_format",
+               "inference_time", "cost", "created_at", "file", "rating", "favourite", "notes"]
+    writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(manifest)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for row, info in zip(rows, manifest):
+            if info["file"]:
+                zf.write(data_dir / row["image_path"], info["file"])
+        zf.writestr("manifest.json", json.dumps({"model": D.MODEL_SLUG, "runs": manifest}, indent=2))
+        zf.writestr("runs.csv", table.getvalue())
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Recalled:
+    params: FluxParams
+    run_id: str | None
+    recipe: dict[str, Any]
+
+
+def recall_image(data: bytes) -> Recalled:
+    """The recipe embedded in an image Flux Lab produced; ParamsError when there is none."""
+    recipe = read_recipe(data)
+    if not recipe or not isinstance(recipe.get("params"), dict):
+        raise ParamsError(["this image carries no Flux Lab recipe (only images Flux Lab saved do)"])
+    return Recalled(FluxParams.parse(recipe["params"]), recipe.get("run_id"), recipe)
+
+
+# --- insights --------------------------------------------------------------------------------
+def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[dict[str, Any]]]:
+    """The figures behind the charts: inference time against megapixels, outcome by tolerance,
+    runs and credits per day."""
+    with ledger.db() as db:
+        speed = [{"megapixels": round(r[0] * r[1] / 1e6, 3), "inference_s": r[2], "format": r[3]}
+                 for r in db.execute(
+                     "SELECT width, height, inference_time, output_format FROM runs WHERE deleted_at IS NULL "
+                     "AND status = ? AND inference_time IS NOT NULL ORDER BY seq DESC LIMIT ?",
+                     [store.COMPLETED, sample])]
+        outcome_rows = db.execute(
+            "SELECT safety_tolerance, status, COUNT(*) FROM runs WHERE deleted_at IS NULL "
+            "GROUP BY safety_tolerance, status").fetchall()
+        daily = [{"day": r[0], "runs": r[1], "credits": round(r[2] or 0.0, 4)} for r in db.execute(
+            "SELECT substr(created_at, 1, 10) AS day, COUNT(*), SUM(cost) FROM runs WHERE deleted_at IS NULL "
+            "GROUP BY day ORDER BY day")]
+    group_of = {s: name for name, members in STATUS_GROUPS.items() for s in members}
+    outcomes: dict[tuple[int, str], int] = {}
+    for tol, status, count in outcome_rows:
+        key = (tol, group_of.get(status, "failed"))
+        outcomes[key] = outcomes.get(key, 0) + count
+    by_tol = [{"safety_tolerance": t, "outcome": o, "runs": n} for (t, o), n in sorted(outcomes.items())]
+    return {"speed": speed, "outcomes": by_tol, "daily": daily}
+
+
+def query_as_dict(q: Query) -> dict[str, Any]:
+    data = asdict(q)
+    for key in ("date_from", "date_to"):
+        if data[key]:
+            data[key] = data[key].isoformat()
+    return data
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()

@@ -1,0 +1,164 @@
+"""Store-level history: search, filters, facets, paging, delete with undo, export, recall."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+
+from flux_core import history, store
+from flux_core.history import Query
+from flux_core.params import FluxParams, ParamsError
+from flux_core.render import render_preview
+from flux_core.images import embed_recipe, store as store_image
+from flux_core.store import Ledger
+
+
+@pytest.fixture
+def ledger(data_dir) -> Ledger:
+    return Ledger(data_dir / "ledger.db")
+
+
+def add(ledger: Ledger, prompt: str, status: str = store.COMPLETED, **kw) -> str:
+    fields = {k: kw.pop(k) for k in list(kw) if k in ("inference_time", "rating", "favourite", "backend_name")}
+    run_id = ledger.create_run(FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
+                               backend=fields.pop("backend_name", "emulator"), base_url="http://x")
+    ledger.transition(run_id, status, **fields)
+    return run_id
+
+
+def ids(page) -> list[str]:
+    return [r["id"] for r in page.rows]
+
+
+def test_newest_first_and_paged(ledger):
+    made = [add(ledger, f"run number {i}") for i in range(7)]
+    first = history.find(ledger, Query(page_size=3))
+    assert ids(first) == made[::-1][:3] and (first.total, first.pages) == (7, 3)
+    last = history.find(ledger, Query(page_size=3, page=3))
+    assert ids(last) == [made[0]]
+
+
+def test_text_search_is_quoted_and_stemmed(ledger):
+    cube = add(ledger, "a red cube on a table")
+    add(ledger, "a blue ball")
+    assert ids(history.find(ledger, Query(text="cubes"))) == [cube]
+    for hostile in ['"', "OR (", "NEAR(", "a*", "tags:x", "'; DROP TABLE runs; --"]:
+        history.find(ledger, Query(text=hostile))  # never an error
+
+
+def test_filters_combine(ledger):
+    a = add(ledger, "a cat", seed=5, safety_tolerance=2, width=512, height=256, output_format="jpeg")
+    b = add(ledger, "a cat", status=store.BLOCKED, seed=5, safety_tolerance=0)
+    c = add(ledger, "a cat", status=store.FAILED, seed=6, rating=4, favourite=1)
+    d = add(ledger, "a cat", status=store.ERROR, backend_name="segmind")
+    assert set(ids(history.find(ledger, Query(statuses=("failed",))))) == {c, d}
+    assert ids(history.find(ledger, Query(statuses=("blocked",)))) == [b]
+    assert set(ids(history.find(ledger, Query(seed=5)))) == {a, b}
+    assert ids(history.find(ledger, Query(tolerances=(2,)))) == [a]
+    assert ids(history.find(ledger, Query(size="512x256", formats=("jpeg",)))) == [a]
+    assert ids(history.find(ledger, Query(favourite=True))) == [c]
+    assert ids(history.find(ledger, Query(min_rating=3))) == [c]
+    assert ids(history.find(ledger, Query(backends=("segmind",)))) == [d]
+    today = history.today()
+    assert len(history.find(ledger, Query(date_from=today, date_to=today)).rows) == 4
+    assert history.find(ledger, Query(date_to=today - timedelta(days=1))).rows == []
+
+
+def test_tags_and_sweeps_filter(ledger):
+    a = add(ledger, "a cat")
+    add(ledger, "a dog")
+    ledger.update_curation(a, tags=["keeper", "client-x"])
+    assert ids(history.find(ledger, Query(tag="keeper"))) == [a]
+    assert ids(history.find(ledger, Query(text="cat", tag="client-x"))) == [a]
+    assert history.find(ledger, Query(text="dog", tag="keeper")).rows == []
+    assert history.all_tags(ledger) == ["client-x", "keeper"]
+    sweep = ledger.create_sweep({}, [])
+    s = ledger.create_run(FluxParams.parse(prompt="swept", seed=1), backend="emulator", base_url="x", sweep_id=sweep)
+    assert ids(history.find(ledger, Query(sweep_id=sweep))) == [s]
+
+
+def test_sorting(ledger):
+    slow = add(ledger, "x", inference_time=30.0, rating=2)
+    fast = add(ledger, "x", inference_time=3.0, rating=5)
+    none = add(ledger, "x")
+    assert ids(history.find(ledger, Query(sort="fastest"))) == [fast, slow, none]
+    assert ids(history.find(ledger, Query(sort="slowest"))) == [slow, fast, none]
+    assert ids(history.find(ledger, Query(sort="rating"))) == [fast, slow, none]
+    assert ids(history.find(ledger, Query(sort="oldest"))) == [slow, fast, none]
+
+
+def test_facets_count_within_the_rest_of_the_query(ledger):
+    add(ledger, "a cat", safety_tolerance=1)
+    add(ledger, "a cat", status=store.BLOCKED, safety_tolerance=0)
+    add(ledger, "a dog", status=store.BLOCKED, safety_tolerance=0)
+    found = history.facets(ledger, Query(text="cat", statuses=("blocked",)))
+    assert found["status"]["completed"] == 1 and found["status"]["blocked"] == 1
+    assert found["safety_tolerance"] == {"0": 1}
+
+
+def test_delete_hides_undo_restores_purge_is_final(ledger, data_dir):
+    keep = add(ledger, "keep me")
+    gone = add(ledger, "delete me")
+    history.delete(ledger, [gone])
+    assert ids(history.find(ledger, Query())) == [keep] and ledger.search("delete") == []
+    assert ids(history.find(ledger, Query(trash=True))) == [gone]
+    history.restore(ledger, [gone])
+    assert set(ids(history.find(ledger, Query()))) == {keep, gone}
+    history.delete(ledger, [gone])
+    assert history.purge(ledger, data_dir) == 1
+    assert ledger.get(gone) is None and ledger.get(keep) is not None
+
+
+def test_purge_removes_image_files_only_when_no_run_uses_them(ledger, data_dir):
+    image = store_image(data_dir, render_preview("x", 1, 64, 64, "png"), {})
+    a, b = add(ledger, "a"), add(ledger, "b")
+    for run_id in (a, b):
+        ledger.transition(run_id, image_sha256=image.sha256, image_path=image.path, thumb_path=image.thumb_path)
+    history.delete(ledger, [a])
+    history.purge(ledger, data_dir)
+    assert (data_dir / image.path).exists()
+    history.delete(ledger, [b])
+    history.purge(ledger, data_dir)
+    assert not (data_dir / image.path).exists() and not (data_dir / image.thumb_path).exists()
+
+
+def test_export_zip_matches_the_ledger(ledger, data_dir):
+    image = store_image(data_dir, render_preview("x", 1, 64, 64, "png"), {"params": {"prompt": "x"}})
+    a = add(ledger, "a red cube", seed=3)
+    ledger.transition(a, image_path=image.path, thumb_path=image.thumb_path, inference_time=2.5)
+    ledger.update_curation(a, notes="<b>nice</b>", tags=["t1"], rating=5)
+    b = add(ledger, "a blocked thing", status=store.BLOCKED)
+    rows = ledger.get_many([a, b])
+    with zipfile.ZipFile(io.BytesIO(history.export_zip(rows, data_dir))) as zf:
+        manifest = json.loads(zf.read("manifest.json"))["runs"]
+        table = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode())))
+        files = [n for n in zf.namelist() if n.startswith("images/")]
+    assert [m["run_id"] for m in manifest] == [a, b] and files == [manifest[0]["file"]]
+    assert manifest[0]["notes"] == "<b>nice</b>" and manifest[0]["tags"] == ["t1"] and manifest[0]["rating"] == 5
+    for entry, row in zip(manifest, rows):
+        assert (entry["status"], entry["seed"], entry["prompt"]) == (row["status"], row["seed"], row["prompt"])
+    assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
+
+
+def test_recall_from_an_image_file():
+    params = FluxParams.parse(prompt="a red cube", seed=9, width=512, height=512)
+    data = embed_recipe(render_preview("a red cube", 9, 512, 512, "png"),
+                        {"params": params.payload(), "run_id": "R1"})
+    recalled = history.recall_image(data)
+    assert recalled.params == params and recalled.run_id == "R1"
+    with pytest.raises(ParamsError, match="no Flux Lab recipe"):
+        history.recall_image(render_preview("x", 1, 64, 64, "png"))
+
+
+def test_insights_figures(ledger):
+    add(ledger, "x", inference_time=3.0, width=512, height=512)
+    add(ledger, "y", status=store.BLOCKED, safety_tolerance=0)
+    data = history.insights(ledger)
+    assert data["speed"] == [{"megapixels": 0.262, "inference_s": 3.0, "format": "png"}]
+    assert {"safety_tolerance": 0, "outcome": "blocked", "runs": 1} in data["outcomes"]
+    assert data["daily"][0]["runs"] == 2
