@@ -312,7 +312,7 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
                           for d in rows])
     styled = frame.style.apply(lambda row: ["background-color: #ffe8a3" if row["differs"] else ""] * len(row),
                                axis=1)
-    st.dataframe(styled, hide_index=True, width="stretch", key="compare_diff")
+    st.table(styled.hide(axis="index"))
 
 
 def blind_vote(view: sweeps.SweepView) -> None:

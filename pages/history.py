@@ -1,8 +1,295 @@
+"""History: find any run again (search, filters, paging), compare any runs side by side, recall,
+curate, share the view by URL, export, and see the ledger's insights."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
 import streamlit as st
+
+from flux_core import defaults as D
+from flux_core import history, images, store
+from flux_core import presentation as P
+from flux_core.history import Query
+from flux_core.params import ParamsError, random_seed
+from flux_core.workbench import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "history"})
 
+wb: Workbench = st.session_state["workbench"]
+session_key = st.session_state.get("sidebar_api_key") or None
+state = st.session_state
+SIZES = {f"{w}x{h}": f"{w}×{h} ({name})" for name, (w, h) in D.ASPECT_PRESETS.items()}
+
 st.title("History")
-st.write("Coming next: instant search over every run, side-by-side comparison with diffs. "
-         "Meanwhile `flux-lab history --search WORDS` finds runs from the command line.")
+
+
+# --- selection lives in the URL (?h_sel=id,id) so a link reopens the same comparison ----------
+def selected() -> list[str]:
+    raw = st.query_params.get("h_sel", "")
+    return [i for i in raw.split(",") if i]
+
+
+def set_selected(ids: list[str]) -> None:
+    if ids:
+        st.query_params["h_sel"] = ",".join(dict.fromkeys(ids))
+    else:
+        st.query_params.pop("h_sel", None)
+
+
+def toggle(run_id: str) -> None:
+    ids = selected()
+    set_selected([i for i in ids if i != run_id] if run_id in ids else [*ids, run_id])
+
+
+def open_run(run_id: str | None) -> None:
+    if run_id:
+        st.query_params["h_run"] = run_id
+    else:
+        st.query_params.pop("h_run", None)
+
+
+def to_compose(row: dict, *, rerun: str | None = None) -> None:
+    """Open a run's full recipe in Compose; optionally run it again first (identically or new seed)."""
+    run_id = row["id"]
+    if rerun is not None:
+        params = store.params_of(row)
+        if rerun == "vary":
+            params = params.replace(seed=random_seed())
+        run_id = wb.submit(params, seed_random=rerun == "vary", session_key=session_key,
+                           guard=state.setdefault("history_guard", store.new_id()))
+    state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id))
+    st.switch_page("pages/compose.py", query_params={"run": run_id})
+
+
+# --- the query, every part of it bound to the URL ----------------------------------------------
+search = st.text_input("Search prompts, notes and tags", key="h_q", bind="query-params",
+                       placeholder="words from a prompt, a note or a tag")
+top = st.columns([3, 2, 2, 1])
+statuses = top[0].multiselect("Status", list(history.STATUS_GROUPS), key="h_status", bind="query-params")
+sort = top[1].selectbox("Sort by", list(history.SORTS), key="h_sort", bind="query-params")
+view_mode = top[2].segmented_control("View", ["Gallery", "Table"], key="h_view", bind="query-params",
+                                     default="Gallery") or "Gallery"
+trash = top[3].toggle("Trash", key="h_trash", bind="query-params", help="Deleted runs, until purged")
+with st.expander("Filters"):
+    f = st.columns(4)
+    seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
+    tolerances = f[1].multiselect("Safety tolerance", list(range(D.SAFETY_MIN, D.SAFETY_MAX + 1)), key="h_tol",
+                                  bind="query-params")
+    size = f[2].selectbox("Size", list(SIZES), format_func=SIZES.get, index=None, key="h_size",
+                          bind="query-params", placeholder="any size")
+    formats = f[3].multiselect("Format", D.OUTPUT_FORMATS, key="h_fmt", bind="query-params")
+    g = st.columns(4)
+    favourite = g[0].checkbox("Favourites only", key="h_fav", bind="query-params")
+    min_rating = g[1].select_slider("Rating at least", [0, 1, 2, 3, 4, 5], key="h_rating", bind="query-params")
+    tag = g[2].selectbox("Tag", history.all_tags(wb.ledger), index=None, key="h_tag", bind="query-params",
+                         placeholder="any tag")
+    sweep_id = g[3].text_input("Sweep id", key="h_sweep", bind="query-params")
+    h = st.columns(4)
+    date_from = h[0].date_input("From", value=None, key="h_from", bind="query-params")
+    date_to = h[1].date_input("To", value=None, key="h_to", bind="query-params")
+    backends = h[2].multiselect("Backend", ["emulator", "segmind"], key="h_backend", bind="query-params")
+
+problems = []
+seed = None
+if seed_text.strip():
+    try:
+        seed = int(seed_text.strip())
+    except ValueError:
+        problems.append(f"seed must be a whole number (got {seed_text.strip()!r})")
+if problems:
+    for problem in problems:
+        st.error(problem)
+    st.stop()
+
+query = Query(text=search, statuses=tuple(statuses), seed=seed, tolerances=tuple(tolerances), size=size,
+              formats=tuple(formats), favourite=favourite, min_rating=min_rating or None, tag=tag,
+              sweep_id=sweep_id.strip() or None, date_from=date_from, date_to=date_to, backends=tuple(backends),
+              sort=sort or "newest", trash=trash)
+first = history.find(wb.ledger, query)
+page_number = st.pagination(first.pages, key="h_page", bind="query-params") if first.pages > 1 else 1
+page = first if page_number == 1 else history.find(wb.ledger, query.with_page(page_number))
+count = f"{page.total:,}{'+' if page.capped else ''}"
+start = (page.page - 1) * query.page_size
+st.caption(f"{count} run(s) · showing {start + 1 if page.rows else 0}–{start + len(page.rows)} · newest first"
+           if sort in (None, "newest") else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
+           f"{start + len(page.rows)} · sorted by {sort}")
+
+chosen = selected()
+if trash and page.rows:
+    t1, t2 = st.columns([1, 4])
+    if t1.button("Restore selected", key="h_restore", disabled=not chosen):
+        history.restore(wb.ledger, chosen)
+        set_selected([])
+        st.rerun()
+    if t2.button("Delete selected for good", key="h_purge", type="primary", disabled=not chosen):
+        n = history.purge(wb.ledger, wb.data_dir, chosen)
+        set_selected([])
+        st.toast(f"{n} run(s) deleted for good")
+        st.rerun()
+
+# --- the list --------------------------------------------------------------------------------
+if not page.rows:
+    st.info("No runs match." if any([search, statuses, seed_text, tolerances, size, formats, favourite, min_rating,
+                                     tag, sweep_id, date_from, date_to, backends]) else "No runs yet.")
+elif view_mode == "Table":
+    table = pd.DataFrame([{"created": r["created_at"][:19].replace("T", " "), "status": r["status"],
+                           "prompt": " ".join(r["prompt"].split())[:120], "seed": r["seed"],
+                           "size": f"{r['width']}×{r['height']}", "tolerance": r["safety_tolerance"],
+                           "format": r["output_format"], "inference s": r["inference_time"],
+                           "rating": r["rating"], "★": "★" if r["favourite"] else "", "id": r["id"]}
+                          for r in page.rows])
+    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="h_table",
+                          column_config={"id": None})
+    rows_picked = [page.rows[i]["id"] for i in picked.selection.rows]
+    if rows_picked != [i for i in chosen if i in {r["id"] for r in page.rows}]:
+        others = [i for i in chosen if i not in {r["id"] for r in page.rows}]
+        set_selected(others + rows_picked)
+        chosen = selected()
+else:
+    columns = st.columns(6)
+    for i, row in enumerate(page.rows):
+        with columns[i % 6]:
+            thumb = wb.image_path(row, thumb=True)
+            if thumb is not None and row["status"] == store.COMPLETED:
+                st.image(str(thumb), width="stretch")
+            else:
+                st.text(P.STATUS_WORDS[row["status"]])
+            st.text(f"seed {row['seed']} · tol {row['safety_tolerance']}{' · ★' if row['favourite'] else ''}")
+            c1, c2 = st.columns(2)
+            c1.checkbox("Select", value=row["id"] in chosen, key=f"h_pick_{row['id']}", on_change=toggle,
+                        args=(row["id"],))
+            c2.button("Open", key=f"h_open_{row['id']}", on_click=open_run, args=(row["id"],))
+
+# --- one run: its image, recipe, curation and recall -----------------------------------------
+current_id = st.query_params.get("h_run")
+current = wb.run(current_id) if current_id else None
+if current is not None:
+    st.divider()
+    head = st.columns([6, 1])
+    head[0].subheader("Run")
+    head[1].button("Close", key="h_close", on_click=open_run, args=(None,))
+    left, right = st.columns([3, 2], gap="large")
+    image = wb.image_path(current)
+    with left:
+        if current["status"] == store.COMPLETED and image is not None and image.exists():
+            st.image(str(image), width="stretch")
+        else:
+            line = P.headline(current)
+            st.warning(line.title)
+            st.text(line.detail)
+    with right:
+        actions = st.container(horizontal=True)
+        if actions.button("Open in Compose", key="h_compose", icon=":material/edit:"):
+            to_compose(current)
+        if actions.button("Re-run identically", key="h_rerun", icon=":material/replay:"):
+            to_compose(current, rerun="same")
+        if actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
+            to_compose(current, rerun="vary")
+        st.json(P.recipe(current), expanded=1)
+        fav = st.toggle("Favourite", value=bool(current["favourite"]), key=f"h_fav_{current['id']}")
+        stars = st.feedback("stars", key=f"h_stars_{current['id']}")
+        tags = st.multiselect("Tags", sorted(set(history.all_tags(wb.ledger)) | set(json.loads(current["tags_json"]))),
+                              default=json.loads(current["tags_json"]), accept_new_options=True,
+                              key=f"h_tags_{current['id']}")
+        note = st.text_area("Note", value=current["notes"], key=f"h_note_{current['id']}", height=80)
+        rating = current["rating"] if stars is None else stars + 1
+        if st.button("Save", key="h_save", type="primary"):
+            wb.ledger.update_curation(current["id"], favourite=fav, rating=rating, notes=note, tags=tags)
+            st.toast("Saved")
+            st.rerun()
+        st.caption(f"Rating: {'★' * (current['rating'] or 0)}{'☆' * (5 - (current['rating'] or 0))}")
+        if current["notes"]:
+            st.caption("Note")
+            st.text(current["notes"])
+        if not current["deleted_at"]:
+            confirm = st.checkbox("I want to delete this run", key=f"h_confirm_{current['id']}")
+            if st.button("Delete", key="h_delete", disabled=not confirm, icon=":material/delete:"):
+                history.delete(wb.ledger, [current["id"]])
+                state["h_undo"] = [current["id"]]
+                open_run(None)
+                st.rerun()
+if state.get("h_undo"):
+    u1, u2 = st.columns([4, 1])
+    u1.info(f"Deleted {len(state['h_undo'])} run(s): they stay in the trash until deleted for good.")
+    if u2.button("Undo", key="h_undo_button"):
+        history.restore(wb.ledger, state.pop("h_undo"))
+        st.rerun()
+
+# --- compare the selected runs ----------------------------------------------------------------
+rows = wb.ledger.get_many(chosen)
+if rows:
+    st.divider()
+    st.subheader(f"Selected: {len(rows)} run(s)")
+    bar = st.container(horizontal=True)
+    bar.download_button("Export selected (ZIP)", lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
+                        file_name="flux-lab-runs.zip", mime="application/zip", key="h_export",
+                        icon=":material/folder_zip:")
+    if not trash:
+        if bar.button("Delete selected", key="h_delete_selected", icon=":material/delete:"):
+            history.delete(wb.ledger, chosen)
+            state["h_undo"] = list(chosen)
+            set_selected([])
+            st.rerun()
+    bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
+if len(rows) >= 2:
+    names = [f"#{i + 1}" for i in range(len(rows))]
+    width = max(160, min(340, 1200 // len(rows)))
+    shown = st.columns(len(rows))
+    for name, row, col in zip(names, rows, shown):
+        with col:
+            st.text(f"{name} · seed {row['seed']} · tol {row['safety_tolerance']}")
+            path = wb.image_path(row)
+            if row["status"] == store.COMPLETED and path is not None and path.exists():
+                st.image(str(path), width=width)
+            else:
+                st.text(P.STATUS_WORDS[row["status"]])
+            if st.button("Open in Compose", key=f"h_compose_{row['id']}", icon=":material/edit:"):
+                to_compose(row)
+    only = st.toggle("Differences only", key="h_diff_only")
+    lines = [line for line in P.compare_fields(rows, names) if line["differs"] or not only]
+    frame = pd.DataFrame([{**line, "differs": "≠" if line["differs"] else ""} for line in lines])
+    st.table(frame.style.apply(lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1)
+             .hide(axis="index"))
+    st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
+    for name, row in zip(names[1:], rows[1:]):
+        st.text(f"#1 → {name}")
+        st.html(P.word_diff_html(rows[0]["prompt"], row["prompt"]))
+    a_path, b_path = wb.image_path(rows[0]), wb.image_path(rows[1])
+    if len(rows) == 2 and a_path and b_path and a_path.exists() and b_path.exists():
+        position = st.slider("Overlay: #1 on the left of the line, #2 on the right", 0, 100, 50, key="h_wipe")
+        st.image(images.wipe(a_path, b_path, position / 100), width=480)
+
+# --- recall from a file, and insights ---------------------------------------------------------
+with st.expander("Recall a recipe from an image file"):
+    upload = st.file_uploader("An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import")
+    if upload is not None:
+        try:
+            recalled = history.recall_image(upload.getvalue())
+        except ParamsError as exc:
+            st.error("No recipe found.")
+            st.text(str(exc))
+        else:
+            st.json(recalled.params.payload())
+            if st.button("Open in Compose", key="h_import_open"):
+                state["compose_pending"] = {**recalled.params.payload(), "seed_random": False,
+                                            "image_urls": list(recalled.params.image_urls)}
+                target = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
+                st.switch_page("pages/compose.py", query_params={"run": target} if target else None)
+
+if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
+    data = history.insights(wb.ledger)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.caption("Inference time against megapixels")
+        if data["speed"]:
+            st.scatter_chart(pd.DataFrame(data["speed"]), x="megapixels", y="inference_s", color="format")
+    with c2:
+        st.caption("Outcome by safety tolerance")
+        if data["outcomes"]:
+            st.bar_chart(pd.DataFrame(data["outcomes"]), x="safety_tolerance", y="runs", color="outcome")
+    st.caption("Runs and credits per day")
+    if data["daily"]:
+        st.line_chart(pd.DataFrame(data["daily"]).set_index("day")[["runs", "credits"]])

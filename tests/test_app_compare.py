@@ -92,7 +92,7 @@ def test_a_sweep_fills_its_grid_and_reads_as_a_safety_matrix_and_ab():
 
 
 def diff_table(at: AppTest):
-    [table] = [d.value for d in at.dataframe if list(d.value.columns) == ["field", "A", "B", "differs"]]
+    [table] = [t.value for t in at.table if list(t.value.columns) == ["field", "A", "B", "differs"]]
     return table
 
 

@@ -1,0 +1,66 @@
+"""A person at the History page: find a run by a word, compare two side by side, read a note."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.params import FluxParams
+from flux_core.runner import Runner
+from flux_core.store import Ledger
+from tests.browser.conftest import shoot
+from tests.conftest import client_for
+
+HOSTILE_NOTE = "<img src=x onerror=alert(1)> client loved it"
+
+
+def seed_ledger(data_dir) -> list[str]:
+    """Three finished runs in the ledger the app will open (made by the real runner and emulator)."""
+    with EmulatorServer(EmulatorConfig(latency_s=0.1, latency_spread_s=0, queue_s=0)) as server:
+        ledger = Ledger(data_dir / "ledger.db")
+        runner = Runner(ledger, data_dir, client_for(server), backend="emulator")
+        ids = [runner.enqueue(FluxParams.parse(prompt=p, seed=s, width=512, height=512))
+               for p, s in [("a red cube", 1), ("a blue cube", 2), ("a green tree", 3)]]
+        runner.wait(ids)
+        runner.shutdown()
+    ledger.update_curation(ids[0], notes=HOSTILE_NOTE)
+    return ids
+
+
+def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifacts):
+    ids = seed_ledger(data_dir)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    server = app_server()
+    page.goto(f"{server.url}/history")
+    expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
+
+    search = page.get_by_label("Search prompts, notes and tags")
+    search.fill("tree")
+    search.press("Enter")
+    expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
+    shoot(page, artifacts, "1-search")
+    search.fill("cube")
+    search.press("Enter")
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
+
+    page.get_by_test_id("stCheckbox").filter(has_text="Select").nth(0).click()
+    expect(page.get_by_text("Selected: 1 run(s)")).to_be_visible()
+    page.get_by_test_id("stCheckbox").filter(has_text="Select").nth(1).click()
+    expect(page.get_by_text("Selected: 2 run(s)")).to_be_visible()
+    seed_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="seed")).first
+    expect(seed_row).to_be_visible()
+    highlighted = seed_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+    width_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="width")).first
+    plain = width_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+    assert highlighted == "rgb(255, 232, 163)" and plain != highlighted  # the differing field stands out
+    expect(page.get_by_role("button", name="Open in Compose")).to_have_count(2)
+    shoot(page, artifacts, "2-side-by-side", docs_name="history.png")
+
+    search.fill("red cube")
+    search.press("Enter")
+    expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
+    page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").first.click()
+    expect(page.get_by_text(HOSTILE_NOTE).first).to_be_visible()
+    shoot(page, artifacts, "3-note-as-text")
+    assert page.locator('img[src="x"]').count() == 0 and dialogs == []

@@ -1,0 +1,156 @@
+"""AppTest of the History page: search, selection, the diff view, recall, curation, delete and undo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flux_core import history, store
+from flux_core.params import FluxParams
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+pytestmark = pytest.mark.usefixtures("fast_app")
+
+
+def history_page(runs: list[dict]) -> tuple[AppTest, list[str]]:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    bench = at.session_state["workbench"]
+    ids = [bench.submit(FluxParams.parse(**r)) for r in runs]
+    bench.default.runner.wait(ids)
+    at.switch_page("pages/history.py")
+    at.run()
+    assert not at.exception
+    return at, ids
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(str(e.value) for kind in ("text", "caption", "info", "error", "warning") for e in getattr(at, kind))
+
+
+THREE = [dict(prompt="a red cube", seed=1), dict(prompt="a blue cube", seed=2, safety_tolerance=5),
+         dict(prompt="a green tree", seed=3)]
+
+
+def test_search_finds_by_a_word_in_the_prompt():
+    at, ids = history_page(THREE)
+    assert "3 run(s) · showing 1–3" in texts(at)
+    at.text_input(key="h_q").set_value("tree")
+    at.run()
+    assert "1 run(s) · showing 1–1" in texts(at)
+    assert [k.key for k in at.checkbox if k.key.startswith("h_pick_")] == [f"h_pick_{ids[2]}"]
+
+
+def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences_marked():
+    at, ids = history_page(THREE)
+    at.checkbox(key=f"h_pick_{ids[0]}").check()
+    at.run()
+    at.checkbox(key=f"h_pick_{ids[1]}").check()
+    at.run()
+    assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
+    [table] = [t.value for t in at.table if "differs" in t.value.columns]
+    marked = set(table[table["differs"] == "≠"]["field"])
+    assert {"prompt", "seed", "safety_tolerance"} <= marked <= {"prompt", "seed", "safety_tolerance", "inference_time"}
+    assert "#1 → #2" in texts(at)
+    at.toggle(key="h_diff_only").set_value(True)
+    at.run()
+    [table] = [t.value for t in at.table if "differs" in t.value.columns]
+    assert set(table["differs"]) == {"≠"}
+
+
+def test_a_link_with_the_selection_reopens_the_same_comparison():
+    at, ids = history_page(THREE)
+    link = AppTest.from_file(APP, default_timeout=30)
+    link.query_params["h_sel"] = f"{ids[0]},{ids[2]}"
+    link.run()
+    link.switch_page("pages/history.py")
+    link.query_params["h_sel"] = f"{ids[0]},{ids[2]}"
+    link.run()
+    assert "Selected: 2 run(s)" in [s.value for s in link.subheader]
+
+
+def test_recall_opens_compose_and_rerun_sends_an_identical_request():
+    at, ids = history_page([dict(prompt="a red cube", seed=11, width=512, height=768, safety_tolerance=5,
+                                 output_format="jpeg", image_urls=["https://example.com/ref.png"])])
+    at.button(key=f"h_open_{ids[0]}").click()
+    at.run()
+    at.button(key="h_compose").click()
+    at.run()
+    at.switch_page("pages/compose.py")  # AppTest does not follow a script's own st.switch_page on reruns
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="prompt").value == "a red cube"
+    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_height").value) == (512, 768)
+    assert at.number_input(key="compose_seed").value == 11 and not at.checkbox(key="compose_seed_random").value
+    assert at.text_area(key="compose_ref_urls").value == "https://example.com/ref.png"
+    at.button(key="compose_generate").click()
+    at.run()
+    bench = at.session_state["workbench"]
+    newest = bench.recent()[0]
+    original = bench.run(ids[0])
+    assert newest["id"] != original["id"] and newest["request_json"] == original["request_json"]
+
+
+def test_rerun_identically_from_history():
+    at, ids = history_page([dict(prompt="a blue ball", seed=4)])
+    at.button(key=f"h_open_{ids[0]}").click()
+    at.run()
+    at.button(key="h_rerun").click()
+    at.run()
+    bench = at.session_state["workbench"]
+    runs = bench.recent()
+    assert len(runs) == 2 and runs[0]["request_json"] == runs[1]["request_json"]
+
+
+def test_curation_is_saved_and_a_note_with_markup_is_text():
+    at, ids = history_page([dict(prompt="a cat", seed=1)])
+    at.button(key=f"h_open_{ids[0]}").click()
+    at.run()
+    at.toggle(key=f"h_fav_{ids[0]}").set_value(True)
+    at.text_area(key=f"h_note_{ids[0]}").set_value("<script>alert(1)</script> lovely")
+    at.multiselect(key=f"h_tags_{ids[0]}").set_value(["keeper"])
+    at.button(key="h_save").click()
+    at.run()
+    row = at.session_state["workbench"].run(ids[0])
+    assert row["favourite"] == 1 and json.loads(row["tags_json"]) == ["keeper"]
+    assert "<script>alert(1)</script> lovely" in [t.value for t in at.text]
+    assert not any("<script>" in str(m.value) for m in at.markdown)
+
+
+def test_delete_asks_first_and_can_be_undone():
+    at, ids = history_page([dict(prompt="a cat", seed=1), dict(prompt="a dog", seed=2)])
+    at.button(key=f"h_open_{ids[0]}").click()
+    at.run()
+    assert at.button(key="h_delete").disabled
+    at.checkbox(key=f"h_confirm_{ids[0]}").check()
+    at.run()
+    at.button(key="h_delete").click()
+    at.run()
+    assert "1 run(s) · showing 1–1" in texts(at)
+    bench = at.session_state["workbench"]
+    assert bench.run(ids[0])["deleted_at"] is not None  # kept until the deletion is final
+    at.button(key="h_undo_button").click()
+    at.run()
+    assert "2 run(s) · showing 1–2" in texts(at) and bench.run(ids[0])["deleted_at"] is None
+
+
+def test_filters_and_table_view():
+    at, ids = history_page(THREE)
+    at.multiselect(key="h_tol").set_value([5])
+    at.run()
+    assert "1 run(s)" in texts(at)
+    at.segmented_control(key="h_view").set_value("Table")
+    at.run()
+    [table] = [d.value for d in at.dataframe if "prompt" in d.value.columns]
+    assert list(table["prompt"]) == ["a blue cube"]
+
+
+def test_insights_draw_from_the_ledger():
+    at, _ = history_page(THREE)
+    at.toggle(key="h_insights").set_value(True)
+    at.run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 3
