@@ -30,12 +30,13 @@ STATUS_GROUPS = {
     "expired": (store.EXPIRED,),
     "in flight": store.ACTIVE,
 }
+# order, and the runs a sort applies to (sorting by inference time lists the runs that have one)
 SORTS = {
-    "newest": "seq DESC",
-    "oldest": "seq ASC",
-    "fastest": "inference_time IS NULL, inference_time ASC, seq DESC",
-    "slowest": "inference_time IS NULL, inference_time DESC, seq DESC",
-    "rating": "rating IS NULL, rating DESC, seq DESC",
+    "newest": ("seq DESC", None),
+    "oldest": ("seq ASC", None),
+    "fastest": ("inference_time ASC, seq DESC", "inference_time IS NOT NULL"),
+    "slowest": ("inference_time DESC, seq ASC", "inference_time IS NOT NULL"),
+    "rating": ("rating DESC, seq DESC", None),   # SQLite puts NULLs last in DESC order
 }
 
 
@@ -75,6 +76,9 @@ class Page:
 
 def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     where = ["deleted_at IS NOT NULL" if q.trash else "deleted_at IS NULL"]
+    applies_to = SORTS.get(q.sort, SORTS["newest"])[1]
+    if applies_to:
+        where.append(applies_to)
     args: list[Any] = []
     matches = []
     if q.text.strip():
@@ -127,7 +131,7 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
 
 def find(ledger: Ledger, q: Query) -> Page:
     """One page of matching runs, and how many matched (counted up to HISTORY_COUNT_CAP)."""
-    order = SORTS.get(q.sort, SORTS["newest"])
+    order = SORTS.get(q.sort, SORTS["newest"])[0]
     with ledger.db() as db:
         clause, args = _where(db, q)
         rows = list(db.query(f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",

@@ -178,6 +178,17 @@ def _m0003(db: Database) -> None:
     )
 
 
+@migrations(name="0004_sort_indexes")
+def _m0004(db: Database) -> None:
+    db.executescript(
+        """
+        DROP INDEX runs_inference;
+        CREATE INDEX runs_inference ON runs(inference_time ASC, seq DESC) WHERE inference_time IS NOT NULL;
+        CREATE INDEX runs_favourites ON runs(rating DESC, seq DESC) WHERE favourite = 1;
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

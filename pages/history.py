@@ -26,6 +26,11 @@ SIZES = {f"{w}x{h}": f"{w}×{h} ({name})" for name, (w, h) in D.ASPECT_PRESETS.i
 st.title("History")
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def known_tags(ledger_path: str) -> list[str]:
+    return history.all_tags(wb.ledger)
+
+
 # --- selection lives in the URL (?h_sel=id,id) so a link reopens the same comparison ----------
 def selected() -> list[str]:
     raw = st.query_params.get("h_sel", "")
@@ -84,7 +89,7 @@ with st.expander("Filters"):
     g = st.columns(4)
     favourite = g[0].checkbox("Favourites only", key="h_fav", bind="query-params")
     min_rating = g[1].select_slider("Rating at least", [0, 1, 2, 3, 4, 5], key="h_rating", bind="query-params")
-    tag = g[2].selectbox("Tag", history.all_tags(wb.ledger), index=None, key="h_tag", bind="query-params",
+    tag = g[2].selectbox("Tag", known_tags(str(wb.ledger.path)), index=None, key="h_tag", bind="query-params",
                          placeholder="any tag")
     sweep_id = g[3].text_input("Sweep id", key="h_sweep", bind="query-params")
     h = st.columns(4)
@@ -190,7 +195,8 @@ if current is not None:
             to_compose(current, rerun="vary")
         st.json(P.recipe(current), expanded=1)
         fav = st.toggle("Favourite", value=bool(current["favourite"]), key=f"h_fav_{current['id']}")
-        stars = st.feedback("stars", key=f"h_stars_{current['id']}")
+        stars = st.feedback("stars", key=f"h_stars_{current['id']}",
+                            default=current["rating"] - 1 if current["rating"] else None)
         tags = st.multiselect("Tags", sorted(set(history.all_tags(wb.ledger)) | set(json.loads(current["tags_json"]))),
                               default=json.loads(current["tags_json"]), accept_new_options=True,
                               key=f"h_tags_{current['id']}")

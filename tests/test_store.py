@@ -27,7 +27,7 @@ def test_schema_of_a_blank_database(data_dir):
         assert [c.name for c in db["sweeps"].columns] == ["id", "created_at", "name", "base_json", "axes_json"]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert [r["name"] for r in db["_sqlite_migrations"].rows] == ["0001_runs", "0002_sweep_cells_and_votes",
-                                                                  "0003_history_indexes_and_soft_delete"]
+                                                                  "0003_history_indexes_and_soft_delete", "0004_sort_indexes"]
         assert [c.name for c in db["sweep_cells"].columns] == ["sweep_id", "idx", "coords_json", "run_id", "reused"]
         assert [c.name for c in db["votes"].columns] == ["id", "sweep_id", "voter", "winner_run_id",
                                                           "loser_run_id", "at"]
@@ -40,7 +40,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 3
+        assert db["_sqlite_migrations"].count == 4
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

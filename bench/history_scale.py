@@ -1,0 +1,243 @@
+"""History at scale: fill a ledger with 100,000 runs (with thumbnails), then measure search, filters
+and the first page in-process, and the History page's first render in a real browser.
+
+    .venv/bin/python bench/history_scale.py [--runs 100000] [--keep DIR] [--no-browser]
+
+Targets (issue 5): search + filter + first page under 50 ms at p95 in-process; the page's first
+render under 2 s with under 3 MB transferred for a page of 60 runs. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from flux_core import defaults as D
+from flux_core import history, store
+from flux_core.history import Query
+from flux_core.images import thumbnail
+from flux_core.store import Ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("red blue green golden silver violet amber teal crimson ivory cube sphere tower forest river "
+         "mountain city harbour lantern fox owl whale dragon robot astronaut garden desert glacier canyon "
+         "portrait studio neon vintage cinematic macro aerial misty sunny stormy night dawn dusk festival "
+         "market bridge castle temple library kitchen window mirror clock bicycle train ship balloon kite "
+         "poster magazine editorial fashion sneaker jacket dress hat umbrella coffee cake fruit flower tree "
+         "leaf stone sand snow rain fog smoke fire ice glass metal wood paper fabric velvet marble").split()
+SIZES = list(D.ASPECT_PRESETS.values())
+THUMBS = 2000
+
+
+def make_thumbnails(data_dir: Path, n: int) -> list[tuple[str, str]]:
+    out = []
+    rng = random.Random(1)
+    for i in range(n):
+        im = Image.new("RGB", (256, 256), tuple(rng.randrange(256) for _ in range(3)))
+        ImageDraw.Draw(im).ellipse([rng.randrange(128), rng.randrange(128), 128 + rng.randrange(128),
+                                    128 + rng.randrange(128)], fill=tuple(rng.randrange(256) for _ in range(3)))
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+        thumb = thumbnail(buf.getvalue())  # encoded exactly as the app encodes its thumbnails
+        digest = hashlib.sha256(thumb).hexdigest()
+        rel = f"thumbs/{digest[:2]}/{digest}.jpg"
+        (data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / rel).write_bytes(thumb)
+        out.append((digest, rel))
+    return out
+
+
+def fill(data_dir: Path, n: int) -> float:
+    started = time.monotonic()
+    ledger = Ledger(data_dir / D.DB_NAME)
+    thumbs = make_thumbnails(data_dir, THUMBS)
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    rows = []
+    for i in range(n):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14)))
+        width, height = rng.choice(SIZES)
+        seed, tol, fmt = rng.randrange(2**32), rng.randint(0, 6), rng.choice(D.OUTPUT_FORMATS)
+        status = rng.choices([store.COMPLETED, store.BLOCKED, store.FAILED, store.EXPIRED], [80, 10, 7, 3])[0]
+        created = (now - timedelta(seconds=(n - i) * 77)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        payload = {"prompt": prompt, "seed": seed, "width": width, "height": height, "safety_tolerance": tol,
+                   "output_format": fmt}
+        digest, thumb = thumbs[i % THUMBS]
+        done = status == store.COMPLETED
+        rows.append((
+            store.new_id(), created, created, status, D.MODEL_SLUG, rng.choice(["emulator", "segmind"]),
+            "https://api.segmind.com", prompt, "[]", width, height, seed, 0, tol, fmt,
+            json.dumps(payload, sort_keys=True), store.request_hash(D.MODEL_SLUG, payload), f"req-{i}",
+            round(rng.gauss(25, 8), 2) if done else None, 0.07 if done else None,
+            digest if done else None, f"images/{digest[:2]}/{digest}.png" if done else None,
+            thumb if done else None, int(rng.random() < 0.05), rng.choice([None, None, None, 3, 4, 5]),
+            "reviewed for the client" if rng.random() < 0.02 else "",
+            json.dumps(["keeper"]) if rng.random() < 0.03 else "[]"))
+    conn = sqlite3.connect(data_dir / D.DB_NAME, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO runs (id, created_at, updated_at, status, model, backend, base_url, prompt, image_urls_json, "
+        "width, height, seed, seed_random, safety_tolerance, output_format, request_json, request_hash, "
+        "request_id, inference_time, cost, image_sha256, image_path, thumb_path, favourite, rating, notes, "
+        "tags_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+    return time.monotonic() - started
+
+
+QUERIES = {
+    "first page, no filter": Query(),
+    "search a common word": Query(text="red"),
+    "search two words": Query(text="golden fox"),
+    "search a rare phrase in notes": Query(text="reviewed client"),
+    "status blocked + tolerance 0,1": Query(statuses=("blocked",), tolerances=(0, 1)),
+    "search + status + format": Query(text="castle", statuses=("completed",), formats=("png",)),
+    "favourites, sorted by rating": Query(favourite=True, sort="rating"),
+    "tag keeper": Query(tag="keeper"),
+    "seed equals": Query(seed=123456),
+    "size + date range": Query(size="1344x768", date_from=(datetime.now(timezone.utc) - timedelta(days=7)).date()),
+    "sorted fastest": Query(sort="fastest"),
+    "page 50": Query(page=50),
+}
+
+
+def measure(data_dir: Path, repeat: int) -> list[float]:
+    ledger = Ledger(data_dir / D.DB_NAME)
+    print(f"\nin-process, {repeat} runs of each (ms): p50 / p95 / matches")
+    p95s = []
+    for name, q in QUERIES.items():
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            page = history.find(ledger, q)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))]
+        p95s.append(p95)
+        total = f"{page.total:,}{'+' if page.capped else ''}"
+        print(f"  {name:<36} {statistics.median(times):7.1f} {p95:7.1f}   {total}")
+    facet_times = []
+    for _ in range(max(5, repeat // 5)):
+        t = time.perf_counter()
+        history.facets(ledger, Query(text="red"))
+        facet_times.append((time.perf_counter() - t) * 1000)
+    print(f"  {'(facets for a search, not on the page)':<36} {statistics.median(facet_times):7.1f}")
+    return p95s
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser(data_dir: Path) -> None:
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    first_page = history.find(Ledger(data_dir / D.DB_NAME), Query()).rows
+    expected = sum(r["status"] == store.COMPLETED for r in first_page)
+    port = free_port()
+    env = {**os.environ, "FLUX_LAB_DATA": str(data_dir), "FLUX_LAB_EMULATOR_PORT": str(free_port())}
+    env.pop("SEGMIND_API_KEY", None)
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
+                               "true", "--server.port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                               "--disable-component-update", "--disable-sync", "--no-first-run"])
+            context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            totals = {"http": 0, "ws": 0, "thumbs": 0}
+            urls: dict[str, str] = {}
+            cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
+            cdp.on("Network.loadingFinished", lambda e: (
+                totals.__setitem__("http", totals["http"] + e["encodedDataLength"]),
+                totals.__setitem__("thumbs", totals["thumbs"] + (e["encodedDataLength"] if "/media/" in
+                                                                 urls.get(e["requestId"], "") else 0))))
+            cdp.on("Network.webSocketFrameReceived",
+                   lambda e: totals.__setitem__("ws", totals["ws"] + len(e["response"]["payloadData"])))
+            for label in ("cold (empty browser cache)", "warm (cached app assets)"):
+                for key in totals:
+                    totals[key] = 0
+                started = time.monotonic()
+                page.goto(f"http://127.0.0.1:{port}/history")
+                page.wait_for_function(
+                    f"() => document.querySelectorAll('[data-testid=stImage] img').length >= {expected} && "
+                    "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
+                    timeout=60_000)
+                elapsed = time.monotonic() - started
+                total_mb = (totals["http"] + totals["ws"]) / 1e6
+                print(f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
+                      f"{total_mb:5.2f} MB (app assets {(totals['http'] - totals['thumbs']) / 1e6:.2f}, "
+                      f"thumbnails {totals['thumbs'] / 1e6:.2f}, page data {totals['ws'] / 1e6:.2f})")
+            label = "in-app (Compose → History)"
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_label("Prompt").wait_for()
+            for key in totals:
+                totals[key] = 0
+            started = time.monotonic()
+            page.get_by_role("link", name="History").click()
+            page.wait_for_function(
+                f"() => document.querySelectorAll('[data-testid=stImage] img').length >= {expected} && "
+                "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
+                timeout=60_000)
+            elapsed = time.monotonic() - started
+            print(f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
+                  f"{(totals['http'] + totals['ws']) / 1e6:5.2f} MB (thumbnails {totals['thumbs'] / 1e6:.2f}, "
+                  f"page data {totals['ws'] / 1e6:.2f})")
+            page.screenshot(path=str(data_dir / "history-100k.png"))
+            chromium.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--keep", default=None, help="fill (or reuse) this folder and keep it")
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="flux-lab-bench-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / D.DB_NAME).exists():
+        seconds = fill(data_dir, args.runs)
+        print(f"filled {args.runs:,} runs ({THUMBS:,} distinct thumbnails) in {seconds:.1f} s; "
+              f"ledger {(data_dir / D.DB_NAME).stat().st_size / 1e6:.0f} MB")
+    p95s = measure(data_dir, args.repeat)
+    print(f"  worst p95: {max(p95s):.1f} ms (target < 50 ms)")
+    if not args.no_browser:
+        print("\nbrowser (Debian's Chromium, the History page, 60 runs a page):")
+        browser(data_dir)
+    if not args.keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
