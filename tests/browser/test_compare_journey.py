@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -46,3 +48,24 @@ def test_a_seed_by_tolerance_sweep_resolves_reads_and_exports(app_server, page, 
         assert im.format == "PNG"
         # 3 rows (seeds) and 2 columns (tolerances) of 256 px cells, plus labels
         assert 2 * 256 < im.width < 3 * 256 and 3 * 256 < im.height < 4 * 256
+
+
+def test_a_sweep_survives_a_refresh_and_a_server_restart(app_server, page, data_dir, artifacts):
+    server = app_server(latency=5.0)
+    page.goto(f"{server.url}/compare")
+    page.get_by_label("Base prompt").fill("a quiet harbour at dawn")
+    page.get_by_label("Base prompt").press("Tab")
+    expect(page.get_by_text("6 cells (3 seeds × 2 safety tolerances)")).to_be_visible()
+    page.get_by_role("button", name="Run sweep").click()
+    expect(page.get_by_text("6 pending")).to_be_visible()
+    page.reload()
+    expect(page.get_by_text("3 seeds × 2 safety tolerances (6 cells)")).to_be_visible()
+    shoot(page, artifacts, "1-in-flight-after-refresh")
+
+    server.kill()
+    server.start()
+    page.reload()
+    expect(page.get_by_text("6 done · 0 blocked · 0 failed · 0 pending")).to_be_visible()
+    shoot(page, artifacts, "2-finished-after-restart")
+    state = json.loads((data_dir / "emulator-state.json").read_text())
+    assert len(state["jobs"]) == 6  # must not happen: a cell submitted twice
