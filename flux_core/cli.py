@@ -168,9 +168,8 @@ class Session:
         if not self.connection.api_key:
             raise MissingKey(f"No Segmind API key: set {D.API_KEY_ENV}.")
 
-    def close(self) -> None:
-        self.runner.shutdown(wait=True)
-        self.client.close()
+    def close(self, wait: bool = True) -> None:
+        self.runner.shutdown(wait=wait)
         if self.emulator is not None:
             self.emulator.stop()
 
@@ -180,8 +179,10 @@ def session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Session]:
     s = Session(args, **kwargs)
     try:
         yield s
-    finally:
-        s.close()
+    except BaseException:  # Ctrl+C included: leave runs in flight to `flux-lab resume`, exit now
+        s.close(wait=False)
+        raise
+    s.close()
 
 
 class _Progress:

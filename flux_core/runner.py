@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import secrets
 import socket
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait as wait_futures
+from concurrent.futures import Future, wait as wait_futures
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +30,52 @@ _live_owners: set[str] = set()
 _HOST = socket.gethostname()
 
 UpdateCallback = Callable[[dict[str, Any]], None]
+
+
+class _WorkerPool:
+    """A fixed set of daemon threads. Unlike ThreadPoolExecutor's, they never hold up the exit of
+    the process (Ctrl+C on the CLI or the app): a run they were driving stays in the ledger as it
+    was, and the next runner resumes it."""
+
+    def __init__(self, workers: int, name: str):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+                         for i in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool) -> None:
+        if not wait:  # runs not started yet stay CREATED in the ledger: resume submits them
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 def _owner_alive(lease: str | None) -> bool:
@@ -67,7 +114,7 @@ class Runner:
         self.on_update = on_update
         self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         _live_owners.add(self.owner)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="flux-run")
+        self._pool = _WorkerPool(concurrency, "flux-run")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
         if client.estimate.seconds is None:
@@ -117,10 +164,12 @@ class Runner:
         return future is not None and not future.done()
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop driving runs (unfinished ones stay resumable) and close the client."""
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        """Stop driving runs. wait=True finishes the runs in hand, then closes the client;
+        wait=False leaves them where they are in the ledger (resumable) and returns at once."""
+        self._pool.shutdown(wait=wait)
         _live_owners.discard(self.owner)
-        self.client.close()
+        if wait:
+            self.client.close()
 
     # --- driving one run --------------------------------------------------------------------
     def _set(self, run_id: str, status: str | None = None, **fields: Any) -> None:

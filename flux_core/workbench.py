@@ -204,6 +204,7 @@ class Workbench:
     def shutdown(self) -> None:
         for backend in self._backends.values():
             backend.runner.shutdown(wait=False)
+            backend.client.close()
         if self.emulator is not None:
             self.emulator.stop()
 

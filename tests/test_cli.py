@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from flux_core.cli import main
+from flux_core.store import Ledger
 from tests.conftest import TEST_KEY
 
 
@@ -168,3 +169,19 @@ def test_the_console_script_is_installed_and_answers(tmp_path):
         pytest.skip("flux-lab is not installed in this environment (make test installs it)")
     reply = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert reply.returncode == 0 and "generate" in reply.stdout
+
+
+def test_ctrl_c_exits_at_once_and_leaves_the_run_to_resume(monkeypatch, emulator, data_dir):
+    server = emulator(latency_s=60.0)
+    point_at(monkeypatch, server)
+    gen = subprocess.Popen([sys.executable, "-m", "flux_core", "generate", "--prompt", "a slow cube", "--progress"],
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    for line in gen.stderr:
+        if "QUEUED" in line:
+            break
+    gen.send_signal(signal.SIGINT)
+    rest = gen.stderr.read()
+    gen.stderr.close()
+    assert gen.wait() == 130 and "flux-lab resume" in rest and "Traceback" not in rest
+    [run] = Ledger(data_dir / "ledger.db").search(None)
+    assert run["status"] in ("QUEUED", "PROCESSING") and run["request_id"] and server.stats.submits == 1
