@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test chromium emulator clean screenshots
+.PHONY: run test lint chromium emulator clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ run: $(RUN_STAMP)
 emulator: $(RUN_STAMP)
 	$(VENV)/bin/flux-lab emulator
 
-test: $(TEST_STAMP) chromium
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(TEST_STAMP) chromium lint
 	$(PY) -m pytest
 
 clean:

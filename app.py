@@ -30,9 +30,12 @@ st.session_state["workbench"] = workbench
 with st.sidebar:
     st.subheader("Flux Lab")
     session_key = st.text_input(
-        "Segmind API key (this session only)", type="password", key="sidebar_api_key",
+        "Segmind API key (this session only)",
+        type="password",
+        key="sidebar_api_key",
         help="Used by this browser session only; never stored. Leave empty to use the configured key "
-             "or the offline emulator.")
+        "or the offline emulator.",
+    )
     backend = workbench.backend(session_key)
     if backend.is_emulator:
         st.info(backend.label, icon=":material/science:")
@@ -54,5 +57,7 @@ navigation = st.navigation(list(pages.values()))
 # directly (Streamlit's legacy multipage mode); such a page sends the visitor here with ?goto=.
 goto = st.query_params.get("goto")
 if goto in pages:
-    st.switch_page(pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"})
+    st.switch_page(
+        pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"}
+    )
 navigation.run()

@@ -35,12 +35,14 @@ from flux_core.images import thumbnail
 from flux_core.store import Ledger
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("red blue green golden silver violet amber teal crimson ivory cube sphere tower forest river "
-         "mountain city harbour lantern fox owl whale dragon robot astronaut garden desert glacier canyon "
-         "portrait studio neon vintage cinematic macro aerial misty sunny stormy night dawn dusk festival "
-         "market bridge castle temple library kitchen window mirror clock bicycle train ship balloon kite "
-         "poster magazine editorial fashion sneaker jacket dress hat umbrella coffee cake fruit flower tree "
-         "leaf stone sand snow rain fog smoke fire ice glass metal wood paper fabric velvet marble").split()
+WORDS = (
+    "red blue green golden silver violet amber teal crimson ivory cube sphere tower forest river "
+    "mountain city harbour lantern fox owl whale dragon robot astronaut garden desert glacier canyon "
+    "portrait studio neon vintage cinematic macro aerial misty sunny stormy night dawn dusk festival "
+    "market bridge castle temple library kitchen window mirror clock bicycle train ship balloon kite "
+    "poster magazine editorial fashion sneaker jacket dress hat umbrella coffee cake fruit flower tree "
+    "leaf stone sand snow rain fog smoke fire ice glass metal wood paper fabric velvet marble"
+).split()
 SIZES = list(D.ASPECT_PRESETS.values())
 THUMBS = 2000
 
@@ -48,10 +50,12 @@ THUMBS = 2000
 def make_thumbnails(data_dir: Path, n: int) -> list[tuple[str, str]]:
     out = []
     rng = random.Random(1)
-    for i in range(n):
+    for _ in range(n):
         im = Image.new("RGB", (256, 256), tuple(rng.randrange(256) for _ in range(3)))
-        ImageDraw.Draw(im).ellipse([rng.randrange(128), rng.randrange(128), 128 + rng.randrange(128),
-                                    128 + rng.randrange(128)], fill=tuple(rng.randrange(256) for _ in range(3)))
+        ImageDraw.Draw(im).ellipse(
+            [rng.randrange(128), rng.randrange(128), 128 + rng.randrange(128), 128 + rng.randrange(128)],
+            fill=tuple(rng.randrange(256) for _ in range(3)),
+        )
         buf = io.BytesIO()
         im.save(buf, "PNG")
         thumb = thumbnail(buf.getvalue())  # encoded exactly as the app encodes its thumbnails
@@ -65,7 +69,7 @@ def make_thumbnails(data_dir: Path, n: int) -> list[tuple[str, str]]:
 
 def fill(data_dir: Path, n: int) -> float:
     started = time.monotonic()
-    ledger = Ledger(data_dir / D.DB_NAME)
+    Ledger(data_dir / D.DB_NAME)  # the schema, by the app's own migrations
     thumbs = make_thumbnails(data_dir, THUMBS)
     rng = random.Random(7)
     now = datetime.now(timezone.utc)
@@ -75,27 +79,59 @@ def fill(data_dir: Path, n: int) -> float:
         width, height = rng.choice(SIZES)
         seed, tol, fmt = rng.randrange(2**32), rng.randint(0, 6), rng.choice(D.OUTPUT_FORMATS)
         status = rng.choices([store.COMPLETED, store.BLOCKED, store.FAILED, store.EXPIRED], [80, 10, 7, 3])[0]
-        created = (now - timedelta(seconds=(n - i) * 77)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        payload = {"prompt": prompt, "seed": seed, "width": width, "height": height, "safety_tolerance": tol,
-                   "output_format": fmt}
+        created = (
+            (now - timedelta(seconds=(n - i) * 77)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+        payload = {
+            "prompt": prompt,
+            "seed": seed,
+            "width": width,
+            "height": height,
+            "safety_tolerance": tol,
+            "output_format": fmt,
+        }
         digest, thumb = thumbs[i % THUMBS]
         done = status == store.COMPLETED
-        rows.append((
-            store.new_id(), created, created, status, D.MODEL_SLUG, rng.choice(["emulator", "segmind"]),
-            "https://api.segmind.com", prompt, "[]", width, height, seed, 0, tol, fmt,
-            json.dumps(payload, sort_keys=True), store.request_hash(D.MODEL_SLUG, payload), f"req-{i}",
-            round(rng.gauss(25, 8), 2) if done else None, 0.07 if done else None,
-            digest if done else None, f"images/{digest[:2]}/{digest}.png" if done else None,
-            thumb if done else None, int(rng.random() < 0.05), rng.choice([None, None, None, 3, 4, 5]),
-            "reviewed for the client" if rng.random() < 0.02 else "",
-            json.dumps(["keeper"]) if rng.random() < 0.03 else "[]"))
+        rows.append(
+            (
+                store.new_id(),
+                created,
+                created,
+                status,
+                D.MODEL_SLUG,
+                rng.choice(["emulator", "segmind"]),
+                "https://api.segmind.com",
+                prompt,
+                "[]",
+                width,
+                height,
+                seed,
+                0,
+                tol,
+                fmt,
+                json.dumps(payload, sort_keys=True),
+                store.request_hash(D.MODEL_SLUG, payload),
+                f"req-{i}",
+                round(rng.gauss(25, 8), 2) if done else None,
+                0.07 if done else None,
+                digest if done else None,
+                f"images/{digest[:2]}/{digest}.png" if done else None,
+                thumb if done else None,
+                int(rng.random() < 0.05),
+                rng.choice([None, None, None, 3, 4, 5]),
+                "reviewed for the client" if rng.random() < 0.02 else "",
+                json.dumps(["keeper"]) if rng.random() < 0.03 else "[]",
+            )
+        )
     conn = sqlite3.connect(data_dir / D.DB_NAME, isolation_level=None)
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO runs (id, created_at, updated_at, status, model, backend, base_url, prompt, image_urls_json, "
         "width, height, seed, seed_random, safety_tolerance, output_format, request_json, request_hash, "
         "request_id, inference_time, cost, image_sha256, image_path, thumb_path, favourite, rating, notes, "
-        "tags_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        "tags_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
@@ -112,7 +148,9 @@ QUERIES = {
     "favourites, sorted by rating": Query(favourite=True, sort="rating"),
     "tag keeper": Query(tag="keeper"),
     "seed equals": Query(seed=123456),
-    "size + date range": Query(size="1344x768", date_from=(datetime.now(timezone.utc) - timedelta(days=7)).date()),
+    "size + date range": Query(
+        size="1344x768", date_from=(datetime.now(timezone.utc) - timedelta(days=7)).date()
+    ),
     "sorted fastest": Query(sort="fastest"),
     "page 50": Query(page=50),
 }
@@ -157,9 +195,23 @@ def browser(data_dir: Path) -> None:
     port = free_port()
     env = {**os.environ, "FLUX_LAB_DATA": str(data_dir), "FLUX_LAB_EMULATOR_PORT": str(free_port())}
     env.pop("SEGMIND_API_KEY", None)
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-                               "true", "--server.port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -169,22 +221,41 @@ def browser(data_dir: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.3)
         with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                               "--disable-component-update", "--disable-sync", "--no-first-run"])
+            chromium = p.chromium.launch(
+                executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
             context = chromium.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             cdp = context.new_cdp_session(page)
             cdp.send("Network.enable")
             totals = {"http": 0, "ws": 0, "thumbs": 0}
             urls: dict[str, str] = {}
-            cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
-            cdp.on("Network.loadingFinished", lambda e: (
-                totals.__setitem__("http", totals["http"] + e["encodedDataLength"]),
-                totals.__setitem__("thumbs", totals["thumbs"] + (e["encodedDataLength"] if "/media/" in
-                                                                 urls.get(e["requestId"], "") else 0))))
-            cdp.on("Network.webSocketFrameReceived",
-                   lambda e: totals.__setitem__("ws", totals["ws"] + len(e["response"]["payloadData"])))
+            cdp.on(
+                "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+            )
+            cdp.on(
+                "Network.loadingFinished",
+                lambda e: (
+                    totals.__setitem__("http", totals["http"] + e["encodedDataLength"]),
+                    totals.__setitem__(
+                        "thumbs",
+                        totals["thumbs"]
+                        + (e["encodedDataLength"] if "/media/" in urls.get(e["requestId"], "") else 0),
+                    ),
+                ),
+            )
+            cdp.on(
+                "Network.webSocketFrameReceived",
+                lambda e: totals.__setitem__("ws", totals["ws"] + len(e["response"]["payloadData"])),
+            )
             for label in ("cold (empty browser cache)", "warm (cached app assets)"):
                 for key in totals:
                     totals[key] = 0
@@ -193,12 +264,15 @@ def browser(data_dir: Path) -> None:
                 page.wait_for_function(
                     f"() => document.querySelectorAll('[data-testid=stImage] img').length >= {expected} && "
                     "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
-                    timeout=60_000)
+                    timeout=60_000,
+                )
                 elapsed = time.monotonic() - started
                 total_mb = (totals["http"] + totals["ws"]) / 1e6
-                print(f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
-                      f"{total_mb:5.2f} MB (app assets {(totals['http'] - totals['thumbs']) / 1e6:.2f}, "
-                      f"thumbnails {totals['thumbs'] / 1e6:.2f}, page data {totals['ws'] / 1e6:.2f})")
+                print(
+                    f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
+                    f"{total_mb:5.2f} MB (app assets {(totals['http'] - totals['thumbs']) / 1e6:.2f}, "
+                    f"thumbnails {totals['thumbs'] / 1e6:.2f}, page data {totals['ws'] / 1e6:.2f})"
+                )
             label = "in-app (Compose → History)"
             page.goto(f"http://127.0.0.1:{port}/")
             page.get_by_label("Prompt").wait_for()
@@ -209,11 +283,14 @@ def browser(data_dir: Path) -> None:
             page.wait_for_function(
                 f"() => document.querySelectorAll('[data-testid=stImage] img').length >= {expected} && "
                 "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
-                timeout=60_000)
+                timeout=60_000,
+            )
             elapsed = time.monotonic() - started
-            print(f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
-                  f"{(totals['http'] + totals['ws']) / 1e6:5.2f} MB (thumbnails {totals['thumbs'] / 1e6:.2f}, "
-                  f"page data {totals['ws'] / 1e6:.2f})")
+            print(
+                f"  {label:<28} first render of 60 runs ({expected} thumbnails) {elapsed:5.2f} s; transferred "
+                f"{(totals['http'] + totals['ws']) / 1e6:5.2f} MB (thumbnails {totals['thumbs'] / 1e6:.2f}, "
+                f"page data {totals['ws'] / 1e6:.2f})"
+            )
             page.screenshot(path=str(data_dir / "history-100k.png"))
             chromium.close()
     finally:
@@ -232,8 +309,10 @@ if __name__ == "__main__":
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / D.DB_NAME).exists():
         seconds = fill(data_dir, args.runs)
-        print(f"filled {args.runs:,} runs ({THUMBS:,} distinct thumbnails) in {seconds:.1f} s; "
-              f"ledger {(data_dir / D.DB_NAME).stat().st_size / 1e6:.0f} MB")
+        print(
+            f"filled {args.runs:,} runs ({THUMBS:,} distinct thumbnails) in {seconds:.1f} s; "
+            f"ledger {(data_dir / D.DB_NAME).stat().st_size / 1e6:.0f} MB"
+        )
     p95s = measure(data_dir, args.repeat)
     print(f"  worst p95: {max(p95s):.1f} ms (target < 50 ms)")
     if not args.no_browser:

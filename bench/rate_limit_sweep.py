@@ -22,8 +22,15 @@ KEY = "SG_bench0000000000"
 
 
 def config(latency: float) -> EmulatorConfig:
-    return EmulatorConfig(rpm=60, rate_window_s=60.0, count_polls=True, latency_s=latency,
-                          latency_spread_s=latency / 3, queue_s=0.5, random_seed=1)
+    return EmulatorConfig(
+        rpm=60,
+        rate_window_s=60.0,
+        count_polls=True,
+        latency_s=latency,
+        latency_spread_s=latency / 3,
+        queue_s=0.5,
+        random_seed=1,
+    )
 
 
 def flux_lab(latency: float, seeds: int) -> None:
@@ -31,16 +38,36 @@ def flux_lab(latency: float, seeds: int) -> None:
         env = {**os.environ, "SEGMIND_BASE_URL": server.url, "SEGMIND_API_KEY": KEY, "FLUX_LAB_DATA": data}
         env.pop("SEGMIND_RPM", None)  # the default budget (50 a minute, Segmind Pro)
         started = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "flux_core", "sweep", "--prompt", "a red cube",
-                              "--seeds", ",".join(str(s) for s in range(1, seeds + 1)), "--concurrency",
-                              str(seeds), "--width", "512", "--height", "512", "--json"],
-                             capture_output=True, text=True, env=env)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flux_core",
+                "sweep",
+                "--prompt",
+                "a red cube",
+                "--seeds",
+                ",".join(str(s) for s in range(1, seeds + 1)),
+                "--concurrency",
+                str(seeds),
+                "--width",
+                "512",
+                "--height",
+                "512",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         elapsed = time.monotonic() - started
         runs = [json.loads(line) for line in out.stdout.splitlines()]
         done = sum(r["status"] == "COMPLETED" for r in runs)
         s = server.stats
-        print(f"flux-lab sweep : {done}/{seeds} COMPLETED in {elapsed:.1f} s; submits {s.submits} "
-              f"(requests {s.submit_requests}); polls {s.polls}, results {s.results}; 429s {s.rate_limited}")
+        print(
+            f"flux-lab sweep : {done}/{seeds} COMPLETED in {elapsed:.1f} s; submits {s.submits} "
+            f"(requests {s.submit_requests}); polls {s.polls}, results {s.results}; 429s {s.rate_limited}"
+        )
 
 
 def official_sdk(latency: float, seeds: int) -> None:
@@ -68,9 +95,11 @@ def official_sdk(latency: float, seeds: int) -> None:
         elapsed = time.monotonic() - started
         s = server.stats
         summary = {k: outcomes.count(k) for k in sorted(set(outcomes))}
-        print(f"official SDK   : {outcomes.count('COMPLETED')}/{seeds} COMPLETED in {elapsed:.1f} s; "
-              f"outcomes {summary}; jobs submitted {s.submits} (billed, results abandoned: "
-              f"{s.submits - outcomes.count('COMPLETED')}); 429s {s.rate_limited}")
+        print(
+            f"official SDK   : {outcomes.count('COMPLETED')}/{seeds} COMPLETED in {elapsed:.1f} s; "
+            f"outcomes {summary}; jobs submitted {s.submits} (billed, results abandoned: "
+            f"{s.submits - outcomes.count('COMPLETED')}); 429s {s.rate_limited}"
+        )
 
 
 if __name__ == "__main__":

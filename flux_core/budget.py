@@ -18,8 +18,12 @@ from flux_core import defaults as D
 
 
 class RequestBudget:
-    def __init__(self, rpm: int | None, window_s: float = D.BUDGET_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rpm: int | None,
+        window_s: float = D.BUDGET_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.rpm = rpm
         self.window_s = window_s
         self._clock = clock

@@ -51,7 +51,9 @@ def _csv_ints(text: str) -> list[int | None]:
         try:
             values.append(int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {part!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected whole numbers separated by commas, got {part!r}"
+            ) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
     return values
@@ -69,8 +71,11 @@ def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
     p.add_argument("--image", action="append", default=[], type=Path, help="a local reference image file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--emulator", action="store_true", help="use an in-process emulator (no key, no network)")
-    p.add_argument("--progress", action="store_true", help="print every status change to stderr "
-                   "(the default on a terminal)")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="print every status change to stderr (the default on a terminal)",
+    )
 
 
 def build_parser() -> _Parser:
@@ -112,14 +117,17 @@ def build_parser() -> _Parser:
     emu.add_argument("--keys", default="", help="comma-separated accepted keys (default: any key)")
     emu.add_argument("--rpm", type=int, default=None, help="requests per minute per key (default: unlimited)")
     emu.add_argument("--rate-window", type=float, default=60.0, help="seconds in one rate-limit window")
-    emu.add_argument("--polls-uncounted", action="store_true", help="status/result GETs do not count toward --rpm")
+    emu.add_argument(
+        "--polls-uncounted", action="store_true", help="status/result GETs do not count toward --rpm"
+    )
     emu.add_argument("--no-moderation", action="store_true")
     emu.add_argument("--fail-rate", type=float, default=0.0)
     emu.add_argument("--poll-fault-rate", type=float, default=0.0)
     emu.add_argument("--poll-faults", default="429,500,502,503,drop,garbage")
     emu.add_argument("--submit-fault-rate", type=float, default=0.0)
-    emu.add_argument("--submit-faults", default="500",
-                     help="from 429,500,502,503,drop-before,drop-after,garbage-after")
+    emu.add_argument(
+        "--submit-faults", default="500", help="from 429,500,502,503,drop-before,drop-after,garbage-after"
+    )
     emu.add_argument("--validation", choices=("submit", "failed"), default="submit")
     emu.add_argument("--strict-image-urls", action="store_true")
     emu.add_argument("--max-tolerance", type=int, default=D.SAFETY_MAX)
@@ -135,14 +143,29 @@ def _split(text: str) -> tuple[str, ...]:
 
 def emulator_config(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
-        latency_s=args.latency, latency_spread_s=args.latency_spread, queue_s=args.queue_time,
-        retention_s=args.retention, credits=args.credits, cost=args.cost, keys=_split(args.keys),
-        rpm=args.rpm, rate_window_s=args.rate_window, count_polls=not args.polls_uncounted, moderation=not args.no_moderation,
-        fail_rate=args.fail_rate, poll_fault_rate=args.poll_fault_rate, poll_faults=_split(args.poll_faults),
-        submit_fault_rate=args.submit_fault_rate, submit_faults=_split(args.submit_faults),
-        validation=args.validation, strict_image_urls=args.strict_image_urls,
-        max_tolerance=args.max_tolerance, upload_key=args.upload_key,
-        retired_slugs=_split(args.retired_slugs), random_seed=args.random_seed)
+        latency_s=args.latency,
+        latency_spread_s=args.latency_spread,
+        queue_s=args.queue_time,
+        retention_s=args.retention,
+        credits=args.credits,
+        cost=args.cost,
+        keys=_split(args.keys),
+        rpm=args.rpm,
+        rate_window_s=args.rate_window,
+        count_polls=not args.polls_uncounted,
+        moderation=not args.no_moderation,
+        fail_rate=args.fail_rate,
+        poll_fault_rate=args.poll_fault_rate,
+        poll_faults=_split(args.poll_faults),
+        submit_fault_rate=args.submit_fault_rate,
+        submit_faults=_split(args.submit_faults),
+        validation=args.validation,
+        strict_image_urls=args.strict_image_urls,
+        max_tolerance=args.max_tolerance,
+        upload_key=args.upload_key,
+        retired_slugs=_split(args.retired_slugs),
+        random_seed=args.random_seed,
+    )
 
 
 class Session:
@@ -154,15 +177,22 @@ class Session:
         self.emulator: EmulatorServer | None = None
         if getattr(args, "emulator", False):
             self.emulator = EmulatorServer().start()
-            self.connection = Connection.resolve(api_key=D.EMULATOR_KEY, base_url=self.emulator.url,
-                                                 rpm=0, backend="emulator")
+            self.connection = Connection.resolve(
+                api_key=D.EMULATOR_KEY, base_url=self.emulator.url, rpm=0, backend="emulator"
+            )
         else:
             self.connection = Connection.resolve()
         self.client = SegmindClient(connection=self.connection)
         wanted = getattr(args, "progress", False) or (progress and sys.stderr.isatty())
         self.progress = _Progress() if wanted else None
-        self.runner = Runner(self.ledger, self.data_dir, self.client, backend=self.connection.backend,
-                             concurrency=concurrency, on_update=self.progress)
+        self.runner = Runner(
+            self.ledger,
+            self.data_dir,
+            self.client,
+            backend=self.connection.backend,
+            concurrency=concurrency,
+            on_update=self.progress,
+        )
 
     def require_key(self) -> None:
         if not self.connection.api_key:
@@ -194,13 +224,23 @@ class _Progress:
     def __call__(self, row: dict[str, Any]) -> None:
         elapsed = time.monotonic() - self.started
         rid = f" request {row['request_id'][:8]}" if row.get("request_id") else ""
-        print(f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  "
-              f"{row['status']}{rid}", file=sys.stderr, flush=True)
+        print(
+            f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  {row['status']}{rid}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _params(args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str]) -> FluxParams:
-    return FluxParams.parse(prompt=args.prompt, seed=seed, width=args.width, height=args.height,
-                            safety_tolerance=tolerance, output_format=args.output_format, image_urls=urls)
+    return FluxParams.parse(
+        prompt=args.prompt,
+        seed=seed,
+        width=args.width,
+        height=args.height,
+        safety_tolerance=tolerance,
+        output_format=args.output_format,
+        image_urls=urls,
+    )
 
 
 def _references(args: argparse.Namespace) -> list[tuple[bytes, str]]:
@@ -242,8 +282,10 @@ def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool) -> None:
         print(json.dumps(run_as_json(row, data_dir)), flush=True)
         return
     info = run_as_json(row, data_dir)
-    line = (f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
-            f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}")
+    line = (
+        f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
+        f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}"
+    )
     print(line, flush=True)
     if info["image_path"]:
         timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
@@ -258,8 +300,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     refs = _references(args)
     with session(args, progress=not args.json) as s:
         s.require_key()
-        params = _params(args, seed=args.seed, tolerance=args.safety_tolerance,
-                         urls=args.image_url + _upload(s, refs))
+        params = _params(
+            args, seed=args.seed, tolerance=args.safety_tolerance, urls=args.image_url + _upload(s, refs)
+        )
         run_id = s.runner.enqueue(params, seed_random=seed_random)
         row = s.runner.wait([run_id])[0]
         _print_run(row, s.data_dir, args.json)
@@ -274,11 +317,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with session(args, concurrency=args.concurrency, progress=not args.json) as s:
         s.require_key()
         urls = args.image_url + _upload(s, refs)
-        cells = [(_params(args, seed=seed, tolerance=tol, urls=urls), seed is None)
-                 for seed, tol in itertools.product(args.seeds, args.safety_tolerances)]
+        cells = [
+            (_params(args, seed=seed, tolerance=tol, urls=urls), seed is None)
+            for seed, tol in itertools.product(args.seeds, args.safety_tolerances)
+        ]
         base = {k: v for k, v in cells[0][0].payload().items() if k not in ("seed", "safety_tolerance")}
-        sweep_id = s.ledger.create_sweep(base, {"seed": [p.seed for p, _ in cells[:: len(args.safety_tolerances)]],
-                                                "safety_tolerance": list(args.safety_tolerances)})
+        sweep_id = s.ledger.create_sweep(
+            base,
+            {
+                "seed": [p.seed for p, _ in cells[:: len(args.safety_tolerances)]],
+                "safety_tolerance": list(args.safety_tolerances),
+            },
+        )
         run_ids = [s.runner.enqueue(p, seed_random=r, sweep_id=sweep_id) for p, r in cells]
         with s.runner._lock:
             futures = {s.runner._futures[r]: r for r in run_ids}
@@ -298,8 +348,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(json.dumps(run_as_json(row, data_dir)))
         else:
             prompt = " ".join(row["prompt"].split())
-            print(f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
-                  f"tol {row['safety_tolerance']}  {prompt[:60]}")
+            print(
+                f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
+                f"tol {row['safety_tolerance']}  {prompt[:60]}"
+            )
     if not rows and not args.json:
         print("No runs found.", file=sys.stderr)
     return EXIT_OK
@@ -337,20 +389,32 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
             if elsewhere:
                 servers = sorted({r["base_url"] for r in elsewhere})
-                print(f"{len(elsewhere)} unfinished run(s) belong to another server ({', '.join(servers)}); "
-                      f"set {D.BASE_URL_ENV} to it to resume them.", file=sys.stderr)
+                print(
+                    f"{len(elsewhere)} unfinished run(s) belong to another server ({', '.join(servers)}); "
+                    f"set {D.BASE_URL_ENV} to it to resume them.",
+                    file=sys.stderr,
+                )
         return _exit_code(rows)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    print(f"Flux Lab emulator on http://{args.host}:{args.port}  (preview images, not FLUX)", file=sys.stderr,
-          flush=True)
+    print(
+        f"Flux Lab emulator on http://{args.host}:{args.port}  (preview images, not FLUX)",
+        file=sys.stderr,
+        flush=True,
+    )
     serve_forever(emulator_config(args), args.host, args.port)
     return EXIT_OK
 
 
-COMMANDS = {"generate": cmd_generate, "sweep": cmd_sweep, "history": cmd_history, "show": cmd_show,
-            "resume": cmd_resume, "emulator": cmd_emulator}
+COMMANDS = {
+    "generate": cmd_generate,
+    "sweep": cmd_sweep,
+    "history": cmd_history,
+    "show": cmd_show,
+    "resume": cmd_resume,
+    "emulator": cmd_emulator,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,8 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flux-lab: {redact(str(exc), secret)}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
-        print("flux-lab: interrupted. Submitted runs go on at Segmind; `flux-lab resume` collects them.",
-              file=sys.stderr)
+        print(
+            "flux-lab: interrupted. Submitted runs go on at Segmind; `flux-lab resume` collects them.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # never a traceback
         print(f"flux-lab: internal error: {type(exc).__name__}: {redact(str(exc), secret)}", file=sys.stderr)

@@ -21,9 +21,20 @@ import httpx
 from flux_core import defaults as D
 from flux_core.budget import RequestBudget, budget_for
 from flux_core.errors import (
-    BadRequest, CallFailed, JobExpired, JobFailed, JobTimedOut, MissingKey, NetworkError,
-    NotFoundError, ProtocolError, RateLimited, SubmitUnknown, error_from_response,
-    failure_from_body, redact,
+    BadRequest,
+    CallFailed,
+    JobExpired,
+    JobFailed,
+    JobTimedOut,
+    MissingKey,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+    RateLimited,
+    SubmitUnknown,
+    error_from_response,
+    failure_from_body,
+    redact,
 )
 from flux_core.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
 from flux_core.params import FluxParams
@@ -39,7 +50,7 @@ class Send:
     method: str
     url: str
     json: Any = None
-    api: bool = True              # send the key and draw from the key's request budget
+    api: bool = True  # send the key and draw from the key's request budget
     fresh_connection: bool = False  # a submit never rides a pooled connection the server may have closed
     timeout: float | None = None
 
@@ -63,16 +74,24 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 class _Protocol:
     """Everything but I/O: what to send, how to read the reply, when to try again."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 connection: Connection | None = None, slug: str = D.MODEL_SLUG,
-                 clock: Callable[[], float] = time.monotonic,
-                 estimate: DurationEstimate | None = None, budget: RequestBudget | None = None):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        connection: Connection | None = None,
+        slug: str = D.MODEL_SLUG,
+        clock: Callable[[], float] = time.monotonic,
+        estimate: DurationEstimate | None = None,
+        budget: RequestBudget | None = None,
+    ):
         self.connection = connection or Connection.resolve(api_key=api_key, base_url=base_url)
         self.slug = slug
         self._clock = clock
         self.estimate = estimate or DurationEstimate()
-        self.budget = budget or budget_for(self.connection.base_url, self.connection.api_key,
-                                           self.connection.rpm)
+        self.budget = budget or budget_for(
+            self.connection.base_url, self.connection.api_key, self.connection.rpm
+        )
         self._origin = _origin(self.connection.base_url)
 
     # --- plumbing -------------------------------------------------------------------------
@@ -119,11 +138,18 @@ class _Protocol:
         if not isinstance(body, dict):
             raise ProtocolError(
                 f"Unreadable reply (HTTP {response.status_code}, "
-                f"{response.headers.get('content-type', 'no content type')}).")
+                f"{response.headers.get('content-type', 'no content type')})."
+            )
         return body
 
-    def _get(self, url: str, *, deadline: float | None = None, attempts: int = D.GET_MAX_ATTEMPTS,
-             read: Callable[[httpx.Response], Any] | None = None) -> Ops:
+    def _get(
+        self,
+        url: str,
+        *,
+        deadline: float | None = None,
+        attempts: int = D.GET_MAX_ATTEMPTS,
+        read: Callable[[httpx.Response], Any] | None = None,
+    ) -> Ops:
         """GET with retries (always safe): backoff + jitter, honouring the reset header."""
         attempt = 0
         while True:
@@ -153,13 +179,16 @@ class _Protocol:
         while True:
             try:
                 response = yield from self._send(
-                    Send("POST", url, json=params.payload(), fresh_connection=True))
+                    Send("POST", url, json=params.payload(), fresh_connection=True)
+                )
             except _NEVER_SENT as exc:
                 error: CallFailed = NetworkError(
-                    f"Could not connect to {self._origin}: {type(exc).__name__}.")
+                    f"Could not connect to {self._origin}: {type(exc).__name__}."
+                )
             except httpx.TransportError as exc:
                 raise SubmitUnknown(
-                    f"The connection broke after the submit was sent ({type(exc).__name__}).") from None
+                    f"The connection broke after the submit was sent ({type(exc).__name__})."
+                ) from None
             else:
                 if response.status_code < 300:
                     try:
@@ -171,11 +200,14 @@ class _Protocol:
                         keys = sorted(body) if isinstance(body, dict) else type(body).__name__
                         raise SubmitUnknown(
                             f"Segmind answered the submit (HTTP {response.status_code}) without a "
-                            f"request id, status_url and response_url (got {keys}).")
+                            f"request id, status_url and response_url (got {keys})."
+                        )
                     return job
                 error = self._error(response)
                 if response.status_code in D.SUBMIT_AMBIGUOUS_STATUSES:
-                    raise SubmitUnknown(f"{error.message} The gateway may have queued the job before failing.")
+                    raise SubmitUnknown(
+                        f"{error.message} The gateway may have queued the job before failing."
+                    )
                 if response.status_code not in D.SUBMIT_RETRY_STATUSES:
                     raise error
             attempt += 1
@@ -191,8 +223,15 @@ class _Protocol:
             raise JobExpired(f"Segmind no longer knows request {job.request_id}: {error.message}") from None
         return body
 
-    def wait_ops(self, job: Job, *, timeout: float | None = None, elapsed_s: float = 0.0,
-                 on_status: StatusCallback | None = None, safety_tolerance: int | None = None) -> Ops:
+    def wait_ops(
+        self,
+        job: Job,
+        *,
+        timeout: float | None = None,
+        elapsed_s: float = 0.0,
+        on_status: StatusCallback | None = None,
+        safety_tolerance: int | None = None,
+    ) -> Ops:
         """Poll until COMPLETED (returns an Outcome) or a JobFailed. Transient poll failures are
         retried until the deadline: a job that may still be running is never given up on."""
         start = self._clock() - elapsed_s
@@ -204,8 +243,7 @@ class _Protocol:
             delay = schedule.next_delay(now - start) if error is None else retry_delay(error, failures - 1)
             yield Sleep(max(0.0, min(delay, deadline - now)))
             if self._clock() >= deadline:
-                raise JobTimedOut(
-                    f"Request {job.request_id} did not finish within {deadline - start:.0f} s.")
+                raise JobTimedOut(f"Request {job.request_id} did not finish within {deadline - start:.0f} s.")
             try:
                 body = yield from self.status_ops(job)
             except CallFailed as exc:
@@ -221,12 +259,15 @@ class _Protocol:
             if state in FAILED_STATES:
                 raise failure_from_body(body, safety_tolerance)
             if state == "COMPLETED":
-                outcome = yield from self.result_ops(job, deadline=deadline, safety_tolerance=safety_tolerance)
+                outcome = yield from self.result_ops(
+                    job, deadline=deadline, safety_tolerance=safety_tolerance
+                )
                 self.estimate.observe(self._clock() - start)
                 return outcome
 
-    def result_ops(self, job: Job, *, deadline: float | None = None,
-                   safety_tolerance: int | None = None) -> Ops:
+    def result_ops(
+        self, job: Job, *, deadline: float | None = None, safety_tolerance: int | None = None
+    ) -> Ops:
         """GET the result of a COMPLETED job; return the Outcome with its image URL."""
         for attempt in range(D.GET_MAX_ATTEMPTS):
             try:
@@ -257,8 +298,9 @@ class _Protocol:
         retried after it may have landed."""
         url = f"{self.base_url}/v1/{self.slug}"
         try:
-            response = yield from self._send(Send("POST", url, json=params.payload(),
-                                                  fresh_connection=True, timeout=D.SYNC_READ_TIMEOUT_S))
+            response = yield from self._send(
+                Send("POST", url, json=params.payload(), fresh_connection=True, timeout=D.SYNC_READ_TIMEOUT_S)
+            )
         except _NEVER_SENT as exc:
             raise NetworkError(f"Could not connect to {self._origin}: {type(exc).__name__}.") from None
         except httpx.TransportError as exc:
@@ -289,8 +331,9 @@ class _Protocol:
         """POST upload-asset with data URLs; returns the hosted URLs (`file_urls` or `urls`)."""
         data_urls = [f"data:{mime};base64,{base64.b64encode(data).decode()}" for data, mime in images]
         try:
-            response = yield from self._send(Send("POST", self.connection.upload_url,
-                                                  json={"data_urls": data_urls}, fresh_connection=True))
+            response = yield from self._send(
+                Send("POST", self.connection.upload_url, json={"data_urls": data_urls}, fresh_connection=True)
+            )
         except httpx.TransportError as exc:
             raise NetworkError(f"The upload failed ({type(exc).__name__}).") from None
         if response.status_code >= 400:
@@ -333,14 +376,24 @@ def _timeout(seconds: float | None) -> httpx.Timeout:
 class SegmindClient(_Protocol):
     """Synchronous client. `transport` and `sleep` are injectable for tests."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ):
         super().__init__(api_key, base_url, **kwargs)
         self._sleep = sleep
         self._http = httpx.Client(transport=transport, timeout=_timeout(None), follow_redirects=False)
-        self._fresh = httpx.Client(transport=transport, timeout=_timeout(None), follow_redirects=False,
-                                   limits=httpx.Limits(max_keepalive_connections=0))
+        self._fresh = httpx.Client(
+            transport=transport,
+            timeout=_timeout(None),
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def _run(self, ops: Ops) -> Any:
         value, exc = None, None
@@ -356,8 +409,13 @@ class SegmindClient(_Protocol):
                 continue
             http = self._fresh if effect.fresh_connection else self._http
             try:
-                value = http.request(effect.method, effect.url, json=effect.json,
-                                     headers=self.headers_for(effect), timeout=_timeout(effect.timeout))
+                value = http.request(
+                    effect.method,
+                    effect.url,
+                    json=effect.json,
+                    headers=self.headers_for(effect),
+                    timeout=_timeout(effect.timeout),
+                )
             except httpx.TransportError as error:
                 exc = error
 
@@ -399,14 +457,24 @@ class SegmindClient(_Protocol):
 class AsyncSegmindClient(_Protocol):
     """The asyncio twin: the same methods, awaited."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 sleep: Callable[[float], Any] = asyncio.sleep, **kwargs: Any):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        **kwargs: Any,
+    ):
         super().__init__(api_key, base_url, **kwargs)
         self._sleep = sleep
         self._http = httpx.AsyncClient(transport=transport, timeout=_timeout(None), follow_redirects=False)
-        self._fresh = httpx.AsyncClient(transport=transport, timeout=_timeout(None), follow_redirects=False,
-                                        limits=httpx.Limits(max_keepalive_connections=0))
+        self._fresh = httpx.AsyncClient(
+            transport=transport,
+            timeout=_timeout(None),
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def _run(self, ops: Ops) -> Any:
         value, exc = None, None
@@ -422,8 +490,13 @@ class AsyncSegmindClient(_Protocol):
                 continue
             http = self._fresh if effect.fresh_connection else self._http
             try:
-                value = await http.request(effect.method, effect.url, json=effect.json,
-                                           headers=self.headers_for(effect), timeout=_timeout(effect.timeout))
+                value = await http.request(
+                    effect.method,
+                    effect.url,
+                    json=effect.json,
+                    headers=self.headers_for(effect),
+                    timeout=_timeout(effect.timeout),
+                )
             except httpx.TransportError as error:
                 exc = error
 
@@ -462,5 +535,13 @@ class AsyncSegmindClient(_Protocol):
         await self.aclose()
 
 
-__all__ = ["SegmindClient", "AsyncSegmindClient", "Job", "Outcome", "SyncReply", "BadRequest",
-           "JobFailed", "redact"]
+__all__ = [
+    "SegmindClient",
+    "AsyncSegmindClient",
+    "Job",
+    "Outcome",
+    "SyncReply",
+    "BadRequest",
+    "JobFailed",
+    "redact",
+]

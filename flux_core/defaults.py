@@ -36,32 +36,32 @@ DOWNLOAD_TIMEOUT_S = 60.0
 # --- retries (GETs are always safe; a submit only when it provably never landed) --------
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 20.0
-GET_MAX_ATTEMPTS = 8            # per single status/result/download GET
-SUBMIT_MAX_ATTEMPTS = 4         # only for connect errors, 429 and unbilled 5xx
+GET_MAX_ATTEMPTS = 8  # per single status/result/download GET
+SUBMIT_MAX_ATTEMPTS = 4  # only for connect errors, 429 and unbilled 5xx
 SUBMIT_RETRY_STATUSES = (429, 500, 502, 503)  # Segmind: not billed, the job was not taken
-SUBMIT_AMBIGUOUS_STATUSES = (504,)             # the gateway timed out: it may have queued the job
+SUBMIT_AMBIGUOUS_STATUSES = (504,)  # the gateway timed out: it may have queued the job
 
 # --- polling ---------------------------------------------------------------------------
-POLL_FIRST_S = 0.5              # first status poll after submit when nothing is known
+POLL_FIRST_S = 0.5  # first status poll after submit when nothing is known
 POLL_MIN_S = 0.5
 POLL_MAX_S = 5.0
 POLL_GROWTH = 1.35
-POLL_NEAR_EXPECTED_S = 1.0      # cadence once a job is past its expected duration
-EXPECTED_INFERENCE_S = None     # unknown until the ledger or this process has seen a job
+POLL_NEAR_EXPECTED_S = 1.0  # cadence once a job is past its expected duration
+EXPECTED_INFERENCE_S = None  # unknown until the ledger or this process has seen a job
 
 # --- request budget shared by every request made with one key -------------------------
-REQUESTS_PER_MINUTE = 50        # Segmind Pro plan; set SEGMIND_RPM for Free (5) or Enterprise
+REQUESTS_PER_MINUTE = 50  # Segmind Pro plan; set SEGMIND_RPM for Free (5) or Enterprise
 BUDGET_WINDOW_S = 60.0
 
 # --- results ---------------------------------------------------------------------------
-RETENTION_S = 3600.0            # Segmind keeps request status and results for one hour
+RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour
 THUMBNAIL_PX = 256
 
 # --- local data ------------------------------------------------------------------------
 DATA_DIR_ENV = "FLUX_LAB_DATA"
 DATA_DIR = "~/.flux-lab"
 DB_NAME = "ledger.db"
-CONCURRENCY = 4                 # runs driven at once by the runner
+CONCURRENCY = 4  # runs driven at once by the runner
 SWEEP_CONCURRENCY = 8
 
 # --- the embedded emulator -------------------------------------------------------------
@@ -72,15 +72,15 @@ EMULATOR_LATENCY_S = 2.0
 EMULATOR_LATENCY_SPREAD_S = 0.5
 EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
-EMULATOR_COST = 0.07            # credits per image (configurable; Segmind's real price may differ)
+EMULATOR_COST = 0.07  # credits per image (configurable; Segmind's real price may differ)
 EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
 
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
-PRICE_ENV = "FLUX_LAB_PRICE"    # credits per image, for cost estimates against Segmind
-LIVE_REFRESH_S = 1.0            # how often the live status fragment reads the ledger
-RECENT_RUNS = 12                # thumbnails in the recent-runs strip
-ASPECT_PRESETS = {              # width x height, multiples of 16, at most 4 MP
+PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
+LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
+RECENT_RUNS = 12  # thumbnails in the recent-runs strip
+ASPECT_PRESETS = {  # width x height, multiples of 16, at most 4 MP
     "1:1 square": (1024, 1024),
     "4:3 landscape": (1152, 864),
     "3:4 portrait": (864, 1152),
@@ -90,19 +90,19 @@ ASPECT_PRESETS = {              # width x height, multiples of 16, at most 4 MP
     "9:16 tall": (768, 1344),
     "21:9 cinema": (1536, 640),
 }
-DOUBLE_SUBMIT_WINDOW_S = 3.0    # the same request from the same session within this is a double click
-EMULATOR_PORT_ENV = "FLUX_LAB_EMULATOR_PORT"        # the embedded emulator's preferred port
+DOUBLE_SUBMIT_WINDOW_S = 3.0  # the same request from the same session within this is a double click
+EMULATOR_PORT_ENV = "FLUX_LAB_EMULATOR_PORT"  # the embedded emulator's preferred port
 EMULATOR_LATENCY_ENV = "FLUX_LAB_EMULATOR_LATENCY"  # its seconds of emulated inference
 
 # --- sweeps ----------------------------------------------------------------------------
 SWEEP_MAX_AXES = 3
-SWEEP_CELL_CAP = 24              # above this many new images a sweep asks for confirmation
+SWEEP_CELL_CAP = 24  # above this many new images a sweep asks for confirmation
 SWEEP_CAP_ENV = "FLUX_LAB_SWEEP_CAP"
-ASSUMED_DURATION_S = 30.0        # FLUX.2 [max] takes ~26 s at p50; used until the ledger knows better
-CONTACT_SHEET_MAX_PX = 4096      # the contact sheet's longer side, however large the grid
+ASSUMED_DURATION_S = 30.0  # FLUX.2 [max] takes ~26 s at p50; used until the ledger knows better
+CONTACT_SHEET_MAX_PX = 4096  # the contact sheet's longer side, however large the grid
 CONTACT_SHEET_CELL_PX = 256
 
 # --- history ---------------------------------------------------------------------------
 HISTORY_PAGE_SIZE = 60
-HISTORY_COUNT_CAP = 10_000       # beyond this many matches the page count says "10,000+"
-INSIGHTS_SAMPLE = 5_000          # runs drawn for the charts
+HISTORY_COUNT_CAP = 10_000  # beyond this many matches the page count says "10,000+"
+INSIGHTS_SAMPLE = 5_000  # runs drawn for the charts

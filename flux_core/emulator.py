@@ -41,8 +41,20 @@ from flux_core.render import render_preview
 # each through (0 = strictest ... 6 = most permissive). A prompt is blocked when its
 # tolerance is below the highest level among its words.
 RISK_WORDS = {
-    "fight": 1, "scary": 1, "battle": 1, "weapon": 2, "gun": 2, "sword": 2, "zombie": 2,
-    "blood": 3, "bloody": 3, "horror": 3, "gore": 4, "violent": 4, "corpse": 5, "nsfw": 6,
+    "fight": 1,
+    "scary": 1,
+    "battle": 1,
+    "weapon": 2,
+    "gun": 2,
+    "sword": 2,
+    "zombie": 2,
+    "blood": 3,
+    "bloody": 3,
+    "horror": 3,
+    "gore": 4,
+    "violent": 4,
+    "corpse": 5,
+    "nsfw": 6,
 }
 FAIL_MARKER = "#fail"  # a prompt containing it ends FAILED (for tests and demos of failures)
 
@@ -55,24 +67,24 @@ class EmulatorConfig:
     retention_s: float = D.RETENTION_S
     credits: float = D.EMULATOR_CREDITS
     cost: float = D.EMULATOR_COST
-    keys: tuple[str, ...] = ()          # accepted keys; empty: any non-empty key
-    rpm: int | None = None              # per-key requests per window; None: unlimited
-    rate_window_s: float = 60.0         # the rate-limit window (fixed, per key)
-    count_polls: bool = True            # whether status/result GETs count toward rpm
+    keys: tuple[str, ...] = ()  # accepted keys; empty: any non-empty key
+    rpm: int | None = None  # per-key requests per window; None: unlimited
+    rate_window_s: float = 60.0  # the rate-limit window (fixed, per key)
+    count_polls: bool = True  # whether status/result GETs count toward rpm
     moderation: bool = True
-    fail_rate: float = 0.0              # share of jobs that end FAILED
-    poll_fault_rate: float = 0.0        # share of status/result GETs that fail
+    fail_rate: float = 0.0  # share of jobs that end FAILED
+    poll_fault_rate: float = 0.0  # share of status/result GETs that fail
     poll_faults: tuple[str, ...] = ("429", "500", "502", "503", "drop", "garbage")
     submit_fault_rate: float = 0.0
     submit_faults: tuple[str, ...] = ("500",)  # also 429, 503, drop-before, drop-after, garbage-after
-    validation: str = "submit"          # "submit": 400 at submit; "failed": the job ends FAILED
-    strict_image_urls: bool = False     # reject a request without image_urls (the page's "required")
+    validation: str = "submit"  # "submit": 400 at submit; "failed": the job ends FAILED
+    strict_image_urls: bool = False  # reject a request without image_urls (the page's "required")
     max_tolerance: int = D.SAFETY_MAX
-    upload_key: str = "file_urls"       # or "urls" (the two sources disagree)
+    upload_key: str = "file_urls"  # or "urls" (the two sources disagree)
     retired_slugs: tuple[str, ...] = ()
     slugs: tuple[str, ...] = (D.MODEL_SLUG,)
-    random_seed: int | None = None      # seeds fault injection and latency spread
-    state_path: str | None = None       # keep jobs and the balance in this file across restarts
+    random_seed: int | None = None  # seeds fault injection and latency spread
+    state_path: str | None = None  # keep jobs and the balance in this file across restarts
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -85,8 +97,13 @@ class DroppedConnection(Exception):
 
 class _Drop(Response):
     async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"512")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"512")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"request_id": "', "more_body": True})
         raise DroppedConnection("emulated dropped connection")
 
@@ -101,7 +118,7 @@ class _Job:
     id: str
     key: str
     params: dict[str, Any]
-    created: float          # wall-clock seconds, so a persisted job ages across restarts
+    created: float  # wall-clock seconds, so a persisted job ages across restarts
     queue_s: float
     latency_s: float
     error: str | None = None
@@ -111,8 +128,8 @@ class _Job:
 
 @dataclass
 class Stats:
-    submits: int = 0            # v2 submits that created a job
-    submit_requests: int = 0    # v2 submit requests received, whatever happened
+    submits: int = 0  # v2 submits that created a job
+    submit_requests: int = 0  # v2 submit requests received, whatever happened
     sync_calls: int = 0
     polls: int = 0
     results: int = 0
@@ -189,8 +206,10 @@ class Emulator:
         key = request.headers.get("x-api-key")
         if not key:
             if request.headers.get("authorization", "").lower().startswith("bearer"):
-                return None, self._error(401, "Unauthorized. API key is invalid or may have expired. "
-                                              "Send it in the x-api-key header.")
+                return None, self._error(
+                    401,
+                    "Unauthorized. API key is invalid or may have expired. Send it in the x-api-key header.",
+                )
             return None, self._error(401, "Missing Authorization or x-api-key in header")
         if self.config.keys and key not in self.config.keys:
             return None, self._error(401, "Unauthorized. API key is invalid or may have expired...")
@@ -207,8 +226,11 @@ class Emulator:
         if count >= self.config.rpm:
             self.stats.rate_limited += 1
             reset = datetime.now(timezone.utc) + timedelta(seconds=window - (now - start))
-            return self._error(429, "rate_limit_exceeded: too many requests for this API key",
-                               headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")})
+            return self._error(
+                429,
+                "rate_limit_exceeded: too many requests for this API key",
+                headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")},
+            )
         self.windows[key] = (start, count + 1)
         return None
 
@@ -249,14 +271,23 @@ class Emulator:
         if urls is None:
             if self.config.strict_image_urls:
                 problems.append("image_urls is required")
-        elif not isinstance(urls, list) or len(urls) > D.MAX_IMAGE_URLS or not all(
-                isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+        elif (
+            not isinstance(urls, list)
+            or len(urls) > D.MAX_IMAGE_URLS
+            or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls)
+        ):
             problems.append(f"image_urls must be a list of at most {D.MAX_IMAGE_URLS} http(s) URLs")
         for name in ("width", "height"):
             value = body.get(name, D.WIDTH)
-            if not isinstance(value, int) or isinstance(value, bool) or not (
-                    D.SIZE_MIN <= value <= D.SIZE_MAX) or value % D.SIZE_STEP:
-                problems.append(f"{name} must be a multiple of {D.SIZE_STEP} between {D.SIZE_MIN} and {D.SIZE_MAX}")
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not (D.SIZE_MIN <= value <= D.SIZE_MAX)
+                or value % D.SIZE_STEP
+            ):
+                problems.append(
+                    f"{name} must be a multiple of {D.SIZE_STEP} between {D.SIZE_MIN} and {D.SIZE_MAX}"
+                )
         tol = body.get("safety_tolerance", D.SAFETY_TOLERANCE)
         if not isinstance(tol, int) or isinstance(tol, bool) or not 0 <= tol <= self.config.max_tolerance:
             problems.append(f"safety_tolerance must be an integer between 0 and {self.config.max_tolerance}")
@@ -270,23 +301,33 @@ class Emulator:
     def _verdict(self, params: dict[str, Any]) -> str | None:
         """The error a job will end with, or None when it completes."""
         prompt = str(params.get("prompt", ""))
-        if FAIL_MARKER in prompt.lower() or (self.config.fail_rate and self.rng.random() < self.config.fail_rate):
+        if FAIL_MARKER in prompt.lower() or (
+            self.config.fail_rate and self.rng.random() < self.config.fail_rate
+        ):
             return "Internal model error: the generation did not finish, please retry"
         if self.config.moderation:
             tol = int(params.get("safety_tolerance", D.SAFETY_TOLERANCE))
             words = {w.strip(".,;:!?'\"()").lower() for w in prompt.split()}
             needed = max((RISK_WORDS.get(w, 0) for w in words), default=0)
             if tol < needed:
-                return (f"Request moderated: content flagged by the safety filter "
-                        f"(safety_tolerance {tol}; this prompt needs {needed} or higher)")
+                return (
+                    f"Request moderated: content flagged by the safety filter "
+                    f"(safety_tolerance {tol}; this prompt needs {needed} or higher)"
+                )
         return None
 
     def _new_job(self, key: str, params: dict[str, Any], error: str | None = None) -> _Job:
         spread = self.config.latency_spread_s
         latency = max(0.0, self.config.latency_s + (self.rng.uniform(-spread, spread) if spread else 0.0))
-        job = _Job(id=str(uuid.uuid4()), key=key, params=params, created=time.time(),
-                   queue_s=self.config.queue_s,
-                   latency_s=latency, error=error if error else self._verdict(params))
+        job = _Job(
+            id=str(uuid.uuid4()),
+            key=key,
+            params=params,
+            created=time.time(),
+            queue_s=self.config.queue_s,
+            latency_s=latency,
+            error=error if error else self._verdict(params),
+        )
         self.jobs[job.id] = job
         self._save()
         return job
@@ -307,8 +348,13 @@ class Emulator:
             return
         p = job.params
         fmt = p.get("output_format", D.OUTPUT_FORMAT)
-        image = render_preview(str(p["prompt"]), int(p.get("seed", 0)), int(p.get("width", D.WIDTH)),
-                               int(p.get("height", D.HEIGHT)), fmt)
+        image = render_preview(
+            str(p["prompt"]),
+            int(p.get("seed", 0)),
+            int(p.get("width", D.WIDTH)),
+            int(p.get("height", D.HEIGHT)),
+            fmt,
+        )
         job.file_name = f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
         self._store_file(job.file_name, image, f"image/{fmt}")
         if not job.charged:
@@ -331,15 +377,20 @@ class Emulator:
 
     def _urls(self, request: Request, rid: str) -> dict[str, str]:
         base = str(request.base_url).rstrip("/")
-        return {"poll_url": f"{base}/v1/requests/{rid}", "status_url": f"{base}/v2/requests/{rid}/status",
-                "response_url": f"{base}/v2/requests/{rid}"}
+        return {
+            "poll_url": f"{base}/v1/requests/{rid}",
+            "status_url": f"{base}/v2/requests/{rid}/status",
+            "response_url": f"{base}/v2/requests/{rid}",
+        }
 
     def _metrics(self, job: _Job, state: str) -> dict[str, Any]:
         if state in ("QUEUED", "PROCESSING"):
             return {}
-        metrics = {"inference_time": round(job.latency_s if not job.error else 0.008, 3),
-                   "queue_time": round(job.queue_s, 3),
-                   "total_time": round(job.queue_s + job.latency_s, 3)}
+        metrics = {
+            "inference_time": round(job.latency_s if not job.error else 0.008, 3),
+            "queue_time": round(job.queue_s, 3),
+            "total_time": round(job.queue_s + job.latency_s, 3),
+        }
         if state == "COMPLETED":
             metrics.update(cost=self.config.cost, remaining_credits=round(self.balance, 6))
         return metrics
@@ -353,10 +404,15 @@ class Emulator:
     def _fault(self, kind: str) -> Response:
         if kind == "429":
             reset = datetime.now(timezone.utc) + timedelta(seconds=1)
-            return self._error(429, "rate_limit_exceeded",
-                               headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")})
+            return self._error(
+                429,
+                "rate_limit_exceeded",
+                headers={"x-rate-limit-reset-at-utc": reset.isoformat().replace("+00:00", "Z")},
+            )
         if kind.isdigit():
-            return self._error(int(kind), "Internal server error" if kind == "500" else f"Upstream error {kind}")
+            return self._error(
+                int(kind), "Internal server error" if kind == "500" else f"Upstream error {kind}"
+            )
         if kind.startswith("drop"):
             return _Drop()
         return Response("<html>upstream hiccup</html>", 200, media_type="text/html")
@@ -373,8 +429,9 @@ class Emulator:
 
     def _credit_problem(self) -> Response | None:
         if self.balance < self.config.cost:
-            return self._error(406, f"Insufficient credits: balance {self.balance:.4f}, "
-                                    f"required {self.config.cost:.4f}")
+            return self._error(
+                406, f"Insufficient credits: balance {self.balance:.4f}, required {self.config.cost:.4f}"
+            )
         return None
 
     # --- routes ---------------------------------------------------------------------------
@@ -436,9 +493,19 @@ class Emulator:
             base = str(request.base_url).rstrip("/")
             url = f"{base}/files/{job.file_name}"
             data, ctype = self.files.get(job.file_name, (b"", ""))
-            body.update(error=None, output=url, seed=str(job.params.get("seed", "")),
-                        images=[{"url": url, "content_type": ctype, "file_name": job.file_name.split("/")[-1],
-                                 "file_size": str(len(data))}])
+            body.update(
+                error=None,
+                output=url,
+                seed=str(job.params.get("seed", "")),
+                images=[
+                    {
+                        "url": url,
+                        "content_type": ctype,
+                        "file_name": job.file_name.split("/")[-1],
+                        "file_size": str(len(data)),
+                    }
+                ],
+            )
         return JSONResponse(body)
 
     async def sync_run(self, request: Request) -> Response:
@@ -459,10 +526,18 @@ class Emulator:
             return self._error(422 if "moderated" not in job.error else 400, job.error)
         self._finish(job)
         data, ctype = self.files[job.file_name]
-        return Response(data, 200, media_type=ctype, headers={
-            "x-remaining-credits": f"{self.balance:.6f}", "x-cost": f"{self.config.cost}",
-            "x-generation-time": f"{job.latency_s:.3f}", "x-seed-value": str(body.get("seed", "")),
-            "x-request-id": job.id})
+        return Response(
+            data,
+            200,
+            media_type=ctype,
+            headers={
+                "x-remaining-credits": f"{self.balance:.6f}",
+                "x-cost": f"{self.config.cost}",
+                "x-generation-time": f"{job.latency_s:.3f}",
+                "x-seed-value": str(body.get("seed", "")),
+                "x-request-id": job.id,
+            },
+        )
 
     async def upload(self, request: Request) -> Response:
         self.stats.uploads += 1
@@ -526,8 +601,15 @@ class EmulatorServer:
         self._sock.listen(128)  # connections queue in the kernel until uvicorn accepts them
         self.host, self.port = self._sock.getsockname()[:2]
         logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.emulator.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.emulator.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=30,
+            )
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -539,8 +621,9 @@ class EmulatorServer:
         return self.emulator.stats
 
     def start(self) -> "EmulatorServer":
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="flux-lab-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="flux-lab-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -562,5 +645,12 @@ def serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
     import uvicorn
 
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    uvicorn.run(Emulator(config).app, host=host, port=port, log_level="warning",
-                access_log=False, lifespan="off", timeout_keep_alive=30)
+    uvicorn.run(
+        Emulator(config).app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+    )

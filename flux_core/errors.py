@@ -223,7 +223,9 @@ def error_from_response(response: httpx.Response, *, secret: str | None = None) 
         return NotFoundError(f"Not found (HTTP 404){detail}.", status=status)
     if status == 406:
         if "content" in said.lower() and "type" in said.lower():
-            return BadRequest(f"Segmind refused the request's content type (HTTP 406){detail}.", status=status)
+            return BadRequest(
+                f"Segmind refused the request's content type (HTTP 406){detail}.", status=status
+            )
         return InsufficientCredits(f"Not enough credits (HTTP 406){detail}.", status=status)
     if status == 410:
         return ModelGone(f"The model is no longer served (HTTP 410){detail}.", status=status)

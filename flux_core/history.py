@@ -36,7 +36,7 @@ SORTS = {
     "oldest": ("seq ASC", None),
     "fastest": ("inference_time ASC, seq DESC", "inference_time IS NOT NULL"),
     "slowest": ("inference_time DESC, seq ASC", "inference_time IS NOT NULL"),
-    "rating": ("rating DESC, seq DESC", None),   # SQLite puts NULLs last in DESC order
+    "rating": ("rating DESC, seq DESC", None),  # SQLite puts NULLs last in DESC order
 }
 
 
@@ -46,7 +46,7 @@ class Query:
     statuses: tuple[str, ...] = ()
     seed: int | None = None
     tolerances: tuple[int, ...] = ()
-    size: str | None = None                 # "1024x768"
+    size: str | None = None  # "1024x768"
     formats: tuple[str, ...] = ()
     favourite: bool = False
     min_rating: int | None = None
@@ -58,7 +58,7 @@ class Query:
     sort: str = "newest"
     page: int = 1
     page_size: int = D.HISTORY_PAGE_SIZE
-    trash: bool = False                     # the deleted runs instead of the live ones
+    trash: bool = False  # the deleted runs instead of the live ones
 
     def with_page(self, page: int) -> "Query":
         return replace(self, page=max(1, page))
@@ -67,8 +67,8 @@ class Query:
 @dataclass
 class Page:
     rows: list[dict[str, Any]]
-    total: int                 # matches, counted up to HISTORY_COUNT_CAP
-    capped: bool               # more than HISTORY_COUNT_CAP matched
+    total: int  # matches, counted up to HISTORY_COUNT_CAP
+    capped: bool  # more than HISTORY_COUNT_CAP matched
     page: int
     pages: int
     query: Query = field(repr=False)
@@ -134,10 +134,16 @@ def find(ledger: Ledger, q: Query) -> Page:
     order = SORTS.get(q.sort, SORTS["newest"])[0]
     with ledger.db() as db:
         clause, args = _where(db, q)
-        rows = list(db.query(f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                             [*args, q.page_size, (q.page - 1) * q.page_size]))
-        counted = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {clause} LIMIT ?)",
-                             [*args, D.HISTORY_COUNT_CAP + 1]).fetchone()[0]
+        rows = list(
+            db.query(
+                f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, q.page_size, (q.page - 1) * q.page_size],
+            )
+        )
+        counted = db.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {clause} LIMIT ?)",
+            [*args, D.HISTORY_COUNT_CAP + 1],
+        ).fetchone()[0]
     capped = counted > D.HISTORY_COUNT_CAP
     total = min(counted, D.HISTORY_COUNT_CAP)
     pages = max(1, -(-total // q.page_size))
@@ -148,11 +154,17 @@ def facets(ledger: Ledger, q: Query) -> dict[str, dict[str, int]]:
     """Counts by status group and by safety tolerance within the rest of the query."""
     with ledger.db() as db:
         clause, args = _where(db, q, skip="status")
-        by_status = {r[0]: r[1] for r in db.execute(
-            f"SELECT status, COUNT(*) FROM runs WHERE {clause} GROUP BY status", args)}
+        by_status = {
+            r[0]: r[1]
+            for r in db.execute(f"SELECT status, COUNT(*) FROM runs WHERE {clause} GROUP BY status", args)
+        }
         clause, args = _where(db, q, skip="tolerance")
-        by_tol = {str(r[0]): r[1] for r in db.execute(
-            f"SELECT safety_tolerance, COUNT(*) FROM runs WHERE {clause} GROUP BY safety_tolerance", args)}
+        by_tol = {
+            str(r[0]): r[1]
+            for r in db.execute(
+                f"SELECT safety_tolerance, COUNT(*) FROM runs WHERE {clause} GROUP BY safety_tolerance", args
+            )
+        }
     groups = {name: sum(by_status.get(s, 0) for s in members) for name, members in STATUS_GROUPS.items()}
     return {"status": groups, "safety_tolerance": by_tol}
 
@@ -160,7 +172,9 @@ def facets(ledger: Ledger, q: Query) -> dict[str, dict[str, int]]:
 def all_tags(ledger: Ledger) -> list[str]:
     with ledger.db() as db:
         found: set[str] = set()
-        for (raw,) in db.execute("SELECT DISTINCT tags_json FROM runs WHERE tags_json != '[]' AND deleted_at IS NULL"):
+        for (raw,) in db.execute(
+            "SELECT DISTINCT tags_json FROM runs WHERE tags_json != '[]' AND deleted_at IS NULL"
+        ):
             found.update(json.loads(raw))
     return sorted(found)
 
@@ -196,8 +210,12 @@ def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> i
             db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [row["id"]])
             db.execute("DELETE FROM runs WHERE id = ?", [row["id"]])
         for row in doomed:
-            if row["image_sha256"] and not db.execute(
-                    "SELECT 1 FROM runs WHERE image_sha256 = ? LIMIT 1", [row["image_sha256"]]).fetchone():
+            if (
+                row["image_sha256"]
+                and not db.execute(
+                    "SELECT 1 FROM runs WHERE image_sha256 = ? LIMIT 1", [row["image_sha256"]]
+                ).fetchone()
+            ):
                 for rel in (row["image_path"], row["thumb_path"]):
                     if rel:
                         (data_dir / rel).unlink(missing_ok=True)
@@ -217,12 +235,32 @@ def export_zip(rows: list[dict[str, Any]], data_dir: Path) -> bytes:
         info.pop("image_path", None)
         info.pop("thumb_path", None)
         has_image = bool(row.get("image_path")) and (data_dir / row["image_path"]).exists()
-        info.update(file=_zip_name(row) if has_image else None, notes=row["notes"],
-                    tags=json.loads(row["tags_json"]), favourite=bool(row["favourite"]), rating=row["rating"])
+        info.update(
+            file=_zip_name(row) if has_image else None,
+            notes=row["notes"],
+            tags=json.loads(row["tags_json"]),
+            favourite=bool(row["favourite"]),
+            rating=row["rating"],
+        )
         manifest.append(info)
     table = io.StringIO()
-    columns = ["run_id", "status", "prompt", "seed", "width", "height", "safety_tolerance", "output_format",
-               "inference_time", "cost", "created_at", "file", "rating", "favourite", "notes"]
+    columns = [
+        "run_id",
+        "status",
+        "prompt",
+        "seed",
+        "width",
+        "height",
+        "safety_tolerance",
+        "output_format",
+        "inference_time",
+        "cost",
+        "created_at",
+        "file",
+        "rating",
+        "favourite",
+        "notes",
+    ]
     writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(manifest)
@@ -256,17 +294,25 @@ def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[
     """The figures behind the charts: inference time against megapixels, outcome by tolerance,
     runs and credits per day."""
     with ledger.db() as db:
-        speed = [{"megapixels": round(r[0] * r[1] / 1e6, 3), "inference_s": r[2], "format": r[3]}
-                 for r in db.execute(
-                     "SELECT width, height, inference_time, output_format FROM runs WHERE deleted_at IS NULL "
-                     "AND status = ? AND inference_time IS NOT NULL ORDER BY seq DESC LIMIT ?",
-                     [store.COMPLETED, sample])]
+        speed = [
+            {"megapixels": round(r[0] * r[1] / 1e6, 3), "inference_s": r[2], "format": r[3]}
+            for r in db.execute(
+                "SELECT width, height, inference_time, output_format FROM runs WHERE deleted_at IS NULL "
+                "AND status = ? AND inference_time IS NOT NULL ORDER BY seq DESC LIMIT ?",
+                [store.COMPLETED, sample],
+            )
+        ]
         outcome_rows = db.execute(
             "SELECT safety_tolerance, status, COUNT(*) FROM runs WHERE deleted_at IS NULL "
-            "GROUP BY safety_tolerance, status").fetchall()
-        daily = [{"day": r[0], "runs": r[1], "credits": round(r[2] or 0.0, 4)} for r in db.execute(
-            "SELECT substr(created_at, 1, 10) AS day, COUNT(*), SUM(cost) FROM runs WHERE deleted_at IS NULL "
-            "GROUP BY day ORDER BY day")]
+            "GROUP BY safety_tolerance, status"
+        ).fetchall()
+        daily = [
+            {"day": r[0], "runs": r[1], "credits": round(r[2] or 0.0, 4)}
+            for r in db.execute(
+                "SELECT substr(created_at, 1, 10) AS day, COUNT(*), SUM(cost) FROM runs WHERE deleted_at IS NULL "
+                "GROUP BY day ORDER BY day"
+            )
+        ]
     group_of = {s: name for name, members in STATUS_GROUPS.items() for s in members}
     outcomes: dict[tuple[int, str], int] = {}
     for tol, status, count in outcome_rows:

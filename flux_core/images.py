@@ -34,8 +34,8 @@ class ImageProblem(ValueError):
 @dataclass(frozen=True)
 class StoredImage:
     sha256: str
-    path: str          # relative to the data directory
-    thumb_path: str    # relative to the data directory
+    path: str  # relative to the data directory
+    thumb_path: str  # relative to the data directory
     width: int
     height: int
     size_bytes: int
@@ -56,14 +56,18 @@ def inspect(data: bytes) -> tuple[str, int, int]:
 def check_reference(data: bytes, name: str = "image") -> str:
     """Validate a local reference image; return its MIME type."""
     if len(data) > MAX_REFERENCE_BYTES:
-        raise ImageProblem(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_REFERENCE_BYTES // 2**20} MB")
+        raise ImageProblem(
+            f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_REFERENCE_BYTES // 2**20} MB"
+        )
     Image.MAX_IMAGE_PIXELS = MAX_REFERENCE_PIXELS
     try:
         fmt, width, height = inspect(data)
     except ImageProblem as exc:
         raise ImageProblem(f"{name}: {exc}") from None
     except Image.DecompressionBombError:
-        raise ImageProblem(f"{name} has too many pixels (limit {MAX_REFERENCE_PIXELS // 1_000_000} MP)") from None
+        raise ImageProblem(
+            f"{name} has too many pixels (limit {MAX_REFERENCE_PIXELS // 1_000_000} MP)"
+        ) from None
     if fmt not in REFERENCE_FORMATS:
         raise ImageProblem(f"{name} is {fmt}; allowed: {', '.join(REFERENCE_FORMATS)}")
     if width * height > MAX_REFERENCE_PIXELS:
@@ -79,7 +83,7 @@ def embed_recipe(data: bytes, recipe: dict[str, Any]) -> bytes:
         ihdr_end = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4
         return data[:ihdr_end] + chunk + data[ihdr_end:]
     if data.startswith(b"\xff\xd8"):
-        parts = [text[i:i + _JPEG_CHUNK] for i in range(0, len(text), _JPEG_CHUNK)] or [b""]
+        parts = [text[i : i + _JPEG_CHUNK] for i in range(0, len(text), _JPEG_CHUNK)] or [b""]
         segments = b""
         for n, part in enumerate(parts):
             payload = _JPEG_PREFIX + f"{n + 1}/{len(parts)}".encode() + b"\x00" + part
@@ -93,12 +97,12 @@ def read_recipe(data: bytes) -> dict[str, Any] | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         pos = 8
         while pos + 8 <= len(data):
-            length = struct.unpack(">I", data[pos:pos + 4])[0]
-            kind = data[pos + 4:pos + 8]
-            body = data[pos + 8:pos + 8 + length]
+            length = struct.unpack(">I", data[pos : pos + 4])[0]
+            kind = data[pos + 4 : pos + 8]
+            body = data[pos + 8 : pos + 8 + length]
             if kind == b"iTXt" and body.startswith(RECIPE_KEY.encode() + b"\x00"):
                 keyword_end = len(RECIPE_KEY) + 1
-                rest = body[keyword_end + 2:]
+                rest = body[keyword_end + 2 :]
                 rest = rest.split(b"\x00", 2)[2]  # language tag, translated keyword
                 return _loads(rest)
             if kind == b"IEND":
@@ -111,10 +115,10 @@ def read_recipe(data: bytes) -> dict[str, Any] | None:
             marker = data[pos + 1]
             if marker in (0xD9, 0xDA):
                 break
-            length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-            payload = data[pos + 4:pos + 2 + length]
+            length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+            payload = data[pos + 4 : pos + 2 + length]
             if marker == 0xFE and payload.startswith(_JPEG_PREFIX):
-                parts.append(payload[len(_JPEG_PREFIX):].split(b"\x00", 1)[1])
+                parts.append(payload[len(_JPEG_PREFIX) :].split(b"\x00", 1)[1])
             pos += 2 + length
         return _loads(b"".join(parts)) if parts else None
     return None
@@ -168,5 +172,7 @@ def wipe(image_a: Path, image_b: Path, position: float) -> Image.Image:
         cut = int(round(a.width * min(1.0, max(0.0, position))))
         if cut:
             out.paste(a.crop((0, 0, cut, a.height)), (0, 0))
-        ImageDraw.Draw(out).line([(cut, 0), (cut, a.height)], fill=(255, 255, 255), width=max(2, a.width // 256))
+        ImageDraw.Draw(out).line(
+            [(cut, 0), (cut, a.height)], fill=(255, 255, 255), width=max(2, a.width // 256)
+        )
         return out

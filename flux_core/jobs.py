@@ -22,9 +22,18 @@ class Job:
         if not isinstance(body, dict):
             return None
         request_id, status_url, response_url = (
-            body.get("request_id"), body.get("status_url"), body.get("response_url"))
-        if not (isinstance(request_id, str) and request_id and isinstance(status_url, str)
-                and status_url and isinstance(response_url, str) and response_url):
+            body.get("request_id"),
+            body.get("status_url"),
+            body.get("response_url"),
+        )
+        if not (
+            isinstance(request_id, str)
+            and request_id
+            and isinstance(status_url, str)
+            and status_url
+            and isinstance(response_url, str)
+            and response_url
+        ):
             return None
         poll_url = body.get("poll_url")
         return cls(request_id, status_url, response_url, poll_url if isinstance(poll_url, str) else None)

@@ -44,7 +44,7 @@ _KIND_TITLES = {
 
 @dataclass(frozen=True)
 class Headline:
-    level: str   # "info", "success", "warning" or "error"
+    level: str  # "info", "success", "warning" or "error"
     title: str
     detail: str
 
@@ -72,10 +72,14 @@ def headline(row: dict[str, Any]) -> Headline:
             return Headline("warning", f"{STATUS_WORDS[status]} — waiting to resume", f"{error} {detail}")
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
-        took = f"{row['observed_total_s']:.1f} s" if row.get("observed_total_s") else f"{elapsed_s(row):.1f} s"
+        took = (
+            f"{row['observed_total_s']:.1f} s" if row.get("observed_total_s") else f"{elapsed_s(row):.1f} s"
+        )
         return Headline("success", "Done", f"in {took} · seed {row['seed']}")
     if status == store.BLOCKED:
-        return Headline("warning", f"Blocked by the safety filter at tolerance {row['safety_tolerance']}", error)
+        return Headline(
+            "warning", f"Blocked by the safety filter at tolerance {row['safety_tolerance']}", error
+        )
     if status == store.EXPIRED:
         return Headline("error", "Expired", error)
     if status == store.FAILED:
@@ -93,8 +97,11 @@ def recipe(row: dict[str, Any]) -> dict[str, Any]:
     out["run_id"] = row["id"]
     if row.get("request_id"):
         out["request_id"] = row["request_id"]
-    timings = {k: row[k] for k in ("queue_time", "inference_time", "total_time", "observed_total_s")
-               if row.get(k) is not None}
+    timings = {
+        k: row[k]
+        for k in ("queue_time", "inference_time", "total_time", "observed_total_s")
+        if row.get(k) is not None
+    }
     if timings:
         out["timings_s"] = timings
     if row.get("cost") is not None:
@@ -124,12 +131,24 @@ def cost_line(price: float | None, cells: int = 1) -> str | None:
     return f"Estimated cost: {price * cells:.4g} credits" + (f" ({cells} images)" if cells > 1 else "")
 
 
-COMPARE_FIELDS = ("prompt", "seed", "width", "height", "safety_tolerance", "output_format", "image_urls", "status",
-                  "inference_time", "cost", "backend")
+COMPARE_FIELDS = (
+    "prompt",
+    "seed",
+    "width",
+    "height",
+    "safety_tolerance",
+    "output_format",
+    "image_urls",
+    "status",
+    "inference_time",
+    "cost",
+    "backend",
+)
 
 
-def compare_fields(rows: list[dict[str, Any]], names: list[str],
-                   fields: tuple[str, ...] = COMPARE_FIELDS) -> list[dict[str, Any]]:
+def compare_fields(
+    rows: list[dict[str, Any]], names: list[str], fields: tuple[str, ...] = COMPARE_FIELDS
+) -> list[dict[str, Any]]:
     """One line per field with each run's value under its name and `differs` where they are not all equal."""
     from pathlib import Path
 
@@ -173,8 +192,11 @@ def word_diff_html(a: str, b: str) -> str:
     """The word diff as HTML in which every word of the prompts is escaped: shown as text, never markup."""
     import html
 
-    styles = {"same": "", "del": "background:#ffd6d6;text-decoration:line-through",
-              "ins": "background:#d3f9d8"}
+    styles = {
+        "same": "",
+        "del": "background:#ffd6d6;text-decoration:line-through",
+        "ins": "background:#d3f9d8",
+    }
     parts = []
     for op, text in word_diff(a, b):
         escaped = html.escape(text)

@@ -31,7 +31,9 @@ def _word_colour(word: str) -> tuple[int, int, int]:
         return ImageColor.getrgb(word)[:3]
     except ValueError:
         h = _digest(word)
-        r, g, b = colorsys.hsv_to_rgb((h % 360) / 360, 0.55 + (h >> 9) % 40 / 100, 0.65 + (h >> 17) % 30 / 100)
+        r, g, b = colorsys.hsv_to_rgb(
+            (h % 360) / 360, 0.55 + (h >> 9) % 40 / 100, 0.65 + (h >> 17) % 30 / 100
+        )
         return int(r * 255), int(g * 255), int(b * 255)
 
 
@@ -52,8 +54,9 @@ def render_preview(prompt: str, seed: int, width: int, height: int, output_forma
     top = _word_colour(words[0] + "#bg")
     bottom = _word_colour(words[-1] + "#bg2")
     band = Image.linear_gradient("L").resize((width, height))
-    image = Image.composite(Image.new("RGB", (width, height), bottom),
-                            Image.new("RGB", (width, height), top), band)
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), band
+    )
     draw = ImageDraw.Draw(image)
     unit = min(width, height)
     pending_colour = None
@@ -66,8 +69,15 @@ def render_preview(prompt: str, seed: int, width: int, height: int, output_forma
         size = unit * rng.uniform(0.12, 0.38)
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         box = [cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2]
-        kind = ("square" if word in _SQUARE else "round" if word in _ROUND
-                else "triangle" if word in _TRIANGLE else ("square", "round", "triangle", "star")[_digest(word) % 4])
+        kind = (
+            "square"
+            if word in _SQUARE
+            else "round"
+            if word in _ROUND
+            else "triangle"
+            if word in _TRIANGLE
+            else ("square", "round", "triangle", "star")[_digest(word) % 4]
+        )
         outline = tuple(max(0, c - 70) for c in fill)
         line = max(1, unit // 160)
         if kind == "square":
@@ -77,8 +87,13 @@ def render_preview(prompt: str, seed: int, width: int, height: int, output_forma
         elif kind == "triangle":
             draw.polygon([(cx, box[1]), (box[2], box[3]), (box[0], box[3])], fill=fill, outline=outline)
         else:
-            draw.regular_polygon((cx, cy, size / 2), n_sides=5 + _digest(word) % 4,
-                                 rotation=rng.uniform(0, 360), fill=fill, outline=outline)
+            draw.regular_polygon(
+                (cx, cy, size / 2),
+                n_sides=5 + _digest(word) % 4,
+                rotation=rng.uniform(0, 360),
+                fill=fill,
+                outline=outline,
+            )
     if pending_colour:  # "a red ..." with no noun after it: a wash of that colour
         draw.rectangle([0, height * 0.8, width, height], fill=pending_colour)
 

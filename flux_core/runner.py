@@ -39,8 +39,10 @@ class _WorkerPool:
 
     def __init__(self, workers: int, name: str):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-                         for i in range(max(1, workers))]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+            for i in range(max(1, workers))
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -105,8 +107,16 @@ def _seconds_since(iso: str | None) -> float:
 
 
 class Runner:
-    def __init__(self, ledger: Ledger, data_dir: Path, client: SegmindClient, *, backend: str = "segmind",
-                 concurrency: int = D.CONCURRENCY, on_update: UpdateCallback | None = None):
+    def __init__(
+        self,
+        ledger: Ledger,
+        data_dir: Path,
+        client: SegmindClient,
+        *,
+        backend: str = "segmind",
+        concurrency: int = D.CONCURRENCY,
+        on_update: UpdateCallback | None = None,
+    ):
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.client = client
@@ -125,8 +135,14 @@ class Runner:
     # --- starting work ---------------------------------------------------------------------
     def enqueue(self, params: FluxParams, *, seed_random: bool = False, sweep_id: str | None = None) -> str:
         """Write the run down (CREATED), then drive it in the background. Returns its id."""
-        run_id = self.ledger.create_run(params, backend=self.backend, base_url=self.client.base_url,
-                                        seed_random=seed_random, sweep_id=sweep_id, lease=self.owner)
+        run_id = self.ledger.create_run(
+            params,
+            backend=self.backend,
+            base_url=self.client.base_url,
+            seed_random=seed_random,
+            sweep_id=sweep_id,
+            lease=self.owner,
+        )
         self._schedule(run_id)
         return run_id
 
@@ -140,9 +156,13 @@ class Runner:
                 continue
             if row["status"] == store.SUBMITTING:
                 self.ledger.transition(
-                    row["id"], store.SUBMIT_UNKNOWN, lease=None, error_kind=SubmitUnknown.kind,
+                    row["id"],
+                    store.SUBMIT_UNKNOWN,
+                    lease=None,
+                    error_kind=SubmitUnknown.kind,
                     error="Flux Lab stopped while this submit was in flight. " + SubmitUnknown.hint,
-                    finished_at=store.now_iso())
+                    finished_at=store.now_iso(),
+                )
                 continue
             taken.append(row["id"])
             self._schedule(row["id"])
@@ -186,14 +206,30 @@ class Runner:
         try:
             self._advance(row)
         except JobTimedOut as exc:
-            self._set(run_id, store.EXPIRED, error=f"{exc.message} {exc.hint}", error_kind="expired",
-                      finished_at=store.now_iso())
+            self._set(
+                run_id,
+                store.EXPIRED,
+                error=f"{exc.message} {exc.hint}",
+                error_kind="expired",
+                finished_at=store.now_iso(),
+            )
         except JobFailed as exc:
-            self._set(run_id, exc.status_name, error=exc.user_text(), error_kind=exc.kind,
-                      finished_at=store.now_iso(), **_metric_fields(exc.body.get("metrics")))
+            self._set(
+                run_id,
+                exc.status_name,
+                error=exc.user_text(),
+                error_kind=exc.kind,
+                finished_at=store.now_iso(),
+                **_metric_fields(exc.body.get("metrics")),
+            )
         except SubmitUnknown as exc:
-            self._set(run_id, store.SUBMIT_UNKNOWN, error=exc.user_text(), error_kind=exc.kind,
-                      finished_at=store.now_iso())
+            self._set(
+                run_id,
+                store.SUBMIT_UNKNOWN,
+                error=exc.user_text(),
+                error_kind=exc.kind,
+                finished_at=store.now_iso(),
+            )
         except (CallFailed, images.ImageProblem) as exc:
             current = self.ledger.get(run_id)
             text = exc.user_text() if isinstance(exc, CallFailed) else f"The image could not be stored: {exc}"
@@ -201,11 +237,17 @@ class Runner:
             if current and current["status"] in (store.CREATED, store.SUBMITTING):
                 self._set(run_id, store.ERROR, error=text, error_kind=kind, finished_at=store.now_iso())
             else:  # submitted: the job may still finish; keep it resumable
-                self._set(run_id, error=f"{text} The run stays open: `flux-lab resume` picks it up.",
-                          error_kind=kind)
+                self._set(
+                    run_id,
+                    error=f"{text} The run stays open: `flux-lab resume` picks it up.",
+                    error_kind=kind,
+                )
         except Exception as exc:  # a bug must not lose a run: leave it resumable, say what happened
-            self._set(run_id, error=f"Internal error while driving this run: {type(exc).__name__}: {exc}",
-                      error_kind="internal")
+            self._set(
+                run_id,
+                error=f"Internal error while driving this run: {type(exc).__name__}: {exc}",
+                error_kind="internal",
+            )
         finally:
             self.ledger.release(run_id, self.owner)
 
@@ -215,16 +257,28 @@ class Runner:
         if status == store.CREATED:
             self._set(run_id, store.SUBMITTING)
             job = self.client.submit(params)
-            self._set(run_id, store.QUEUED, request_id=job.request_id, status_url=job.status_url,
-                      response_url=job.response_url, poll_url=job.poll_url, submitted_at=store.now_iso(),
-                      error=None, error_kind=None)
+            self._set(
+                run_id,
+                store.QUEUED,
+                request_id=job.request_id,
+                status_url=job.status_url,
+                response_url=job.response_url,
+                poll_url=job.poll_url,
+                submitted_at=store.now_iso(),
+                error=None,
+                error_kind=None,
+            )
             row = self.ledger.get(run_id) or row
             status = store.QUEUED
         if status in (store.QUEUED, store.PROCESSING):
             outcome = self._collect(row, params)
-            self._set(run_id, store.DOWNLOADING, output_url=outcome.image_url,
-                      observed_total_s=round(_seconds_since(row["submitted_at"]), 3),
-                      **_metric_fields(outcome.metrics))
+            self._set(
+                run_id,
+                store.DOWNLOADING,
+                output_url=outcome.image_url,
+                observed_total_s=round(_seconds_since(row["submitted_at"]), 3),
+                **_metric_fields(outcome.metrics),
+            )
             row = self.ledger.get(run_id) or row
         self._download(row, params)
 
@@ -232,27 +286,54 @@ class Runner:
         run_id = row["id"]
         elapsed = _seconds_since(row["submitted_at"])
         if elapsed >= D.RETENTION_S:
-            raise JobTimedOut(f"Request {row['request_id']} was submitted {elapsed / 60:.0f} minutes ago "
-                              f"and was not collected before Segmind's one-hour retention ended.")
+            raise JobTimedOut(
+                f"Request {row['request_id']} was submitted {elapsed / 60:.0f} minutes ago "
+                f"and was not collected before Segmind's one-hour retention ended."
+            )
         job = Job(row["request_id"], row["status_url"], row["response_url"], row["poll_url"])
 
         def on_status(state: str, body: dict[str, Any]) -> None:
             if state == store.PROCESSING:
-                self._set(run_id, store.PROCESSING, processing_at=store.now_iso(),
-                          observed_queue_s=round(_seconds_since(row["submitted_at"]), 3))
+                self._set(
+                    run_id,
+                    store.PROCESSING,
+                    processing_at=store.now_iso(),
+                    observed_queue_s=round(_seconds_since(row["submitted_at"]), 3),
+                )
 
-        return self.client.wait(job, timeout=D.RETENTION_S, elapsed_s=elapsed, on_status=on_status,
-                                safety_tolerance=params.safety_tolerance)
+        return self.client.wait(
+            job,
+            timeout=D.RETENTION_S,
+            elapsed_s=elapsed,
+            on_status=on_status,
+            safety_tolerance=params.safety_tolerance,
+        )
 
     def _download(self, row: dict[str, Any], params: FluxParams) -> None:
         data, _ = self.client.download(row["output_url"])
-        recipe = {"model": row["model"], "params": params.payload(), "run_id": row["id"],
-                  "request_id": row["request_id"], "created_at": row["created_at"],
-                  "backend": row["backend"], "app": "flux-lab"}
+        recipe = {
+            "model": row["model"],
+            "params": params.payload(),
+            "run_id": row["id"],
+            "request_id": row["request_id"],
+            "created_at": row["created_at"],
+            "backend": row["backend"],
+            "app": "flux-lab",
+        }
         stored = images.store(self.data_dir, data, recipe)
-        self._set(row["id"], store.COMPLETED, image_sha256=stored.sha256, image_path=stored.path,
-                  thumb_path=stored.thumb_path, image_width=stored.width, image_height=stored.height,
-                  image_bytes=stored.size_bytes, finished_at=store.now_iso(), error=None, error_kind=None)
+        self._set(
+            row["id"],
+            store.COMPLETED,
+            image_sha256=stored.sha256,
+            image_path=stored.path,
+            thumb_path=stored.thumb_path,
+            image_width=stored.width,
+            image_height=stored.height,
+            image_bytes=stored.size_bytes,
+            finished_at=store.now_iso(),
+            error=None,
+            error_kind=None,
+        )
 
 
 def _metric_fields(metrics: Any) -> dict[str, Any]:
@@ -273,13 +354,28 @@ def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     image_path = str((Path(data_dir) / row["image_path"]).resolve()) if row.get("image_path") else None
     thumb_path = str((Path(data_dir) / row["thumb_path"]).resolve()) if row.get("thumb_path") else None
     return {
-        "run_id": row["id"], "request_id": row["request_id"], "status": row["status"],
-        "prompt": row["prompt"], "seed": row["seed"], "width": row["width"], "height": row["height"],
-        "safety_tolerance": row["safety_tolerance"], "output_format": row["output_format"],
-        "image_urls": json.loads(row["image_urls_json"] or "[]"), "image_path": image_path,
-        "thumb_path": thumb_path, "inference_time": row["inference_time"], "queue_time": row["queue_time"],
-        "total_time": row["total_time"], "observed_total_s": row["observed_total_s"], "cost": row["cost"],
-        "remaining_credits": row["remaining_credits"], "error": row["error"], "error_kind": row["error_kind"],
-        "backend": row["backend"], "sweep_id": row["sweep_id"], "created_at": row["created_at"],
+        "run_id": row["id"],
+        "request_id": row["request_id"],
+        "status": row["status"],
+        "prompt": row["prompt"],
+        "seed": row["seed"],
+        "width": row["width"],
+        "height": row["height"],
+        "safety_tolerance": row["safety_tolerance"],
+        "output_format": row["output_format"],
+        "image_urls": json.loads(row["image_urls_json"] or "[]"),
+        "image_path": image_path,
+        "thumb_path": thumb_path,
+        "inference_time": row["inference_time"],
+        "queue_time": row["queue_time"],
+        "total_time": row["total_time"],
+        "observed_total_s": row["observed_total_s"],
+        "cost": row["cost"],
+        "remaining_credits": row["remaining_credits"],
+        "error": row["error"],
+        "error_kind": row["error_kind"],
+        "backend": row["backend"],
+        "sweep_id": row["sweep_id"],
+        "created_at": row["created_at"],
         "finished_at": row["finished_at"],
     }

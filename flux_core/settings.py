@@ -27,13 +27,20 @@ class Connection:
     backend: str  # "segmind" or "emulator"
 
     def __repr__(self) -> str:
-        return (f"Connection(backend={self.backend!r}, base_url={self.base_url!r}, "
-                f"key={key_hint(self.api_key)!r}, rpm={self.rpm})")
+        return (
+            f"Connection(backend={self.backend!r}, base_url={self.base_url!r}, "
+            f"key={key_hint(self.api_key)!r}, rpm={self.rpm})"
+        )
 
     @classmethod
-    def resolve(cls, api_key: str | None = None, base_url: str | None = None,
-                upload_url: str | None = None, rpm: int | None = None,
-                backend: str = "segmind") -> "Connection":
+    def resolve(
+        cls,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        upload_url: str | None = None,
+        rpm: int | None = None,
+        backend: str = "segmind",
+    ) -> "Connection":
         base = str(_pick(base_url, D.BASE_URL_ENV, D.BASE_URL)).rstrip("/")
         if base.endswith("/v1") or base.endswith("/v2"):
             base = base[:-3]
@@ -42,8 +49,9 @@ class Connection:
         try:
             rpm_int = int(rpm_value) or None
         except (TypeError, ValueError):
-            raise ValueError(f"{D.RPM_ENV} must be a whole number of requests per minute "
-                             f"(got {rpm_value!r})") from None
+            raise ValueError(
+                f"{D.RPM_ENV} must be a whole number of requests per minute (got {rpm_value!r})"
+            ) from None
         return cls(
             api_key=_pick(api_key, D.API_KEY_ENV, None),
             base_url=base,

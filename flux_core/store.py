@@ -26,13 +26,13 @@ from flux_core import defaults as D
 from flux_core.params import FluxParams
 
 # Where a run can be. Only the server's four states are the server's; the rest are ours.
-CREATED = "CREATED"              # written down, not sent
-SUBMITTING = "SUBMITTING"        # the submit is in flight
+CREATED = "CREATED"  # written down, not sent
+SUBMITTING = "SUBMITTING"  # the submit is in flight
 QUEUED, PROCESSING = "QUEUED", "PROCESSING"
-DOWNLOADING = "DOWNLOADING"      # COMPLETED on the server, image not stored yet
-COMPLETED = "COMPLETED"          # the image is stored
+DOWNLOADING = "DOWNLOADING"  # COMPLETED on the server, image not stored yet
+COMPLETED = "COMPLETED"  # the image is stored
 FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
-ERROR = "ERROR"                  # the call failed before Segmind took the job: nothing billed
+ERROR = "ERROR"  # the call failed before Segmind took the job: nothing billed
 SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
 
 ACTIVE = (CREATED, SUBMITTING, QUEUED, PROCESSING, DOWNLOADING)
@@ -264,26 +264,48 @@ class Ledger:
             db.execute("COMMIT")
 
     # --- writing --------------------------------------------------------------------------
-    def create_run(self, params: FluxParams, *, backend: str, base_url: str, seed_random: bool = False,
-                   sweep_id: str | None = None, lease: str | None = None, model: str = D.MODEL_SLUG) -> str:
+    def create_run(
+        self,
+        params: FluxParams,
+        *,
+        backend: str,
+        base_url: str,
+        seed_random: bool = False,
+        sweep_id: str | None = None,
+        lease: str | None = None,
+        model: str = D.MODEL_SLUG,
+    ) -> str:
         run_id, at = new_id(), now_iso()
         payload = params.payload()
         row = {
-            "id": run_id, "created_at": at, "updated_at": at, "status": CREATED, "model": model,
-            "backend": backend, "base_url": base_url, "prompt": params.prompt,
-            "image_urls_json": json.dumps(list(params.image_urls)), "width": params.width,
-            "height": params.height, "seed": params.seed, "seed_random": int(seed_random),
-            "safety_tolerance": params.safety_tolerance, "output_format": params.output_format,
-            "request_json": json.dumps(payload, sort_keys=True), "request_hash": request_hash(model, payload),
-            "sweep_id": sweep_id, "lease": lease,
+            "id": run_id,
+            "created_at": at,
+            "updated_at": at,
+            "status": CREATED,
+            "model": model,
+            "backend": backend,
+            "base_url": base_url,
+            "prompt": params.prompt,
+            "image_urls_json": json.dumps(list(params.image_urls)),
+            "width": params.width,
+            "height": params.height,
+            "seed": params.seed,
+            "seed_random": int(seed_random),
+            "safety_tolerance": params.safety_tolerance,
+            "output_format": params.output_format,
+            "request_json": json.dumps(payload, sort_keys=True),
+            "request_hash": request_hash(model, payload),
+            "sweep_id": sweep_id,
+            "lease": lease,
         }
         with self.write() as db:
             db["runs"].insert(row)
             db["run_events"].insert({"run_id": run_id, "at": at, "status": CREATED, "detail": None})
         return run_id
 
-    def transition(self, run_id: str, status: str | None = None, *, detail: str | None = None,
-                   **fields: Any) -> None:
+    def transition(
+        self, run_id: str, status: str | None = None, *, detail: str | None = None, **fields: Any
+    ) -> None:
         """Update a run's fields and, when `status` is given, record the transition."""
         at = now_iso()
         updates = {**fields, "updated_at": at}
@@ -295,8 +317,15 @@ class Ledger:
             if status is not None:
                 db["run_events"].insert({"run_id": run_id, "at": at, "status": status, "detail": detail})
 
-    def update_curation(self, run_id: str, *, favourite: bool | None = None, rating: int | None = None,
-                        notes: str | None = None, tags: list[str] | None = None) -> None:
+    def update_curation(
+        self,
+        run_id: str,
+        *,
+        favourite: bool | None = None,
+        rating: int | None = None,
+        notes: str | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
         fields: dict[str, Any] = {}
         if favourite is not None:
             fields["favourite"] = int(favourite)
@@ -314,8 +343,15 @@ class Ledger:
     def create_sweep(self, base: dict[str, Any], axes: dict[str, list[Any]], name: str = "") -> str:
         sweep_id = new_id()
         with self.write() as db:
-            db["sweeps"].insert({"id": sweep_id, "created_at": now_iso(), "name": name,
-                                 "base_json": json.dumps(base, sort_keys=True), "axes_json": json.dumps(axes)})
+            db["sweeps"].insert(
+                {
+                    "id": sweep_id,
+                    "created_at": now_iso(),
+                    "name": name,
+                    "base_json": json.dumps(base, sort_keys=True),
+                    "axes_json": json.dumps(axes),
+                }
+            )
         return sweep_id
 
     # --- leases: which process drives a run -----------------------------------------------
@@ -323,7 +359,8 @@ class Ledger:
         with self.write() as db:
             cursor = db.execute(
                 "UPDATE runs SET lease = ?, updated_at = ? WHERE id = ? AND lease IS ?",
-                [owner, now_iso(), run_id, expected_lease])
+                [owner, now_iso(), run_id, expected_lease],
+            )
             return cursor.rowcount == 1
 
     def release(self, run_id: str, owner: str) -> None:
@@ -346,16 +383,24 @@ class Ledger:
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         with self.db() as db:
-            return list(db.query("SELECT at, status, detail FROM run_events WHERE run_id = ? ORDER BY id",
-                                 [run_id]))
+            return list(
+                db.query("SELECT at, status, detail FROM run_events WHERE run_id = ? ORDER BY id", [run_id])
+            )
 
     def active(self) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(ACTIVE))
         with self.db() as db:
             return list(db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY seq", list(ACTIVE)))
 
-    def search(self, text: str | None = None, *, limit: int = 50, offset: int = 0,
-               status: str | None = None, sweep_id: str | None = None) -> list[dict[str, Any]]:
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: str | None = None,
+        sweep_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         where, args = ["deleted_at IS NULL"], []
         quoted = ""
         if text and text.strip():
@@ -372,22 +417,33 @@ class Ledger:
             args.append(sweep_id)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         with self.db() as db:
-            return list(db.query(f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
-                                 [*args, limit, offset]))
+            return list(
+                db.query(
+                    f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
+                )
+            )
 
     def completed_for(self, model: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         """The newest COMPLETED run of exactly this request, if any."""
         with self.db() as db:
-            rows = list(db.query(
-                "SELECT * FROM runs WHERE request_hash = ? AND status = ? AND deleted_at IS NULL "
-                "ORDER BY seq DESC LIMIT 1",
-                [request_hash(model, payload), COMPLETED]))
+            rows = list(
+                db.query(
+                    "SELECT * FROM runs WHERE request_hash = ? AND status = ? AND deleted_at IS NULL "
+                    "ORDER BY seq DESC LIMIT 1",
+                    [request_hash(model, payload), COMPLETED],
+                )
+            )
         return rows[0] if rows else None
 
     def typical_duration(self, base_url: str, sample: int = 20) -> float | None:
         """Median observed submit-to-completion time of recent runs on this server."""
         with self.db() as db:
-            values = sorted(r["observed_total_s"] for r in db.query(
-                "SELECT observed_total_s FROM runs WHERE base_url = ? AND status = ? "
-                "AND observed_total_s IS NOT NULL ORDER BY seq DESC LIMIT ?", [base_url, COMPLETED, sample]))
+            values = sorted(
+                r["observed_total_s"]
+                for r in db.query(
+                    "SELECT observed_total_s FROM runs WHERE base_url = ? AND status = ? "
+                    "AND observed_total_s IS NOT NULL ORDER BY seq DESC LIMIT ?",
+                    [base_url, COMPLETED, sample],
+                )
+            )
         return values[len(values) // 2] if values else None

@@ -26,10 +26,20 @@ from flux_core.presentation import compare_fields
 from flux_core.runner import Runner, run_as_json
 from flux_core.store import Ledger
 
-AXIS_LABELS = {"seed": "Seed", "safety_tolerance": "Safety tolerance", "prompt": "Prompt",
-               "size": "Size", "output_format": "Output format"}
-AXIS_PLURALS = {"seed": "seeds", "safety_tolerance": "safety tolerances", "prompt": "prompts", "size": "sizes",
-                "output_format": "output formats"}
+AXIS_LABELS = {
+    "seed": "Seed",
+    "safety_tolerance": "Safety tolerance",
+    "prompt": "Prompt",
+    "size": "Size",
+    "output_format": "Output format",
+}
+AXIS_PLURALS = {
+    "seed": "seeds",
+    "safety_tolerance": "safety tolerances",
+    "prompt": "prompts",
+    "size": "sizes",
+    "output_format": "output formats",
+}
 OUTCOMES = ("done", "blocked", "failed", "pending")
 _RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED)
 
@@ -142,11 +152,21 @@ class Estimate:
     cost: float | None
 
 
-def estimate(plan: SweepPlan, ledger: Ledger, *, base_url: str, price: float | None,
-             concurrency: int = D.SWEEP_CONCURRENCY, run_again: bool = False) -> Estimate:
+def estimate(
+    plan: SweepPlan,
+    ledger: Ledger,
+    *,
+    base_url: str,
+    price: float | None,
+    concurrency: int = D.SWEEP_CONCURRENCY,
+    run_again: bool = False,
+) -> Estimate:
     """Cells, how many are new, the time (from the ledger's own durations) and the cost."""
-    reused = 0 if run_again else sum(
-        1 for _, p in plan.cells() if ledger.completed_for(D.MODEL_SLUG, p.payload()) is not None)
+    reused = (
+        0
+        if run_again
+        else sum(1 for _, p in plan.cells() if ledger.completed_for(D.MODEL_SLUG, p.payload()) is not None)
+    )
     new = plan.count - reused
     per_run = ledger.typical_duration(base_url) or D.ASSUMED_DURATION_S
     seconds = per_run * math.ceil(new / max(1, concurrency)) if new else 0.0
@@ -164,8 +184,15 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
         existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
         run_id = existing["id"] if existing else runner.enqueue(params, sweep_id=sweep_id)
         with ledger.write() as db:
-            db["sweep_cells"].insert({"sweep_id": sweep_id, "idx": idx, "coords_json": json.dumps(coords),
-                                      "run_id": run_id, "reused": int(existing is not None)})
+            db["sweep_cells"].insert(
+                {
+                    "sweep_id": sweep_id,
+                    "idx": idx,
+                    "coords_json": json.dumps(coords),
+                    "run_id": run_id,
+                    "reused": int(existing is not None),
+                }
+            )
     return sweep_id
 
 
@@ -232,22 +259,37 @@ def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
     sweep = sweeps[0]
     axes = [Axis(a["name"], tuple(a["values"]), tuple(a["labels"])) for a in json.loads(sweep["axes_json"])]
     return SweepView(
-        id=sweep["id"], name=sweep["name"], created_at=sweep["created_at"], base=json.loads(sweep["base_json"]),
-        axes=axes, cells=[Cell(c["idx"], tuple(json.loads(c["coords_json"])), rows[c["run_id"]], bool(c["reused"]))
-                          for c in cells if c["run_id"] in rows])
+        id=sweep["id"],
+        name=sweep["name"],
+        created_at=sweep["created_at"],
+        base=json.loads(sweep["base_json"]),
+        axes=axes,
+        cells=[
+            Cell(c["idx"], tuple(json.loads(c["coords_json"])), rows[c["run_id"]], bool(c["reused"]))
+            for c in cells
+            if c["run_id"] in rows
+        ],
+    )
 
 
 def recent(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
     with ledger.db() as db:
-        return list(db.query(
-            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) AS cells FROM sweeps s "
-            "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?", [limit]))
+        return list(
+            db.query(
+                "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) AS cells FROM sweeps s "
+                "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?",
+                [limit],
+            )
+        )
 
 
 def describe(row: dict[str, Any]) -> str:
     axes = json.loads(row["axes_json"])
-    shape = " × ".join(f"{len(a['values'])} " + (AXIS_PLURALS[a["name"]] if len(a["values"]) != 1
-                                                   else AXIS_LABELS[a["name"]].lower()) for a in axes)
+    shape = " × ".join(
+        f"{len(a['values'])} "
+        + (AXIS_PLURALS[a["name"]] if len(a["values"]) != 1 else AXIS_LABELS[a["name"]].lower())
+        for a in axes
+    )
     name = f"{row['name']} — " if row.get("name") else ""
     return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
 
@@ -260,8 +302,10 @@ def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
         if cell.run["status"] in _RETRYABLE:
             run_id = runner.enqueue(store.params_of(cell.run), sweep_id=view.id)
             with ledger.write() as db:
-                db.execute("UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
-                           [run_id, view.id, cell.idx])
+                db.execute(
+                    "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
+                    [run_id, view.id, cell.idx],
+                )
             new_ids.append(run_id)
     return new_ids
 
@@ -272,7 +316,9 @@ class SafetyTable:
     prompt_label: str
     tolerances: list[int]
     seeds: list[str]
-    cells: dict[tuple[int, str], str]   # (tolerance, seed label) -> "passed" | "blocked" | "failed" | "pending" | "mixed"
+    cells: dict[
+        tuple[int, str], str
+    ]  # (tolerance, seed label) -> "passed" | "blocked" | "failed" | "pending" | "mixed"
     lowest_passing: int | None
 
 
@@ -324,15 +370,26 @@ def record_vote(ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, l
     if not voter.strip():
         raise ValueError("a vote needs the voter's name")
     with ledger.write() as db:
-        db["votes"].insert({"sweep_id": sweep_id, "voter": voter.strip(), "winner_run_id": winner_run_id,
-                            "loser_run_id": loser_run_id, "at": store.now_iso()})
+        db["votes"].insert(
+            {
+                "sweep_id": sweep_id,
+                "voter": voter.strip(),
+                "winner_run_id": winner_run_id,
+                "loser_run_id": loser_run_id,
+                "at": store.now_iso(),
+            }
+        )
 
 
 def voted_pairs(ledger: Ledger, sweep_id: str, voter: str) -> set[frozenset[str]]:
     with ledger.db() as db:
-        return {frozenset((r["winner_run_id"], r["loser_run_id"])) for r in db.query(
-            "SELECT winner_run_id, loser_run_id FROM votes WHERE sweep_id = ? AND voter = ?",
-            [sweep_id, voter.strip()])}
+        return {
+            frozenset((r["winner_run_id"], r["loser_run_id"]))
+            for r in db.query(
+                "SELECT winner_run_id, loser_run_id FROM votes WHERE sweep_id = ? AND voter = ?",
+                [sweep_id, voter.strip()],
+            )
+        }
 
 
 def tally(view: SweepView, ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
@@ -351,8 +408,9 @@ def tally(view: SweepView, ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
             wins[winner.coords[k]] += 1
             shown[winner.coords[k]] += 1
             shown[loser.coords[k]] += 1
-        out[ax.title] = [{"value": ax.labels[i], "wins": wins[i], "comparisons": shown[i]}
-                         for i in range(len(ax.values))]
+        out[ax.title] = [
+            {"value": ax.labels[i], "wins": wins[i], "comparisons": shown[i]} for i in range(len(ax.values))
+        ]
     out["votes"] = [{"value": "total", "wins": len(votes), "comparisons": len(votes)}]
     return out
 
@@ -389,17 +447,26 @@ def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
     font = _font(max(9, int(14 * scale)))
     y = pad
     for page in range(n_pages):
-        title = f"{pages_ax.title}: {pages_ax.labels[page]}" if pages_ax else (
-            f"{rows_ax.title} × {cols_ax.title}" if cols_ax else rows_ax.title)
+        title = (
+            f"{pages_ax.title}: {pages_ax.labels[page]}"
+            if pages_ax
+            else (f"{rows_ax.title} × {cols_ax.title}" if cols_ax else rows_ax.title)
+        )
         draw.text((pad, y), title, fill=(20, 20, 20), font=font)
         y += hdr
         for c in range(n_cols):
             text = cols_ax.labels[c] if cols_ax else ""
-            draw.text((lw + pad + c * (cell + pad), y), _fit(draw, text, font, cell), fill=(60, 60, 60), font=font)
+            draw.text(
+                (lw + pad + c * (cell + pad), y), _fit(draw, text, font, cell), fill=(60, 60, 60), font=font
+            )
         y += hdr
         for r in range(n_rows):
-            draw.text((pad, y + cell // 2 - 8), _fit(draw, rows_ax.labels[r], font, lw - pad), fill=(60, 60, 60),
-                      font=font)
+            draw.text(
+                (pad, y + cell // 2 - 8),
+                _fit(draw, rows_ax.labels[r], font, lw - pad),
+                fill=(60, 60, 60),
+                font=font,
+            )
             for c in range(n_cols):
                 coords = tuple([r] + ([c] if cols_ax else []) + ([page] if pages_ax else []))
                 found = view.at(coords)
@@ -417,8 +484,15 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
     return text
 
 
-def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: Cell | None, data_dir: Path,
-               at: tuple[int, int], size: int, font: Any) -> None:
+def _draw_cell(
+    sheet: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    cell: Cell | None,
+    data_dir: Path,
+    at: tuple[int, int],
+    size: int,
+    font: Any,
+) -> None:
     x, y = at
     path = data_dir / cell.run["thumb_path"] if cell and cell.run.get("thumb_path") else None
     if cell and cell.outcome == "done" and path and path.exists():
@@ -429,8 +503,12 @@ def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: Cell | None,
         return
     colours = {"blocked": (255, 236, 209), "failed": (255, 222, 222), "pending": (232, 232, 232)}
     state = cell.outcome if cell else "pending"
-    draw.rectangle([x, y, x + size, y + size], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180))
-    word = {"blocked": "BLOCKED", "failed": cell.run["status"] if cell else "", "pending": "PENDING"}.get(state, "")
+    draw.rectangle(
+        [x, y, x + size, y + size], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180)
+    )
+    word = {"blocked": "BLOCKED", "failed": cell.run["status"] if cell else "", "pending": "PENDING"}.get(
+        state, ""
+    )
     draw.text((x + 8, y + size // 2 - 8), word, fill=(90, 60, 30), font=font)
 
 
@@ -439,13 +517,26 @@ def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
     for cell in view.cells:
         info = run_as_json(cell.run, data_dir)
         info.pop("thumb_path", None)
-        entry = {"cell": cell.idx, "coords": {ax.name: ax.values[i] for ax, i in zip(view.axes, cell.coords)},
-                 "label": view.label(cell), "outcome": cell.outcome, "reused": cell.reused,
-                 "file": _zip_name(cell) if cell.run.get("image_path") else None, **info}
+        entry = {
+            "cell": cell.idx,
+            "coords": {ax.name: ax.values[i] for ax, i in zip(view.axes, cell.coords)},
+            "label": view.label(cell),
+            "outcome": cell.outcome,
+            "reused": cell.reused,
+            "file": _zip_name(cell) if cell.run.get("image_path") else None,
+            **info,
+        }
         entry.pop("image_path", None)
         cells.append(entry)
-    return {"sweep_id": view.id, "name": view.name, "created_at": view.created_at, "model": D.MODEL_SLUG,
-            "base": view.base, "axes": [a.as_json() for a in view.axes], "cells": cells}
+    return {
+        "sweep_id": view.id,
+        "name": view.name,
+        "created_at": view.created_at,
+        "model": D.MODEL_SLUG,
+        "base": view.base,
+        "axes": [a.as_json() for a in view.axes],
+        "cells": cells,
+    }
 
 
 def _zip_name(cell: Cell) -> str:

@@ -48,8 +48,12 @@ class Workbench:
     _shared: dict[tuple[str, str], "Workbench"] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, api_key: str | None = None,
-                 emulator_port: int | None = None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        api_key: str | None = None,
+        emulator_port: int | None = None,
+    ):
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
         self.emulator: EmulatorServer | None = None
@@ -91,27 +95,47 @@ class Workbench:
                 else:
                     connection = self._emulator_connection()
                 client = SegmindClient(connection=connection)
-                runner = Runner(self.ledger, self.data_dir, client, backend=connection.backend,
-                                concurrency=D.SWEEP_CONCURRENCY)
+                runner = Runner(
+                    self.ledger,
+                    self.data_dir,
+                    client,
+                    backend=connection.backend,
+                    concurrency=D.SWEEP_CONCURRENCY,
+                )
                 self._backends[slot] = Backend(connection, client, runner)
             return self._backends[slot]
 
     def _emulator_connection(self) -> Connection:
         if self.emulator is None:
             latency = _env_number(D.EMULATOR_LATENCY_ENV, float, D.EMULATOR_LATENCY_S)
-            config = EmulatorConfig(state_path=str(self.data_dir / D.EMULATOR_STATE_FILE), latency_s=latency,
-                                    latency_spread_s=min(D.EMULATOR_LATENCY_SPREAD_S, latency / 4))
+            config = EmulatorConfig(
+                state_path=str(self.data_dir / D.EMULATOR_STATE_FILE),
+                latency_s=latency,
+                latency_spread_s=min(D.EMULATOR_LATENCY_SPREAD_S, latency / 4),
+            )
             try:  # the same port as last time, so runs in flight before a restart resume
                 self.emulator = EmulatorServer(config, port=self._emulator_port).start()
             except OSError:
                 self.emulator = EmulatorServer(config, port=0).start()
-        return Connection.resolve(api_key=D.EMULATOR_KEY, base_url=self.emulator.url, rpm=0,
-                                  upload_url=f"{self.emulator.url}/upload-asset", backend="emulator")
+        return Connection.resolve(
+            api_key=D.EMULATOR_KEY,
+            base_url=self.emulator.url,
+            rpm=0,
+            upload_url=f"{self.emulator.url}/upload-asset",
+            backend="emulator",
+        )
 
     # --- work --------------------------------------------------------------------------------
-    def submit(self, params: FluxParams, *, seed_random: bool = False, session_key: str | None = None,
-               references: list[tuple[bytes, str]] | None = None, sweep_id: str | None = None,
-               guard: str | None = None) -> str:
+    def submit(
+        self,
+        params: FluxParams,
+        *,
+        seed_random: bool = False,
+        session_key: str | None = None,
+        references: list[tuple[bytes, str]] | None = None,
+        sweep_id: str | None = None,
+        guard: str | None = None,
+    ) -> str:
         """Upload local reference images, write the run down, hand it to the runner.
 
         `guard` names the caller (a browser session): the same request from it again within
@@ -122,19 +146,38 @@ class Workbench:
             if seed_random:
                 payload["seed"] = "random"
             fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
-            return self._once(guard, fingerprint, lambda: self.submit(
-                params, seed_random=seed_random, session_key=session_key, references=references, sweep_id=sweep_id))
+            return self._once(
+                guard,
+                fingerprint,
+                lambda: self.submit(
+                    params,
+                    seed_random=seed_random,
+                    session_key=session_key,
+                    references=references,
+                    sweep_id=sweep_id,
+                ),
+            )
         backend = self.backend(session_key)
         if references:
             urls = backend.client.upload(references)
             params = params.replace(image_urls=[*params.image_urls, *urls])
         return backend.runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
 
-    def start_sweep(self, plan: "SweepPlan", *, session_key: str | None = None, name: str = "",
-                    run_again: bool = False, guard: str | None = None) -> str:
+    def start_sweep(
+        self,
+        plan: "SweepPlan",
+        *,
+        session_key: str | None = None,
+        name: str = "",
+        run_again: bool = False,
+        guard: str | None = None,
+    ) -> str:
         """Save a sweep and hand its new cells to the runner (a double click starts it once)."""
+
         def begin() -> str:
-            return sweeps.start(plan, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again)
+            return sweeps.start(
+                plan, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again
+            )
 
         if guard is None:
             return begin()

@@ -57,17 +57,33 @@ def _draw_random_seeds() -> None:
 
 
 def plan_page() -> None:
-    defaults = state.get("compose_values") or {"prompt": "", "width": D.WIDTH, "height": D.HEIGHT, "seed": 1,
-                                                "safety_tolerance": D.SAFETY_TOLERANCE,
-                                                "output_format": D.OUTPUT_FORMAT}
-    for key, value in {"compare_prompt": defaults["prompt"], "compare_width": defaults["width"],
-                       "compare_height": defaults["height"], "compare_seed": defaults["seed"],
-                       "compare_tolerance": defaults["safety_tolerance"], "compare_format": defaults["output_format"],
-                       "compare_axes": ["Seed", "Safety tolerance"], "compare_seed_mode": "List",
-                       "compare_seeds": "1, 2, 3", "compare_n_random": 4, "compare_tolerances": [2, 4],
-                       "compare_prompt_mode": "Search and replace", "compare_phrase": "",
-                       "compare_replacements": "", "compare_prompts": "", "compare_sizes": ["1:1 square"],
-                       "compare_formats": ["png", "jpeg"]}.items():
+    defaults = state.get("compose_values") or {
+        "prompt": "",
+        "width": D.WIDTH,
+        "height": D.HEIGHT,
+        "seed": 1,
+        "safety_tolerance": D.SAFETY_TOLERANCE,
+        "output_format": D.OUTPUT_FORMAT,
+    }
+    for key, value in {
+        "compare_prompt": defaults["prompt"],
+        "compare_width": defaults["width"],
+        "compare_height": defaults["height"],
+        "compare_seed": defaults["seed"],
+        "compare_tolerance": defaults["safety_tolerance"],
+        "compare_format": defaults["output_format"],
+        "compare_axes": ["Seed", "Safety tolerance"],
+        "compare_seed_mode": "List",
+        "compare_seeds": "1, 2, 3",
+        "compare_n_random": 4,
+        "compare_tolerances": [2, 4],
+        "compare_prompt_mode": "Search and replace",
+        "compare_phrase": "",
+        "compare_replacements": "",
+        "compare_prompts": "",
+        "compare_sizes": ["1:1 square"],
+        "compare_formats": ["png", "jpeg"],
+    }.items():
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
 
@@ -84,25 +100,59 @@ def plan_page() -> None:
     with base_col:
         st.caption("Base request")
         b1, b2 = st.columns([1, 1])
-        b1.button("Take from Compose", key="compare_from_compose", on_click=_from_compose,
-                  disabled=not state.get("compose_values"))
-        recent_runs = {r["id"]: f"seed {r['seed']} · {' '.join(r['prompt'].split())[:50]}" for r in wb.recent(30)}
+        b1.button(
+            "Take from Compose",
+            key="compare_from_compose",
+            on_click=_from_compose,
+            disabled=not state.get("compose_values"),
+        )
+        recent_runs = {
+            r["id"]: f"seed {r['seed']} · {' '.join(r['prompt'].split())[:50]}" for r in wb.recent(30)
+        }
         if recent_runs:
-            b2.selectbox("or from a past run", list(recent_runs), format_func=recent_runs.get,
-                         key="compare_base_run", on_change=_from_run, index=None,
-                         placeholder="Choose a past run", persist_state="session")
+            b2.selectbox(
+                "or from a past run",
+                list(recent_runs),
+                format_func=recent_runs.get,
+                key="compare_base_run",
+                on_change=_from_run,
+                index=None,
+                placeholder="Choose a past run",
+                persist_state="session",
+            )
         st.text_area("Base prompt", key="compare_prompt", height=140, persist_state="session")
         c1, c2 = st.columns(2)
-        c1.number_input("Width", D.SIZE_MIN, D.SIZE_MAX, step=D.SIZE_STEP, key="compare_width", persist_state="session")
-        c2.number_input("Height", D.SIZE_MIN, D.SIZE_MAX, step=D.SIZE_STEP, key="compare_height", persist_state="session")
+        c1.number_input(
+            "Width", D.SIZE_MIN, D.SIZE_MAX, step=D.SIZE_STEP, key="compare_width", persist_state="session"
+        )
+        c2.number_input(
+            "Height", D.SIZE_MIN, D.SIZE_MAX, step=D.SIZE_STEP, key="compare_height", persist_state="session"
+        )
         c1.number_input("Seed (when not an axis)", 0, D.SEED_MAX, key="compare_seed", persist_state="session")
-        c2.number_input("Tolerance (when not an axis)", D.SAFETY_MIN, D.SAFETY_MAX, key="compare_tolerance", persist_state="session")
-        st.radio("Output format (when not an axis)", D.OUTPUT_FORMATS, key="compare_format", horizontal=True, persist_state="session")
+        c2.number_input(
+            "Tolerance (when not an axis)",
+            D.SAFETY_MIN,
+            D.SAFETY_MAX,
+            key="compare_tolerance",
+            persist_state="session",
+        )
+        st.radio(
+            "Output format (when not an axis)",
+            D.OUTPUT_FORMATS,
+            key="compare_format",
+            horizontal=True,
+            persist_state="session",
+        )
         st.text_input("Name (optional)", key="compare_name", persist_state="session")
 
     with axes_col:
-        chosen = st.multiselect("Axes (up to 3)", list(AXIS_NAMES), key="compare_axes",
-                                max_selections=D.SWEEP_MAX_AXES, persist_state="session")
+        chosen = st.multiselect(
+            "Axes (up to 3)",
+            list(AXIS_NAMES),
+            key="compare_axes",
+            max_selections=D.SWEEP_MAX_AXES,
+            persist_state="session",
+        )
         axes: list[sweeps.Axis] = []
         problems: list[str] = []
         base_prompt = state["compare_prompt"]
@@ -110,48 +160,96 @@ def plan_page() -> None:
             for label in chosen:
                 name = AXIS_NAMES[label]
                 if name == "seed":
-                    mode = st.radio("Seeds", ["List", "Random"], key="compare_seed_mode", horizontal=True, persist_state="session")
+                    mode = st.radio(
+                        "Seeds",
+                        ["List", "Random"],
+                        key="compare_seed_mode",
+                        horizontal=True,
+                        persist_state="session",
+                    )
                     if mode == "List":
-                        text = st.text_input("Seeds, separated by commas", key="compare_seeds", persist_state="session")
+                        text = st.text_input(
+                            "Seeds, separated by commas", key="compare_seeds", persist_state="session"
+                        )
                         try:
                             values = [int(v) for v in text.replace(" ", "").split(",") if v]
                         except ValueError:
-                            raise ParamsError([f"seeds must be whole numbers separated by commas (got {text!r})"])
+                            raise ParamsError(
+                                [f"seeds must be whole numbers separated by commas (got {text!r})"]
+                            ) from None
                     else:
                         c1, c2 = st.columns([2, 1])
-                        c1.number_input("How many random seeds", 1, 64, key="compare_n_random",
-                                        on_change=_draw_random_seeds, persist_state="session")
+                        c1.number_input(
+                            "How many random seeds",
+                            1,
+                            64,
+                            key="compare_n_random",
+                            on_change=_draw_random_seeds,
+                            persist_state="session",
+                        )
                         c2.button("Draw again", key="compare_redraw", on_click=_draw_random_seeds)
                         values = list(state["compare_random_drawn"])
                         st.text(f"Drawn: {', '.join(map(str, values))}")
                     axes.append(sweeps.axis("seed", values))
                 elif name == "safety_tolerance":
-                    values = st.multiselect("Safety tolerances", list(range(D.SAFETY_MIN, D.SAFETY_MAX + 1)),
-                                            key="compare_tolerances")
+                    values = st.multiselect(
+                        "Safety tolerances",
+                        list(range(D.SAFETY_MIN, D.SAFETY_MAX + 1)),
+                        key="compare_tolerances",
+                    )
                     axes.append(sweeps.axis("safety_tolerance", sorted(values)))
                 elif name == "prompt":
-                    mode = st.radio("Prompt variants", ["Search and replace", "Whole prompts"],
-                                    key="compare_prompt_mode", horizontal=True, persist_state="session")
+                    mode = st.radio(
+                        "Prompt variants",
+                        ["Search and replace", "Whole prompts"],
+                        key="compare_prompt_mode",
+                        horizontal=True,
+                        persist_state="session",
+                    )
                     if mode == "Search and replace":
-                        phrase = st.text_input("Phrase in the base prompt", key="compare_phrase", persist_state="session")
-                        alternatives = st.text_area("Put in its place (one per line)", key="compare_replacements", persist_state="session")
-                        prompts, labels = sweeps.replace_variants(base_prompt, phrase, alternatives.splitlines())
+                        phrase = st.text_input(
+                            "Phrase in the base prompt", key="compare_phrase", persist_state="session"
+                        )
+                        alternatives = st.text_area(
+                            "Put in its place (one per line)",
+                            key="compare_replacements",
+                            persist_state="session",
+                        )
+                        prompts, labels = sweeps.replace_variants(
+                            base_prompt, phrase, alternatives.splitlines()
+                        )
                     else:
-                        text = st.text_area("Prompts, separated by a line of ---", key="compare_prompts", height=140, persist_state="session")
+                        text = st.text_area(
+                            "Prompts, separated by a line of ---",
+                            key="compare_prompts",
+                            height=140,
+                            persist_state="session",
+                        )
                         prompts = [p.strip() for p in text.split("\n---") if p.strip(" \n-")]
                         labels = [f"prompt {i + 1}" for i in range(len(prompts))]
                     axes.append(sweeps.axis("prompt", prompts, labels))
                 elif name == "size":
-                    names = st.multiselect("Sizes", list(D.ASPECT_PRESETS), key="compare_sizes", persist_state="session")
-                    axes.append(sweeps.axis("size", [f"{w}x{h}" for w, h in (D.ASPECT_PRESETS[n] for n in names)],
-                                            names))
+                    names = st.multiselect(
+                        "Sizes", list(D.ASPECT_PRESETS), key="compare_sizes", persist_state="session"
+                    )
+                    axes.append(
+                        sweeps.axis(
+                            "size", [f"{w}x{h}" for w, h in (D.ASPECT_PRESETS[n] for n in names)], names
+                        )
+                    )
                 else:
-                    values = st.multiselect("Output formats", D.OUTPUT_FORMATS, key="compare_formats", persist_state="session")
+                    values = st.multiselect(
+                        "Output formats", D.OUTPUT_FORMATS, key="compare_formats", persist_state="session"
+                    )
                     axes.append(sweeps.axis("output_format", values))
-            base = FluxParams.parse(prompt=base_prompt, width=int(state["compare_width"]),
-                                    height=int(state["compare_height"]), seed=int(state["compare_seed"]),
-                                    safety_tolerance=int(state["compare_tolerance"]),
-                                    output_format=state["compare_format"])
+            base = FluxParams.parse(
+                prompt=base_prompt,
+                width=int(state["compare_width"]),
+                height=int(state["compare_height"]),
+                seed=int(state["compare_seed"]),
+                safety_tolerance=int(state["compare_tolerance"]),
+                output_format=state["compare_format"],
+            )
             plan = sweeps.make_plan(base, axes)
         except ParamsError as exc:
             problems = exc.problems
@@ -164,22 +262,43 @@ def plan_page() -> None:
             st.text(f"• {problem}")
         return
     backend = wb.backend(session_key)
-    run_again = st.checkbox("Run again even where the ledger already has the exact result", key="compare_run_again", persist_state="session")
-    est = sweeps.estimate(plan, wb.ledger, base_url=backend.connection.base_url,
-                          price=wb.price_per_image(session_key), run_again=run_again)
+    run_again = st.checkbox(
+        "Run again even where the ledger already has the exact result",
+        key="compare_run_again",
+        persist_state="session",
+    )
+    est = sweeps.estimate(
+        plan,
+        wb.ledger,
+        base_url=backend.connection.base_url,
+        price=wb.price_per_image(session_key),
+        run_again=run_again,
+    )
     shape = " × ".join(f"{len(a.values)} {a.plural}" for a in plan.axes)
     cost = f"{est.cost:.4g} credits" if est.cost is not None else "unknown (set FLUX_LAB_PRICE)"
-    st.info(f"{est.cells} cells ({shape}) · {est.new} new, {est.reused} reused from the ledger · "
-            f"about {est.seconds:.0f} s · estimated cost {cost}", icon=":material/calculate:")
+    st.info(
+        f"{est.cells} cells ({shape}) · {est.new} new, {est.reused} reused from the ledger · "
+        f"about {est.seconds:.0f} s · estimated cost {cost}",
+        icon=":material/calculate:",
+    )
     cap = wb.sweep_cap()
     confirmed = True
     if sweeps.needs_confirmation(est, cap):
-        confirmed = st.checkbox(f"Yes, run {est.new} new images (more than {cap}); estimated cost {cost}",
-                                key="compare_confirm", persist_state="session")
-    if st.button("Run sweep", key="compare_run", type="primary", disabled=not confirmed,
-                 icon=":material/play_arrow:"):
-        sweep_id = wb.start_sweep(plan, session_key=session_key, name=state.get("compare_name", ""),
-                                  run_again=run_again, guard=state.setdefault("compare_guard", store.new_id()))
+        confirmed = st.checkbox(
+            f"Yes, run {est.new} new images (more than {cap}); estimated cost {cost}",
+            key="compare_confirm",
+            persist_state="session",
+        )
+    if st.button(
+        "Run sweep", key="compare_run", type="primary", disabled=not confirmed, icon=":material/play_arrow:"
+    ):
+        sweep_id = wb.start_sweep(
+            plan,
+            session_key=session_key,
+            name=state.get("compare_name", ""),
+            run_again=run_again,
+            guard=state.setdefault("compare_guard", store.new_id()),
+        )
         _open_sweep(sweep_id)
         st.rerun()
 
@@ -197,23 +316,38 @@ def cell_box(view: sweeps.SweepView, cell: sweeps.Cell | None, key: str) -> None
         st.error(P.STATUS_WORDS[cell.run["status"]], icon=":material/error:")
     else:
         st.info(P.STATUS_WORDS[cell.run["status"]], icon=":material/hourglass_top:")
-    st.button("View", key=f"{key}_{cell.idx}", on_click=state.__setitem__, args=("compare_selected", cell.idx))
+    st.button(
+        "View", key=f"{key}_{cell.idx}", on_click=state.__setitem__, args=("compare_selected", cell.idx)
+    )
 
 
 def grid(view: sweeps.SweepView) -> None:
     counts = view.progress()
     total = max(1, len(view.cells))
-    st.progress((total - counts["pending"]) / total,
-                text=" · ".join(f"{counts[k]} {w}" for k, w in
-                                (("done", "done"), ("blocked", "blocked"), ("failed", "failed"),
-                                 ("pending", "pending"))))
+    st.progress(
+        (total - counts["pending"]) / total,
+        text=" · ".join(
+            f"{counts[k]} {w}"
+            for k, w in (
+                ("done", "done"),
+                ("blocked", "blocked"),
+                ("failed", "failed"),
+                ("pending", "pending"),
+            )
+        ),
+    )
     rows_ax = view.axes[0]
     cols_ax = view.axes[1] if len(view.axes) > 1 else None
     page = 0
     if len(view.axes) > 2:
         third = view.axes[2]
-        page = st.radio(third.title, range(len(third.values)), format_func=lambda i: third.labels[i],
-                        horizontal=True, key="compare_page")
+        page = st.radio(
+            third.title,
+            range(len(third.values)),
+            format_func=lambda i: third.labels[i],
+            horizontal=True,
+            key="compare_page",
+        )
     n_cols = len(cols_ax.values) if cols_ax else 1
     spare = [max(0.01, 8 - 2 * n_cols)]  # keeps cells thumbnail-sized when there are few columns
     header = st.columns([1.2] + [2] * n_cols + spare)
@@ -247,12 +381,21 @@ def sweep_page(sweep_id: str) -> None:
         return
     top = st.columns([4, 1])
     top[0].subheader(view.name or "Sweep")
-    top[0].text(sweeps.describe({"name": "", "axes_json": json.dumps([a.as_json() for a in view.axes]),
-                                 "cells": len(view.cells), "created_at": view.created_at}))
+    top[0].text(
+        sweeps.describe(
+            {
+                "name": "",
+                "axes_json": json.dumps([a.as_json() for a in view.axes]),
+                "cells": len(view.cells),
+                "created_at": view.created_at,
+            }
+        )
+    )
     top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
     failed = [c for c in view.cells if c.run["status"] in (store.FAILED, store.ERROR, store.EXPIRED)]
-    if failed and st.button(f"Retry the {len(failed)} failed cell(s)", key="compare_retry",
-                            icon=":material/refresh:"):
+    if failed and st.button(
+        f"Retry the {len(failed)} failed cell(s)", key="compare_retry", icon=":material/refresh:"
+    ):
         sweeps.retry_failed(view, wb.ledger, wb.backend(session_key).runner)
         st.rerun()
     if not view.finished:
@@ -261,8 +404,11 @@ def sweep_page(sweep_id: str) -> None:
         return
     grid(view)
 
-    selected = view.cells[state["compare_selected"]] if state.get("compare_selected") is not None \
-        and state["compare_selected"] < len(view.cells) else None
+    selected = (
+        view.cells[state["compare_selected"]]
+        if state.get("compare_selected") is not None and state["compare_selected"] < len(view.cells)
+        else None
+    )
     if selected is not None:
         st.subheader(f"Cell: {view.label(selected)}")
         image = wb.image_path(selected.run)
@@ -277,11 +423,23 @@ def sweep_page(sweep_id: str) -> None:
     if tables:
         st.subheader("Safety matrix")
         for table in tables:
-            st.text(f"{table.prompt_label}: lowest tolerance that passed: "
-                    f"{table.lowest_passing if table.lowest_passing is not None else 'none'}")
-            data = {seed: [("✓ passed" if table.cells.get((t, seed)) == "passed" else
-                            "✗ blocked" if table.cells.get((t, seed)) == "blocked" else
-                            table.cells.get((t, seed), "—")) for t in table.tolerances] for seed in table.seeds}
+            st.text(
+                f"{table.prompt_label}: lowest tolerance that passed: "
+                f"{table.lowest_passing if table.lowest_passing is not None else 'none'}"
+            )
+            data = {
+                seed: [
+                    (
+                        "✓ passed"
+                        if table.cells.get((t, seed)) == "passed"
+                        else "✗ blocked"
+                        if table.cells.get((t, seed)) == "blocked"
+                        else table.cells.get((t, seed), "—")
+                    )
+                    for t in table.tolerances
+                ]
+                for seed in table.seeds
+            }
             frame = pd.DataFrame(data, index=pd.Index(table.tolerances, name="tolerance"))
             st.dataframe(frame, hide_index=False, width="content")
 
@@ -296,22 +454,37 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     st.subheader("A/B")
     labels = {c.idx: view.label(c) for c in done}
     c1, c2 = st.columns(2)
-    a_idx = c1.selectbox("A", list(labels), format_func=labels.get, key="compare_a", index=0, persist_state="session")
-    b_idx = c2.selectbox("B", list(labels), format_func=labels.get, key="compare_b", index=1, persist_state="session")
+    a_idx = c1.selectbox(
+        "A", list(labels), format_func=labels.get, key="compare_a", index=0, persist_state="session"
+    )
+    b_idx = c2.selectbox(
+        "B", list(labels), format_func=labels.get, key="compare_b", index=1, persist_state="session"
+    )
     a, b = view.cells[a_idx], view.cells[b_idx]
     pa, pb = wb.image_path(a.run), wb.image_path(b.run)
     c1.image(str(pa), width=480)
     c2.image(str(pb), width=480)
-    position = st.slider("Overlay: A on the left of the line, B on the right", 0, 100, 50, key="compare_wipe",
-                         persist_state="session")
+    position = st.slider(
+        "Overlay: A on the left of the line, B on the right",
+        0,
+        100,
+        50,
+        key="compare_wipe",
+        persist_state="session",
+    )
     st.image(images.wipe(pa, pb, position / 100), width=480)
     diff = sweeps.param_diff(a.run, b.run)
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
     rows = [d for d in diff if d["differs"] or not only]
-    frame = pd.DataFrame([{"field": d["field"], "A": d["A"], "B": d["B"], "differs": "≠" if d["differs"] else ""}
-                          for d in rows])
-    styled = frame.style.apply(lambda row: ["background-color: #ffe8a3" if row["differs"] else ""] * len(row),
-                               axis=1)
+    frame = pd.DataFrame(
+        [
+            {"field": d["field"], "A": d["A"], "B": d["B"], "differs": "≠" if d["differs"] else ""}
+            for d in rows
+        ]
+    )
+    styled = frame.style.apply(
+        lambda row: ["background-color: #ffe8a3" if row["differs"] else ""] * len(row), axis=1
+    )
     st.table(styled.hide(axis="index"))
 
 
@@ -322,8 +495,11 @@ def blind_vote(view: sweeps.SweepView) -> None:
             pairs = sweeps.vote_pairs(view, voter)
             voted = sweeps.voted_pairs(wb.ledger, view.id, voter)
             skipped = state.setdefault("compare_skipped", set())
-            todo = [(a, b) for a, b in pairs if frozenset((a.run["id"], b.run["id"])) not in voted
-                    and (voter, a.idx, b.idx) not in skipped]
+            todo = [
+                (a, b)
+                for a, b in pairs
+                if frozenset((a.run["id"], b.run["id"])) not in voted and (voter, a.idx, b.idx) not in skipped
+            ]
             st.text(f"{len(pairs) - len(todo)} of {len(pairs)} pairs judged")
             if todo:
                 left, right = todo[0]
@@ -349,12 +525,22 @@ def blind_vote(view: sweeps.SweepView) -> None:
 def export(view: sweeps.SweepView) -> None:
     st.subheader("Export")
     c1, c2 = st.columns(2)
-    c1.download_button("Contact sheet (PNG)", lambda: sweeps.contact_sheet(view, wb.data_dir),
-                       file_name=f"sweep-{view.id}.png", mime="image/png", key="compare_sheet",
-                       icon=":material/grid_on:")
-    c2.download_button("Images and manifest (ZIP)", lambda: sweeps.export_zip(view, wb.data_dir),
-                       file_name=f"sweep-{view.id}.zip", mime="application/zip", key="compare_zip",
-                       icon=":material/folder_zip:")
+    c1.download_button(
+        "Contact sheet (PNG)",
+        lambda: sweeps.contact_sheet(view, wb.data_dir),
+        file_name=f"sweep-{view.id}.png",
+        mime="image/png",
+        key="compare_sheet",
+        icon=":material/grid_on:",
+    )
+    c2.download_button(
+        "Images and manifest (ZIP)",
+        lambda: sweeps.export_zip(view, wb.data_dir),
+        file_name=f"sweep-{view.id}.zip",
+        mime="application/zip",
+        key="compare_zip",
+        icon=":material/folder_zip:",
+    )
 
 
 current = st.query_params.get("sweep")

@@ -7,6 +7,7 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import store
+from flux_core.errors import CallFailed
 from flux_core.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.templates import TEMPLATES
@@ -20,20 +21,31 @@ session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
 
 # --- form state: defaults once, then whatever a loaded recipe asks for -----------------------
-for key, value in {"compose_width": D.WIDTH, "compose_height": D.HEIGHT, "compose_seed": 0,
-                   "compose_seed_random": True, "compose_tolerance": D.SAFETY_TOLERANCE,
-                   "compose_format": D.OUTPUT_FORMAT, "compose_ref_urls": "",
-                   "compose_aspect": "1:1 square"}.items():
+for key, value in {
+    "compose_width": D.WIDTH,
+    "compose_height": D.HEIGHT,
+    "compose_seed": 0,
+    "compose_seed_random": True,
+    "compose_tolerance": D.SAFETY_TOLERANCE,
+    "compose_format": D.OUTPUT_FORMAT,
+    "compose_ref_urls": "",
+    "compose_aspect": "1:1 square",
+}.items():
     state.setdefault(key, value)
 pending = state.pop("compose_pending", None)
 if pending:
     state["prompt"] = pending["prompt"]
     state["compose_width"], state["compose_height"] = pending["width"], pending["height"]
     state["compose_seed"], state["compose_seed_random"] = pending["seed"], pending["seed_random"]
-    state["compose_tolerance"], state["compose_format"] = pending["safety_tolerance"], pending["output_format"]
+    state["compose_tolerance"], state["compose_format"] = (
+        pending["safety_tolerance"],
+        pending["output_format"],
+    )
     state["compose_ref_urls"] = "\n".join(pending["image_urls"])
-    state["compose_aspect"] = next((name for name, size in D.ASPECT_PRESETS.items()
-                                    if size == (pending["width"], pending["height"])), "Custom")
+    state["compose_aspect"] = next(
+        (name for name, size in D.ASPECT_PRESETS.items() if size == (pending["width"], pending["height"])),
+        "Custom",
+    )
 
 
 def _apply_template() -> None:
@@ -61,21 +73,68 @@ left, right = st.columns([3, 2], gap="large")
 
 with right:
     st.subheader("Parameters")
-    st.selectbox("Aspect ratio", [*D.ASPECT_PRESETS, "Custom"], key="compose_aspect", on_change=_apply_aspect, persist_state="session")
+    st.selectbox(
+        "Aspect ratio",
+        [*D.ASPECT_PRESETS, "Custom"],
+        key="compose_aspect",
+        on_change=_apply_aspect,
+        persist_state="session",
+    )
     c1, c2 = st.columns(2)
-    c1.number_input("Width", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_width", persist_state="session")
-    c2.number_input("Height", min_value=D.SIZE_MIN, max_value=D.SIZE_MAX, step=D.SIZE_STEP, key="compose_height", persist_state="session")
+    c1.number_input(
+        "Width",
+        min_value=D.SIZE_MIN,
+        max_value=D.SIZE_MAX,
+        step=D.SIZE_STEP,
+        key="compose_width",
+        persist_state="session",
+    )
+    c2.number_input(
+        "Height",
+        min_value=D.SIZE_MIN,
+        max_value=D.SIZE_MAX,
+        step=D.SIZE_STEP,
+        key="compose_height",
+        persist_state="session",
+    )
     c1, c2 = st.columns([1, 1])
-    c1.checkbox("Random seed", key="compose_seed_random", help="A seed is drawn, sent and recorded.", persist_state="session")
-    c2.number_input("Seed", min_value=0, max_value=D.SEED_MAX, step=1, key="compose_seed",
-                    disabled=state["compose_seed_random"], persist_state="session")
-    st.slider("Safety tolerance", D.SAFETY_MIN, D.SAFETY_MAX, key="compose_tolerance",
-              help="0 is the strictest filter, 6 the most permissive.", persist_state="session")
-    st.radio("Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True, persist_state="session")
+    c1.checkbox(
+        "Random seed",
+        key="compose_seed_random",
+        help="A seed is drawn, sent and recorded.",
+        persist_state="session",
+    )
+    c2.number_input(
+        "Seed",
+        min_value=0,
+        max_value=D.SEED_MAX,
+        step=1,
+        key="compose_seed",
+        disabled=state["compose_seed_random"],
+        persist_state="session",
+    )
+    st.slider(
+        "Safety tolerance",
+        D.SAFETY_MIN,
+        D.SAFETY_MAX,
+        key="compose_tolerance",
+        help="0 is the strictest filter, 6 the most permissive.",
+        persist_state="session",
+    )
+    st.radio(
+        "Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True, persist_state="session"
+    )
     with st.expander("Reference images (up to 8)"):
         st.text_area("Image URLs, one per line", key="compose_ref_urls", height=80, persist_state="session")
-        uploads = st.file_uploader("Image files", type=["png", "jpg", "jpeg", "webp", "gif"],
-                                   accept_multiple_files=True, key="compose_ref_files") or []
+        uploads = (
+            st.file_uploader(
+                "Image files",
+                type=["png", "jpg", "jpeg", "webp", "gif"],
+                accept_multiple_files=True,
+                key="compose_ref_files",
+            )
+            or []
+        )
         urls = [u.strip() for u in state["compose_ref_urls"].splitlines() if u.strip()]
         if urls or uploads:
             thumbs = st.columns(4)
@@ -86,16 +145,31 @@ with right:
         st.caption(cost)
 
 with left:
-    st.selectbox("Start from a template", ["—", *TEMPLATES], key="compose_template", on_change=_apply_template, persist_state="session")
+    st.selectbox(
+        "Start from a template",
+        ["—", *TEMPLATES],
+        key="compose_template",
+        on_change=_apply_template,
+        persist_state="session",
+    )
     with st.form("compose_form", border=False):
-        st.text_area("Prompt", key="prompt", bind="query-params", height=220,
-                     placeholder="Describe the image. Ctrl+Enter generates.")
+        st.text_area(
+            "Prompt",
+            key="prompt",
+            bind="query-params",
+            height=220,
+            placeholder="Describe the image. Ctrl+Enter generates.",
+        )
         submitted = st.form_submit_button("Generate", type="primary", key="compose_generate")
 
     state["compose_values"] = {  # what Compare offers as "from Compose"
-        "prompt": state.get("prompt") or "", "width": int(state["compose_width"]),
-        "height": int(state["compose_height"]), "seed": int(state["compose_seed"]),
-        "safety_tolerance": int(state["compose_tolerance"]), "output_format": state["compose_format"]}
+        "prompt": state.get("prompt") or "",
+        "width": int(state["compose_width"]),
+        "height": int(state["compose_height"]),
+        "seed": int(state["compose_seed"]),
+        "safety_tolerance": int(state["compose_tolerance"]),
+        "output_format": state["compose_format"],
+    }
 
     if submitted:
         problems: list[str] = []
@@ -107,9 +181,14 @@ with left:
             except ImageProblem as exc:
                 problems.append(str(exc))
         seed = None if state["compose_seed_random"] else int(state["compose_seed"])
-        fields = dict(prompt=state.get("prompt") or "", width=int(state["compose_width"]),
-                      height=int(state["compose_height"]), seed=seed,
-                      safety_tolerance=int(state["compose_tolerance"]), output_format=state["compose_format"])
+        fields = dict(
+            prompt=state.get("prompt") or "",
+            width=int(state["compose_width"]),
+            height=int(state["compose_height"]),
+            seed=seed,
+            safety_tolerance=int(state["compose_tolerance"]),
+            output_format=state["compose_format"],
+        )
         try:
             placeholders = [f"https://upload.invalid/{i}" for i in range(len(references))]
             FluxParams.parse(fields, image_urls=urls + placeholders)
@@ -123,11 +202,16 @@ with left:
         else:
             guard = state.setdefault("compose_guard", store.new_id())
             try:
-                run_id = wb.submit(params, seed_random=seed is None, session_key=session_key,
-                                   references=references, guard=guard)
-            except Exception as exc:  # an upload that failed: say so, nothing was submitted
+                run_id = wb.submit(
+                    params,
+                    seed_random=seed is None,
+                    session_key=session_key,
+                    references=references,
+                    guard=guard,
+                )
+            except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
-                st.text(getattr(exc, "user_text", lambda: str(exc))())
+                st.text(exc.user_text())
             else:
                 st.query_params["run"] = run_id
 
@@ -148,10 +232,15 @@ with left:
     elif row is not None:
         line = P.headline(row)
         shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
-        icons = {"success": ":material/check_circle:", "warning": ":material/block:",
-                 "error": ":material/error:", "info": ":material/info:"}
-        shows[line.level](f"{line.title} {line.detail}" if line.level == "success" else line.title,
-                          icon=icons[line.level])
+        icons = {
+            "success": ":material/check_circle:",
+            "warning": ":material/block:",
+            "error": ":material/error:",
+            "info": ":material/info:",
+        }
+        shows[line.level](
+            f"{line.title} {line.detail}" if line.level == "success" else line.title, icon=icons[line.level]
+        )
         if line.detail and line.level != "success":
             st.text(line.detail)
 
@@ -166,24 +255,45 @@ if row is not None and not P.is_active(row):
     with about:
         if row["status"] == store.COMPLETED and image is not None and image.exists():
             ext = image.suffix.lstrip(".")
-            st.download_button("Download image", image.read_bytes(), file_name=f"flux-lab-{row['id']}.{ext}",
-                               mime=f"image/{'jpeg' if ext == 'jpg' else ext}", key="compose_download",
-                               icon=":material/download:")
+            st.download_button(
+                "Download image",
+                image.read_bytes(),
+                file_name=f"flux-lab-{row['id']}.{ext}",
+                mime=f"image/{'jpeg' if ext == 'jpg' else ext}",
+                key="compose_download",
+                icon=":material/download:",
+            )
         actions = st.container(horizontal=True)
-        if actions.button("Vary seed", key="compose_vary", help="The same recipe with a new random seed",
-                     icon=":material/casino:"):
+        if actions.button(
+            "Vary seed",
+            key="compose_vary",
+            help="The same recipe with a new random seed",
+            icon=":material/casino:",
+        ):
             params = store.params_of(row).replace(seed=random_seed())
-            st.query_params["run"] = wb.submit(params, seed_random=True, session_key=session_key,
-                                               guard=state.setdefault("compose_guard", store.new_id()))
+            st.query_params["run"] = wb.submit(
+                params,
+                seed_random=True,
+                session_key=session_key,
+                guard=state.setdefault("compose_guard", store.new_id()),
+            )
             st.rerun()
-        if actions.button("Edit and re-run", key="compose_edit", help="Load this recipe into the form",
-                     icon=":material/edit:"):
+        if actions.button(
+            "Edit and re-run",
+            key="compose_edit",
+            help="Load this recipe into the form",
+            icon=":material/edit:",
+        ):
             state["compose_pending"] = P.form_values(row)
             st.rerun()
         favourite = bool(row["favourite"])
-        if actions.button("Favourite", key="compose_favourite", type="primary" if favourite else "secondary",
-                     icon=":material/star:" if favourite else ":material/star_border:",
-                     help="Marked as a favourite" if favourite else "Mark as a favourite"):
+        if actions.button(
+            "Favourite",
+            key="compose_favourite",
+            type="primary" if favourite else "secondary",
+            icon=":material/star:" if favourite else ":material/star_border:",
+            help="Marked as a favourite" if favourite else "Mark as a favourite",
+        ):
             wb.ledger.update_curation(row["id"], favourite=not favourite)
             st.rerun()
         st.caption("Recipe")
@@ -210,8 +320,13 @@ def _draw_recent() -> None:
             else:
                 st.text(P.STATUS_WORDS[run["status"]])
             st.text(f"seed {run['seed']} · tol {run['safety_tolerance']}")
-            st.button("Open", key=f"compose_open_{run['id']}", on_click=_open, args=(run["id"], True),
-                      help="Show this run and load its recipe into the form")
+            st.button(
+                "Open",
+                key=f"compose_open_{run['id']}",
+                on_click=_open,
+                args=(run["id"], True),
+                help="Show this run and load its recipe into the form",
+            )
 
 
 # while any recent run is in flight, the strip refreshes itself from the ledger

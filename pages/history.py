@@ -63,34 +63,62 @@ def to_compose(row: dict, *, rerun: str | None = None) -> None:
         params = store.params_of(row)
         if rerun == "vary":
             params = params.replace(seed=random_seed())
-        run_id = wb.submit(params, seed_random=rerun == "vary", session_key=session_key,
-                           guard=state.setdefault("history_guard", store.new_id()))
+        run_id = wb.submit(
+            params,
+            seed_random=rerun == "vary",
+            session_key=session_key,
+            guard=state.setdefault("history_guard", store.new_id()),
+        )
     state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id))
     st.switch_page("pages/compose.py", query_params={"run": run_id})
 
 
 # --- the query, every part of it bound to the URL ----------------------------------------------
-search = st.text_input("Search prompts, notes and tags", key="h_q", bind="query-params",
-                       placeholder="words from a prompt, a note or a tag")
+search = st.text_input(
+    "Search prompts, notes and tags",
+    key="h_q",
+    bind="query-params",
+    placeholder="words from a prompt, a note or a tag",
+)
 top = st.columns([3, 2, 2, 1])
 statuses = top[0].multiselect("Status", list(history.STATUS_GROUPS), key="h_status", bind="query-params")
 sort = top[1].selectbox("Sort by", list(history.SORTS), key="h_sort", bind="query-params")
-view_mode = top[2].segmented_control("View", ["Gallery", "Table"], key="h_view", bind="query-params",
-                                     default="Gallery") or "Gallery"
+view_mode = (
+    top[2].segmented_control(
+        "View", ["Gallery", "Table"], key="h_view", bind="query-params", default="Gallery"
+    )
+    or "Gallery"
+)
 trash = top[3].toggle("Trash", key="h_trash", bind="query-params", help="Deleted runs, until purged")
 with st.expander("Filters"):
     f = st.columns(4)
     seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
-    tolerances = f[1].multiselect("Safety tolerance", list(range(D.SAFETY_MIN, D.SAFETY_MAX + 1)), key="h_tol",
-                                  bind="query-params")
-    size = f[2].selectbox("Size", list(SIZES), format_func=SIZES.get, index=None, key="h_size",
-                          bind="query-params", placeholder="any size")
+    tolerances = f[1].multiselect(
+        "Safety tolerance", list(range(D.SAFETY_MIN, D.SAFETY_MAX + 1)), key="h_tol", bind="query-params"
+    )
+    size = f[2].selectbox(
+        "Size",
+        list(SIZES),
+        format_func=SIZES.get,
+        index=None,
+        key="h_size",
+        bind="query-params",
+        placeholder="any size",
+    )
     formats = f[3].multiselect("Format", D.OUTPUT_FORMATS, key="h_fmt", bind="query-params")
     g = st.columns(4)
     favourite = g[0].checkbox("Favourites only", key="h_fav", bind="query-params")
-    min_rating = g[1].select_slider("Rating at least", [0, 1, 2, 3, 4, 5], key="h_rating", bind="query-params")
-    tag = g[2].selectbox("Tag", known_tags(str(wb.ledger.path)), index=None, key="h_tag", bind="query-params",
-                         placeholder="any tag")
+    min_rating = g[1].select_slider(
+        "Rating at least", [0, 1, 2, 3, 4, 5], key="h_rating", bind="query-params"
+    )
+    tag = g[2].selectbox(
+        "Tag",
+        known_tags(str(wb.ledger.path)),
+        index=None,
+        key="h_tag",
+        bind="query-params",
+        placeholder="any tag",
+    )
     sweep_id = g[3].text_input("Sweep id", key="h_sweep", bind="query-params")
     h = st.columns(4)
     date_from = h[0].date_input("From", value=None, key="h_from", bind="query-params")
@@ -109,18 +137,34 @@ if problems:
         st.error(problem)
     st.stop()
 
-query = Query(text=search, statuses=tuple(statuses), seed=seed, tolerances=tuple(tolerances), size=size,
-              formats=tuple(formats), favourite=favourite, min_rating=min_rating or None, tag=tag,
-              sweep_id=sweep_id.strip() or None, date_from=date_from, date_to=date_to, backends=tuple(backends),
-              sort=sort or "newest", trash=trash)
+query = Query(
+    text=search,
+    statuses=tuple(statuses),
+    seed=seed,
+    tolerances=tuple(tolerances),
+    size=size,
+    formats=tuple(formats),
+    favourite=favourite,
+    min_rating=min_rating or None,
+    tag=tag,
+    sweep_id=sweep_id.strip() or None,
+    date_from=date_from,
+    date_to=date_to,
+    backends=tuple(backends),
+    sort=sort or "newest",
+    trash=trash,
+)
 first = history.find(wb.ledger, query)
 page_number = st.pagination(first.pages, key="h_page", bind="query-params") if first.pages > 1 else 1
 page = first if page_number == 1 else history.find(wb.ledger, query.with_page(page_number))
 count = f"{page.total:,}{'+' if page.capped else ''}"
 start = (page.page - 1) * query.page_size
-st.caption(f"{count} run(s) · showing {start + 1 if page.rows else 0}–{start + len(page.rows)} · newest first"
-           if sort in (None, "newest") else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
-           f"{start + len(page.rows)} · sorted by {sort}")
+st.caption(
+    f"{count} run(s) · showing {start + 1 if page.rows else 0}–{start + len(page.rows)} · newest first"
+    if sort in (None, "newest")
+    else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
+    f"{start + len(page.rows)} · sorted by {sort}"
+)
 
 chosen = selected()
 if trash and page.rows:
@@ -137,17 +181,54 @@ if trash and page.rows:
 
 # --- the list --------------------------------------------------------------------------------
 if not page.rows:
-    st.info("No runs match." if any([search, statuses, seed_text, tolerances, size, formats, favourite, min_rating,
-                                     tag, sweep_id, date_from, date_to, backends]) else "No runs yet.")
+    st.info(
+        "No runs match."
+        if any(
+            [
+                search,
+                statuses,
+                seed_text,
+                tolerances,
+                size,
+                formats,
+                favourite,
+                min_rating,
+                tag,
+                sweep_id,
+                date_from,
+                date_to,
+                backends,
+            ]
+        )
+        else "No runs yet."
+    )
 elif view_mode == "Table":
-    table = pd.DataFrame([{"created": r["created_at"][:19].replace("T", " "), "status": r["status"],
-                           "prompt": " ".join(r["prompt"].split())[:120], "seed": r["seed"],
-                           "size": f"{r['width']}×{r['height']}", "tolerance": r["safety_tolerance"],
-                           "format": r["output_format"], "inference s": r["inference_time"],
-                           "rating": r["rating"], "★": "★" if r["favourite"] else "", "id": r["id"]}
-                          for r in page.rows])
-    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="h_table",
-                          column_config={"id": None})
+    table = pd.DataFrame(
+        [
+            {
+                "created": r["created_at"][:19].replace("T", " "),
+                "status": r["status"],
+                "prompt": " ".join(r["prompt"].split())[:120],
+                "seed": r["seed"],
+                "size": f"{r['width']}×{r['height']}",
+                "tolerance": r["safety_tolerance"],
+                "format": r["output_format"],
+                "inference s": r["inference_time"],
+                "rating": r["rating"],
+                "★": "★" if r["favourite"] else "",
+                "id": r["id"],
+            }
+            for r in page.rows
+        ]
+    )
+    picked = st.dataframe(
+        table,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="h_table",
+        column_config={"id": None},
+    )
     rows_picked = [page.rows[i]["id"] for i in picked.selection.rows]
     if rows_picked != [i for i in chosen if i in {r["id"] for r in page.rows}]:
         others = [i for i in chosen if i not in {r["id"] for r in page.rows}]
@@ -164,8 +245,13 @@ else:
                 st.text(P.STATUS_WORDS[row["status"]])
             st.text(f"seed {row['seed']} · tol {row['safety_tolerance']}{' · ★' if row['favourite'] else ''}")
             c1, c2 = st.columns(2)
-            c1.checkbox("Select", value=row["id"] in chosen, key=f"h_pick_{row['id']}", on_change=toggle,
-                        args=(row["id"],))
+            c1.checkbox(
+                "Select",
+                value=row["id"] in chosen,
+                key=f"h_pick_{row['id']}",
+                on_change=toggle,
+                args=(row["id"],),
+            )
             c2.button("Open", key=f"h_open_{row['id']}", on_click=open_run, args=(row["id"],))
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
@@ -195,11 +281,18 @@ if current is not None:
             to_compose(current, rerun="vary")
         st.json(P.recipe(current), expanded=1)
         fav = st.toggle("Favourite", value=bool(current["favourite"]), key=f"h_fav_{current['id']}")
-        stars = st.feedback("stars", key=f"h_stars_{current['id']}",
-                            default=current["rating"] - 1 if current["rating"] else None)
-        tags = st.multiselect("Tags", sorted(set(history.all_tags(wb.ledger)) | set(json.loads(current["tags_json"]))),
-                              default=json.loads(current["tags_json"]), accept_new_options=True,
-                              key=f"h_tags_{current['id']}")
+        stars = st.feedback(
+            "stars",
+            key=f"h_stars_{current['id']}",
+            default=current["rating"] - 1 if current["rating"] else None,
+        )
+        tags = st.multiselect(
+            "Tags",
+            sorted(set(history.all_tags(wb.ledger)) | set(json.loads(current["tags_json"]))),
+            default=json.loads(current["tags_json"]),
+            accept_new_options=True,
+            key=f"h_tags_{current['id']}",
+        )
         note = st.text_area("Note", value=current["notes"], key=f"h_note_{current['id']}", height=80)
         rating = current["rating"] if stars is None else stars + 1
         if st.button("Save", key="h_save", type="primary"):
@@ -230,9 +323,14 @@ if rows:
     st.divider()
     st.subheader(f"Selected: {len(rows)} run(s)")
     bar = st.container(horizontal=True)
-    bar.download_button("Export selected (ZIP)", lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
-                        file_name="flux-lab-runs.zip", mime="application/zip", key="h_export",
-                        icon=":material/folder_zip:")
+    bar.download_button(
+        "Export selected (ZIP)",
+        lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
+        file_name="flux-lab-runs.zip",
+        mime="application/zip",
+        key="h_export",
+        icon=":material/folder_zip:",
+    )
     if not trash:
         if bar.button("Delete selected", key="h_delete_selected", icon=":material/delete:"):
             history.delete(wb.ledger, chosen)
@@ -257,8 +355,11 @@ if len(rows) >= 2:
     only = st.toggle("Differences only", key="h_diff_only")
     lines = [line for line in P.compare_fields(rows, names) if line["differs"] or not only]
     frame = pd.DataFrame([{**line, "differs": "≠" if line["differs"] else ""} for line in lines])
-    st.table(frame.style.apply(lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1)
-             .hide(axis="index"))
+    st.table(
+        frame.style.apply(
+            lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1
+        ).hide(axis="index")
+    )
     st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
     for name, row in zip(names[1:], rows[1:]):
         st.text(f"#1 → {name}")
@@ -270,7 +371,9 @@ if len(rows) >= 2:
 
 # --- recall from a file, and insights ---------------------------------------------------------
 with st.expander("Recall a recipe from an image file"):
-    upload = st.file_uploader("An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import")
+    upload = st.file_uploader(
+        "An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import"
+    )
     if upload is not None:
         try:
             recalled = history.recall_image(upload.getvalue())
@@ -280,8 +383,11 @@ with st.expander("Recall a recipe from an image file"):
         else:
             st.json(recalled.params.payload())
             if st.button("Open in Compose", key="h_import_open"):
-                state["compose_pending"] = {**recalled.params.payload(), "seed_random": False,
-                                            "image_urls": list(recalled.params.image_urls)}
+                state["compose_pending"] = {
+                    **recalled.params.payload(),
+                    "seed_random": False,
+                    "image_urls": list(recalled.params.image_urls),
+                }
                 target = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
                 st.switch_page("pages/compose.py", query_params={"run": target} if target else None)
 

@@ -59,8 +59,9 @@ def sleeps() -> Sleeps:
 
 
 def client_for(server: EmulatorServer, key: str = TEST_KEY, **kwargs) -> SegmindClient:
-    connection = Connection.resolve(api_key=key, base_url=server.url, rpm=kwargs.pop("rpm", 0),
-                                    backend="emulator")
+    connection = Connection.resolve(
+        api_key=key, base_url=server.url, rpm=kwargs.pop("rpm", 0), backend="emulator"
+    )
     return SegmindClient(connection=connection, **kwargs)
 
 

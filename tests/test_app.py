@@ -22,8 +22,11 @@ def start() -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("success", "info", "warning", "error", "text", "caption", "markdown")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("success", "info", "warning", "error", "text", "caption", "markdown")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -118,7 +121,10 @@ def test_a_fixed_seed_and_size_are_sent_as_chosen():
     at = start()
     at.selectbox(key="compose_aspect").set_value("16:9 wide")
     at.run()
-    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_height").value) == (1344, 768)
+    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_height").value) == (
+        1344,
+        768,
+    )
     at.checkbox(key="compose_seed_random").uncheck()
     at.run()
     at.number_input(key="compose_seed").set_value(42)

@@ -23,8 +23,11 @@ def compare_page() -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("info", "warning", "error", "text", "caption", "success")
-                     for e in getattr(at, kind))
+    return "\n".join(
+        str(e.value)
+        for kind in ("info", "warning", "error", "text", "caption", "success")
+        for e in getattr(at, kind)
+    )
 
 
 def plan(at: AppTest, prompt: str = "a zombie at dusk") -> AppTest:

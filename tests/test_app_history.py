@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flux_core import history, store
 from flux_core.params import FluxParams
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -28,11 +27,16 @@ def history_page(runs: list[dict]) -> tuple[AppTest, list[str]]:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("text", "caption", "info", "error", "warning") for e in getattr(at, kind))
+    return "\n".join(
+        str(e.value) for kind in ("text", "caption", "info", "error", "warning") for e in getattr(at, kind)
+    )
 
 
-THREE = [dict(prompt="a red cube", seed=1), dict(prompt="a blue cube", seed=2, safety_tolerance=5),
-         dict(prompt="a green tree", seed=3)]
+THREE = [
+    dict(prompt="a red cube", seed=1),
+    dict(prompt="a blue cube", seed=2, safety_tolerance=5),
+    dict(prompt="a green tree", seed=3),
+]
 
 
 def test_search_finds_by_a_word_in_the_prompt():
@@ -53,7 +57,11 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
     [table] = [t.value for t in at.table if "differs" in t.value.columns]
     marked = set(table[table["differs"] == "≠"]["field"])
-    assert {"prompt", "seed", "safety_tolerance"} <= marked <= {"prompt", "seed", "safety_tolerance", "inference_time"}
+    assert (
+        {"prompt", "seed", "safety_tolerance"}
+        <= marked
+        <= {"prompt", "seed", "safety_tolerance", "inference_time"}
+    )
     assert "#1 → #2" in texts(at)
     at.toggle(key="h_diff_only").set_value(True)
     at.run()
@@ -73,8 +81,19 @@ def test_a_link_with_the_selection_reopens_the_same_comparison():
 
 
 def test_recall_opens_compose_and_rerun_sends_an_identical_request():
-    at, ids = history_page([dict(prompt="a red cube", seed=11, width=512, height=768, safety_tolerance=5,
-                                 output_format="jpeg", image_urls=["https://example.com/ref.png"])])
+    at, ids = history_page(
+        [
+            dict(
+                prompt="a red cube",
+                seed=11,
+                width=512,
+                height=768,
+                safety_tolerance=5,
+                output_format="jpeg",
+                image_urls=["https://example.com/ref.png"],
+            )
+        ]
+    )
     at.button(key=f"h_open_{ids[0]}").click()
     at.run()
     at.button(key="h_compose").click()
@@ -83,8 +102,13 @@ def test_recall_opens_compose_and_rerun_sends_an_identical_request():
     at.run()
     assert not at.exception
     assert at.text_area(key="prompt").value == "a red cube"
-    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_height").value) == (512, 768)
-    assert at.number_input(key="compose_seed").value == 11 and not at.checkbox(key="compose_seed_random").value
+    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_height").value) == (
+        512,
+        768,
+    )
+    assert (
+        at.number_input(key="compose_seed").value == 11 and not at.checkbox(key="compose_seed_random").value
+    )
     assert at.text_area(key="compose_ref_urls").value == "https://example.com/ref.png"
     at.button(key="compose_generate").click()
     at.run()

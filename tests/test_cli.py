@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -35,8 +34,16 @@ def test_generate_with_the_embedded_emulator_prints_a_completed_run(capsys):
     assert code == 0, err
     run = json.loads(out)
     assert run["status"] == "COMPLETED" and run["seed"] == 1 and run["prompt"] == "a red cube"
-    for key in ("run_id", "request_id", "width", "height", "safety_tolerance", "output_format", "inference_time",
-                "error"):
+    for key in (
+        "run_id",
+        "request_id",
+        "width",
+        "height",
+        "safety_tolerance",
+        "output_format",
+        "inference_time",
+        "error",
+    ):
         assert key in run
     path = Path(run["image_path"])
     assert path.is_absolute() and path.exists()
@@ -97,11 +104,26 @@ def test_flaky_polls_still_complete_with_one_submit(capsys, monkeypatch, emulato
 def test_sweep_runs_the_cross_product_one_json_line_each(capsys, monkeypatch, emulator):
     server = emulator()
     point_at(monkeypatch, server)
-    code, out, err = cli(capsys, "sweep", "--prompt", "a zombie at dusk", "--seeds", "1,2,3",
-                         "--safety-tolerances", "1,3", "--width", "256", "--height", "256", "--json")
+    code, out, err = cli(
+        capsys,
+        "sweep",
+        "--prompt",
+        "a zombie at dusk",
+        "--seeds",
+        "1,2,3",
+        "--safety-tolerances",
+        "1,3",
+        "--width",
+        "256",
+        "--height",
+        "256",
+        "--json",
+    )
     runs = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # the tolerance-1 cells are blocked
-    assert sorted((r["seed"], r["safety_tolerance"]) for r in runs) == [(s, t) for s in (1, 2, 3) for t in (1, 3)]
+    assert sorted((r["seed"], r["safety_tolerance"]) for r in runs) == [
+        (s, t) for s in (1, 2, 3) for t in (1, 3)
+    ]
     assert {r["status"] for r in runs if r["safety_tolerance"] == 1} == {"BLOCKED"}
     assert {r["status"] for r in runs if r["safety_tolerance"] == 3} == {"COMPLETED"}
     assert len({r["sweep_id"] for r in runs}) == 1 and server.stats.submits == 6
@@ -126,8 +148,17 @@ def test_local_reference_images_are_uploaded_and_recorded(capsys, monkeypatch, e
     point_at(monkeypatch, server)
     ref = tmp_path / "ref.png"
     Image.new("RGB", (32, 32), "orange").save(ref)
-    code, out, err = cli(capsys, "generate", "--prompt", "a cat", "--image", str(ref), "--image-url",
-                         "https://example.com/a.png", "--json")
+    code, out, err = cli(
+        capsys,
+        "generate",
+        "--prompt",
+        "a cat",
+        "--image",
+        str(ref),
+        "--image-url",
+        "https://example.com/a.png",
+        "--json",
+    )
     run = json.loads(out)
     assert code == 0, err
     assert run["image_urls"][0] == "https://example.com/a.png" and run["image_urls"][1].startswith(server.url)
@@ -141,9 +172,26 @@ def test_a_sweep_killed_after_its_submits_is_finished_by_resume(capsys, monkeypa
     server = emulator(latency_s=2.0)
     point_at(monkeypatch, server)
     sweep = subprocess.Popen(
-        [sys.executable, "-m", "flux_core", "sweep", "--prompt", "a red cube", "--seeds", "1,2,3,4",
-         "--width", "256", "--height", "256", "--progress"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=os.environ.copy())
+        [
+            sys.executable,
+            "-m",
+            "flux_core",
+            "sweep",
+            "--prompt",
+            "a red cube",
+            "--seeds",
+            "1,2,3,4",
+            "--width",
+            "256",
+            "--height",
+            "256",
+            "--progress",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
     queued = 0
     for line in sweep.stderr:  # progress lines, as they happen
         queued += "QUEUED" in line
@@ -174,8 +222,13 @@ def test_the_console_script_is_installed_and_answers(tmp_path):
 def test_ctrl_c_exits_at_once_and_leaves_the_run_to_resume(monkeypatch, emulator, data_dir):
     server = emulator(latency_s=60.0)
     point_at(monkeypatch, server)
-    gen = subprocess.Popen([sys.executable, "-m", "flux_core", "generate", "--prompt", "a slow cube", "--progress"],
-                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    gen = subprocess.Popen(
+        [sys.executable, "-m", "flux_core", "generate", "--prompt", "a slow cube", "--progress"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
     for line in gen.stderr:
         if "QUEUED" in line:
             break

@@ -12,8 +12,15 @@ import pytest
 from flux_core.budget import RequestBudget
 from flux_core.client import AsyncSegmindClient, SegmindClient
 from flux_core.errors import (
-    AuthError, InsufficientCredits, JobBlocked, JobExpired, JobFailed, JobTimedOut, MissingKey,
-    NetworkError, SubmitUnknown,
+    AuthError,
+    InsufficientCredits,
+    JobBlocked,
+    JobExpired,
+    JobFailed,
+    JobTimedOut,
+    MissingKey,
+    NetworkError,
+    SubmitUnknown,
 )
 from flux_core.jobs import Job
 from flux_core.params import FluxParams
@@ -23,11 +30,20 @@ KEY = "SG_0123456789abcdef"
 BASE = "https://api.segmind.test"
 PARAMS = FluxParams.parse(prompt="a red cube", seed=1)
 RID = "2c7f59ea-13f1-402c-9353-915a2b5a2124"
-SUBMIT_BODY = {"request_id": RID, "status": "QUEUED", "poll_url": f"{BASE}/v1/requests/{RID}",
-               "status_url": f"{BASE}/v2/requests/{RID}/status", "response_url": f"{BASE}/v2/requests/{RID}"}
+SUBMIT_BODY = {
+    "request_id": RID,
+    "status": "QUEUED",
+    "poll_url": f"{BASE}/v1/requests/{RID}",
+    "status_url": f"{BASE}/v2/requests/{RID}/status",
+    "response_url": f"{BASE}/v2/requests/{RID}",
+}
 DONE = {"status": "COMPLETED", "request_id": RID, "metrics": {"inference_time": 13.06}}
-RESULT = {"status": "COMPLETED", "error": None, "output": "https://images.segmind.test/g/1.png",
-          "metrics": {"inference_time": 13.06, "cost": 0.07, "remaining_credits": 9.9}}
+RESULT = {
+    "status": "COMPLETED",
+    "error": None,
+    "output": "https://images.segmind.test/g/1.png",
+    "metrics": {"inference_time": 13.06, "cost": 0.07, "remaining_credits": 9.9},
+}
 
 
 class Script:
@@ -67,8 +83,12 @@ RESULT_ROUTE = f"GET /v2/requests/{RID}"
 
 def make(script: Script, sleeps=None, key: str | None = KEY) -> SegmindClient:
     connection = Connection.resolve(api_key=key, base_url=BASE, rpm=0)
-    return SegmindClient(connection=connection, transport=script.transport(), budget=RequestBudget(None),
-                         sleep=sleeps if sleeps is not None else (lambda s: None))
+    return SegmindClient(
+        connection=connection,
+        transport=script.transport(),
+        budget=RequestBudget(None),
+        sleep=sleeps if sleeps is not None else (lambda s: None),
+    )
 
 
 def test_submit_sends_the_key_header_and_the_flat_body():
@@ -82,9 +102,13 @@ def test_submit_sends_the_key_header_and_the_flat_body():
 
 
 def test_a_full_job_polls_until_completed_then_fetches_the_result(sleeps):
-    script = Script({SUBMIT: [(200, SUBMIT_BODY)],
-                     STATUS: [(200, {"status": "QUEUED"}), (200, {"status": "PROCESSING"}), (200, DONE)],
-                     RESULT_ROUTE: [(200, RESULT)]})
+    script = Script(
+        {
+            SUBMIT: [(200, SUBMIT_BODY)],
+            STATUS: [(200, {"status": "QUEUED"}), (200, {"status": "PROCESSING"}), (200, DONE)],
+            RESULT_ROUTE: [(200, RESULT)],
+        }
+    )
     client = make(script, sleeps)
     seen = []
     outcome = client.wait(client.submit(PARAMS), on_status=lambda s, b: seen.append(s))
@@ -94,11 +118,24 @@ def test_a_full_job_polls_until_completed_then_fetches_the_result(sleeps):
 
 
 def test_a_storm_of_bad_polls_is_ridden_out_with_one_submit(sleeps):
-    storm = [(429, {"error": "rate_limit_exceeded"}), (500, {"error": "x"}), (502, b""), (503, b"busy"),
-             httpx.ReadError("reset"), (200, b"<html>not json</html>"), httpx.RemoteProtocolError("eof"),
-             (200, {"status": "PROCESSING"}), (200, DONE)]
-    script = Script({SUBMIT: [(200, SUBMIT_BODY)], STATUS: storm,
-                     RESULT_ROUTE: [(502, b""), httpx.ConnectError("no"), (200, RESULT)]})
+    storm = [
+        (429, {"error": "rate_limit_exceeded"}),
+        (500, {"error": "x"}),
+        (502, b""),
+        (503, b"busy"),
+        httpx.ReadError("reset"),
+        (200, b"<html>not json</html>"),
+        httpx.RemoteProtocolError("eof"),
+        (200, {"status": "PROCESSING"}),
+        (200, DONE),
+    ]
+    script = Script(
+        {
+            SUBMIT: [(200, SUBMIT_BODY)],
+            STATUS: storm,
+            RESULT_ROUTE: [(502, b""), httpx.ConnectError("no"), (200, RESULT)],
+        }
+    )
     client = make(script, sleeps)
     outcome = client.wait(client.submit(PARAMS))
     assert outcome.image_url == RESULT["output"]
@@ -106,18 +143,25 @@ def test_a_storm_of_bad_polls_is_ridden_out_with_one_submit(sleeps):
 
 
 def test_429_on_a_poll_waits_for_the_reset_time(sleeps):
-    limited = httpx.Response(429, json={"error": "rate_limit_exceeded"},
-                             headers={"x-rate-limit-reset-at-utc": "2999-01-01T00:00:00Z"})
-    script = Script({SUBMIT: [(200, SUBMIT_BODY)], STATUS: [limited, (200, DONE)],
-                     RESULT_ROUTE: [(200, RESULT)]})
+    limited = httpx.Response(
+        429,
+        json={"error": "rate_limit_exceeded"},
+        headers={"x-rate-limit-reset-at-utc": "2999-01-01T00:00:00Z"},
+    )
+    script = Script(
+        {SUBMIT: [(200, SUBMIT_BODY)], STATUS: [limited, (200, DONE)], RESULT_ROUTE: [(200, RESULT)]}
+    )
     client = make(script, sleeps)
     client.wait(client.submit(PARAMS))
     assert max(sleeps) >= 60.0  # bounded wait until the (far) reset, never a hammering loop
 
 
 def test_failed_comes_under_422_with_the_servers_words():
-    failed = {"status": "FAILED", "error": "Prompt is Mandatory and must be string",
-              "metrics": {"inference_time": 0.007}}
+    failed = {
+        "status": "FAILED",
+        "error": "Prompt is Mandatory and must be string",
+        "metrics": {"inference_time": 0.007},
+    }
     script = Script({SUBMIT: [(200, SUBMIT_BODY)], STATUS: [(422, failed)]})
     client = make(script)
     with pytest.raises(JobFailed) as info:
@@ -127,8 +171,12 @@ def test_failed_comes_under_422_with_the_servers_words():
 
 
 def test_moderation_is_reported_as_a_block():
-    script = Script({SUBMIT: [(200, SUBMIT_BODY)],
-                     STATUS: [(422, {"status": "FAILED", "error": "Request moderated: NSFW content"})]})
+    script = Script(
+        {
+            SUBMIT: [(200, SUBMIT_BODY)],
+            STATUS: [(422, {"status": "FAILED", "error": "Request moderated: NSFW content"})],
+        }
+    )
     client = make(script)
     with pytest.raises(JobBlocked):
         client.wait(client.submit(PARAMS), safety_tolerance=1)
@@ -148,16 +196,27 @@ def test_a_deadline_ends_waiting_without_losing_the_job():
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    client = SegmindClient(connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0),
-                           transport=script.transport(), sleep=sleep, clock=lambda: now[0],
-                           budget=RequestBudget(None))
+    client = SegmindClient(
+        connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0),
+        transport=script.transport(),
+        sleep=sleep,
+        clock=lambda: now[0],
+        budget=RequestBudget(None),
+    )
     with pytest.raises(JobTimedOut) as info:
         client.wait(Job.from_request_id(RID, BASE), timeout=30)
     assert "resume" in info.value.user_text()
 
 
-@pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"),
-                                     httpx.ReadError("reset"), httpx.WriteError("broken")])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.ReadError("reset"),
+        httpx.WriteError("broken"),
+    ],
+)
 def test_an_ambiguous_submit_is_never_repeated(failure):
     script = Script({SUBMIT: [failure, (200, SUBMIT_BODY)]})
     with pytest.raises(SubmitUnknown):
@@ -173,8 +232,9 @@ def test_an_unreadable_or_timed_out_submit_reply_is_unknown_not_retried(reply):
     assert script.count(SUBMIT) == 1
 
 
-@pytest.mark.parametrize("first", [httpx.ConnectError("refused"), (429, {"error": "rate"}),
-                                   (500, {"error": "x"}), (503, b"")])
+@pytest.mark.parametrize(
+    "first", [httpx.ConnectError("refused"), (429, {"error": "rate"}), (500, {"error": "x"}), (503, b"")]
+)
 def test_a_submit_that_provably_did_not_land_is_retried(first, sleeps):
     script = Script({SUBMIT: [first, (200, SUBMIT_BODY)]})
     assert make(script, sleeps).submit(PARAMS).request_id == RID
@@ -188,8 +248,13 @@ def test_connect_errors_give_up_after_the_retry_budget():
     assert script.count(SUBMIT) == 4
 
 
-@pytest.mark.parametrize("status, body, cls", [(401, {"error": "Unauthorized"}, AuthError),
-                                               (406, {"error": "Insufficient credits"}, InsufficientCredits)])
+@pytest.mark.parametrize(
+    "status, body, cls",
+    [
+        (401, {"error": "Unauthorized"}, AuthError),
+        (406, {"error": "Insufficient credits"}, InsufficientCredits),
+    ],
+)
 def test_refusals_are_not_retried(status, body, cls):
     script = Script({SUBMIT: [(status, body)]})
     with pytest.raises(cls):
@@ -204,11 +269,14 @@ def test_no_key_means_nothing_is_sent():
     assert "SEGMIND_API_KEY" in info.value.user_text() and script.calls == []
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({"output": ["https://x.test/a.png", "https://x.test/b.png"]}, "https://x.test/a.png"),
-    ({"output": None, "images": [{"url": "https://x.test/c.png"}]}, "https://x.test/c.png"),
-    ({"output": "data:image/png;base64,AAAA"}, "data:image/png;base64,AAAA"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"output": ["https://x.test/a.png", "https://x.test/b.png"]}, "https://x.test/a.png"),
+        ({"output": None, "images": [{"url": "https://x.test/c.png"}]}, "https://x.test/c.png"),
+        ({"output": "data:image/png;base64,AAAA"}, "data:image/png;base64,AAAA"),
+    ],
+)
 def test_result_shapes_are_read_liberally(body, expected):
     script = Script({RESULT_ROUTE: [(200, {"status": "COMPLETED", **body})]})
     assert make(script).result(Job.from_request_id(RID, BASE)).image_url == expected
@@ -222,7 +290,9 @@ def test_data_uri_images_are_decoded_locally():
 
 
 def test_downloads_from_the_image_host_do_not_carry_the_key():
-    script = Script({"GET /g/1.png": [httpx.Response(200, content=b"img", headers={"content-type": "image/png"})]})
+    script = Script(
+        {"GET /g/1.png": [httpx.Response(200, content=b"img", headers={"content-type": "image/png"})]}
+    )
     assert make(script).download("https://images.segmind.test/g/1.png") == (b"img", "image/png")
     assert "x-api-key" not in script.calls[0].headers
 
@@ -237,30 +307,46 @@ def test_upload_accepts_either_reply_key():
 
 def test_the_upload_url_defaults_to_segminds_storage_host_for_the_real_api():
     assert Connection.resolve(api_key=KEY).upload_url == "https://workflows-api.segmind.com/upload-asset"
-    assert Connection.resolve(api_key=KEY, base_url="http://127.0.0.1:9/v1").upload_url == \
-        "http://127.0.0.1:9/upload-asset"
+    assert (
+        Connection.resolve(api_key=KEY, base_url="http://127.0.0.1:9/v1").upload_url
+        == "http://127.0.0.1:9/upload-asset"
+    )
 
 
 def test_run_sync_returns_the_image_bytes_and_accounting_headers():
-    reply = httpx.Response(200, content=b"\xff\xd8jpeg", headers={"content-type": "image/jpeg",
-                                                                  "x-cost": "0.07", "x-remaining-credits": "9"})
+    reply = httpx.Response(
+        200,
+        content=b"\xff\xd8jpeg",
+        headers={"content-type": "image/jpeg", "x-cost": "0.07", "x-remaining-credits": "9"},
+    )
     script = Script({"POST /v1/flux-2-max": [reply]})
     out = make(script).run_sync(PARAMS)
-    assert out.content == b"\xff\xd8jpeg" and out.content_type == "image/jpeg" and out.headers["x-cost"] == "0.07"
+    assert (
+        out.content == b"\xff\xd8jpeg"
+        and out.content_type == "image/jpeg"
+        and out.headers["x-cost"] == "0.07"
+    )
 
 
 def test_the_async_twin_speaks_the_same_protocol():
-    script = Script({SUBMIT: [(200, SUBMIT_BODY)], STATUS: [(500, b""), (200, {"status": "PROCESSING"}),
-                                                            (200, DONE)],
-                     RESULT_ROUTE: [(200, RESULT)]})
+    script = Script(
+        {
+            SUBMIT: [(200, SUBMIT_BODY)],
+            STATUS: [(500, b""), (200, {"status": "PROCESSING"}), (200, DONE)],
+            RESULT_ROUTE: [(200, RESULT)],
+        }
+    )
 
     async def no_sleep(seconds: float) -> None:
         return None
 
     async def scenario():
-        async with AsyncSegmindClient(connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0),
-                                      transport=httpx.MockTransport(script._answer), sleep=no_sleep,
-                                      budget=RequestBudget(None)) as client:
+        async with AsyncSegmindClient(
+            connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0),
+            transport=httpx.MockTransport(script._answer),
+            sleep=no_sleep,
+            budget=RequestBudget(None),
+        ) as client:
             job = await client.submit(PARAMS)
             return await client.wait(job)
 

@@ -16,7 +16,6 @@ import venv
 from pathlib import Path
 
 import httpx
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -24,8 +23,11 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 def instructions() -> list[tuple[str, str]]:
     joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-            for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_the_image_is_slim_non_root_with_a_data_volume_port_and_healthcheck():
@@ -83,21 +85,37 @@ def test_the_install_start_and_healthcheck_commands_work(tmp_path):
     parents = [p for p in sys.path if p.endswith("site-packages")]
     (site / "test-env.pth").write_text("\n".join(parents) + "\n")
     args = shlex.split(install)
-    subprocess.run([str(bindir / "python"), "-m", *args, "--no-deps"], cwd=workdir, check=True,
-                   capture_output=True)
-    probe_install = subprocess.run([str(bindir / "python"), "-c", "import flux_core, sys; print(flux_core.__file__)"],
-                                   cwd=tmp_path, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [str(bindir / "python"), "-m", *args, "--no-deps"], cwd=workdir, check=True, capture_output=True
+    )
+    probe_install = subprocess.run(
+        [str(bindir / "python"), "-c", "import flux_core, sys; print(flux_core.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(env_dir) in probe_install.stdout  # the project as the image installs it, not the checkout
 
     port = free_port()
-    cmd = [a.replace("8501", str(port)).replace("0.0.0.0", "127.0.0.1") for a in json.loads(dict(found)["CMD"])]
+    cmd = [
+        a.replace("8501", str(port)).replace("0.0.0.0", "127.0.0.1") for a in json.loads(dict(found)["CMD"])
+    ]
     data = tmp_path / "data"
     data.mkdir()
-    env = {**os.environ, "FLUX_LAB_DATA": str(data), "FLUX_LAB_EMULATOR_PORT": "0",
-           "PATH": f"{bindir}:{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    server = subprocess.Popen([str(bindir / "python"), shutil.which(cmd[0], path=env["PATH"]), *cmd[1:]],
-                              cwd=workdir, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "FLUX_LAB_DATA": str(data),
+        "FLUX_LAB_EMULATOR_PORT": "0",
+        "PATH": f"{bindir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    server = subprocess.Popen(
+        [str(bindir / "python"), shutil.which(cmd[0], path=env["PATH"]), *cmd[1:]],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         health = re.search(r'CMD (python -c ".*")', dict(found)["HEALTHCHECK"]).group(1)
         probe = shlex.split(health.replace("8501", str(port)))

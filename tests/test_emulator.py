@@ -11,13 +11,22 @@ from PIL import Image
 from tests.conftest import TEST_KEY
 
 HEADERS = {"x-api-key": TEST_KEY}
-BODY = {"prompt": "a red cube", "seed": 1, "width": 512, "height": 256, "safety_tolerance": 3,
-        "output_format": "png"}
+BODY = {
+    "prompt": "a red cube",
+    "seed": 1,
+    "width": 512,
+    "height": 256,
+    "safety_tolerance": 3,
+    "output_format": "png",
+}
 
 
 def submit(server, body=None, headers=None) -> httpx.Response:
-    return httpx.post(f"{server.url}/v2/flux-2-max", json=BODY if body is None else body,
-                      headers=HEADERS if headers is None else headers)
+    return httpx.post(
+        f"{server.url}/v2/flux-2-max",
+        json=BODY if body is None else body,
+        headers=HEADERS if headers is None else headers,
+    )
 
 
 def test_submit_status_result_and_file_with_absolute_urls(emulator):
@@ -28,7 +37,11 @@ def test_submit_status_result_and_file_with_absolute_urls(emulator):
     assert body["status"] == "QUEUED" and body["status_url"].startswith(server.url + "/v2/requests/")
     assert body["poll_url"] == f"{server.url}/v1/requests/{body['request_id']}"
     status = httpx.get(body["status_url"], headers=HEADERS).json()
-    assert status["status"] == "COMPLETED" and "output" not in status and status["metrics"]["inference_time"] >= 0
+    assert (
+        status["status"] == "COMPLETED"
+        and "output" not in status
+        and status["metrics"]["inference_time"] >= 0
+    )
     result = httpx.get(body["response_url"], headers=HEADERS).json()
     assert result["output"] == result["images"][0]["url"] and result["metrics"]["cost"] > 0
     image = httpx.get(result["output"])
@@ -44,10 +57,13 @@ def test_urls_follow_the_host_the_client_used(emulator):
     assert reply.json()["status_url"].startswith(f"http://localhost:{server.port}/")
 
 
-@pytest.mark.parametrize("headers, needle", [
-    ({}, "Missing Authorization or x-api-key"),
-    ({"Authorization": f"Bearer {TEST_KEY}"}, "invalid"),
-])
+@pytest.mark.parametrize(
+    "headers, needle",
+    [
+        ({}, "Missing Authorization or x-api-key"),
+        ({"Authorization": f"Bearer {TEST_KEY}"}, "invalid"),
+    ],
+)
 def test_401_without_an_x_api_key(emulator, headers, needle):
     reply = submit(emulator(), headers=headers)
     assert reply.status_code == 401 and needle in reply.json()["error"]
@@ -60,8 +76,11 @@ def test_401_for_a_key_it_does_not_know(emulator):
 
 
 def test_406_for_a_non_json_content_type(emulator):
-    reply = httpx.post(f"{emulator().url}/v2/flux-2-max", content=b"prompt=x",
-                       headers={**HEADERS, "content-type": "text/plain"})
+    reply = httpx.post(
+        f"{emulator().url}/v2/flux-2-max",
+        content=b"prompt=x",
+        headers={**HEADERS, "content-type": "text/plain"},
+    )
     assert reply.status_code == 406 and reply.json()["error"] == "Invalid content type"
 
 
@@ -89,8 +108,15 @@ def test_moderation_depends_on_safety_tolerance(emulator):
     for tol in range(7):
         body = submit(server, {**BODY, "prompt": "a bloody sword", "safety_tolerance": tol}).json()
         outcomes[tol] = httpx.get(body["status_url"], headers=HEADERS).json()["status"]
-    assert outcomes == {0: "FAILED", 1: "FAILED", 2: "FAILED", 3: "COMPLETED", 4: "COMPLETED",
-                        5: "COMPLETED", 6: "COMPLETED"}
+    assert outcomes == {
+        0: "FAILED",
+        1: "FAILED",
+        2: "FAILED",
+        3: "COMPLETED",
+        4: "COMPLETED",
+        5: "COMPLETED",
+        6: "COMPLETED",
+    }
 
 
 def test_404_after_retention(emulator):
@@ -134,7 +160,9 @@ def test_v1_sync_returns_image_bytes_with_accounting_headers(emulator):
     server = emulator(latency_s=0, queue_s=0)
     reply = httpx.post(f"{server.url}/v1/flux-2-max", json={**BODY, "output_format": "jpeg"}, headers=HEADERS)
     assert reply.status_code == 200 and reply.headers["content-type"] == "image/jpeg"
-    assert {"x-cost", "x-remaining-credits", "x-generation-time", "x-seed-value", "x-request-id"} <= set(reply.headers)
+    assert {"x-cost", "x-remaining-credits", "x-generation-time", "x-seed-value", "x-request-id"} <= set(
+        reply.headers
+    )
     with Image.open(io.BytesIO(reply.content)) as im:
         assert im.size == (512, 256) and im.format == "JPEG"
 
@@ -142,8 +170,11 @@ def test_v1_sync_returns_image_bytes_with_accounting_headers(emulator):
 @pytest.mark.parametrize("key", ["file_urls", "urls"])
 def test_upload_asset_serves_what_was_uploaded(emulator, key):
     server = emulator(upload_key=key)
-    reply = httpx.post(f"{server.url}/upload-asset", json={"data_urls": ["data:image/png;base64,iVBORw0KGgo="]},
-                       headers=HEADERS)
+    reply = httpx.post(
+        f"{server.url}/upload-asset",
+        json={"data_urls": ["data:image/png;base64,iVBORw0KGgo="]},
+        headers=HEADERS,
+    )
     url = reply.json()[key][0]
     assert httpx.get(url).content == b"\x89PNG\r\n\x1a\n"
 

@@ -24,9 +24,14 @@ def ledger(data_dir) -> Ledger:
 
 
 def add(ledger: Ledger, prompt: str, status: str = store.COMPLETED, **kw) -> str:
-    fields = {k: kw.pop(k) for k in list(kw) if k in ("inference_time", "rating", "favourite", "backend_name")}
-    run_id = ledger.create_run(FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
-                               backend=fields.pop("backend_name", "emulator"), base_url="http://x")
+    fields = {
+        k: kw.pop(k) for k in list(kw) if k in ("inference_time", "rating", "favourite", "backend_name")
+    }
+    run_id = ledger.create_run(
+        FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
+        backend=fields.pop("backend_name", "emulator"),
+        base_url="http://x",
+    )
     ledger.transition(run_id, status, **fields)
     return run_id
 
@@ -78,7 +83,9 @@ def test_tags_and_sweeps_filter(ledger):
     assert history.find(ledger, Query(text="dog", tag="keeper")).rows == []
     assert history.all_tags(ledger) == ["client-x", "keeper"]
     sweep = ledger.create_sweep({}, [])
-    s = ledger.create_run(FluxParams.parse(prompt="swept", seed=1), backend="emulator", base_url="x", sweep_id=sweep)
+    s = ledger.create_run(
+        FluxParams.parse(prompt="swept", seed=1), backend="emulator", base_url="x", sweep_id=sweep
+    )
     assert ids(history.find(ledger, Query(sweep_id=sweep))) == [s]
 
 
@@ -118,7 +125,9 @@ def test_purge_removes_image_files_only_when_no_run_uses_them(ledger, data_dir):
     image = store_image(data_dir, render_preview("x", 1, 64, 64, "png"), {})
     a, b = add(ledger, "a"), add(ledger, "b")
     for run_id in (a, b):
-        ledger.transition(run_id, image_sha256=image.sha256, image_path=image.path, thumb_path=image.thumb_path)
+        ledger.transition(
+            run_id, image_sha256=image.sha256, image_path=image.path, thumb_path=image.thumb_path
+        )
     history.delete(ledger, [a])
     history.purge(ledger, data_dir)
     assert (data_dir / image.path).exists()
@@ -139,16 +148,23 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
         table = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode())))
         files = [n for n in zf.namelist() if n.startswith("images/")]
     assert [m["run_id"] for m in manifest] == [a, b] and files == [manifest[0]["file"]]
-    assert manifest[0]["notes"] == "<b>nice</b>" and manifest[0]["tags"] == ["t1"] and manifest[0]["rating"] == 5
+    assert (
+        manifest[0]["notes"] == "<b>nice</b>" and manifest[0]["tags"] == ["t1"] and manifest[0]["rating"] == 5
+    )
     for entry, row in zip(manifest, rows):
-        assert (entry["status"], entry["seed"], entry["prompt"]) == (row["status"], row["seed"], row["prompt"])
+        assert (entry["status"], entry["seed"], entry["prompt"]) == (
+            row["status"],
+            row["seed"],
+            row["prompt"],
+        )
     assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
 
 
 def test_recall_from_an_image_file():
     params = FluxParams.parse(prompt="a red cube", seed=9, width=512, height=512)
-    data = embed_recipe(render_preview("a red cube", 9, 512, 512, "png"),
-                        {"params": params.payload(), "run_id": "R1"})
+    data = embed_recipe(
+        render_preview("a red cube", 9, 512, 512, "png"), {"params": params.payload(), "run_id": "R1"}
+    )
     recalled = history.recall_image(data)
     assert recalled.params == params and recalled.run_id == "R1"
     with pytest.raises(ParamsError, match="no Flux Lab recipe"):

@@ -14,8 +14,15 @@ from tests.conftest import TEST_KEY
 def test_run_submit_async_wait_and_run_sync(emulator):
     server = emulator(latency_s=0.1, queue_s=0.05)
     sdk = OfficialClient(api_key=TEST_KEY, base_url=f"{server.url}/v1")
-    result = sdk.run("flux-2-max", prompt="a red cube", seed=123, width=512, height=512,
-                     safety_tolerance=3, output_format="png")
+    result = sdk.run(
+        "flux-2-max",
+        prompt="a red cube",
+        seed=123,
+        width=512,
+        height=512,
+        safety_tolerance=3,
+        output_format="png",
+    )
     assert result["status"] == "COMPLETED" and result["metrics"]["inference_time"] > 0
     assert result["output"].startswith(server.url)
 

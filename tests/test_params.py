@@ -16,8 +16,14 @@ def problems(**kwargs) -> list[str]:
 def test_defaults_follow_the_decisions_table():
     p = FluxParams.parse(prompt="a red cube", seed=1)
     assert (p.width, p.height, p.safety_tolerance, p.output_format) == (1024, 1024, 3, "png")
-    assert p.payload() == {"prompt": "a red cube", "seed": 1, "width": 1024, "height": 1024,
-                           "safety_tolerance": 3, "output_format": "png"}
+    assert p.payload() == {
+        "prompt": "a red cube",
+        "seed": 1,
+        "width": 1024,
+        "height": 1024,
+        "safety_tolerance": 3,
+        "output_format": "png",
+    }
 
 
 def test_image_urls_are_omitted_when_empty_and_sent_when_given():
@@ -37,18 +43,32 @@ def test_width_off_the_grid_suggests_the_neighbours():
 
 
 def test_every_bad_field_is_named_at_once():
-    found = problems(prompt="  ", seed=1, width=4000, height=50, safety_tolerance=7, output_format="webp",
-                     image_urls=["ftp://a/b"] + ["https://a/b"] * 8)
+    found = problems(
+        prompt="  ",
+        seed=1,
+        width=4000,
+        height=50,
+        safety_tolerance=7,
+        output_format="webp",
+        image_urls=["ftp://a/b"] + ["https://a/b"] * 8,
+    )
     text = " | ".join(found)
-    for needle in ("prompt is required", "image_urls allows at most 8", "image_urls[0] must be an http",
-                   "width must be from 64 to 2048 (got 4000)", "height must be from 64 to 2048 (got 50)",
-                   "safety_tolerance must be from 0", "output_format must be png or jpeg"):
+    for needle in (
+        "prompt is required",
+        "image_urls allows at most 8",
+        "image_urls[0] must be an http",
+        "width must be from 64 to 2048 (got 4000)",
+        "height must be from 64 to 2048 (got 50)",
+        "safety_tolerance must be from 0",
+        "output_format must be png or jpeg",
+    ):
         assert needle in text
 
 
 def test_types_and_unknown_fields_get_words_not_tracebacks():
     assert problems(prompt="x", seed=1, width="wide") == [
-        "width must be a whole number from 64 to 2048, a multiple of 16 (got 'wide')"]
+        "width must be a whole number from 64 to 2048, a multiple of 16 (got 'wide')"
+    ]
     assert problems(prompt="x", seed=1, width=True)[0].startswith("width must be a whole number")
     assert "unknown parameter 'steps'" in problems(prompt="x", seed=1, steps=50)[0]
 
@@ -66,8 +86,11 @@ def test_every_allowed_combination_is_accepted(width, height, tol, seed):
     assert p.payload()["width"] == width and p.payload()["seed"] == seed
 
 
-@given(st.integers(min_value=-5000, max_value=5000).filter(
-    lambda v: not (D.SIZE_MIN <= v <= D.SIZE_MAX and v % 16 == 0)))
+@given(
+    st.integers(min_value=-5000, max_value=5000).filter(
+        lambda v: not (D.SIZE_MIN <= v <= D.SIZE_MAX and v % 16 == 0)
+    )
+)
 def test_every_disallowed_width_is_rejected_with_a_reason(width):
     found = problems(prompt="p", seed=1, width=width)
     assert len(found) == 1 and found[0].startswith("width must")

@@ -10,8 +10,19 @@ import pytest
 from flux_core import defaults as D
 from flux_core.budget import RequestBudget
 from flux_core.errors import (
-    AuthError, BadRequest, ForbiddenError, InsufficientCredits, JobBlocked, JobFailed, ModelGone,
-    NotFoundError, RateLimited, ServerError, error_from_response, failure_from_body, parse_reset_at,
+    AuthError,
+    BadRequest,
+    ForbiddenError,
+    InsufficientCredits,
+    JobBlocked,
+    JobFailed,
+    ModelGone,
+    NotFoundError,
+    RateLimited,
+    ServerError,
+    error_from_response,
+    failure_from_body,
+    parse_reset_at,
 )
 from flux_core.retry import DurationEstimate, PollSchedule, backoff, retry_delay
 
@@ -31,8 +42,16 @@ def test_retry_delay_honours_the_reset_header():
     assert retry_delay(RateLimited("slow down"), 0, now=now) <= D.RETRY_BASE_S
 
 
-@pytest.mark.parametrize("value", ["2026-01-01T00:00:07Z", "2026-01-01T00:00:07+00:00", "1767225607",
-                                   "1767225607000", "Thu, 01 Jan 2026 00:00:07 GMT"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:07Z",
+        "2026-01-01T00:00:07+00:00",
+        "1767225607",
+        "1767225607000",
+        "Thu, 01 Jan 2026 00:00:07 GMT",
+    ],
+)
 def test_reset_header_formats(value):
     assert parse_reset_at(value) == datetime(2026, 1, 1, 0, 0, 7, tzinfo=timezone.utc)
 
@@ -53,9 +72,9 @@ def test_poll_schedule_with_an_estimate_waits_then_polls_tightly():
     while elapsed < 26.0:
         elapsed += schedule.next_delay(elapsed)
         polls.append(elapsed)
-    assert len([t for t in polls if t < 17.0]) <= 3        # few wasted polls before the job can be done
+    assert len([t for t in polls if t < 17.0]) <= 3  # few wasted polls before the job can be done
     gaps_after = [b - a for a, b in zip(polls, polls[1:]) if a >= 17.0]
-    assert gaps_after[0] <= 1.0 + 1e-9                      # and a finished job is noticed quickly
+    assert gaps_after[0] <= 1.0 + 1e-9  # and a finished job is noticed quickly
 
 
 def test_duration_estimate_learns():
@@ -77,9 +96,9 @@ def test_budget_spreads_requests_over_the_window():
     clock = FakeClock()
     budget = RequestBudget(rpm=3, window_s=60.0, clock=clock)
     assert [budget.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert budget.reserve() == 60.0          # the 4th waits for the 1st to leave the window
+    assert budget.reserve() == 60.0  # the 4th waits for the 1st to leave the window
     clock.now += 30
-    assert budget.reserve() == 30.0          # the 5th waits for the 2nd slot
+    assert budget.reserve() == 30.0  # the 5th waits for the 2nd slot
 
 
 def test_budget_without_a_limit_still_honours_a_429_pause():
@@ -96,20 +115,23 @@ def response(status: int, body=None, text: str | None = None, headers=None) -> h
     return httpx.Response(status, text=text or "", headers=headers)
 
 
-@pytest.mark.parametrize("status, body, cls", [
-    (401, {"error": "Unauthorized. API key is invalid"}, AuthError),
-    (403, {"error": "team not permitted"}, ForbiddenError),
-    (404, {"error": "Request x not found"}, NotFoundError),
-    (406, {"error": "Insufficient credits: balance 0.01, required 0.07"}, InsufficientCredits),
-    (406, {"error": "Invalid content type"}, BadRequest),
-    (410, {"error": "retired"}, ModelGone),
-    (429, {"error": "rate_limit_exceeded"}, RateLimited),
-    (500, {"error": "boom"}, ServerError),
-    (502, None, ServerError),
-    (504, None, ServerError),
-    (400, {"error": "bad"}, BadRequest),
-    (405, None, BadRequest),
-])
+@pytest.mark.parametrize(
+    "status, body, cls",
+    [
+        (401, {"error": "Unauthorized. API key is invalid"}, AuthError),
+        (403, {"error": "team not permitted"}, ForbiddenError),
+        (404, {"error": "Request x not found"}, NotFoundError),
+        (406, {"error": "Insufficient credits: balance 0.01, required 0.07"}, InsufficientCredits),
+        (406, {"error": "Invalid content type"}, BadRequest),
+        (410, {"error": "retired"}, ModelGone),
+        (429, {"error": "rate_limit_exceeded"}, RateLimited),
+        (500, {"error": "boom"}, ServerError),
+        (502, None, ServerError),
+        (504, None, ServerError),
+        (400, {"error": "bad"}, BadRequest),
+        (405, None, BadRequest),
+    ],
+)
 def test_status_mapping(status, body, cls):
     error = error_from_response(response(status, body, text="<html>405</html>" if status == 405 else ""))
     assert type(error) is cls and error.status == status
@@ -127,8 +149,9 @@ def test_the_key_is_never_echoed():
 
 
 def test_429_carries_its_reset_time():
-    error = error_from_response(response(429, {"error": "x"},
-                                         headers={"x-rate-limit-reset-at-utc": "2026-01-01T00:00:07Z"}))
+    error = error_from_response(
+        response(429, {"error": "x"}, headers={"x-rate-limit-reset-at-utc": "2026-01-01T00:00:07Z"})
+    )
     assert error.reset_at == datetime(2026, 1, 1, 0, 0, 7, tzinfo=timezone.utc)
     assert "00:00:07 UTC" in error.user_text()
 

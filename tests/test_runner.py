@@ -16,8 +16,13 @@ from tests.conftest import TEST_KEY, client_for
 
 
 def make_runner(server, data_dir, key=TEST_KEY, concurrency=4) -> Runner:
-    return Runner(Ledger(data_dir / "ledger.db"), data_dir, client_for(server, key), backend="emulator",
-                  concurrency=concurrency)
+    return Runner(
+        Ledger(data_dir / "ledger.db"),
+        data_dir,
+        client_for(server, key),
+        backend="emulator",
+        concurrency=concurrency,
+    )
 
 
 def run_all(runner: Runner, params_list) -> list[dict]:
@@ -83,8 +88,9 @@ def test_failed_blocked_and_refused_runs_say_why(emulator, data_dir):
     assert "Insufficient credits" in rows[0]["error"] and "Nothing was charged" in rows[0]["error"]
 
     server = emulator()
-    failed, blocked = run_all(make_runner(server, data_dir / "b"),
-                              [params("a cube #fail"), params("a zombie", safety_tolerance=1)])
+    failed, blocked = run_all(
+        make_runner(server, data_dir / "b"), [params("a cube #fail"), params("a zombie", safety_tolerance=1)]
+    )
     assert failed["status"] == store.FAILED and "Internal model error" in failed["error"]
     assert blocked["status"] == store.BLOCKED and "safety tolerance 1" in blocked["error"]
     assert blocked["image_path"] is None
@@ -122,11 +128,19 @@ def test_runs_of_a_killed_process_are_finished_on_resume(emulator, data_dir):
         p = params(seed=seed)
         run_id = ledger.create_run(p, backend="emulator", base_url=server.url, lease=dead_lease())
         job = client.submit(p)
-        ledger.transition(run_id, store.QUEUED, request_id=job.request_id, status_url=job.status_url,
-                          response_url=job.response_url, submitted_at=store.now_iso())
+        ledger.transition(
+            run_id,
+            store.QUEUED,
+            request_id=job.request_id,
+            status_url=job.status_url,
+            response_url=job.response_url,
+            submitted_at=store.now_iso(),
+        )
         ids.append(run_id)
     unsent = ledger.create_run(params(seed=9), backend="emulator", base_url=server.url, lease=dead_lease())
-    in_flight = ledger.create_run(params(seed=10), backend="emulator", base_url=server.url, lease=dead_lease())
+    in_flight = ledger.create_run(
+        params(seed=10), backend="emulator", base_url=server.url, lease=dead_lease()
+    )
     ledger.transition(in_flight, store.SUBMITTING)
     client.close()
 

@@ -7,13 +7,54 @@ from flux_core.params import FluxParams
 from flux_core.store import Ledger
 
 EXPECTED_RUN_COLUMNS = [
-    "seq", "id", "created_at", "updated_at", "status", "model", "backend", "base_url", "prompt",
-    "image_urls_json", "width", "height", "seed", "seed_random", "safety_tolerance", "output_format",
-    "request_json", "request_hash", "request_id", "status_url", "response_url", "poll_url", "submitted_at",
-    "processing_at", "finished_at", "queue_time", "inference_time", "total_time", "observed_queue_s",
-    "observed_total_s", "cost", "remaining_credits", "error", "error_kind", "output_url", "image_sha256",
-    "image_path", "thumb_path", "image_width", "image_height", "image_bytes", "sweep_id", "favourite",
-    "rating", "notes", "tags_json", "lease", "deleted_at",
+    "seq",
+    "id",
+    "created_at",
+    "updated_at",
+    "status",
+    "model",
+    "backend",
+    "base_url",
+    "prompt",
+    "image_urls_json",
+    "width",
+    "height",
+    "seed",
+    "seed_random",
+    "safety_tolerance",
+    "output_format",
+    "request_json",
+    "request_hash",
+    "request_id",
+    "status_url",
+    "response_url",
+    "poll_url",
+    "submitted_at",
+    "processing_at",
+    "finished_at",
+    "queue_time",
+    "inference_time",
+    "total_time",
+    "observed_queue_s",
+    "observed_total_s",
+    "cost",
+    "remaining_credits",
+    "error",
+    "error_kind",
+    "output_url",
+    "image_sha256",
+    "image_path",
+    "thumb_path",
+    "image_width",
+    "image_height",
+    "image_bytes",
+    "sweep_id",
+    "favourite",
+    "rating",
+    "notes",
+    "tags_json",
+    "lease",
+    "deleted_at",
 ]
 
 
@@ -21,16 +62,46 @@ def test_schema_of_a_blank_database(data_dir):
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
         tables = set(db.table_names())
-        assert {"runs", "run_events", "sweeps", "sweep_cells", "votes", "runs_fts", "_sqlite_migrations"} <= tables
+        assert {
+            "runs",
+            "run_events",
+            "sweeps",
+            "sweep_cells",
+            "votes",
+            "runs_fts",
+            "_sqlite_migrations",
+        } <= tables
         assert [c.name for c in db["runs"].columns] == EXPECTED_RUN_COLUMNS
         assert [c.name for c in db["run_events"].columns] == ["id", "run_id", "at", "status", "detail"]
-        assert [c.name for c in db["sweeps"].columns] == ["id", "created_at", "name", "base_json", "axes_json"]
+        assert [c.name for c in db["sweeps"].columns] == [
+            "id",
+            "created_at",
+            "name",
+            "base_json",
+            "axes_json",
+        ]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r["name"] for r in db["_sqlite_migrations"].rows] == ["0001_runs", "0002_sweep_cells_and_votes",
-                                                                  "0003_history_indexes_and_soft_delete", "0004_sort_indexes"]
-        assert [c.name for c in db["sweep_cells"].columns] == ["sweep_id", "idx", "coords_json", "run_id", "reused"]
-        assert [c.name for c in db["votes"].columns] == ["id", "sweep_id", "voter", "winner_run_id",
-                                                          "loser_run_id", "at"]
+        assert [r["name"] for r in db["_sqlite_migrations"].rows] == [
+            "0001_runs",
+            "0002_sweep_cells_and_votes",
+            "0003_history_indexes_and_soft_delete",
+            "0004_sort_indexes",
+        ]
+        assert [c.name for c in db["sweep_cells"].columns] == [
+            "sweep_id",
+            "idx",
+            "coords_json",
+            "run_id",
+            "reused",
+        ]
+        assert [c.name for c in db["votes"].columns] == [
+            "id",
+            "sweep_id",
+            "voter",
+            "winner_run_id",
+            "loser_run_id",
+            "at",
+        ]
         triggers = {t.name for t in db.triggers}
         assert triggers == {"runs_fts_ai", "runs_fts_ad", "runs_fts_au"}
 
@@ -44,8 +115,11 @@ def test_opening_twice_applies_nothing_again(data_dir):
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:
-    return ledger.create_run(FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
-                             backend="emulator", base_url="http://127.0.0.1:1")
+    return ledger.create_run(
+        FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
+        backend="emulator",
+        base_url="http://127.0.0.1:1",
+    )
 
 
 def test_a_run_is_written_with_its_exact_request_and_history(data_dir):
@@ -55,7 +129,9 @@ def test_a_run_is_written_with_its_exact_request_and_history(data_dir):
     ledger.transition(run_id, store.QUEUED, request_id="r-1")
     row = ledger.get(run_id)
     assert row["status"] == store.QUEUED and row["request_id"] == "r-1" and row["width"] == 512
-    assert json.loads(row["request_json"]) == FluxParams.parse(prompt="a red cube", seed=1, width=512).payload()
+    assert (
+        json.loads(row["request_json"]) == FluxParams.parse(prompt="a red cube", seed=1, width=512).payload()
+    )
     assert [e["status"] for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "QUEUED"]
 
 
@@ -70,12 +146,12 @@ def test_full_text_search_over_prompts_notes_and_tags(data_dir):
     ball = make_run(ledger, "a blue ball")
     ledger.update_curation(ball, notes="client loved the lighting", tags=["keeper"])
     assert [r["id"] for r in ledger.search("cube")] == [cube]
-    assert [r["id"] for r in ledger.search("cubes")] == [cube]          # porter stemming
+    assert [r["id"] for r in ledger.search("cubes")] == [cube]  # porter stemming
     assert [r["id"] for r in ledger.search("lighting")] == [ball]
     assert [r["id"] for r in ledger.search("keeper")] == [ball]
     ledger.update_curation(ball, notes="")
-    assert ledger.search("lighting") == []                               # the index follows edits
-    assert [r["id"] for r in ledger.search(None)] == [ball, cube]        # newest first
+    assert ledger.search("lighting") == []  # the index follows edits
+    assert [r["id"] for r in ledger.search(None)] == [ball, cube]  # newest first
 
 
 def test_search_input_is_quoted_not_parsed(data_dir):

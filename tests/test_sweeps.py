@@ -36,8 +36,14 @@ def run_sweep(ledger, runner, plan, **kw) -> sweeps.SweepView:
 
 
 def test_a_plan_is_the_cross_product_of_its_axes():
-    plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3]),
-                                   sweeps.axis("size", ["256x256", "512x256"])])
+    plan = sweeps.make_plan(
+        BASE,
+        [
+            sweeps.axis("seed", [1, 2, 3]),
+            sweeps.axis("safety_tolerance", [1, 3]),
+            sweeps.axis("size", ["256x256", "512x256"]),
+        ],
+    )
     assert plan.count == 12
     cells = plan.cells()
     assert cells[0][0] == (0, 0, 0) and cells[-1][0] == (2, 1, 1)
@@ -45,14 +51,24 @@ def test_a_plan_is_the_cross_product_of_its_axes():
     assert (last.seed, last.safety_tolerance, last.width, last.height) == (3, 3, 512, 256)
 
 
-@pytest.mark.parametrize("axes, needle", [
-    ([], "at least one axis"),
-    ([sweeps.axis("seed", [1]), sweeps.axis("safety_tolerance", [1]), sweeps.axis("output_format", ["png"]),
-      sweeps.axis("size", ["256x256"])], "at most 3 axes"),
-    ([sweeps.axis("seed", [1]), sweeps.axis("seed", [2])], "each axis may appear once"),
-    ([sweeps.axis("size", ["1000x1000"])], "width must be a multiple of 16"),
-    ([sweeps.axis("safety_tolerance", [9])], "safety_tolerance must be from 0"),
-])
+@pytest.mark.parametrize(
+    "axes, needle",
+    [
+        ([], "at least one axis"),
+        (
+            [
+                sweeps.axis("seed", [1]),
+                sweeps.axis("safety_tolerance", [1]),
+                sweeps.axis("output_format", ["png"]),
+                sweeps.axis("size", ["256x256"]),
+            ],
+            "at most 3 axes",
+        ),
+        ([sweeps.axis("seed", [1]), sweeps.axis("seed", [2])], "each axis may appear once"),
+        ([sweeps.axis("size", ["1000x1000"])], "width must be a multiple of 16"),
+        ([sweeps.axis("safety_tolerance", [9])], "safety_tolerance must be from 0"),
+    ],
+)
 def test_a_bad_plan_says_why(axes, needle):
     with pytest.raises(ParamsError) as info:
         sweeps.make_plan(BASE, axes)
@@ -67,7 +83,9 @@ def test_axis_values_must_be_distinct_and_present():
 
 
 def test_search_and_replace_variants():
-    prompts, labels = sweeps.replace_variants("a red cube on a table", "red cube", ["blue ball", "green tree"])
+    prompts, labels = sweeps.replace_variants(
+        "a red cube on a table", "red cube", ["blue ball", "green tree"]
+    )
     assert prompts == ["a red cube on a table", "a blue ball on a table", "a green tree on a table"]
     assert labels == ["red cube", "blue ball", "green tree"]
     with pytest.raises(ParamsError, match="does not occur"):
@@ -109,13 +127,22 @@ def test_a_sweep_runs_saves_and_reuses(lab):
 def test_the_safety_matrix_finds_the_lowest_passing_tolerance(lab):
     _, ledger, runner = lab
     prompts, labels = sweeps.replace_variants("a zombie at dusk", "zombie", ["bloody zombie", "cat"])
-    plan = sweeps.make_plan(BASE, [sweeps.axis("prompt", prompts, labels), sweeps.axis("safety_tolerance", [0, 2, 4]),
-                                   sweeps.axis("seed", [1, 2])])
+    plan = sweeps.make_plan(
+        BASE,
+        [
+            sweeps.axis("prompt", prompts, labels),
+            sweeps.axis("safety_tolerance", [0, 2, 4]),
+            sweeps.axis("seed", [1, 2]),
+        ],
+    )
     view = run_sweep(ledger, runner, plan)
     tables = {t.prompt_label: t for t in sweeps.safety_matrix(view)}
     assert tables["zombie"].lowest_passing == 2 and tables["bloody zombie"].lowest_passing == 4
     assert tables["cat"].lowest_passing == 0
-    assert tables["zombie"].cells[(0, "seed 1")] == "blocked" and tables["zombie"].cells[(2, "seed 2")] == "passed"
+    assert (
+        tables["zombie"].cells[(0, "seed 1")] == "blocked"
+        and tables["zombie"].cells[(2, "seed 2")] == "passed"
+    )
 
 
 def test_failed_cells_are_retried_alone(lab):
@@ -158,23 +185,38 @@ def test_votes_are_tallied_per_axis_value(lab):
 
 def test_contact_sheet_has_the_grids_layout_and_a_bounded_size(lab, data_dir):
     _, ledger, runner = lab
-    view = run_sweep(ledger, runner, sweeps.make_plan(
-        BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3])]))
+    view = run_sweep(
+        ledger,
+        runner,
+        sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3])]),
+    )
     with Image.open(io.BytesIO(sweeps.contact_sheet(view, data_dir))) as sheet:
         assert sheet.format == "PNG"
         # 2 columns and 3 rows of 256 px cells with labels: wider than 2 cells, taller than 3
         assert 2 * 256 < sheet.width < 3 * 256 and 3 * 256 < sheet.height < 4 * 256
-    big = sweeps.SweepView("x", "", "2026-01-01T00:00", {}, [
-        sweeps.axis("seed", list(range(40))), sweeps.axis("safety_tolerance", [0, 1, 2, 3, 4, 5, 6]),
-        sweeps.axis("output_format", ["png", "jpeg"])], [])
+    big = sweeps.SweepView(
+        "x",
+        "",
+        "2026-01-01T00:00",
+        {},
+        [
+            sweeps.axis("seed", list(range(40))),
+            sweeps.axis("safety_tolerance", [0, 1, 2, 3, 4, 5, 6]),
+            sweeps.axis("output_format", ["png", "jpeg"]),
+        ],
+        [],
+    )
     with Image.open(io.BytesIO(sweeps.contact_sheet(big, data_dir))) as sheet:
         assert max(sheet.size) <= D.CONTACT_SHEET_MAX_PX
 
 
 def test_the_zip_holds_images_and_a_manifest_that_matches_the_ledger(lab, data_dir):
     _, ledger, runner = lab
-    view = run_sweep(ledger, runner, sweeps.make_plan(
-        BASE, [sweeps.axis("seed", [1, 2]), sweeps.axis("safety_tolerance", [1, 3])]))
+    view = run_sweep(
+        ledger,
+        runner,
+        sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2]), sweeps.axis("safety_tolerance", [1, 3])]),
+    )
     with zipfile.ZipFile(io.BytesIO(sweeps.export_zip(view, data_dir))) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         images = [n for n in zf.namelist() if n.startswith("images/")]

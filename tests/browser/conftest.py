@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.browser
 
@@ -38,8 +45,12 @@ class AppServer:
     def __init__(self, data_dir: Path, log_dir: Path, latency: float):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "FLUX_LAB_DATA": str(data_dir), "FLUX_LAB_EMULATOR_PORT": str(free_port()),
-                    "FLUX_LAB_EMULATOR_LATENCY": str(latency)}
+        self.env = {
+            **os.environ,
+            "FLUX_LAB_DATA": str(data_dir),
+            "FLUX_LAB_EMULATOR_PORT": str(free_port()),
+            "FLUX_LAB_EMULATOR_LATENCY": str(latency),
+        }
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -48,10 +59,26 @@ class AppServer:
         self.starts += 1
         log = open(self.log_dir / f"streamlit-{self.starts}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # readiness: /_stcore/health answers ok

@@ -19,8 +19,10 @@ def seed_ledger(data_dir) -> list[str]:
     with EmulatorServer(EmulatorConfig(latency_s=0.1, latency_spread_s=0, queue_s=0)) as server:
         ledger = Ledger(data_dir / "ledger.db")
         runner = Runner(ledger, data_dir, client_for(server), backend="emulator")
-        ids = [runner.enqueue(FluxParams.parse(prompt=p, seed=s, width=512, height=512))
-               for p, s in [("a red cube", 1), ("a blue cube", 2), ("a green tree", 3)]]
+        ids = [
+            runner.enqueue(FluxParams.parse(prompt=p, seed=s, width=512, height=512))
+            for p, s in [("a red cube", 1), ("a blue cube", 2), ("a green tree", 3)]
+        ]
         runner.wait(ids)
         runner.shutdown()
     ledger.update_curation(ids[0], notes=HOSTILE_NOTE)
@@ -28,7 +30,7 @@ def seed_ledger(data_dir) -> list[str]:
 
 
 def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifacts):
-    ids = seed_ledger(data_dir)
+    seed_ledger(data_dir)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     server = app_server()
