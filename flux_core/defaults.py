@@ -55,7 +55,8 @@ BUDGET_WINDOW_S = 60.0
 
 # --- results ---------------------------------------------------------------------------
 RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour
-THUMBNAIL_PX = 256
+THUMBNAIL_PX = 200              # thumbnails: galleries show them at about this size
+THUMBNAIL_QUALITY = 78
 
 # --- local data ------------------------------------------------------------------------
 DATA_DIR_ENV = "FLUX_LAB_DATA"

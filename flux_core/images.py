@@ -137,7 +137,7 @@ def thumbnail(data: bytes, size: int = D.THUMBNAIL_PX) -> bytes:
         im = im.convert("RGB")
         im.thumbnail((size, size))
         out = io.BytesIO()
-        im.save(out, "JPEG", quality=82, optimize=True)
+        im.save(out, "JPEG", quality=D.THUMBNAIL_QUALITY, optimize=True)
         return out.getvalue()
 
 

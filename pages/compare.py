@@ -309,7 +309,7 @@ def cell_box(view: sweeps.SweepView, cell: sweeps.Cell | None, key: str) -> None
         return
     thumb = wb.image_path(cell.run, thumb=True)
     if cell.outcome == "done" and thumb is not None and thumb.exists():
-        st.image(str(thumb), width=D.THUMBNAIL_PX - 56)
+        st.image(str(thumb), width=D.THUMBNAIL_PX)
     elif cell.outcome == "blocked":
         st.warning(f"Blocked at tolerance {cell.run['safety_tolerance']}", icon=":material/block:")
     elif cell.outcome == "failed":

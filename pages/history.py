@@ -90,7 +90,24 @@ view_mode = (
     or "Gallery"
 )
 trash = top[3].toggle("Trash", key="h_trash", bind="query-params", help="Deleted runs, until purged")
-with st.expander("Filters"):
+FILTER_KEYS = (
+    "h_seed",
+    "h_tol",
+    "h_size",
+    "h_fmt",
+    "h_fav",
+    "h_rating",
+    "h_tag",
+    "h_sweep",
+    "h_from",
+    "h_to",
+    "h_backend",
+)
+# The filters are drawn only when asked for (or when the URL sets one): the first visit stays light.
+show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
+seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
+tag, sweep_id, date_from, date_to, backends = None, "", None, None, []
+if show_filters:
     f = st.columns(4)
     seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
     tolerances = f[1].multiselect(

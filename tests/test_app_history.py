@@ -163,6 +163,8 @@ def test_delete_asks_first_and_can_be_undone():
 
 def test_filters_and_table_view():
     at, ids = history_page(THREE)
+    at.toggle(key="h_filters").set_value(True)
+    at.run()
     at.multiselect(key="h_tol").set_value([5])
     at.run()
     assert "1 run(s)" in texts(at)

@@ -5,6 +5,7 @@ import io
 import pytest
 from PIL import Image
 
+from flux_core import defaults as D
 from flux_core import images
 from flux_core.render import render_preview
 
@@ -28,7 +29,7 @@ def test_store_by_content_hash_with_a_thumbnail(data_dir):
     path = data_dir / stored.path
     assert path.exists() and stored.sha256 in path.name and (stored.width, stored.height) == (512, 512)
     with Image.open(data_dir / stored.thumb_path) as thumb:
-        assert max(thumb.size) == 256
+        assert max(thumb.size) == D.THUMBNAIL_PX
     again = images.store(data_dir, data, {"seed": 2})
     assert again == stored
 
