@@ -26,6 +26,7 @@ def configured_key() -> str | None:
 st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
 workbench = Workbench.shared(api_key=configured_key())
 st.session_state["workbench"] = workbench
+workbench.resume_orphans()
 
 with st.sidebar:
     st.subheader("Flux Lab")

@@ -55,7 +55,7 @@ BUDGET_WINDOW_S = 60.0
 
 # --- results ---------------------------------------------------------------------------
 RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour
-THUMBNAIL_PX = 200              # thumbnails: galleries show them at about this size
+THUMBNAIL_PX = 200  # thumbnails: galleries show them at about this size
 THUMBNAIL_QUALITY = 78
 
 # --- local data ------------------------------------------------------------------------
@@ -80,6 +80,7 @@ EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kep
 APP_PORT = 8501
 PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
 LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
+ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip
 ASPECT_PRESETS = {  # width x height, multiples of 16, at most 4 MP
     "1:1 square": (1024, 1024),

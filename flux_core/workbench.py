@@ -65,6 +65,7 @@ class Workbench:
         self.default_key = api_key or None
         self.default = self.backend(None)
         self.resumed = self.default.runner.resume()
+        self._last_resume = time.monotonic()
 
     @classmethod
     def shared(cls, data_dir: str | os.PathLike | None = None, api_key: str | None = None) -> "Workbench":
@@ -194,6 +195,19 @@ class Workbench:
         with self._lock:
             self._last_submit[guard] = (digest, time.monotonic(), result)
         return result
+
+    def resume_orphans(self, min_interval_s: float = D.ORPHAN_SCAN_S) -> list[str]:
+        """Pick up runs nobody is driving (left open by a failed poll, or by a process that died),
+        at most once every `min_interval_s`; each backend takes the runs of its own server."""
+        with self._lock:
+            if time.monotonic() - self._last_resume < min_interval_s:
+                return []
+            self._last_resume = time.monotonic()
+            backends = list(self._backends.values())
+        taken: list[str] = []
+        for backend in backends:
+            taken += backend.runner.resume()
+        return taken
 
     def sweep_cap(self) -> int:
         return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)

@@ -174,3 +174,33 @@ def test_resume_ignores_runs_of_another_server(emulator, data_dir):
     runner = make_runner(server, data_dir)
     assert runner.resume() == []
     runner.shutdown()
+
+
+def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
+    from flux_core.workbench import Workbench
+
+    server = emulator(latency_s=0.1, keys=("SG_right000000000000",))
+    monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+    bench = Workbench(data_dir, api_key="SG_right000000000000", emulator_port=0)
+    try:
+        client = client_for(server, key="SG_right000000000000")
+        job = client.submit(params())
+        client.close()
+        run_id = bench.ledger.create_run(params(), backend="segmind", base_url=server.url)
+        bench.ledger.transition(
+            run_id,
+            store.QUEUED,
+            request_id=job.request_id,
+            status_url=job.status_url,
+            response_url=job.response_url,
+            submitted_at=store.now_iso(),
+            error="Segmind rejected the API key (HTTP 401).",
+            error_kind="auth",
+        )
+        assert bench.resume_orphans(min_interval_s=3600) == []  # not due yet
+        assert bench.resume_orphans(min_interval_s=0) == [run_id]
+        [row] = bench.default.runner.wait([run_id])
+        assert row["status"] == store.COMPLETED and row["error"] is None
+    finally:
+        bench.shutdown()
