@@ -62,6 +62,7 @@ class Workbench:
         self._lock = threading.Lock()
         self._credits: dict[str, tuple[float, float | None]] = {}
         self._last_submit: dict[str, tuple[str, float, str]] = {}
+        self._credit_threads: list[threading.Thread] = []
         self.default_key = api_key or None
         self.default = self.backend(None)
         self.resumed = self.default.runner.resume()
@@ -78,10 +79,10 @@ class Workbench:
             return cls._shared[slot]
 
     @classmethod
-    def shutdown_all(cls) -> None:
+    def shutdown_all(cls, wait: bool = False) -> None:
         with cls._shared_lock:
             for bench in cls._shared.values():
-                bench.shutdown()
+                bench.shutdown(wait=wait)
             cls._shared.clear()
 
     # --- backends ---------------------------------------------------------------------------
@@ -243,6 +244,7 @@ class Workbench:
                 self._credits[slot] = (time.monotonic(), cached[1] if cached else None)
         if stale:
             thread = threading.Thread(target=self._refresh_credits, args=(backend, slot), daemon=True)
+            self._credit_threads = [t for t in self._credit_threads if t.is_alive()] + [thread]
             thread.start()
             if cached is None and backend.is_emulator:
                 thread.join(timeout=2.0)  # the local emulator answers at once
@@ -258,9 +260,13 @@ class Workbench:
         with self._lock:
             self._credits[slot] = (time.monotonic(), value)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the runners (wait=True lets the runs in hand finish first) and the emulator."""
+        if wait:
+            for thread in self._credit_threads:
+                thread.join(timeout=10)
         for backend in self._backends.values():
-            backend.runner.shutdown(wait=False)
+            backend.runner.shutdown(wait=wait)
             backend.client.close()
         if self.emulator is not None:
             self.emulator.stop()

@@ -73,4 +73,4 @@ def fast_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("FLUX_LAB_EMULATOR_LATENCY", "0.2")
     monkeypatch.setenv("FLUX_LAB_EMULATOR_PORT", "0")
     yield
-    Workbench.shutdown_all()
+    Workbench.shutdown_all(wait=True)  # runs a test left in flight finish before their client closes

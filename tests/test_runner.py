@@ -203,4 +203,4 @@ def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
         [row] = bench.default.runner.wait([run_id])
         assert row["status"] == store.COMPLETED and row["error"] is None
     finally:
-        bench.shutdown()
+        bench.shutdown(wait=True)
