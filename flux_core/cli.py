@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import sys
+import threading
 import time
 from concurrent.futures import as_completed
 from pathlib import Path
@@ -216,19 +217,21 @@ def session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Session]:
 
 
 class _Progress:
-    """One status line per run on a terminal (stderr)."""
+    """One status line per change (stderr). Runner threads call it at once: a lock keeps lines whole."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self._lock = threading.Lock()
 
     def __call__(self, row: dict[str, Any]) -> None:
         elapsed = time.monotonic() - self.started
         rid = f" request {row['request_id'][:8]}" if row.get("request_id") else ""
-        print(
-            f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  {row['status']}{rid}",
-            file=sys.stderr,
-            flush=True,
+        line = (
+            f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  {row['status']}{rid}\n"
         )
+        with self._lock:
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _params(args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str]) -> FluxParams:
