@@ -24,7 +24,12 @@ def configured_key() -> str | None:
 
 
 st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
-workbench = Workbench.shared(api_key=configured_key())
+try:
+    workbench = Workbench.shared(api_key=configured_key())
+except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
+    st.error("Flux Lab cannot start with these settings:")
+    st.text(str(exc))
+    st.stop()
 st.session_state["workbench"] = workbench
 workbench.resume_orphans()
 

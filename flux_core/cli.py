@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import os
 import sys
 import threading
 import time
@@ -421,7 +422,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    secret = Connection.resolve().api_key if D.API_KEY_ENV else None
+    secret = os.environ.get(D.API_KEY_ENV)  # only to keep it out of messages
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

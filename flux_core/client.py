@@ -21,10 +21,8 @@ import httpx
 from flux_core import defaults as D
 from flux_core.budget import RequestBudget, budget_for
 from flux_core.errors import (
-    BadRequest,
     CallFailed,
     JobExpired,
-    JobFailed,
     JobTimedOut,
     MissingKey,
     NetworkError,
@@ -34,7 +32,6 @@ from flux_core.errors import (
     SubmitUnknown,
     error_from_response,
     failure_from_body,
-    redact,
 )
 from flux_core.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
 from flux_core.params import FluxParams
@@ -535,13 +532,4 @@ class AsyncSegmindClient(_Protocol):
         await self.aclose()
 
 
-__all__ = [
-    "SegmindClient",
-    "AsyncSegmindClient",
-    "Job",
-    "Outcome",
-    "SyncReply",
-    "BadRequest",
-    "JobFailed",
-    "redact",
-]
+__all__ = ["SegmindClient", "AsyncSegmindClient", "Job", "Outcome", "SyncReply"]

@@ -137,9 +137,7 @@ def make_plan(base: FluxParams, axes: list[Axis]) -> SweepPlan:
     if problems:
         raise ParamsError(problems)
     plan = SweepPlan(base, tuple(axes))
-    seen: list[str] = []
-    for _, params in plan.cells():  # FluxParams.replace validates each cell
-        seen.append(params.model_dump_json())
+    plan.cells()  # builds every cell's FluxParams, which validates each one
     return plan
 
 

@@ -307,8 +307,8 @@ st.divider()
 st.subheader("Recent runs")
 
 
-def _draw_recent() -> None:
-    recent = wb.recent()
+def _draw_recent(recent: list | None = None) -> None:
+    recent = wb.recent() if recent is None else recent  # a refresh of the fragment reads anew
     if not recent:
         st.caption("Nothing yet: your runs appear here.")
     columns = st.columns(6)
@@ -330,5 +330,9 @@ def _draw_recent() -> None:
 
 
 # while any recent run is in flight, the strip refreshes itself from the ledger
-in_flight = any(P.is_active(r) for r in wb.recent())
-st.fragment(run_every=D.LIVE_REFRESH_S * 2 if in_flight else None)(_draw_recent)()
+recent_runs = wb.recent()
+in_flight = any(P.is_active(r) for r in recent_runs)
+if in_flight:
+    st.fragment(run_every=D.LIVE_REFRESH_S * 2)(_draw_recent)()
+else:
+    _draw_recent(recent_runs)
