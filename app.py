@@ -1,4 +1,8 @@
-"""Flux Lab: the router. Shared frame (workbench, sidebar) then the page the user is on."""
+"""Flux Lab: the router. Shared frame (workbench, sidebar) then the page the user is on.
+
+`streamlit run app.py` finds the `app` below and serves it (uvicorn imports this file as a module);
+every browser session then runs this same file as its script, as `__main__`: the router.
+"""
 
 from __future__ import annotations
 
@@ -23,47 +27,65 @@ def configured_key() -> str | None:
     return str(value).strip() or None if value else None
 
 
-st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
-try:
-    workbench = Workbench.shared(api_key=configured_key())
-except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
-    st.error("Flux Lab cannot start with these settings:")
-    st.text(str(exc))
-    st.stop()
-st.session_state["workbench"] = workbench
-workbench.resume_orphans()
+def route() -> None:
+    st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
+    try:
+        workbench = Workbench.shared(api_key=configured_key())
+    except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
+        st.error("Flux Lab cannot start with these settings:")
+        st.text(str(exc))
+        st.stop()
+    st.session_state["workbench"] = workbench
+    workbench.resume_orphans()
 
-with st.sidebar:
-    st.subheader("Flux Lab")
-    session_key = st.text_input(
-        "Segmind API key (this session only)",
-        type="password",
-        key="sidebar_api_key",
-        help="Used by this browser session only; never stored. Leave empty to use the configured key "
-        "or the offline emulator.",
-    )
-    backend = workbench.backend(session_key)
-    if backend.is_emulator:
-        st.info(backend.label, icon=":material/science:")
-    else:
-        st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon=":material/key:")
-    credits = workbench.credits(session_key)
-    if credits is not None:
-        st.caption(f"Remaining credits: {credits:.2f}")
-    if workbench.resumed:
-        st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
+    with st.sidebar:
+        st.subheader("Flux Lab")
+        session_key = st.text_input(
+            "Segmind API key (this session only)",
+            type="password",
+            key="sidebar_api_key",
+            help="Used by this browser session only; never stored. Leave empty to use the configured key "
+            "or the offline emulator.",
+        )
+        backend = workbench.backend(session_key)
+        if backend.is_emulator:
+            st.info(backend.label, icon=":material/science:")
+        else:
+            st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon=":material/key:")
+        credits = workbench.credits(session_key)
+        if credits is not None:
+            st.caption(f"Remaining credits: {credits:.2f}")
+        if workbench.resumed:
+            st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
 
-pages = {
-    "compose": st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
-    "compare": st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
-    "history": st.Page("pages/history.py", title="History", icon=":material/history:"),
-}
-navigation = st.navigation(list(pages.values()))
-# Until app.py has called st.navigation once, a freshly started server may run a pages/ file
-# directly (Streamlit's legacy multipage mode); such a page sends the visitor here with ?goto=.
-goto = st.query_params.get("goto")
-if goto in pages:
-    st.switch_page(
-        pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"}
+    pages = {
+        "compose": st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
+        "compare": st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
+        "history": st.Page("pages/history.py", title="History", icon=":material/history:"),
+    }
+    navigation = st.navigation(list(pages.values()))
+    # Until app.py has called st.navigation once, a freshly started server may run a pages/ file
+    # directly (Streamlit's legacy multipage mode); such a page sends the visitor here with ?goto=.
+    goto = st.query_params.get("goto")
+    if goto in pages:
+        st.switch_page(
+            pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"}
+        )
+    navigation.run()
+
+
+if __name__ == "__main__":
+    route()
+else:
+    # Streamlit's own server, with its frontend bundle sent compressed and the thumbnails served as
+    # files a browser keeps (see flux_core/serving.py).
+    from starlette.middleware import Middleware
+
+    from flux_core import serving
+
+    app = st.App(
+        __file__,
+        routes=serving.ROUTES,
+        middleware=[Middleware(serving.CompressedAssets)],
+        lifespan=serving.lifespan,
     )
-navigation.run()

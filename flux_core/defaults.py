@@ -57,6 +57,7 @@ BUDGET_WINDOW_S = 60.0
 RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour
 THUMBNAIL_PX = 200  # thumbnails: galleries show them at about this size
 THUMBNAIL_QUALITY = 78
+THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"  # named by their image's hash
 
 # --- local data ------------------------------------------------------------------------
 DATA_DIR_ENV = "FLUX_LAB_DATA"
@@ -82,6 +83,9 @@ PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Se
 LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip
+ASSET_GZIP_LEVEL = 6  # Streamlit's frontend files, compressed once each per server start
+ASSET_GZIP_MINIMUM_BYTES = 1024
+ASSET_GZIP_CACHE_BYTES = 64 * 1024 * 1024  # the whole bundle is ~7 MB compressed; a visit uses ~1 MB
 ASPECT_PRESETS = {  # width x height, multiples of 16, at most 4 MP
     "1:1 square": (1024, 1024),
     "4:3 landscape": (1152, 864),
@@ -106,5 +110,6 @@ CONTACT_SHEET_CELL_PX = 256
 
 # --- history ---------------------------------------------------------------------------
 HISTORY_PAGE_SIZE = 60
+HISTORY_COLUMNS = 6  # gallery cards a row
 HISTORY_COUNT_CAP = 10_000  # beyond this many matches the page count says "10,000+"
 INSIGHTS_SAMPLE = 5_000  # runs drawn for the charts

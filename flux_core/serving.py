@@ -1,0 +1,204 @@
+"""How the app is served: Streamlit's own server, with its frontend bundle sent compressed and the
+ledger's thumbnails served as files a browser keeps.
+
+Streamlit sends its ~3 MB of JavaScript and CSS uncompressed on purpose: compressing at the origin on
+every request costs CPU, and it expects a proxy or CDN in front to do it. Flux Lab is usually run
+without one (``make run``, the Docker image on a team box), so a first visit would pay the full
+3 MB. ``CompressedAssets`` gzips each of those files once, the first time it is asked for, keeps the
+result in memory and sends that from then on: a first visit transfers about half as much and the
+CPU cost is paid once per file per server start, not per request.
+
+Only Streamlit's content-hashed bundle under ``/static/`` is touched (those files never change while
+the server runs); pages, the WebSocket, media and downloads pass through untouched, as do range
+and conditional requests.
+
+Streamlit binds its listening socket itself (``socket.socket(family)``, protocol 0), and asyncio only
+turns Nagle's algorithm off for sockets whose protocol says TCP, so every small response on a kept-alive
+connection waited ~40 ms for the browser's delayed ACK (headers and body go out as two writes).
+``lifespan`` turns Nagle off on the listening socket, which accepted connections inherit: an image on
+a reused connection now takes about 1 ms instead of 44.
+
+Thumbnails are named by the hash of their image, so ``/_flux/thumbs/<hash>.jpg`` never changes: the
+History gallery sends 60 short URLs rather than 60 pictures, and a browser fetches each picture once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from flux_core import defaults as D
+from flux_core import settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+COMPRESSIBLE = (".js", ".mjs", ".css", ".json", ".map", ".svg", ".txt", ".html", ".wasm")
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value
+    return b""
+
+
+class CompressedAssets:
+    """ASGI middleware: gzip Streamlit's static frontend files once each and serve them from memory."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        level: int = D.ASSET_GZIP_LEVEL,
+        minimum_size: int = D.ASSET_GZIP_MINIMUM_BYTES,
+        max_cache_bytes: int = D.ASSET_GZIP_CACHE_BYTES,
+    ) -> None:
+        self.app = app
+        self.level = level
+        self.minimum_size = minimum_size
+        self.max_cache_bytes = max_cache_bytes
+        self._cache: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {}
+        self._cached_bytes = 0
+
+    def wanted(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        return (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and "/static/" in path
+            and path.lower().endswith(COMPRESSIBLE)
+            and b"gzip" in _header(scope, b"accept-encoding").lower()
+            and not _header(scope, b"range")
+            and not _header(scope, b"if-none-match")
+            and not _header(scope, b"if-modified-since")
+        )
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if not self.wanted(scope):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        cached = self._cache.get(path)
+        if cached is not None:
+            headers, body = cached
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await self._respond(path, start, b"".join(chunks), send)
+
+        await self.app(scope, receive, capture)
+
+    async def _respond(
+        self, path: str, start: Message | None, body: bytes, send: Callable[[Message], Awaitable[None]]
+    ) -> None:
+        assert start is not None, "a response body came before its start"
+        headers = [(k.lower(), v) for k, v in start.get("headers", [])]
+        names = {k for k, _ in headers}
+        if start["status"] != 200 or b"content-encoding" in names or len(body) < self.minimum_size:
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        packed = await asyncio.to_thread(gzip.compress, body, self.level, mtime=0)
+        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"etag", b"vary")] + [
+            (b"content-encoding", b"gzip"),
+            (b"content-length", str(len(packed)).encode()),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        immutable = any(k == b"cache-control" and b"immutable" in v for k, v in headers)
+        if immutable and self._cached_bytes + len(packed) <= self.max_cache_bytes:
+            self._cache[path] = (headers, packed)
+            self._cached_bytes += len(packed)
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": packed})
+
+
+THUMBS_URL = "/_flux/thumbs"
+_THUMB_NAME = re.compile(r"[0-9a-f]{64}\.jpg")
+
+
+def thumbnail_url(thumb_path: str) -> str:
+    """Where a browser fetches a stored thumbnail (``thumbs/ab/<hash>.jpg`` in the data directory).
+    Relative, so it also resolves behind a proxy that serves the app under a path."""
+    return f".{THUMBS_URL}/{thumb_path.rsplit('/', 1)[-1]}"
+
+
+async def thumbnail(request: Request) -> Response:
+    name = request.path_params["name"]
+    if not _THUMB_NAME.fullmatch(name):  # a hash and .jpg, nothing else: no way out of thumbs/
+        return PlainTextResponse("No such thumbnail", status_code=404)
+    path = settings.data_dir() / "thumbs" / name[:2] / name
+    if not path.is_file():
+        return PlainTextResponse("No such thumbnail", status_code=404)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": D.THUMBNAIL_CACHE_CONTROL})
+
+
+ROUTES = [Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"])]
+
+
+def no_delay_on_listening_sockets(fds: list[int] | None = None) -> int:
+    """Set TCP_NODELAY on this process's listening TCP sockets (connections accepted from them
+    inherit it). Returns how many were set."""
+    if fds is None:
+        try:
+            fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+        except OSError:  # no /proc (not Linux): leave things as they are
+            return 0
+    done = 0
+    for fd in fds:
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:  # not a socket, or already closed
+            continue
+        with sock:
+            try:
+                if (
+                    sock.family in (socket.AF_INET, socket.AF_INET6)
+                    and sock.type == socket.SOCK_STREAM
+                    and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                ):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    done += 1
+            except OSError:
+                continue
+    return done
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: object) -> AsyncIterator[None]:
+    """Runs as the server starts, once its listening socket exists."""
+    no_delay_on_listening_sockets()
+    yield
