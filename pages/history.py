@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from flux_core import defaults as D
-from flux_core import history, images, store
+from flux_core import gallery, history, images, store
 from flux_core import presentation as P
 from flux_core.history import Query
 from flux_core.params import ParamsError, random_seed
@@ -42,11 +42,6 @@ def set_selected(ids: list[str]) -> None:
         st.query_params["h_sel"] = ",".join(dict.fromkeys(ids))
     else:
         st.query_params.pop("h_sel", None)
-
-
-def toggle(run_id: str) -> None:
-    ids = selected()
-    set_selected([i for i in ids if i != run_id] if run_id in ids else [*ids, run_id])
 
 
 def open_run(run_id: str | None) -> None:
@@ -252,24 +247,14 @@ elif view_mode == "Table":
         set_selected(others + rows_picked)
         chosen = selected()
 else:
-    columns = st.columns(6)
-    for i, row in enumerate(page.rows):
-        with columns[i % 6]:
-            thumb = wb.image_path(row, thumb=True)
-            if thumb is not None and row["status"] == store.COMPLETED:
-                st.image(str(thumb), width="stretch")
-            else:
-                st.text(P.STATUS_WORDS[row["status"]])
-            st.text(f"seed {row['seed']} · tol {row['safety_tolerance']}{' · ★' if row['favourite'] else ''}")
-            c1, c2 = st.columns(2)
-            c1.checkbox(
-                "Select",
-                value=row["id"] in chosen,
-                key=f"h_pick_{row['id']}",
-                on_change=toggle,
-                args=(row["id"],),
-            )
-            c2.button("Open", key=f"h_open_{row['id']}", on_click=open_run, args=(row["id"],))
+    gallery.draw(
+        page.rows,
+        lambda row: wb.image_path(row, thumb=True),
+        chosen,
+        on_selection=set_selected,
+        on_open=open_run,
+        columns=D.HISTORY_COLUMNS,
+    )
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
 current_id = st.query_params.get("h_run")

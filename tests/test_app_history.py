@@ -26,6 +26,26 @@ def history_page(runs: list[dict]) -> tuple[AppTest, list[str]]:
     return at, ids
 
 
+def cards(at: AppTest) -> list[dict]:
+    """The gallery's cards, as the page sent them to the browser."""
+    [gallery] = at.get("bidi_component")
+    return json.loads(gallery.proto.json)["cards"]
+
+
+def click_in_gallery(at: AppTest, event: str, value) -> None:
+    """Rerun as the browser does after a click in the gallery: with the event the element fired
+    ("selection": the whole new selection; "open": a run id). AppTest has no driver for custom
+    elements, so this sends the same widget state Streamlit's frontend sends."""
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
+    [gallery] = at.get("bidi_component")
+    states = at._tree.get_widget_states()
+    trigger = states.widgets.add()
+    trigger.id = _make_trigger_id(gallery.proto.id, "events")
+    trigger.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    at._run(states)
+
+
 def texts(at: AppTest) -> str:
     return "\n".join(
         str(e.value) for kind in ("text", "caption", "info", "error", "warning") for e in getattr(at, kind)
@@ -45,15 +65,14 @@ def test_search_finds_by_a_word_in_the_prompt():
     at.text_input(key="h_q").set_value("tree")
     at.run()
     assert "1 run(s) · showing 1–1" in texts(at)
-    assert [k.key for k in at.checkbox if k.key.startswith("h_pick_")] == [f"h_pick_{ids[2]}"]
+    assert [(c["id"], c["caption"]) for c in cards(at)] == [(ids[2], "seed 3 · tol 3")]
 
 
 def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences_marked():
     at, ids = history_page(THREE)
-    at.checkbox(key=f"h_pick_{ids[0]}").check()
-    at.run()
-    at.checkbox(key=f"h_pick_{ids[1]}").check()
-    at.run()
+    click_in_gallery(at, "selection", [ids[0]])
+    assert "Selected: 1 run(s)" in [s.value for s in at.subheader]
+    click_in_gallery(at, "selection", [ids[0], ids[1]])
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
     [table] = [t.value for t in at.table if "differs" in t.value.columns]
     marked = set(table[table["differs"] == "≠"]["field"])
@@ -94,8 +113,7 @@ def test_recall_opens_compose_and_rerun_sends_an_identical_request():
             )
         ]
     )
-    at.button(key=f"h_open_{ids[0]}").click()
-    at.run()
+    click_in_gallery(at, "open", ids[0])
     at.button(key="h_compose").click()
     at.run()
     at.switch_page("pages/compose.py")  # AppTest does not follow a script's own st.switch_page on reruns
@@ -120,8 +138,7 @@ def test_recall_opens_compose_and_rerun_sends_an_identical_request():
 
 def test_rerun_identically_from_history():
     at, ids = history_page([dict(prompt="a blue ball", seed=4)])
-    at.button(key=f"h_open_{ids[0]}").click()
-    at.run()
+    click_in_gallery(at, "open", ids[0])
     at.button(key="h_rerun").click()
     at.run()
     bench = at.session_state["workbench"]
@@ -131,8 +148,7 @@ def test_rerun_identically_from_history():
 
 def test_curation_is_saved_and_a_note_with_markup_is_text():
     at, ids = history_page([dict(prompt="a cat", seed=1)])
-    at.button(key=f"h_open_{ids[0]}").click()
-    at.run()
+    click_in_gallery(at, "open", ids[0])
     at.toggle(key=f"h_fav_{ids[0]}").set_value(True)
     at.text_area(key=f"h_note_{ids[0]}").set_value("<script>alert(1)</script> lovely")
     at.multiselect(key=f"h_tags_{ids[0]}").set_value(["keeper"])
@@ -146,8 +162,7 @@ def test_curation_is_saved_and_a_note_with_markup_is_text():
 
 def test_delete_asks_first_and_can_be_undone():
     at, ids = history_page([dict(prompt="a cat", seed=1), dict(prompt="a dog", seed=2)])
-    at.button(key=f"h_open_{ids[0]}").click()
-    at.run()
+    click_in_gallery(at, "open", ids[0])
     assert at.button(key="h_delete").disabled
     at.checkbox(key=f"h_confirm_{ids[0]}").check()
     at.run()

@@ -159,7 +159,11 @@ def pytest_runtest_makereport(item, call):
 def shoot(page, artifacts: Path, name: str, docs_name: str | None = None) -> None:
     """Save a screenshot of this step (once every image on the page has loaded); also into docs/
     for the README when asked to."""
-    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.images, ...[...document.querySelectorAll('*')].flatMap("
+        "e => e.shadowRoot ? [...e.shadowRoot.querySelectorAll('img')] : [])]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(artifacts / f"{name}.png"))
     if docs_name and os.environ.get("FLUX_LAB_SCREENSHOTS") == "docs":
         DOCS.mkdir(exist_ok=True)

@@ -12,6 +12,7 @@ from tests.browser.conftest import shoot
 from tests.conftest import client_for
 
 HOSTILE_NOTE = "<img src=x onerror=alert(1)> client loved it"
+HOSTILE_PROMPT = "a green tree <img src=x onerror=alert(2)>"
 
 
 def seed_ledger(data_dir) -> list[str]:
@@ -21,7 +22,7 @@ def seed_ledger(data_dir) -> list[str]:
         runner = Runner(ledger, data_dir, client_for(server), backend="emulator")
         ids = [
             runner.enqueue(FluxParams.parse(prompt=p, seed=s, width=512, height=512))
-            for p, s in [("a red cube", 1), ("a blue cube", 2), ("a green tree", 3)]
+            for p, s in [("a red cube", 1), ("a blue cube", 2), (HOSTILE_PROMPT, 3)]
         ]
         runner.wait(ids)
         runner.shutdown()
@@ -41,15 +42,20 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     search.fill("tree")
     search.press("Enter")
     expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
+    cards = page.get_by_test_id("fl-card")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("title", HOSTILE_PROMPT)  # the prompt, as text
     shoot(page, artifacts, "1-search")
     search.fill("cube")
     search.press("Enter")
     expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
 
-    page.get_by_test_id("stCheckbox").filter(has_text="Select").nth(0).click()
+    expect(cards).to_have_count(2)
+    cards.nth(0).get_by_label("Select").check()
     expect(page.get_by_text("Selected: 1 run(s)")).to_be_visible()
-    page.get_by_test_id("stCheckbox").filter(has_text="Select").nth(1).click()
+    cards.nth(1).get_by_label("Select").check()
     expect(page.get_by_text("Selected: 2 run(s)")).to_be_visible()
+    expect(cards.nth(1)).to_have_attribute("data-selected", "true")
     seed_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="seed")).first
     expect(seed_row).to_be_visible()
     highlighted = seed_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
@@ -62,7 +68,7 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     search.fill("red cube")
     search.press("Enter")
     expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
-    page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").first.click()
+    cards.first.get_by_role("button", name="Open").click()
     expect(page.get_by_text(HOSTILE_NOTE).first).to_be_visible()
     shoot(page, artifacts, "3-note-as-text")
     assert page.locator('img[src="x"]').count() == 0 and dialogs == []

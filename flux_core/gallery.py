@@ -1,0 +1,152 @@
+"""The History gallery: a page of runs drawn as one browser element.
+
+Sixty runs as Streamlit elements are some 400 widgets; as one element they are one small message (the
+thumbnails are URLs a browser fetches once and keeps: see serving.py), drawn at once. The element says
+what the person did (the whole new selection, or the run to open) and the page acts on it.
+
+Text reaches the browser as text (``textContent``, ``alt``, ``title``), never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from flux_core import presentation as P
+from flux_core import serving, store
+
+KEY = "h_gallery"
+
+_HTML = '<div class="fl-gallery" data-testid="fl-gallery" role="list"></div>'
+
+_CSS = """
+.fl-gallery { display: grid; grid-template-columns: repeat(var(--fl-columns, 6), minmax(0, 1fr));
+  gap: 1rem; font-family: var(--st-font); color: var(--st-text-color); }
+.fl-card { margin: 0; display: flex; flex-direction: column; gap: .35rem; min-width: 0;
+  border-radius: var(--st-base-radius); padding: .25rem; border: 2px solid transparent; }
+.fl-card[data-selected="true"] { border-color: var(--st-primary-color); }
+.fl-card img, .fl-card .fl-status { width: 100%; aspect-ratio: 1; object-fit: contain;
+  border-radius: var(--st-base-radius); background: var(--st-secondary-background-color); }
+.fl-card .fl-status { display: flex; align-items: center; justify-content: center; text-align: center;
+  font-size: .85rem; padding: .5rem; box-sizing: border-box; }
+.fl-card figcaption { font-size: .85rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.fl-actions { display: flex; align-items: center; justify-content: space-between; gap: .5rem;
+  font-size: .9rem; }
+.fl-actions label { display: flex; align-items: center; gap: .35rem; cursor: pointer; }
+.fl-actions input { accent-color: var(--st-primary-color); width: 1rem; height: 1rem; margin: 0; }
+.fl-actions button { font: inherit; color: inherit; background: var(--st-background-color);
+  border: 1px solid var(--st-border-color); border-radius: var(--st-button-radius);
+  padding: .2rem .75rem; cursor: pointer; }
+.fl-actions button:hover, .fl-actions button:focus-visible { border-color: var(--st-primary-color);
+  color: var(--st-primary-color); }
+"""
+
+_JS = """
+export default function ({ data, parentElement, setTriggerValue }) {
+  const root = parentElement.querySelector(".fl-gallery");
+  const chosen = new Set(data.selected);
+  root.style.setProperty("--fl-columns", String(data.columns));
+  root.replaceChildren(...data.cards.map((card) => {
+    const figure = document.createElement("figure");
+    figure.className = "fl-card";
+    figure.setAttribute("role", "listitem");
+    figure.dataset.testid = "fl-card";
+    figure.dataset.run = card.id;
+    figure.dataset.selected = String(chosen.has(card.id));
+    figure.title = card.prompt;
+    let picture;
+    if (card.thumb) {
+      picture = document.createElement("img");
+      picture.src = card.thumb;
+      picture.alt = card.caption;
+      picture.decoding = "async";
+    } else {
+      picture = document.createElement("div");
+      picture.className = "fl-status";
+      picture.textContent = card.status;
+    }
+    const caption = document.createElement("figcaption");
+    caption.textContent = card.caption;
+    const actions = document.createElement("div");
+    actions.className = "fl-actions";
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = chosen.has(card.id);
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.add(card.id); else chosen.delete(card.id);
+      figure.dataset.selected = String(box.checked);
+      setTriggerValue("selection", [...chosen]);  // the whole selection: quick clicks cannot lose one
+    });
+    label.append(box, document.createTextNode("Select"));
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = "Open";
+    open.addEventListener("click", () => setTriggerValue("open", card.id));
+    actions.append(label, open);
+    figure.append(picture, caption, actions);
+    return figure;
+  }));
+}
+"""
+
+
+# Defined once, when the page first imports this module (Streamlit warns when a name is defined twice).
+_component = st.components.v2.component("flux_lab.gallery", html=_HTML, css=_CSS, js=_JS)
+
+
+def card(row: dict[str, Any], thumb: Path | None) -> dict[str, Any]:
+    """What one gallery card shows of a run: its thumbnail (never the full image), or its outcome in
+    words when there is no picture."""
+    image = None
+    status = P.STATUS_WORDS[row["status"]]
+    if row["status"] == store.COMPLETED:
+        if thumb is not None and row.get("thumb_path") and thumb.is_file():
+            image, status = serving.thumbnail_url(row["thumb_path"]), ""
+        else:  # a thumbnail removed by hand: the card says so instead of breaking the page
+            status = "Image file missing"
+    favourite = " · ★" if row["favourite"] else ""
+    return {
+        "id": row["id"],
+        "thumb": image,
+        "status": status,
+        "caption": f"seed {row['seed']} · tol {row['safety_tolerance']}{favourite}",
+        "prompt": " ".join(row["prompt"].split()),
+    }
+
+
+def draw(
+    rows: Iterable[dict[str, Any]],
+    thumb_of: Callable[[dict[str, Any]], Path | None],
+    selected: list[str],
+    *,
+    on_selection: Callable[[list[str]], None],
+    on_open: Callable[[str], None],
+    columns: int = 6,
+) -> None:
+    """Draw a page of runs; a change of selection or an "Open" reaches the callbacks before the
+    page is drawn again, so the rest of the page already shows it."""
+
+    def selection_changed() -> None:
+        value = st.session_state[KEY].get("selection")
+        if isinstance(value, list):
+            on_selection([str(i) for i in value])
+
+    def open_clicked() -> None:
+        value = st.session_state[KEY].get("open")
+        if isinstance(value, str):
+            on_open(value)
+
+    _component(
+        key=KEY,
+        data={
+            "cards": [card(row, thumb_of(row)) for row in rows],
+            "selected": list(selected),
+            "columns": columns,
+        },
+        on_selection_change=selection_changed,
+        on_open_change=open_clicked,
+    )

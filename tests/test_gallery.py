@@ -1,0 +1,48 @@
+"""What a History gallery card shows of a run."""
+
+from __future__ import annotations
+
+from flux_core import gallery, store
+from flux_core.images import thumbnail
+from flux_core.render import render_preview
+
+
+def row(**changes) -> dict:
+    base = dict(
+        id="01RUN",
+        status=store.COMPLETED,
+        seed=42,
+        safety_tolerance=2,
+        favourite=0,
+        prompt="  a red\n cube  on <b>marble</b> ",
+    )
+    return {**base, **changes}
+
+
+def test_a_finished_run_shows_its_thumbnail_by_url(tmp_path):
+    digest = "ab" * 32
+    thumb = tmp_path / "thumbs" / "ab" / f"{digest}.jpg"
+    thumb.parent.mkdir(parents=True)
+    thumb.write_bytes(thumbnail(render_preview("a red cube", 42, 512, 512, "png")))
+    card = gallery.card(row(favourite=1, thumb_path=f"thumbs/ab/{digest}.jpg"), thumb)
+    assert (
+        card["thumb"] == f"./_flux/thumbs/{digest}.jpg"
+    )  # served by serving.thumbnail; never the full image
+    assert card["caption"] == "seed 42 · tol 2 · ★" and card["status"] == ""
+    assert card["prompt"] == "a red cube on <b>marble</b>"  # the browser sets it as text, never markup
+
+
+def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
+    assert gallery.card(row(status=store.BLOCKED), None) == {
+        "id": "01RUN",
+        "thumb": None,
+        "status": "Blocked by the safety filter",
+        "caption": "seed 42 · tol 2",
+        "prompt": "a red cube on <b>marble</b>",
+    }
+    assert gallery.card(row(status=store.PROCESSING), None)["status"] == "Generating"
+
+
+def test_a_thumbnail_removed_by_hand_is_said_not_raised(tmp_path):
+    card = gallery.card(row(thumb_path="thumbs/ab/gone.jpg"), tmp_path / "gone.jpg")
+    assert card["thumb"] is None and card["status"] == "Image file missing"
