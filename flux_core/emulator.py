@@ -595,7 +595,9 @@ class EmulatorServer:
         import uvicorn
 
         self.emulator = Emulator(config)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP said out loud: asyncio turns Nagle off only for sockets that name TCP, and with
+        # Nagle on every small reply on a kept-alive connection waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self._sock.listen(128)  # connections queue in the kernel until uvicorn accepts them
