@@ -26,7 +26,8 @@ from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
 from flux_core.errors import CallFailed, FluxError, MissingKey, redact
 from flux_core.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError
-from flux_core.runner import Runner, run_as_json
+from flux_core.presentation import run_as_json
+from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3

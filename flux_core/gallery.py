@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import serving, store
 
@@ -125,7 +126,7 @@ def draw(
     *,
     on_selection: Callable[[list[str]], None],
     on_open: Callable[[str], None],
-    columns: int = 6,
+    columns: int = D.HISTORY_COLUMNS,
 ) -> None:
     """Draw a page of runs; a change of selection or an "Open" reaches the callbacks before the
     page is drawn again, so the rest of the page already shows it."""

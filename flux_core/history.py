@@ -20,7 +20,7 @@ from flux_core import defaults as D
 from flux_core import store
 from flux_core.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
-from flux_core.runner import run_as_json
+from flux_core.presentation import run_as_json
 from flux_core.store import Ledger
 
 STATUS_GROUPS = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flux_core import store
@@ -150,10 +151,6 @@ def compare_fields(
     rows: list[dict[str, Any]], names: list[str], fields: tuple[str, ...] = COMPARE_FIELDS
 ) -> list[dict[str, Any]]:
     """One line per field with each run's value under its name and `differs` where they are not all equal."""
-    from pathlib import Path
-
-    from flux_core.runner import run_as_json
-
     shown = [run_as_json(r, Path(".")) for r in rows]
     out = []
     for name in fields:
@@ -202,3 +199,35 @@ def word_diff_html(a: str, b: str) -> str:
         escaped = html.escape(text)
         parts.append(f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped)
     return '<div style="line-height:1.8;white-space:pre-wrap">' + " ".join(parts) + "</div>"
+
+
+def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """The public shape of a run (CLI --json, exports). Never holds the key."""
+    image_path = str((Path(data_dir) / row["image_path"]).resolve()) if row.get("image_path") else None
+    thumb_path = str((Path(data_dir) / row["thumb_path"]).resolve()) if row.get("thumb_path") else None
+    return {
+        "run_id": row["id"],
+        "request_id": row["request_id"],
+        "status": row["status"],
+        "prompt": row["prompt"],
+        "seed": row["seed"],
+        "width": row["width"],
+        "height": row["height"],
+        "safety_tolerance": row["safety_tolerance"],
+        "output_format": row["output_format"],
+        "image_urls": json.loads(row["image_urls_json"] or "[]"),
+        "image_path": image_path,
+        "thumb_path": thumb_path,
+        "inference_time": row["inference_time"],
+        "queue_time": row["queue_time"],
+        "total_time": row["total_time"],
+        "observed_total_s": row["observed_total_s"],
+        "cost": row["cost"],
+        "remaining_credits": row["remaining_credits"],
+        "error": row["error"],
+        "error_kind": row["error_kind"],
+        "backend": row["backend"],
+        "sweep_id": row["sweep_id"],
+        "created_at": row["created_at"],
+        "finished_at": row["finished_at"],
+    }

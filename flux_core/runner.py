@@ -7,7 +7,6 @@ finish what this one started: `resume()` takes over the runs whose owner is gone
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import secrets
@@ -347,35 +346,3 @@ def _metric_fields(metrics: Any) -> dict[str, Any]:
         except (TypeError, ValueError):
             continue
     return out
-
-
-def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """The public shape of a run (CLI --json, exports). Never holds the key."""
-    image_path = str((Path(data_dir) / row["image_path"]).resolve()) if row.get("image_path") else None
-    thumb_path = str((Path(data_dir) / row["thumb_path"]).resolve()) if row.get("thumb_path") else None
-    return {
-        "run_id": row["id"],
-        "request_id": row["request_id"],
-        "status": row["status"],
-        "prompt": row["prompt"],
-        "seed": row["seed"],
-        "width": row["width"],
-        "height": row["height"],
-        "safety_tolerance": row["safety_tolerance"],
-        "output_format": row["output_format"],
-        "image_urls": json.loads(row["image_urls_json"] or "[]"),
-        "image_path": image_path,
-        "thumb_path": thumb_path,
-        "inference_time": row["inference_time"],
-        "queue_time": row["queue_time"],
-        "total_time": row["total_time"],
-        "observed_total_s": row["observed_total_s"],
-        "cost": row["cost"],
-        "remaining_credits": row["remaining_credits"],
-        "error": row["error"],
-        "error_kind": row["error_kind"],
-        "backend": row["backend"],
-        "sweep_id": row["sweep_id"],
-        "created_at": row["created_at"],
-        "finished_at": row["finished_at"],
-    }

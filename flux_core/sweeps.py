@@ -23,7 +23,8 @@ from flux_core import defaults as D
 from flux_core import store
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.presentation import compare_fields
-from flux_core.runner import Runner, run_as_json
+from flux_core.presentation import run_as_json
+from flux_core.runner import Runner
 from flux_core.store import Ledger
 
 AXIS_LABELS = {

@@ -253,7 +253,6 @@ else:
         chosen,
         on_selection=set_selected,
         on_open=open_run,
-        columns=D.HISTORY_COLUMNS,
     )
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
