@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flux_core import store
+from flux_core.errors import SubmitUnknown
 from flux_core.store import parse_iso
 
 STATUS_WORDS = {
@@ -85,8 +86,11 @@ def headline(row: dict[str, Any]) -> Headline:
         return Headline("error", "Expired", error)
     if status == store.FAILED:
         return Headline("error", "The job failed", error)
-    if status == store.SUBMIT_UNKNOWN:
-        return Headline("error", "Submit outcome unknown", error)
+    if status == store.SUBMIT_UNKNOWN:  # whatever the error says, say what to do
+        hint = SubmitUnknown.hint
+        return Headline(
+            "error", "Submit outcome unknown", error if hint in error else f"{error} {hint}".strip()
+        )
     return Headline("error", _KIND_TITLES.get(row.get("error_kind") or "", "Not sent"), error)
 
 

@@ -263,6 +263,25 @@ if row is not None and not P.is_active(row):
                 key="compose_download",
                 icon=":material/download:",
             )
+        if row["status"] == store.SUBMIT_UNKNOWN:  # may be billed: sent again only when the user says so
+            checked = st.checkbox(
+                "I checked Segmind's console: this request is not there",
+                key=f"compose_checked_{row['id']}",
+            )
+            if st.button(
+                "Submit it again",
+                key="compose_resubmit",
+                type="primary",
+                disabled=not checked,
+                icon=":material/send:",
+            ):
+                st.query_params["run"] = wb.submit(
+                    store.params_of(row),
+                    seed_random=bool(row["seed_random"]),
+                    session_key=session_key,
+                    guard=state.setdefault("compose_guard", store.new_id()),
+                )
+                st.rerun()
         actions = st.container(horizontal=True)
         if actions.button(
             "Vary seed",

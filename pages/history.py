@@ -273,10 +273,16 @@ if current is not None:
             st.warning(line.title)
             st.text(line.detail)
     with right:
+        unknown = current["status"] == store.SUBMIT_UNKNOWN  # may be billed: the user checks first
+        checked = unknown and st.checkbox(
+            "I checked Segmind's console: this request is not there", key=f"h_checked_{current['id']}"
+        )
         actions = st.container(horizontal=True)
         if actions.button("Open in Compose", key="h_compose", icon=":material/edit:"):
             to_compose(current)
-        if actions.button("Re-run identically", key="h_rerun", icon=":material/replay:"):
+        if actions.button(
+            "Re-run identically", key="h_rerun", icon=":material/replay:", disabled=unknown and not checked
+        ):
             to_compose(current, rerun="same")
         if actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")

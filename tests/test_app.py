@@ -186,3 +186,37 @@ def test_a_session_key_is_shown_only_by_its_last_four_characters(emulator, monke
     assert not at.exception
     shown = " ".join(s.value for s in at.sidebar.success)
     assert "…6789" in shown and "abcdef0123" not in shown
+
+
+def unknown_run(at: AppTest) -> str:
+    """A run whose submit may have reached Segmind (the connection broke after the body was sent)."""
+    from flux_core.params import FluxParams
+
+    bench = at.session_state["workbench"]
+    run_id = bench.ledger.create_run(
+        FluxParams.parse(prompt="a paid-for lighthouse", seed=9),
+        backend="emulator",
+        base_url=bench.default.connection.base_url,
+    )
+    bench.ledger.transition(
+        run_id, store.SUBMIT_UNKNOWN, error="The connection broke after the request was sent."
+    )
+    return run_id
+
+
+def test_an_unknown_submit_is_sent_again_only_when_the_user_has_checked():
+    at = start()
+    run_id = unknown_run(at)
+    at.query_params["run"] = run_id
+    at.run()
+    bench = at.session_state["workbench"]
+    assert "Submit outcome unknown" in texts(at) and "Check Segmind's console" in texts(at)
+    assert at.button(key="compose_resubmit").disabled
+    at.checkbox(key=f"compose_checked_{run_id}").check()
+    at.run()
+    at.button(key="compose_resubmit").click()
+    at.run()
+    newest, original = bench.recent()[0], bench.run(run_id)
+    assert newest["id"] != run_id and newest["request_json"] == original["request_json"]
+    assert original["status"] == store.SUBMIT_UNKNOWN  # the unknown one stays on the record
+    assert finish_current(at)["status"] == store.COMPLETED

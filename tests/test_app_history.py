@@ -195,3 +195,20 @@ def test_insights_draw_from_the_ledger():
     at.run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
+    from flux_core import store
+
+    at, ids = history_page([dict(prompt="a paid-for lighthouse", seed=9)])
+    bench = at.session_state["workbench"]
+    bench.ledger.transition(ids[0], store.SUBMIT_UNKNOWN, error="The connection broke after sending.")
+    click_in_gallery(at, "open", ids[0])
+    assert "Check Segmind's console" in texts(at)
+    assert at.button(key="h_rerun").disabled
+    at.checkbox(key=f"h_checked_{ids[0]}").check()
+    at.run()
+    at.button(key="h_rerun").click()
+    at.run()
+    runs = bench.recent()
+    assert len(runs) == 2 and runs[0]["request_json"] == runs[1]["request_json"]
