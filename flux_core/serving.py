@@ -139,7 +139,7 @@ class CompressedAssets:
             (b"vary", b"Accept-Encoding"),
         ]
         immutable = any(k == b"cache-control" and b"immutable" in v for k, v in headers)
-        if immutable and self._cached_bytes + len(packed) <= self.max_cache_bytes:
+        if immutable and path not in self._cache and self._cached_bytes + len(packed) <= self.max_cache_bytes:
             self._cache[path] = (headers, packed)
             self._cached_bytes += len(packed)
         await send({**start, "headers": headers})
