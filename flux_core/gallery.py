@@ -95,8 +95,25 @@ export default function ({ data, parentElement, setTriggerValue }) {
 """
 
 
+# Scrolls the page to where it is drawn when its token changes (a run just opened far below the
+# gallery), and not on the reruns after that (saving a note must not move the page).
+_SCROLL_JS = """
+let shown;
+export default function ({ data, parentElement }) {
+  if (data.token === shown) return;
+  shown = data.token;
+  (parentElement.host || parentElement).scrollIntoView({ block: "start" });
+}
+"""
+
 # Defined once, when the page first imports this module (Streamlit warns when a name is defined twice).
 _component = st.components.v2.component("flux_lab.gallery", html=_HTML, css=_CSS, js=_JS)
+_scroll = st.components.v2.component("flux_lab.scroll_here", js=_SCROLL_JS)
+
+
+def scroll_here(token: str) -> None:
+    """Bring this place on the page into view once for each new token."""
+    _scroll(key="h_scroll", data={"token": token}, height=0)
 
 
 def card(row: dict[str, Any], thumb: Path | None) -> dict[str, Any]:

@@ -260,6 +260,7 @@ current_id = st.query_params.get("h_run")
 current = wb.run(current_id) if current_id else None
 if current is not None:
     st.divider()
+    gallery.scroll_here(current["id"])
     head = st.columns([6, 1])
     head[0].subheader("Run")
     head[1].button("Close", key="h_close", on_click=open_run, args=(None,))

@@ -26,10 +26,14 @@ def history_page(runs: list[dict]) -> tuple[AppTest, list[str]]:
     return at, ids
 
 
+def the_gallery(at: AppTest):
+    [gallery] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.gallery"]
+    return gallery
+
+
 def cards(at: AppTest) -> list[dict]:
     """The gallery's cards, as the page sent them to the browser."""
-    [gallery] = at.get("bidi_component")
-    return json.loads(gallery.proto.json)["cards"]
+    return json.loads(the_gallery(at).proto.json)["cards"]
 
 
 def click_in_gallery(at: AppTest, event: str, value) -> None:
@@ -38,7 +42,7 @@ def click_in_gallery(at: AppTest, event: str, value) -> None:
     elements, so this sends the same widget state Streamlit's frontend sends."""
     from streamlit.components.v2.bidi_component.main import _make_trigger_id
 
-    [gallery] = at.get("bidi_component")
+    gallery = the_gallery(at)
     states = at._tree.get_widget_states()
     trigger = states.widgets.add()
     trigger.id = _make_trigger_id(gallery.proto.id, "events")
@@ -212,3 +216,12 @@ def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
     at.run()
     runs = bench.recent()
     assert len(runs) == 2 and runs[0]["request_json"] == runs[1]["request_json"]
+
+
+def test_an_opened_run_is_brought_into_view_once():
+    at, ids = history_page(THREE)
+    assert not [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
+    click_in_gallery(at, "open", ids[1])
+    [anchor] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
+    assert json.loads(anchor.proto.json) == {"token": ids[1]}  # the browser scrolls when the token changes
+    assert "Run" in [s.value for s in at.subheader]
