@@ -96,12 +96,13 @@ export default function ({ data, parentElement, setTriggerValue }) {
 
 
 # Scrolls the page to where it is drawn when its token changes (a run just opened far below the
-# gallery), and not on the reruns after that (saving a note must not move the page).
+# gallery), and not on the reruns after that (saving a note must not move the page). Each place
+# remembers its own token.
 _SCROLL_JS = """
-let shown;
+const shown = {};
 export default function ({ data, parentElement }) {
-  if (data.token === shown) return;
-  shown = data.token;
+  if (shown[data.place] === data.token) return;
+  shown[data.place] = data.token;
   (parentElement.host || parentElement).scrollIntoView({ block: "start" });
 }
 """
@@ -111,9 +112,9 @@ _component = st.components.v2.component("flux_lab.gallery", html=_HTML, css=_CSS
 _scroll = st.components.v2.component("flux_lab.scroll_here", js=_SCROLL_JS)
 
 
-def scroll_here(token: str) -> None:
+def scroll_here(place: str, token: str) -> None:
     """Bring this place on the page into view once for each new token."""
-    _scroll(key="h_scroll", data={"token": token}, height=0)
+    _scroll(key=f"scroll_{place}", data={"place": place, "token": token}, height=0)
 
 
 def card(row: dict[str, Any], thumb: Path | None) -> dict[str, Any]:

@@ -179,6 +179,13 @@ st.caption(
 )
 
 chosen = selected()
+if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one click away
+    st.button(
+        f"See the {len(chosen)} selected runs side by side",
+        key="h_goto_compare",
+        icon=":material/arrow_downward:",
+        on_click=lambda: state.__setitem__("h_compare_token", store.new_id()),
+    )
 if trash and page.rows:
     t1, t2 = st.columns([1, 4])
     if t1.button("Restore selected", key="h_restore", disabled=not chosen):
@@ -260,7 +267,7 @@ current_id = st.query_params.get("h_run")
 current = wb.run(current_id) if current_id else None
 if current is not None:
     st.divider()
-    gallery.scroll_here(current["id"])
+    gallery.scroll_here("run", current["id"])
     head = st.columns([6, 1])
     head[0].subheader("Run")
     head[1].button("Close", key="h_close", on_click=open_run, args=(None,))
@@ -329,6 +336,8 @@ if state.get("h_undo"):
 rows = wb.ledger.get_many(chosen)
 if rows:
     st.divider()
+    if len(rows) >= 2 and state.get("h_compare_token"):
+        gallery.scroll_here("compare", state["h_compare_token"])
     st.subheader(f"Selected: {len(rows)} run(s)")
     bar = st.container(horizontal=True)
     bar.download_button(

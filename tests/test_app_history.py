@@ -77,6 +77,10 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     click_in_gallery(at, "selection", [ids[0]])
     assert "Selected: 1 run(s)" in [s.value for s in at.subheader]
     click_in_gallery(at, "selection", [ids[0], ids[1]])
+    at.button(key="h_goto_compare").click()
+    at.run()
+    [anchor] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
+    assert json.loads(anchor.proto.json)["place"] == "compare"
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
     [table] = [t.value for t in at.table if "differs" in t.value.columns]
     marked = set(table[table["differs"] == "≠"]["field"])
@@ -223,5 +227,8 @@ def test_an_opened_run_is_brought_into_view_once():
     assert not [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
     click_in_gallery(at, "open", ids[1])
     [anchor] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
-    assert json.loads(anchor.proto.json) == {"token": ids[1]}  # the browser scrolls when the token changes
+    assert json.loads(anchor.proto.json) == {
+        "place": "run",
+        "token": ids[1],
+    }  # scrolls when the token changes
     assert "Run" in [s.value for s in at.subheader]

@@ -56,6 +56,8 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     cards.nth(1).get_by_label("Select").check()
     expect(page.get_by_text("Selected: 2 run(s)")).to_be_visible()
     expect(cards.nth(1)).to_have_attribute("data-selected", "true")
+    page.get_by_role("button", name="See the 2 selected runs side by side").click()
+    expect(page.get_by_test_id("stTable")).to_be_in_viewport()
     seed_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="seed")).first
     expect(seed_row).to_be_visible()
     highlighted = seed_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
