@@ -303,7 +303,7 @@ if current is not None:
         )
         tags = st.multiselect(
             "Tags",
-            sorted(set(history.all_tags(wb.ledger)) | set(json.loads(current["tags_json"]))),
+            sorted(set(known_tags(str(wb.ledger.path))) | set(json.loads(current["tags_json"]))),
             default=json.loads(current["tags_json"]),
             accept_new_options=True,
             key=f"h_tags_{current['id']}",
@@ -312,6 +312,7 @@ if current is not None:
         rating = current["rating"] if stars is None else stars + 1
         if st.button("Save", key="h_save", type="primary"):
             wb.ledger.update_curation(current["id"], favourite=fav, rating=rating, notes=note, tags=tags)
+            known_tags.clear()  # a new tag is offered at once, for every run
             st.toast("Saved")
             st.rerun()
         st.caption(f"Rating: {'★' * (current['rating'] or 0)}{'☆' * (5 - (current['rating'] or 0))}")
