@@ -81,11 +81,11 @@ else:
     # files a browser keeps (see flux_core/serving.py).
     from starlette.middleware import Middleware
 
-    from flux_core import serving
+    from flux_core import serving, settings
 
     app = st.App(
         __file__,
-        routes=serving.ROUTES,
+        routes=serving.routes(settings.data_dir()),
         middleware=[Middleware(serving.CompressedAssets)],
         lifespan=serving.lifespan,
     )

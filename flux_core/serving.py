@@ -30,6 +30,7 @@ import gzip
 import os
 import re
 import socket
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -38,7 +39,6 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from flux_core import defaults as D
-from flux_core import settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -156,17 +156,22 @@ def thumbnail_url(thumb_path: str) -> str:
     return f".{THUMBS_URL}/{thumb_path.rsplit('/', 1)[-1]}"
 
 
-async def thumbnail(request: Request) -> Response:
-    name = request.path_params["name"]
-    if not _THUMB_NAME.fullmatch(name):  # a hash and .jpg, nothing else: no way out of thumbs/
-        return PlainTextResponse("No such thumbnail", status_code=404)
-    path = settings.data_dir() / "thumbs" / name[:2] / name
-    if not path.is_file():
-        return PlainTextResponse("No such thumbnail", status_code=404)
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": D.THUMBNAIL_CACHE_CONTROL})
+def routes(data_dir: Path) -> list[Route]:
+    """The app's own routes: stored thumbnails, from ``data_dir/thumbs`` (resolved once, here)."""
+    thumbs = data_dir / "thumbs"
 
+    async def thumbnail(request: Request) -> Response:
+        name = request.path_params["name"]
+        if not _THUMB_NAME.fullmatch(name):  # a hash and .jpg, nothing else: no way out of thumbs/
+            return PlainTextResponse("No such thumbnail", status_code=404)
+        path = thumbs / name[:2] / name
+        if not path.is_file():
+            return PlainTextResponse("No such thumbnail", status_code=404)
+        return FileResponse(
+            path, media_type="image/jpeg", headers={"Cache-Control": D.THUMBNAIL_CACHE_CONTROL}
+        )
 
-ROUTES = [Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"])]
+    return [Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"])]
 
 
 def no_delay_on_listening_sockets(fds: list[int] | None = None) -> int:

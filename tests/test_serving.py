@@ -108,16 +108,15 @@ def test_the_cache_has_a_ceiling(app):
     assert len(calls) == 2
 
 
-def thumbnails_app() -> Starlette:
-    return Starlette(routes=serving.ROUTES)
+def thumbnails_app(data_dir) -> Starlette:
+    return Starlette(routes=serving.routes(data_dir))
 
 
-def test_a_thumbnail_is_served_from_the_data_directory_to_be_kept(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLUX_LAB_DATA", str(tmp_path))
+def test_a_thumbnail_is_served_from_the_data_directory_to_be_kept(tmp_path):
     digest = "c0" * 32
     (tmp_path / "thumbs" / "c0").mkdir(parents=True)
     (tmp_path / "thumbs" / "c0" / f"{digest}.jpg").write_bytes(b"\xff\xd8jpeg")
-    response = get(thumbnails_app(), f"/_flux/thumbs/{digest}.jpg")
+    response = get(thumbnails_app(tmp_path), f"/_flux/thumbs/{digest}.jpg")
     assert response.status_code == 200 and response.content == b"\xff\xd8jpeg"
     assert response.headers["content-type"] == "image/jpeg"
     assert "immutable" in response.headers["cache-control"]
@@ -127,10 +126,9 @@ def test_a_thumbnail_is_served_from_the_data_directory_to_be_kept(tmp_path, monk
     "name",
     ["c0" * 32 + ".png", "../ledger.db", "..%2F..%2Fledger.db", "C0" * 32 + ".jpg", "d1" * 32 + ".jpg"],
 )
-def test_anything_but_a_stored_thumbnail_is_not_found(tmp_path, monkeypatch, name):
-    monkeypatch.setenv("FLUX_LAB_DATA", str(tmp_path))
+def test_anything_but_a_stored_thumbnail_is_not_found(tmp_path, name):
     (tmp_path / "ledger.db").write_bytes(b"secret")
-    response = get(thumbnails_app(), f"/_flux/thumbs/{name}")
+    response = get(thumbnails_app(tmp_path), f"/_flux/thumbs/{name}")
     assert response.status_code == 404 and b"secret" not in response.content
 
 
