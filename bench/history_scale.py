@@ -17,10 +17,8 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,9 @@ from flux_core.render import render_preview
 from flux_core.store import Ledger
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the browser journeys' server helper, shared with this bench
+from tests.browser.appserver import AppServer  # noqa: E402
+
 WORDS = (
     "red blue green golden silver violet amber teal crimson ivory cube sphere tower forest river "
     "mountain city harbour lantern fox owl whale dragon robot astronaut garden desert glacier canyon "
@@ -183,12 +184,6 @@ def measure(data_dir: Path, repeat: int) -> list[float]:
     return p95s
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Every gallery thumbnail on the page is loaded (they live in the gallery element's shadow root).
 GALLERY_READY = """n => {
   const imgs = [...document.querySelectorAll('*')].flatMap(
@@ -203,34 +198,11 @@ def browser(data_dir: Path) -> None:
 
     first_page = history.find(Ledger(data_dir / D.DB_NAME), Query()).rows
     expected = sum(r["status"] == store.COMPLETED for r in first_page)
-    port = free_port()
-    env = {**os.environ, "FLUX_LAB_DATA": str(data_dir), "FLUX_LAB_EMULATOR_PORT": str(free_port())}
-    env.pop("SEGMIND_API_KEY", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    for name in ("SEGMIND_API_KEY", "SEGMIND_BASE_URL", "SEGMIND_UPLOAD_URL", "SEGMIND_RPM"):
+        os.environ.pop(name, None)  # the app on its embedded emulator, whatever this shell has set
+    server = AppServer(data_dir, log_dir=data_dir, latency=D.EMULATOR_LATENCY_S).start()
+    port = server.port
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
         thumb = next(r["thumb_path"] for r in first_page if r["thumb_path"])
         with httpx.Client() as client:  # one kept-alive connection, as a browser holds one
             times = []
@@ -306,8 +278,7 @@ def browser(data_dir: Path) -> None:
             page.screenshot(path=str(data_dir / "history-100k.png"))
             chromium.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
 
 
 if __name__ == "__main__":
