@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from flux_core import defaults as D
+from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.workbench import Workbench
 
@@ -34,6 +35,10 @@ def route() -> None:
     except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
         st.error("Flux Lab cannot start with these settings:")
         st.text(str(exc))
+        st.stop()
+    except LedgerError as exc:  # a damaged ledger, a full disk, a read-only data directory
+        st.error("Flux Lab cannot open its ledger:")
+        st.text(exc.user_text())
         st.stop()
     st.session_state["workbench"] = workbench
     workbench.resume_orphans()
@@ -79,13 +84,31 @@ if __name__ == "__main__":
 else:
     # Streamlit's own server, with its frontend bundle sent compressed and the thumbnails served as
     # files a browser keeps (see flux_core/serving.py).
+    import asyncio
+    import contextlib
+    import logging
+
     from starlette.middleware import Middleware
 
     from flux_core import serving, settings
+
+    def open_workbench() -> None:
+        """The workbench as the server starts: runs left in flight by the last server are resumed
+        now, with nobody visiting, not at the first page view (by then they may have expired)."""
+        try:
+            Workbench.shared(api_key=configured_key())
+        except (ValueError, LedgerError):  # the first page view shows what is wrong
+            logging.getLogger("flux_lab").exception("Flux Lab could not open its workbench at start")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: object):
+        async with serving.lifespan(server):
+            await asyncio.to_thread(open_workbench)
+            yield
 
     app = st.App(
         __file__,
         routes=serving.routes(settings.data_dir()),
         middleware=[Middleware(serving.CompressedAssets)],
-        lifespan=serving.lifespan,
+        lifespan=lifespan,
     )

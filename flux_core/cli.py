@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from flux_core import defaults as D
-from flux_core import store
+from flux_core import store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
-from flux_core.errors import CallFailed, FluxError, MissingKey, redact
+from flux_core.errors import CallFailed, FluxError, LedgerError, MissingKey, redact
 from flux_core.images import ImageProblem, check_reference
-from flux_core.params import FluxParams, ParamsError
+from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir
+from flux_core.store import storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3
 
@@ -94,6 +95,11 @@ def build_parser() -> _Parser:
     sweep.add_argument("--seeds", type=_csv_ints, required=True, help="e.g. 1,2,3 (or random)")
     sweep.add_argument("--safety-tolerances", type=_csv_ints, default=[D.SAFETY_TOLERANCE], help="e.g. 0,3,6")
     sweep.add_argument("--concurrency", type=int, default=D.SWEEP_CONCURRENCY)
+    sweep.add_argument(
+        "--run-again",
+        action="store_true",
+        help="run cells whose exact request already COMPLETED (default: reuse those results)",
+    )
 
     hist = sub.add_parser("history", help="list runs, newest first")
     hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
@@ -282,21 +288,26 @@ def _exit_code(rows: list[dict[str, Any]]) -> int:
     return EXIT_OK
 
 
-def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(run_as_json(row, data_dir)), flush=True)
-        return
+def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool, problem: str | None = None) -> None:
+    """One run on stdout; what went wrong with it, if anything, as one line on stderr (`problem`
+    is what the runner could not write to the ledger, e.g. on a full disk)."""
     info = run_as_json(row, data_dir)
-    line = (
-        f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
-        f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}"
-    )
-    print(line, flush=True)
-    if info["image_path"]:
-        timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
-        print(f"  image {info['image_path']}  {timing}", flush=True)
-    if info["error"]:
-        print(f"flux-lab: {info['status']}: {info['error']}", file=sys.stderr, flush=True)
+    if as_json:
+        print(json.dumps(info), flush=True)
+    else:
+        line = (
+            f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
+            f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}"
+        )
+        print(line, flush=True)
+        if info["image_path"]:
+            timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
+            print(f"  image {info['image_path']}  {timing}", flush=True)
+    error = problem or info["error"]
+    if not error and row["status"] in store.ACTIVE:
+        error = f"run {row['id']} did not finish here; `flux-lab resume` picks it up."
+    if error:
+        print(f"flux-lab: {info['status']}: {error}", file=sys.stderr, flush=True)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -310,7 +321,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
         run_id = s.runner.enqueue(params, seed_random=seed_random)
         row = s.runner.wait([run_id])[0]
-        _print_run(row, s.data_dir, args.json)
+        _print_run(row, s.data_dir, args.json, s.runner.problem(run_id))
         return _exit_code([row])
 
 
@@ -322,25 +333,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with session(args, concurrency=args.concurrency, progress=not args.json) as s:
         s.require_key()
         urls = args.image_url + _upload(s, refs)
-        cells = [
-            (_params(args, seed=seed, tolerance=tol, urls=urls), seed is None)
-            for seed, tol in itertools.product(args.seeds, args.safety_tolerances)
-        ]
-        base = {k: v for k, v in cells[0][0].payload().items() if k not in ("seed", "safety_tolerance")}
-        sweep_id = s.ledger.create_sweep(
-            base,
-            {
-                "seed": [p.seed for p, _ in cells[:: len(args.safety_tolerances)]],
-                "safety_tolerance": list(args.safety_tolerances),
-            },
+        seeds = [random_seed() if seed is None else seed for seed in args.seeds]
+        plan = sweeps.make_plan(
+            _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=urls),
+            [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))],
         )
-        run_ids = [s.runner.enqueue(p, seed_random=r, sweep_id=sweep_id) for p, r in cells]
-        with s.runner._lock:
-            futures = {s.runner._futures[r]: r for r in run_ids}
+        sweep_id = sweeps.start(plan, s.ledger, s.runner, run_again=args.run_again)
+        view = sweeps.load(s.ledger, sweep_id)
+        run_ids = [cell.run["id"] for cell in view.cells] if view else []
+        futures = s.runner.futures(run_ids)
+        for row in s.ledger.get_many([r for r in run_ids if r not in futures.values()]):
+            _print_run(row, s.data_dir, args.json)  # reused: already done
         for future in as_completed(futures):
             row = s.ledger.get(futures[future])
             if row is not None:
-                _print_run(row, s.data_dir, args.json)
+                _print_run(row, s.data_dir, args.json, s.runner.problem(row["id"]))
         return _exit_code(s.ledger.get_many(run_ids))
 
 
@@ -389,7 +396,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             s.require_key()
         rows = s.runner.wait(run_ids)
         for row in rows:
-            _print_run(row, s.data_dir, args.json)
+            _print_run(row, s.data_dir, args.json, s.runner.problem(row["id"]))
         if not args.json:
             print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
             if elsewhere:
@@ -433,8 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"flux-lab: invalid parameters: {redact(str(exc), secret)}. Nothing was sent.", file=sys.stderr)
         return EXIT_INVALID
-    except CallFailed as exc:
+    except (CallFailed, LedgerError) as exc:
         print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)
+        return EXIT_CALL_FAILED
+    except OSError as exc:  # the data directory itself (full, read-only) outside the ledger
+        problem = storage_error(exc, Path(exc.filename or "."))
+        print(f"flux-lab: {redact(problem.user_text(), secret)}", file=sys.stderr)
         return EXIT_CALL_FAILED
     except FluxError as exc:
         print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import io
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO, Callable, Generator
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -27,6 +29,7 @@ from flux_core.errors import (
     MissingKey,
     NetworkError,
     NotFoundError,
+    OutputUnusable,
     ProtocolError,
     RateLimited,
     SubmitUnknown,
@@ -50,6 +53,18 @@ class Send:
     api: bool = True  # send the key and draw from the key's request budget
     fresh_connection: bool = False  # a submit never rides a pooled connection the server may have closed
     timeout: float | None = None
+    sink: BinaryIO | None = None  # stream a 2xx body into this file, at most `max_bytes` of it
+    max_bytes: int = 0
+
+
+@dataclass
+class Streamed:
+    """A 2xx reply whose body went into a Send's sink rather than memory."""
+
+    status_code: int
+    content_type: str
+    size: int
+    too_large: bool
 
 
 @dataclass
@@ -146,17 +161,23 @@ class _Protocol:
         deadline: float | None = None,
         attempts: int = D.GET_MAX_ATTEMPTS,
         read: Callable[[httpx.Response], Any] | None = None,
+        sink: BinaryIO | None = None,
     ) -> Ops:
-        """GET with retries (always safe): backoff + jitter, honouring the reset header."""
+        """GET with retries (always safe): backoff + jitter, honouring the reset header. With a
+        `sink`, a 2xx body is streamed into it (at most OUTPUT_MAX_BYTES) and a `Streamed` returned."""
         attempt = 0
         while True:
             try:
                 try:
-                    response = yield from self._send(Send("GET", url, api=self._is_api(url)))
-                except httpx.TransportError as exc:
+                    if sink is not None:
+                        sink.seek(0)
+                        sink.truncate()
+                    send = Send("GET", url, api=self._is_api(url), sink=sink, max_bytes=D.OUTPUT_MAX_BYTES)
+                    response = yield from self._send(send)
+                except httpx.RequestError as exc:
                     raise NetworkError(f"Could not reach {_origin(url)}: {type(exc).__name__}.") from None
                 if read is None:
-                    if response.status_code >= 400:
+                    if not isinstance(response, Streamed) and response.status_code >= 400:
                         raise self._error(response)
                     return response
                 return read(response)
@@ -182,7 +203,7 @@ class _Protocol:
                 error: CallFailed = NetworkError(
                     f"Could not connect to {self._origin}: {type(exc).__name__}."
                 )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 raise SubmitUnknown(
                     f"The connection broke after the submit was sent ({type(exc).__name__})."
                 ) from None
@@ -254,7 +275,7 @@ class _Protocol:
                 on_status(state, body)
             last_state = state
             if state in FAILED_STATES:
-                raise failure_from_body(body, safety_tolerance)
+                raise failure_from_body(body, safety_tolerance, secret=self.connection.api_key)
             if state == "COMPLETED":
                 outcome = yield from self.result_ops(
                     job, deadline=deadline, safety_tolerance=safety_tolerance
@@ -265,30 +286,67 @@ class _Protocol:
     def result_ops(
         self, job: Job, *, deadline: float | None = None, safety_tolerance: int | None = None
     ) -> Ops:
-        """GET the result of a COMPLETED job; return the Outcome with its image URL."""
+        """GET the result of a COMPLETED job; return the Outcome with its image URL. A result that
+        never names a usable image ends in OutputUnusable (the job was billed: it says so)."""
+        body: Any = None
         for attempt in range(D.GET_MAX_ATTEMPTS):
             try:
                 body = yield from self._get(job.response_url, read=self._read_state, deadline=deadline)
             except NotFoundError as error:
                 raise JobExpired(f"The result of {job.request_id} has expired: {error.message}") from None
+            except ProtocolError as error:  # retried already: the result is not readable at all
+                raise OutputUnusable(
+                    f"Request {job.request_id} is COMPLETED but its result could not be read: {error.message}"
+                ) from None
             state = str(body.get("status", "")).upper()
             if state in FAILED_STATES:
-                raise failure_from_body(body, safety_tolerance)
+                raise failure_from_body(body, safety_tolerance, secret=self.connection.api_key)
             url = image_url_from(body)
             if url:
                 metrics = metrics_from(body)
                 return Outcome(job=job, body=body, image_url=url, metrics=metrics)
             yield Sleep(retry_delay(ProtocolError("no image yet"), attempt))
-        raise ProtocolError(f"Request {job.request_id} is COMPLETED but its result names no image.")
+        keys = ", ".join(sorted(map(str, body))) if isinstance(body, dict) else "nothing"
+        raise OutputUnusable(
+            f"Request {job.request_id} is COMPLETED but its result names no usable image (it holds: {keys})."
+        )
 
-    def download_ops(self, url: str) -> Ops:
-        """The image bytes and content type. Output URLs are public: no key is sent elsewhere."""
-        if url.startswith("data:"):
-            return decode_data_uri(url)
-        response = yield from self._get(url)
-        if not response.content:
-            raise ProtocolError(f"The image at {_origin(url)} was empty.")
-        return response.content, response.headers.get("content-type", "").split(";")[0]
+    def download_ops(self, url: str, sink: BinaryIO) -> Ops:
+        """Stream the image at `url` into `sink`; returns its content type. At most OUTPUT_MAX_BYTES,
+        redirects followed by hand (the key goes only to the API host), `data:` URIs decoded here.
+        An output that can never be an image raises OutputUnusable; a transient failure CallFailed."""
+        where = "the output"
+        for _hop in range(D.DOWNLOAD_MAX_REDIRECTS + 1):
+            if url.startswith("data:"):
+                data, mime = decode_data_uri(url, D.OUTPUT_MAX_BYTES)
+                sink.write(data)
+                return mime
+            if not url.startswith(("http://", "https://")):
+                raise OutputUnusable(f"The output URL is not http(s): {url[:80]!r}.")
+            where = _origin(url)
+            response = yield from self._get(url, sink=sink)
+            if isinstance(response, Streamed):
+                if response.too_large:
+                    raise OutputUnusable(
+                        f"The image at {where} is larger than {D.OUTPUT_MAX_BYTES // 2**20} MB; "
+                        "Flux Lab stopped reading it."
+                    )
+                if response.size == 0:
+                    raise OutputUnusable(f"The image at {where} was empty.")
+                return response.content_type
+            location = response.headers.get("location")
+            if 300 <= response.status_code < 400 and location:
+                url = urljoin(url, location)
+                continue
+            raise OutputUnusable(
+                f"The image at {where} answered HTTP {response.status_code} without an image."
+            )
+        raise OutputUnusable(f"The image at {where} redirected more than {D.DOWNLOAD_MAX_REDIRECTS} times.")
+
+    def download_ops_bytes(self, url: str) -> Ops:
+        buffer = io.BytesIO()
+        mime = yield from self.download_ops(url, buffer)
+        return buffer.getvalue(), mime
 
     def run_sync_ops(self, params: FluxParams) -> Ops:
         """POST /v1/{slug}: blocks for the whole inference, returns the image. Billed, so never
@@ -300,13 +358,15 @@ class _Protocol:
             )
         except _NEVER_SENT as exc:
             raise NetworkError(f"Could not connect to {self._origin}: {type(exc).__name__}.") from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise SubmitUnknown(f"The connection broke during a sync call ({type(exc).__name__}).") from None
         if response.status_code >= 400:
             error = self._error(response)
             text = str(error.message)
             if response.status_code == 422 or "moderat" in text.lower():
-                raise failure_from_body({"error": _plain(response)}, params.safety_tolerance)
+                raise failure_from_body(
+                    {"error": _plain(response)}, params.safety_tolerance, secret=self.connection.api_key
+                )
             raise error
         headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-")}
         ctype = response.headers.get("content-type", "").split(";")[0]
@@ -321,7 +381,7 @@ class _Protocol:
         url = image_url_from(body) if isinstance(body, dict) else None
         if not url:
             raise ProtocolError("The sync reply held no image.")
-        content, ctype = yield from self.download_ops(url)
+        content, ctype = yield from self.download_ops_bytes(url)
         return SyncReply(content, ctype, headers)
 
     def upload_ops(self, images: list[tuple[bytes, str]]) -> Ops:
@@ -331,7 +391,7 @@ class _Protocol:
             response = yield from self._send(
                 Send("POST", self.connection.upload_url, json={"data_urls": data_urls}, fresh_connection=True)
             )
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise NetworkError(f"The upload failed ({type(exc).__name__}).") from None
         if response.status_code >= 400:
             raise self._error(response)
@@ -353,6 +413,47 @@ class _Protocol:
         if not isinstance(body, dict):
             raise ProtocolError("The credits reply was not an object.")
         return body
+
+
+class _Sink:
+    """Where a streamed reply goes: a 2xx body into the Send's sink up to its cap; any other reply
+    is kept (its first 64 KB) as an ordinary response, for the error mapping and redirects."""
+
+    _ERROR_BODY_BYTES = 65536
+
+    def __init__(self, send: Send, response: httpx.Response):
+        self.send, self.response = send, response
+        self.ok = 200 <= response.status_code < 300
+        self.size, self.too_large, self.kept = 0, False, bytearray()
+
+    def take(self, chunk: bytes) -> bool:
+        """Take one chunk; False once no more is wanted."""
+        if not self.ok:
+            self.kept += chunk[: self._ERROR_BODY_BYTES - len(self.kept)]
+            return len(self.kept) < self._ERROR_BODY_BYTES
+        if self.size + len(chunk) > self.send.max_bytes:
+            self.too_large = True
+            return False
+        assert self.send.sink is not None
+        self.send.sink.write(chunk)
+        self.size += len(chunk)
+        return True
+
+    def result(self) -> "Streamed | httpx.Response":
+        ctype = self.response.headers.get("content-type", "").split(";")[0].strip()
+        if self.ok:
+            return Streamed(self.response.status_code, ctype, self.size, self.too_large)
+        headers = {
+            k: v
+            for k, v in self.response.headers.items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        }
+        return httpx.Response(
+            self.response.status_code,
+            headers=headers,
+            content=bytes(self.kept),
+            request=self.response.request,
+        )
 
 
 def _origin(url: str) -> str:
@@ -405,15 +506,25 @@ class SegmindClient(_Protocol):
                     self._sleep(effect.seconds)
                 continue
             http = self._fresh if effect.fresh_connection else self._http
+            request = http.build_request(
+                effect.method,
+                effect.url,
+                json=effect.json,
+                headers=self.headers_for(effect),
+                timeout=_timeout(effect.timeout),
+            )
             try:
-                value = http.request(
-                    effect.method,
-                    effect.url,
-                    json=effect.json,
-                    headers=self.headers_for(effect),
-                    timeout=_timeout(effect.timeout),
-                )
-            except httpx.TransportError as error:
+                response = http.send(request, stream=effect.sink is not None)
+                if effect.sink is None:
+                    value = response
+                else:
+                    with contextlib.closing(response):
+                        sink = _Sink(effect, response)
+                        for chunk in response.iter_bytes():
+                            if not sink.take(chunk):
+                                break
+                        value = sink.result()
+            except httpx.RequestError as error:
                 exc = error
 
     def submit(self, params: FluxParams) -> Job:
@@ -429,7 +540,10 @@ class SegmindClient(_Protocol):
         return self._run(self.result_ops(job))
 
     def download(self, url: str) -> tuple[bytes, str]:
-        return self._run(self.download_ops(url))
+        return self._run(self.download_ops_bytes(url))
+
+    def download_to(self, url: str, sink: BinaryIO) -> str:
+        return self._run(self.download_ops(url, sink))
 
     def run_sync(self, params: FluxParams) -> SyncReply:
         return self._run(self.run_sync_ops(params))
@@ -486,15 +600,27 @@ class AsyncSegmindClient(_Protocol):
                     await self._sleep(effect.seconds)
                 continue
             http = self._fresh if effect.fresh_connection else self._http
+            request = http.build_request(
+                effect.method,
+                effect.url,
+                json=effect.json,
+                headers=self.headers_for(effect),
+                timeout=_timeout(effect.timeout),
+            )
             try:
-                value = await http.request(
-                    effect.method,
-                    effect.url,
-                    json=effect.json,
-                    headers=self.headers_for(effect),
-                    timeout=_timeout(effect.timeout),
-                )
-            except httpx.TransportError as error:
+                response = await http.send(request, stream=effect.sink is not None)
+                if effect.sink is None:
+                    value = response
+                else:
+                    try:
+                        sink = _Sink(effect, response)
+                        async for chunk in response.aiter_bytes():
+                            if not sink.take(chunk):
+                                break
+                        value = sink.result()
+                    finally:
+                        await response.aclose()
+            except httpx.RequestError as error:
                 exc = error
 
     async def submit(self, params: FluxParams) -> Job:
@@ -510,7 +636,10 @@ class AsyncSegmindClient(_Protocol):
         return await self._run(self.result_ops(job))
 
     async def download(self, url: str) -> tuple[bytes, str]:
-        return await self._run(self.download_ops(url))
+        return await self._run(self.download_ops_bytes(url))
+
+    async def download_to(self, url: str, sink: BinaryIO) -> str:
+        return await self._run(self.download_ops(url, sink))
 
     async def run_sync(self, params: FluxParams) -> SyncReply:
         return await self._run(self.run_sync_ops(params))

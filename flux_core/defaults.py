@@ -32,6 +32,10 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 SYNC_READ_TIMEOUT_S = 120.0  # v1 blocks for the whole inference (FLUX.2 [max] p95 ~ 47 s)
 DOWNLOAD_TIMEOUT_S = 60.0
+OUTPUT_MAX_BYTES = 64 * 1024 * 1024  # a 4 MP PNG is ~8-12 MB: anything past this is not our image
+OUTPUT_MAX_PIXELS = 16_000_000  # FLUX.2 makes at most 4 MP; a header claiming more is refused
+DOWNLOAD_MAX_REDIRECTS = 5
+DOWNLOAD_MAX_ATTEMPTS = 3  # drives of one run's download (each with its own GET retries) before giving up
 
 # --- retries (GETs are always safe; a submit only when it provably never landed) --------
 RETRY_BASE_S = 0.5
@@ -64,6 +68,8 @@ DATA_DIR_ENV = "FLUX_LAB_DATA"
 DATA_DIR = "~/.flux-lab"
 DB_NAME = "ledger.db"
 CONCURRENCY = 4  # runs driven at once by the runner
+LEASE_TTL_S = 90.0  # a run's lease lapses this long after its owner last renewed it
+LEASE_RENEW_S = 20.0  # how often a runner renews the leases of the runs it drives
 SWEEP_CONCURRENCY = 8
 
 # --- the embedded emulator -------------------------------------------------------------

@@ -114,6 +114,13 @@ class MissingKey(CallFailed):
     hint = "Set SEGMIND_API_KEY (or run with --emulator for offline previews)."
 
 
+class LedgerError(FluxError):
+    """The ledger or the data directory cannot be used: a full disk, a read-only directory, a
+    damaged file. Nothing about the call; what to do is on this machine."""
+
+    kind = "storage"
+
+
 # --- the job failed ------------------------------------------------------------------------
 class JobFailed(FluxError):
     kind = "failed"
@@ -136,6 +143,18 @@ class JobExpired(JobFailed):
     hint = "Segmind keeps results for one hour after submission."
 
 
+class OutputUnusable(JobFailed):
+    """Segmind completed the job (so it was billed), but what it handed back is not a usable image:
+    not an image, too large, truncated, or no image named at all."""
+
+    kind = "unusable"
+    status_name = "UNUSABLE"
+    hint = (
+        "Segmind completed this job, so it was billed, but its output could not be used. "
+        "Run it again if you need the image; report the request id to Segmind for a refund."
+    )
+
+
 class JobTimedOut(JobFailed):
     kind = "timed_out"
     status_name = "TIMED_OUT"
@@ -147,9 +166,11 @@ _MODERATION = re.compile(
 )
 
 
-def failure_from_body(body: dict[str, Any], safety_tolerance: int | None = None) -> JobFailed:
+def failure_from_body(
+    body: dict[str, Any], safety_tolerance: int | None = None, *, secret: str | None = None
+) -> JobFailed:
     """A FAILED status body as JobFailed, or JobBlocked when it reads as a moderation block."""
-    text = str(body.get("error") or "the job failed without an error message")
+    text = redact(str(body.get("error") or "the job failed without an error message"), secret)
     if _MODERATION.search(text):
         at = f" at safety tolerance {safety_tolerance}" if safety_tolerance is not None else ""
         return JobBlocked(
@@ -204,10 +225,15 @@ def body_error_text(response: httpx.Response) -> str:
     return text[:300]
 
 
-def redact(text: str, secret: str | None) -> str:
+_KEY_LIKE = re.compile(r"SG_[A-Za-z0-9_-]{4,}")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Server or user text with the key, and anything shaped like a Segmind key (`SG_…`), blanked:
+    applied before any such text is stored, shown or logged."""
     if secret and len(secret) >= 4:
         text = text.replace(secret, "***")
-    return text
+    return _KEY_LIKE.sub("SG_***", text)
 
 
 def error_from_response(response: httpx.Response, *, secret: str | None = None) -> CallFailed:

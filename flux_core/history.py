@@ -26,7 +26,7 @@ from flux_core.store import Ledger
 STATUS_GROUPS = {
     "completed": (store.COMPLETED,),
     "blocked": (store.BLOCKED,),
-    "failed": (store.FAILED, store.ERROR, store.SUBMIT_UNKNOWN),
+    "failed": (store.FAILED, store.ERROR, store.SUBMIT_UNKNOWN, store.UNUSABLE),
     "expired": (store.EXPIRED,),
     "in flight": store.ACTIVE,
 }

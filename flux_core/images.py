@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +43,33 @@ class StoredImage:
     format: str
 
 
-def inspect(data: bytes) -> tuple[str, int, int]:
-    """(format, width, height) of real image bytes, or ImageProblem."""
+def inspect(
+    data: bytes, *, max_pixels: int = D.OUTPUT_MAX_PIXELS, decode: bool = True
+) -> tuple[str, int, int]:
+    """(format, width, height) of real image bytes, or ImageProblem. The pixel count is checked
+    from the header before anything is decoded (a small file can claim 30000 × 30000 pixels);
+    `decode` then reads every pixel, which finds a truncated file that a header check misses."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-        with Image.open(io.BytesIO(data)) as im:
-            return str(im.format), im.width, im.height
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageProblem(f"not a readable image ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                fmt, width, height = str(im.format), im.width, im.height
+                if width * height > max_pixels:
+                    raise ImageProblem(
+                        f"it claims {width} × {height} pixels; the limit is {max_pixels / 1e6:.0f} MP"
+                    )
+                if decode:
+                    im.load()
+                else:
+                    im.verify()
+    except Image.DecompressionBombError:
+        raise ImageProblem(f"it claims too many pixels (the limit is {max_pixels / 1e6:.0f} MP)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+        if isinstance(exc, ImageProblem):
+            raise
+        what = "it is empty" if not data else f"it is not a readable image ({exc})"
+        raise ImageProblem(what) from None
+    return fmt, width, height
 
 
 def check_reference(data: bytes, name: str = "image") -> str:
@@ -59,19 +78,12 @@ def check_reference(data: bytes, name: str = "image") -> str:
         raise ImageProblem(
             f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_REFERENCE_BYTES // 2**20} MB"
         )
-    Image.MAX_IMAGE_PIXELS = MAX_REFERENCE_PIXELS
     try:
-        fmt, width, height = inspect(data)
+        fmt, width, height = inspect(data, max_pixels=MAX_REFERENCE_PIXELS, decode=False)
     except ImageProblem as exc:
         raise ImageProblem(f"{name}: {exc}") from None
-    except Image.DecompressionBombError:
-        raise ImageProblem(
-            f"{name} has too many pixels (limit {MAX_REFERENCE_PIXELS // 1_000_000} MP)"
-        ) from None
     if fmt not in REFERENCE_FORMATS:
         raise ImageProblem(f"{name} is {fmt}; allowed: {', '.join(REFERENCE_FORMATS)}")
-    if width * height > MAX_REFERENCE_PIXELS:
-        raise ImageProblem(f"{name} has too many pixels (limit {MAX_REFERENCE_PIXELS // 1_000_000} MP)")
     return REFERENCE_FORMATS[fmt]
 
 
@@ -142,10 +154,13 @@ def thumbnail(data: bytes, size: int = D.THUMBNAIL_PX) -> bytes:
 
 
 def store(data_dir: Path, data: bytes, recipe: dict[str, Any]) -> StoredImage:
-    """Verify the image, embed its recipe, write it under images/ by content hash, with a thumbnail."""
+    """Verify the image (format, pixel count, every pixel readable), embed its recipe, write it
+    under images/ by content hash, with a thumbnail. ImageProblem says what is wrong with it."""
+    if len(data) > D.OUTPUT_MAX_BYTES:
+        raise ImageProblem(f"it is larger than {D.OUTPUT_MAX_BYTES // 2**20} MB")
     fmt, width, height = inspect(data)
     if fmt not in ("PNG", "JPEG"):
-        raise ImageProblem(f"the server sent a {fmt} image; expected PNG or JPEG")
+        raise ImageProblem(f"it is a {fmt} image; FLUX.2 outputs are PNG or JPEG")
     final = embed_recipe(data, recipe)
     digest = hashlib.sha256(final).hexdigest()
     ext = "png" if fmt == "PNG" else "jpg"

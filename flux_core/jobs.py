@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flux_core import defaults as D
+from flux_core.errors import OutputUnusable
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,17 @@ class Outcome:
     metrics: dict[str, Any]
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]{64,}")
+
+
 def image_url_from(body: dict[str, Any]) -> str | None:
-    """Accept `output` as a URL string or list of URLs, or `images[].url`; tolerate `data:` URIs."""
+    """Accept `output` as a URL string or list of URLs, or `images[].url`; tolerate `data:` URIs and
+    a bare base64 string (as a `data:` URI: the bytes are checked like any download)."""
     output = body.get("output")
     if isinstance(output, str) and output.startswith(("http://", "https://", "data:")):
         return output
+    if isinstance(output, str) and _BASE64.fullmatch(output.strip()):
+        return "data:application/octet-stream;base64," + "".join(output.split())
     if isinstance(output, list):
         for item in output:
             if isinstance(item, str) and item.startswith(("http://", "https://", "data:")):
@@ -83,14 +93,26 @@ def image_url_from(body: dict[str, Any]) -> str | None:
     return None
 
 
-def decode_data_uri(uri: str) -> tuple[bytes, str]:
-    header, _, data = uri.partition(",")
+def decode_data_uri(uri: str, max_bytes: int) -> tuple[bytes, str]:
+    """The bytes and MIME type of a `data:` URI of at most `max_bytes`; OutputUnusable otherwise."""
+    header, comma, data = uri.partition(",")
     mime = header[5:].split(";")[0] or "application/octet-stream"
+    if not comma:
+        raise OutputUnusable("The output is a data: URI without data.")
+    if len(data) > max_bytes * 4 // 3 + 4:
+        raise OutputUnusable(f"The output data: URI is larger than {max_bytes // 2**20} MB.")
     if ";base64" in header:
-        return base64.b64decode(data), mime
-    from urllib.parse import unquote_to_bytes
-
-    return unquote_to_bytes(data), mime
+        try:
+            decoded = base64.b64decode("".join(data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise OutputUnusable("The output is a data: URI whose base64 does not decode.") from None
+    else:
+        decoded = unquote_to_bytes(data)
+    if not decoded:
+        raise OutputUnusable("The output is an empty data: URI.")
+    if len(decoded) > max_bytes:
+        raise OutputUnusable(f"The output data: URI is larger than {max_bytes // 2**20} MB.")
+    return decoded, mime
 
 
 def metrics_from(body: dict[str, Any]) -> dict[str, Any]:

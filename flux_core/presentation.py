@@ -26,6 +26,7 @@ STATUS_WORDS = {
     store.EXPIRED: "Expired",
     store.ERROR: "Not sent",
     store.SUBMIT_UNKNOWN: "Submit outcome unknown",
+    store.UNUSABLE: "Billed, but the output was unusable",
 }
 
 _KIND_TITLES = {
@@ -41,6 +42,8 @@ _KIND_TITLES = {
     "not_found": "Not found",
     "image": "The image could not be stored",
     "internal": "Flux Lab hit an internal error",
+    "storage": "Flux Lab could not write to its data directory",
+    "waiting_key": "Waiting for the API key that submitted it",
 }
 
 
@@ -70,6 +73,8 @@ def headline(row: dict[str, Any]) -> Headline:
     if status in store.ACTIVE:
         request = f" · request {row['request_id']}" if row.get("request_id") else ""
         detail = f"{elapsed_s(row):.1f} s elapsed{request}"
+        if row.get("error_kind") == "waiting_key":
+            return Headline("warning", f"{STATUS_WORDS[status]} — {_KIND_TITLES['waiting_key']}", error)
         if error:  # an open run that hit a problem it will be resumed from
             return Headline("warning", f"{STATUS_WORDS[status]} — waiting to resume", f"{error} {detail}")
         return Headline("info", STATUS_WORDS[status], detail)
@@ -86,6 +91,8 @@ def headline(row: dict[str, Any]) -> Headline:
         return Headline("error", "Expired", error)
     if status == store.FAILED:
         return Headline("error", "The job failed", error)
+    if status == store.UNUSABLE:
+        return Headline("error", STATUS_WORDS[store.UNUSABLE], error)
     if status == store.SUBMIT_UNKNOWN:  # whatever the error says, say what to do
         hint = SubmitUnknown.hint
         return Headline(

@@ -20,13 +20,26 @@ from typing import Any, Callable
 from flux_core import defaults as D
 from flux_core import images, store
 from flux_core.client import SegmindClient
-from flux_core.errors import CallFailed, JobFailed, JobTimedOut, SubmitUnknown
+from flux_core.errors import (
+    AuthError,
+    CallFailed,
+    JobFailed,
+    JobTimedOut,
+    LedgerError,
+    OutputUnusable,
+    SubmitUnknown,
+)
 from flux_core.jobs import Job, Outcome
 from flux_core.params import FluxParams
-from flux_core.store import Ledger, parse_iso
+from flux_core.store import Ledger, parse_iso, storage_error
 
 _live_owners: set[str] = set()
 _HOST = socket.gethostname()
+WAITING_FOR_KEY = "waiting_key"
+WAITING_FOR_KEY_TEXT = (
+    "Submitted with an API key this server does not have now (one typed into a browser session). "
+    "Enter the same key in the sidebar to finish it; no other key is ever used for it."
+)
 
 UpdateCallback = Callable[[dict[str, Any]], None]
 
@@ -79,8 +92,10 @@ class _WorkerPool:
                 thread.join()
 
 
-def _owner_alive(lease: str | None) -> bool:
-    """Is the process named in a lease still driving its runs?"""
+def _owner_alive(row: dict[str, Any]) -> bool:
+    """Is the process named in a run's lease still driving it? On this host the process table
+    says; another host's lease (a second container on the same volume) holds until it lapses."""
+    lease = row.get("lease")
     if not lease:
         return False
     if lease in _live_owners:
@@ -88,7 +103,8 @@ def _owner_alive(lease: str | None) -> bool:
     host, _, rest = lease.partition(":")
     pid_text = rest.split(":", 1)[0]
     if host != _HOST or not pid_text.isdigit():
-        return False  # another machine's lease on this file: only it could tell; take over
+        until = parse_iso(row.get("lease_until"))
+        return until is not None and until > datetime.now(timezone.utc)
     if int(pid_text) == os.getpid():
         return False  # this process, but a runner that has shut down
     try:
@@ -98,6 +114,10 @@ def _owner_alive(lease: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _LeaseLost(Exception):
+    """Another process took this run over (our lease lapsed): stop driving it, write nothing."""
 
 
 def _seconds_since(iso: str | None) -> float:
@@ -122,10 +142,15 @@ class Runner:
         self.backend = backend
         self.on_update = on_update
         self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.key_id = store.key_id(client.connection.api_key)
         _live_owners.add(self.owner)
         self._pool = _WorkerPool(concurrency, "flux-run")
         self._futures: dict[str, Future] = {}
+        self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_leases, name="flux-lease", daemon=True)
+        self._renewer.start()
         if client.estimate.seconds is None:
             typical = ledger.typical_duration(client.base_url)
             if typical:
@@ -141,15 +166,43 @@ class Runner:
             seed_random=seed_random,
             sweep_id=sweep_id,
             lease=self.owner,
+            key=self.client.connection.api_key,
         )
         self._schedule(run_id)
         return run_id
 
+    def start_sweep(
+        self,
+        base: dict[str, Any],
+        axes: Any,
+        cells: list[tuple[Any, FluxParams | str, bool]],
+        name: str = "",
+    ) -> tuple[str, list[str]]:
+        """Write a sweep with all its cells and new runs in one transaction, then drive the runs."""
+        sweep_id, run_ids = self.ledger.create_sweep(
+            base,
+            axes,
+            name,
+            cells=cells,
+            backend=self.backend,
+            base_url=self.client.base_url,
+            lease=self.owner,
+            key=self.client.connection.api_key,
+        )
+        for run_id in run_ids:
+            self._schedule(run_id)
+        return sweep_id, run_ids
+
     def resume(self) -> list[str]:
-        """Take over every unfinished run whose owner is gone; returns their ids."""
+        """Take over every unfinished run of this server and this key whose owner is gone; returns
+        their ids. A run submitted with another key is never driven with this one: it waits for
+        its own key (and says so), or expires once Segmind's retention is over."""
         taken = []
         for row in self.ledger.active():
-            if row["base_url"] != self.client.base_url or _owner_alive(row["lease"]):
+            if row["base_url"] != self.client.base_url or _owner_alive(row):
+                continue
+            if row["key_id"] not in (None, self.key_id):
+                self._note_waiting_for_key(row)
                 continue
             if not self.ledger.claim(row["id"], self.owner, expected_lease=row["lease"]):
                 continue
@@ -158,6 +211,7 @@ class Runner:
                     row["id"],
                     store.SUBMIT_UNKNOWN,
                     lease=None,
+                    lease_until=None,
                     error_kind=SubmitUnknown.kind,
                     error="Flux Lab stopped while this submit was in flight. " + SubmitUnknown.hint,
                     finished_at=store.now_iso(),
@@ -166,6 +220,22 @@ class Runner:
             taken.append(row["id"])
             self._schedule(row["id"])
         return taken
+
+    def _note_waiting_for_key(self, row: dict[str, Any]) -> None:
+        submitted = parse_iso(row["submitted_at"])
+        if row["status"] != store.CREATED and submitted is not None:
+            if _seconds_since(row["submitted_at"]) >= D.RETENTION_S:
+                self.ledger.transition(
+                    row["id"],
+                    store.EXPIRED,
+                    error_kind="expired",
+                    error="The API key that submitted this run was not entered again before Segmind's "
+                    "one-hour retention ended, so its result could not be collected.",
+                    finished_at=store.now_iso(),
+                )
+                return
+        if row["error_kind"] != WAITING_FOR_KEY:
+            self.ledger.transition(row["id"], error_kind=WAITING_FOR_KEY, error=WAITING_FOR_KEY_TEXT)
 
     def _schedule(self, run_id: str) -> None:
         with self._lock:
@@ -177,6 +247,16 @@ class Runner:
         wait_futures(futures, timeout=timeout)
         return self.ledger.get_many(run_ids)
 
+    def futures(self, run_ids: list[str]) -> dict[Future, str]:
+        """The futures driving these runs (for as_completed)."""
+        with self._lock:
+            return {self._futures[r]: r for r in run_ids if r in self._futures}
+
+    def problem(self, run_id: str) -> str | None:
+        """What stopped this run that the ledger could not take (e.g. the disk was full)."""
+        with self._lock:
+            return self._problems.get(run_id)
+
     def is_busy(self, run_id: str) -> bool:
         with self._lock:
             future = self._futures.get(run_id)
@@ -186,22 +266,52 @@ class Runner:
         """Stop driving runs. wait=True finishes the runs in hand, then closes the client;
         wait=False leaves them where they are in the ledger (resumable) and returns at once."""
         self._pool.shutdown(wait=wait)
+        self._stopped.set()
         _live_owners.discard(self.owner)
         if wait:
             self.client.close()
 
+    def _renew_leases(self) -> None:
+        """Keep this runner's leases from lapsing while it lives (another host respects them)."""
+        while not self._stopped.wait(D.LEASE_RENEW_S):
+            try:
+                self.ledger.renew(self.owner)
+            except LedgerError:  # a full disk or a busy ledger: try again next time
+                continue
+
     # --- driving one run --------------------------------------------------------------------
     def _set(self, run_id: str, status: str | None = None, **fields: Any) -> None:
-        self.ledger.transition(run_id, status, **fields)
+        if not self.ledger.transition(run_id, status, owner=self.owner, **fields):
+            raise _LeaseLost(run_id)
         if self.on_update is not None:
             row = self.ledger.get(run_id)
             if row is not None:
                 self.on_update(row)
 
     def _drive(self, run_id: str) -> None:
-        row = self.ledger.get(run_id)
-        if row is None:
+        try:
+            row = self.ledger.get(run_id)
+            if row is None or row["lease"] != self.owner:
+                return
+            self._settle(run_id, row)
+        except _LeaseLost:
             return
+        except (LedgerError, OSError) as exc:  # the ledger cannot even take the news
+            text = (
+                exc.user_text()
+                if isinstance(exc, LedgerError)
+                else storage_error(exc, self.data_dir).user_text()
+            )
+            with self._lock:
+                self._problems[run_id] = text
+            return
+        try:
+            self.ledger.release(run_id, self.owner)
+        except LedgerError:
+            pass  # the lease lapses by itself
+
+    def _settle(self, run_id: str, row: dict[str, Any]) -> None:
+        """Drive one run, and write down how it ended (or why it stays open)."""
         try:
             self._advance(row)
         except JobTimedOut as exc:
@@ -229,26 +339,33 @@ class Runner:
                 error_kind=exc.kind,
                 finished_at=store.now_iso(),
             )
-        except (CallFailed, images.ImageProblem) as exc:
+        except CallFailed as exc:
             current = self.ledger.get(run_id)
-            text = exc.user_text() if isinstance(exc, CallFailed) else f"The image could not be stored: {exc}"
-            kind = exc.kind if isinstance(exc, CallFailed) else "image"
             if current and current["status"] in (store.CREATED, store.SUBMITTING):
-                self._set(run_id, store.ERROR, error=text, error_kind=kind, finished_at=store.now_iso())
+                self._set(
+                    run_id,
+                    store.ERROR,
+                    error=exc.user_text(),
+                    error_kind=exc.kind,
+                    finished_at=store.now_iso(),
+                )
             else:  # submitted: the job may still finish; keep it resumable
                 self._set(
                     run_id,
-                    error=f"{text} The run stays open: `flux-lab resume` picks it up.",
-                    error_kind=kind,
+                    error=f"{exc.user_text()} The run stays open: `flux-lab resume` picks it up.",
+                    error_kind=exc.kind,
                 )
+        except (_LeaseLost, LedgerError):
+            raise
+        except OSError as exc:  # the data directory: a full disk, no permission
+            problem = storage_error(exc, self.data_dir)
+            self._set(run_id, error=problem.user_text(), error_kind=problem.kind)
         except Exception as exc:  # a bug must not lose a run: leave it resumable, say what happened
             self._set(
                 run_id,
                 error=f"Internal error while driving this run: {type(exc).__name__}: {exc}",
                 error_kind="internal",
             )
-        finally:
-            self.ledger.release(run_id, self.owner)
 
     def _advance(self, row: dict[str, Any]) -> None:
         run_id, status = row["id"], row["status"]
@@ -309,7 +426,27 @@ class Runner:
         )
 
     def _download(self, row: dict[str, Any], params: FluxParams) -> None:
-        data, _ = self.client.download(row["output_url"])
+        """Fetch the image (streamed to disk, capped), check it and store it. An output that can
+        never be an image, or one that failed DOWNLOAD_MAX_ATTEMPTS drives, ends UNUSABLE: the job
+        was billed, and the run says so rather than being fetched again every scan."""
+        attempts = int(row.get("download_attempts") or 0) + 1
+        self._set(row["id"], download_attempts=attempts)
+        part = self.data_dir / "tmp" / f"{row['id']}.part"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(part, "w+b") as sink:
+                self.client.download_to(row["output_url"], sink)
+            data = part.read_bytes()
+        except AuthError:
+            raise  # the key may come back: the run stays open
+        except CallFailed as exc:
+            if exc.retryable and attempts < D.DOWNLOAD_MAX_ATTEMPTS:
+                raise
+            raise OutputUnusable(
+                f"The image could not be downloaded ({attempts} attempt(s)): {exc.message}"
+            ) from None
+        finally:
+            part.unlink(missing_ok=True)
         recipe = {
             "model": row["model"],
             "params": params.payload(),
@@ -319,7 +456,10 @@ class Runner:
             "backend": row["backend"],
             "app": "flux-lab",
         }
-        stored = images.store(self.data_dir, data, recipe)
+        try:
+            stored = images.store(self.data_dir, data, recipe)
+        except images.ImageProblem as exc:
+            raise OutputUnusable(f"What Segmind sent as the image is unusable: {exc}.") from None
         self._set(
             row["id"],
             store.COMPLETED,

@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from flux_core import defaults as D
+from flux_core.errors import LedgerError, redact
 from flux_core.params import FluxParams
 
 # Where a run can be. Only the server's four states are the server's; the rest are ours.
@@ -34,10 +35,11 @@ COMPLETED = "COMPLETED"  # the image is stored
 FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
 ERROR = "ERROR"  # the call failed before Segmind took the job: nothing billed
 SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
+UNUSABLE = "UNUSABLE"  # Segmind completed (and billed) the job, but its output could not be used
 
 ACTIVE = (CREATED, SUBMITTING, QUEUED, PROCESSING, DOWNLOADING)
-TERMINAL = (COMPLETED, FAILED, BLOCKED, EXPIRED, ERROR, SUBMIT_UNKNOWN)
-JOB_FAILED = (FAILED, BLOCKED, EXPIRED)
+TERMINAL = (COMPLETED, FAILED, BLOCKED, EXPIRED, ERROR, SUBMIT_UNKNOWN, UNUSABLE)
+JOB_FAILED = (FAILED, BLOCKED, EXPIRED, UNUSABLE)
 
 migrations = Migrations("flux_lab")
 
@@ -189,8 +191,29 @@ def _m0004(db: Database) -> None:
     )
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@migrations(name="0005_key_ids_lease_expiry_download_attempts")
+def _m0005(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN key_id TEXT;
+        ALTER TABLE runs ADD COLUMN lease_until TEXT;
+        ALTER TABLE runs ADD COLUMN download_attempts INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX runs_active ON runs(status) WHERE status IN
+            ('CREATED', 'SUBMITTING', 'QUEUED', 'PROCESSING', 'DOWNLOADING');
+        """
+    )
+
+
+def key_id(api_key: str | None) -> str | None:
+    """Which key a run belongs to, without the key: a one-way fingerprint (never the key itself)."""
+    if not api_key:
+        return None
+    return hashlib.sha256(b"flux-lab key id\x00" + api_key.encode()).hexdigest()[:16]
+
+
+def now_iso(offset_s: float = 0.0) -> str:
+    moment = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -221,6 +244,99 @@ def request_hash(model: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@contextlib.contextmanager
+def _file_lock(db_path: Path) -> Iterator[None]:
+    """An exclusive lock beside the ledger, across processes (three opening a fresh directory at
+    once would otherwise race to create the same tables)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: SQLite's own locking is all there is
+        yield
+        return
+    try:
+        handle = open(db_path.with_name(db_path.name + ".lock"), "a+b")
+    except OSError as exc:
+        raise storage_error(exc, db_path) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def storage_error(exc: BaseException, path: Path) -> LedgerError:
+    """What went wrong with the ledger or the data directory, in words a person can act on."""
+    text = str(exc).lower()
+    errno_ = getattr(exc, "errno", None)
+    where = path.parent
+    if errno_ == 28 or "disk is full" in text or "no space" in text:
+        return LedgerError(
+            f"The disk holding {where} is full.",
+            hint="Free some space, then run `flux-lab resume` (or reload the app): runs in flight "
+            "stay recorded and are finished then.",
+        )
+    if errno_ in (13, 30) or "readonly" in text or "read-only" in text or "unable to open" in text:
+        return LedgerError(
+            f"Flux Lab cannot write to its data directory {where}.",
+            hint=f"Make it writable, or choose another with --data-dir or {D.DATA_DIR_ENV}.",
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return LedgerError(
+            f"The ledger {path} is damaged ({exc}).",
+            hint="Move the file aside (keep it: it holds your run history) and start again, or restore "
+            "a backup; `sqlite3 ledger.db .recover` can often rescue its rows.",
+        )
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"The ledger {path} stayed locked by another process for too long.",
+            hint="Try again; if it persists, look for a stuck flux-lab process.",
+        )
+    return LedgerError(f"The ledger {path} could not be used ({exc}).", hint="Check the data directory.")
+
+
+def _run_row(
+    params: FluxParams,
+    backend: str,
+    base_url: str,
+    seed_random: bool,
+    sweep_id: str | None,
+    lease: str | None,
+    key_fingerprint: str | None,
+    model: str,
+) -> dict[str, Any]:
+    at = now_iso()
+    payload = params.payload()
+    return {
+        "id": new_id(),
+        "created_at": at,
+        "updated_at": at,
+        "status": CREATED,
+        "model": model,
+        "backend": backend,
+        "base_url": base_url,
+        "prompt": params.prompt,
+        "image_urls_json": json.dumps(list(params.image_urls)),
+        "width": params.width,
+        "height": params.height,
+        "seed": params.seed,
+        "seed_random": int(seed_random),
+        "safety_tolerance": params.safety_tolerance,
+        "output_format": params.output_format,
+        "request_json": json.dumps(payload, sort_keys=True),
+        "request_hash": request_hash(model, payload),
+        "sweep_id": sweep_id,
+        "lease": lease,
+        "lease_until": now_iso(D.LEASE_TTL_S) if lease else None,
+        "key_id": key_fingerprint,
+    }
+
+
+def _insert_run(db: Database, row: dict[str, Any]) -> None:
+    db["runs"].insert(row)
+    db["run_events"].insert({"run_id": row["id"], "at": row["created_at"], "status": CREATED, "detail": None})
+
+
 def params_of(row: dict[str, Any]) -> FluxParams:
     return FluxParams.parse(json.loads(row["request_json"]))
 
@@ -231,22 +347,34 @@ class Ledger:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, self.path) from None
         key = str(self.path.resolve())
         with Ledger._migrate_lock:
             if key not in Ledger._migrated or not self.path.exists():
-                with self.db() as db:
+                with _file_lock(self.path), self.db() as db:  # one process migrates at a time
                     db.enable_wal()
                     migrations.apply(db)
                 Ledger._migrated.add(key)
 
     @contextlib.contextmanager
     def db(self) -> Iterator[Database]:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        """A connection for one unit of work. SQLite's failures that a person must act on (a full
+        disk, a read-only or corrupt ledger) come out as LedgerError, which says what to do."""
         try:
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.path) from None
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
             yield Database(conn)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                raise  # IntegrityError and the like are bugs, not the disk's fault
+            raise storage_error(exc, self.path) from None
         finally:
             conn.close()
 
@@ -273,49 +401,90 @@ class Ledger:
         seed_random: bool = False,
         sweep_id: str | None = None,
         lease: str | None = None,
+        key: str | None = None,
         model: str = D.MODEL_SLUG,
     ) -> str:
-        run_id, at = new_id(), now_iso()
-        payload = params.payload()
-        row = {
-            "id": run_id,
-            "created_at": at,
-            "updated_at": at,
-            "status": CREATED,
-            "model": model,
-            "backend": backend,
-            "base_url": base_url,
-            "prompt": params.prompt,
-            "image_urls_json": json.dumps(list(params.image_urls)),
-            "width": params.width,
-            "height": params.height,
-            "seed": params.seed,
-            "seed_random": int(seed_random),
-            "safety_tolerance": params.safety_tolerance,
-            "output_format": params.output_format,
-            "request_json": json.dumps(payload, sort_keys=True),
-            "request_hash": request_hash(model, payload),
-            "sweep_id": sweep_id,
-            "lease": lease,
-        }
+        row = _run_row(params, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
         with self.write() as db:
-            db["runs"].insert(row)
-            db["run_events"].insert({"run_id": run_id, "at": at, "status": CREATED, "detail": None})
-        return run_id
+            _insert_run(db, row)
+        return row["id"]
+
+    def create_sweep(
+        self,
+        base: dict[str, Any],
+        axes: Any,
+        name: str = "",
+        *,
+        cells: list[tuple[Any, FluxParams | str, bool]] | None = None,
+        backend: str = "",
+        base_url: str = "",
+        lease: str | None = None,
+        key: str | None = None,
+        model: str = D.MODEL_SLUG,
+    ) -> tuple[str, list[str]]:
+        """The sweep, a run for each new cell and every cell, in one transaction: an interrupted
+        start leaves the whole sweep or none of it. `cells` are (coords, params or the id of a run
+        to reuse, seed_random). Returns the sweep id and the ids of the new runs (CREATED)."""
+        sweep_id, at = new_id(), now_iso()
+        new_runs: list[str] = []
+        with self.write() as db:
+            db["sweeps"].insert(
+                {
+                    "id": sweep_id,
+                    "created_at": at,
+                    "name": name,
+                    "base_json": json.dumps(base, sort_keys=True),
+                    "axes_json": json.dumps(axes),
+                }
+            )
+            for idx, (coords, what, seed_random) in enumerate(cells or []):
+                if isinstance(what, FluxParams):
+                    row = _run_row(what, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
+                    _insert_run(db, row)
+                    new_runs.append(row["id"])
+                    run_id = row["id"]
+                else:
+                    run_id = what
+                db["sweep_cells"].insert(
+                    {
+                        "sweep_id": sweep_id,
+                        "idx": idx,
+                        "coords_json": json.dumps(coords),
+                        "run_id": run_id,
+                        "reused": int(not isinstance(what, FluxParams)),
+                    }
+                )
+        return sweep_id, new_runs
 
     def transition(
-        self, run_id: str, status: str | None = None, *, detail: str | None = None, **fields: Any
-    ) -> None:
-        """Update a run's fields and, when `status` is given, record the transition."""
+        self,
+        run_id: str,
+        status: str | None = None,
+        *,
+        detail: str | None = None,
+        owner: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Update a run's fields and, when `status` is given, record the transition. With `owner`,
+        only while that owner holds the run's lease (a runner whose lease was taken over stops
+        writing). Server text in `error` is redacted. Returns whether the row was updated."""
         at = now_iso()
         updates = {**fields, "updated_at": at}
         if status is not None:
             updates["status"] = status
+        if updates.get("error"):
+            updates["error"] = redact(str(updates["error"]))
         sets = ", ".join(f"[{k}] = ?" for k in updates)
+        where, args = "id = ?", [run_id]
+        if owner is not None:
+            where, args = "id = ? AND lease = ?", [run_id, owner]
         with self.write() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
+            cursor = db.execute(f"UPDATE runs SET {sets} WHERE {where}", [*updates.values(), *args])
+            if cursor.rowcount != 1:
+                return False
             if status is not None:
                 db["run_events"].insert({"run_id": run_id, "at": at, "status": status, "detail": detail})
+        return True
 
     def update_curation(
         self,
@@ -340,32 +509,28 @@ class Ledger:
         if fields:
             self.transition(run_id, **fields)
 
-    def create_sweep(self, base: dict[str, Any], axes: dict[str, list[Any]], name: str = "") -> str:
-        sweep_id = new_id()
-        with self.write() as db:
-            db["sweeps"].insert(
-                {
-                    "id": sweep_id,
-                    "created_at": now_iso(),
-                    "name": name,
-                    "base_json": json.dumps(base, sort_keys=True),
-                    "axes_json": json.dumps(axes),
-                }
-            )
-        return sweep_id
-
     # --- leases: which process drives a run -----------------------------------------------
     def claim(self, run_id: str, owner: str, *, expected_lease: str | None) -> bool:
         with self.write() as db:
             cursor = db.execute(
-                "UPDATE runs SET lease = ?, updated_at = ? WHERE id = ? AND lease IS ?",
-                [owner, now_iso(), run_id, expected_lease],
+                "UPDATE runs SET lease = ?, lease_until = ?, updated_at = ? WHERE id = ? AND lease IS ?",
+                [owner, now_iso(D.LEASE_TTL_S), now_iso(), run_id, expected_lease],
             )
             return cursor.rowcount == 1
 
+    def renew(self, owner: str) -> int:
+        """Extend every lease `owner` holds by LEASE_TTL_S; returns how many it holds."""
+        with self.write() as db:
+            cursor = db.execute(
+                "UPDATE runs SET lease_until = ? WHERE lease = ?", [now_iso(D.LEASE_TTL_S), owner]
+            )
+            return cursor.rowcount
+
     def release(self, run_id: str, owner: str) -> None:
         with self.write() as db:
-            db.execute("UPDATE runs SET lease = NULL WHERE id = ? AND lease = ?", [run_id, owner])
+            db.execute(
+                "UPDATE runs SET lease = NULL, lease_until = NULL WHERE id = ? AND lease = ?", [run_id, owner]
+            )
 
     # --- reading --------------------------------------------------------------------------
     def get(self, run_id: str) -> dict[str, Any] | None:

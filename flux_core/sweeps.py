@@ -42,7 +42,7 @@ AXIS_PLURALS = {
     "output_format": "output formats",
 }
 OUTCOMES = ("done", "blocked", "failed", "pending")
-_RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED)
+_RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED, store.UNUSABLE)
 
 
 @dataclass(frozen=True)
@@ -177,21 +177,14 @@ def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
 
 
 def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", run_again: bool = False) -> str:
-    """Save the sweep and its cells; reuse COMPLETED runs of the exact request unless run_again."""
-    sweep_id = ledger.create_sweep(plan.base.payload(), [a.as_json() for a in plan.axes], name=name)
-    for idx, (coords, params) in enumerate(plan.cells()):
+    """Save the sweep, its cells and their new runs in one transaction (an interrupted start leaves
+    all of it or none), then drive the new runs; reuse COMPLETED runs of the exact request unless
+    run_again."""
+    cells: list[tuple[Any, FluxParams | str, bool]] = []
+    for coords, params in plan.cells():
         existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
-        run_id = existing["id"] if existing else runner.enqueue(params, sweep_id=sweep_id)
-        with ledger.write() as db:
-            db["sweep_cells"].insert(
-                {
-                    "sweep_id": sweep_id,
-                    "idx": idx,
-                    "coords_json": json.dumps(coords),
-                    "run_id": run_id,
-                    "reused": int(existing is not None),
-                }
-            )
+        cells.append((list(coords), existing["id"] if existing else params, False))
+    sweep_id, _ = runner.start_sweep(plan.base.payload(), [a.as_json() for a in plan.axes], cells, name=name)
     return sweep_id
 
 
@@ -293,19 +286,23 @@ def describe(row: dict[str, Any]) -> str:
     return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
 
 
+def failed_cells(view: SweepView) -> list[Cell]:
+    """The cells "retry failed cells" runs again (FAILED, ERROR, EXPIRED, UNUSABLE). A
+    SUBMIT_UNKNOWN cell is never among them: it may have been billed."""
+    return [cell for cell in view.cells if cell.run["status"] in _RETRYABLE]
+
+
 def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
-    """Run the failed cells again (FAILED, ERROR, EXPIRED), alone; the old runs stay in the ledger.
-    A SUBMIT_UNKNOWN cell is never retried here: it may have been billed."""
+    """Run the failed cells again, alone; the old runs stay in the ledger."""
     new_ids = []
-    for cell in view.cells:
-        if cell.run["status"] in _RETRYABLE:
-            run_id = runner.enqueue(store.params_of(cell.run), sweep_id=view.id)
-            with ledger.write() as db:
-                db.execute(
-                    "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
-                    [run_id, view.id, cell.idx],
-                )
-            new_ids.append(run_id)
+    for cell in failed_cells(view):
+        run_id = runner.enqueue(store.params_of(cell.run), sweep_id=view.id)
+        with ledger.write() as db:
+            db.execute(
+                "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
+                [run_id, view.id, cell.idx],
+            )
+        new_ids.append(run_id)
     return new_ids
 
 

@@ -62,11 +62,15 @@ class Workbench:
         self._lock = threading.Lock()
         self._credits: dict[str, tuple[float, float | None]] = {}
         self._last_submit: dict[str, tuple[str, float, str]] = {}
+        self._guard_locks: dict[str, threading.Lock] = {}
         self._credit_threads: list[threading.Thread] = []
         self.default_key = api_key or None
         self.default = self.backend(None)
         self.resumed = self.default.runner.resume()
         self._last_resume = time.monotonic()
+        self._stopped = threading.Event()
+        self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
+        self._scanner.start()
 
     @classmethod
     def shared(cls, data_dir: str | os.PathLike | None = None, api_key: str | None = None) -> "Workbench":
@@ -105,7 +109,13 @@ class Workbench:
                     concurrency=D.SWEEP_CONCURRENCY,
                 )
                 self._backends[slot] = Backend(connection, client, runner)
-            return self._backends[slot]
+                created = bool(session_key and session_key.strip())
+            else:
+                created = False
+            backend = self._backends[slot]
+        if created:  # runs this key submitted before a restart have waited for it: drive them now
+            backend.runner.resume()
+        return backend
 
     def _emulator_connection(self) -> Connection:
         if self.emulator is None:
@@ -186,16 +196,19 @@ class Workbench:
         return self._once(guard, repr((plan, name, run_again)), begin)
 
     def _once(self, guard: str, fingerprint: str, action: Any) -> str:
-        """Run `action` unless the same caller did the same within DOUBLE_SUBMIT_WINDOW_S."""
+        """Run `action` unless the same caller did the same within DOUBLE_SUBMIT_WINDOW_S. The check,
+        the action and the record happen under the caller's own lock: two clicks that arrive at the
+        same moment make one run, and other callers are not held up."""
         digest = _digest(fingerprint)
         with self._lock:
+            guard_lock = self._guard_locks.setdefault(guard, threading.Lock())
+        with guard_lock:
             last = self._last_submit.get(guard)
             if last and last[0] == digest and time.monotonic() - last[1] < D.DOUBLE_SUBMIT_WINDOW_S:
                 return last[2]
-        result = action()
-        with self._lock:
+            result = action()
             self._last_submit[guard] = (digest, time.monotonic(), result)
-        return result
+            return result
 
     def resume_orphans(self, min_interval_s: float = D.ORPHAN_SCAN_S) -> list[str]:
         """Pick up runs nobody is driving (left open by a failed poll, or by a process that died),
@@ -209,6 +222,14 @@ class Workbench:
         for backend in backends:
             taken += backend.runner.resume()
         return taken
+
+    def _scan_orphans(self) -> None:
+        """Every ORPHAN_SCAN_S, whether or not anybody has a page open, pick up runs nobody drives."""
+        while not self._stopped.wait(D.ORPHAN_SCAN_S):
+            try:
+                self.resume_orphans()
+            except Exception:  # noqa: BLE001 - a scan that failed is tried again next time
+                continue
 
     def sweep_cap(self) -> int:
         return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)
@@ -262,6 +283,7 @@ class Workbench:
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the runners (wait=True lets the runs in hand finish first) and the emulator."""
+        self._stopped.set()
         if wait:
             for thread in self._credit_threads:
                 thread.join(timeout=10)

@@ -392,7 +392,7 @@ def sweep_page(sweep_id: str) -> None:
         )
     )
     top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
-    failed = [c for c in view.cells if c.run["status"] in (store.FAILED, store.ERROR, store.EXPIRED)]
+    failed = sweeps.failed_cells(view)
     if failed and st.button(
         f"Retry the {len(failed)} failed cell(s)", key="compare_retry", icon=":material/refresh:"
     ):

@@ -82,7 +82,7 @@ def test_tags_and_sweeps_filter(ledger):
     assert ids(history.find(ledger, Query(text="cat", tag="client-x"))) == [a]
     assert history.find(ledger, Query(text="dog", tag="keeper")).rows == []
     assert history.all_tags(ledger) == ["client-x", "keeper"]
-    sweep = ledger.create_sweep({}, [])
+    sweep, _ = ledger.create_sweep({}, [])
     s = ledger.create_run(
         FluxParams.parse(prompt="swept", seed=1), backend="emulator", base_url="x", sweep_id=sweep
     )

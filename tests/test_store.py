@@ -55,6 +55,9 @@ EXPECTED_RUN_COLUMNS = [
     "tags_json",
     "lease",
     "deleted_at",
+    "key_id",
+    "lease_until",
+    "download_attempts",
 ]
 
 
@@ -86,6 +89,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0002_sweep_cells_and_votes",
             "0003_history_indexes_and_soft_delete",
             "0004_sort_indexes",
+            "0005_key_ids_lease_expiry_download_attempts",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -111,7 +115,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 4
+        assert db["_sqlite_migrations"].count == 5
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:
