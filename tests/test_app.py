@@ -220,3 +220,16 @@ def test_an_unknown_submit_is_sent_again_only_when_the_user_has_checked():
     assert newest["id"] != run_id and newest["request_json"] == original["request_json"]
     assert original["status"] == store.SUBMIT_UNKNOWN  # the unknown one stays on the record
     assert finish_current(at)["status"] == store.COMPLETED
+
+
+def test_a_damaged_ledger_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    data = tmp_path / "damaged"
+    data.mkdir()
+    (data / "ledger.db").write_bytes(b"not a database at all " * 200)
+    monkeypatch.setenv("FLUX_LAB_DATA", str(data))
+    store.Ledger._migrated.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert "Flux Lab cannot open its ledger" in texts(at)
+    assert "is damaged" in texts(at) and "Move the file aside" in texts(at)
