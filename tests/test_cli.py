@@ -248,3 +248,41 @@ def test_an_unreadable_setting_is_one_line_not_a_traceback(capsys, monkeypatch):
         code == 2
         and err.strip() == "flux-lab: SEGMIND_RPM must be a whole number of requests per minute (got 'lots')"
     )
+
+
+def test_two_resumes_started_at_once_drive_each_run_once(capsys, monkeypatch, emulator):
+    server = emulator(latency_s=1.0)
+    point_at(monkeypatch, server)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "flux_core", "sweep", "--prompt", "a red cube", "--seeds", "1,2,3,4,5,6"]
+        + ["--width", "256", "--height", "256", "--progress"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
+    queued = 0
+    for line in sweep.stderr:
+        queued += "QUEUED" in line
+        if queued == 6:
+            break
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    sweep.stderr.close()
+    resumes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flux_core", "resume", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in resumes]
+    assert [p.returncode for p in resumes] == [0, 0], [e for _, e in outputs]
+    seeds = sorted(json.loads(line)["seed"] for out, _ in outputs for line in out.splitlines())
+    assert seeds == [1, 2, 3, 4, 5, 6]  # each run driven by one of the two, none by both
+    code, out, _ = cli(capsys, "history", "--json")
+    assert {json.loads(line)["status"] for line in out.splitlines()} == {"COMPLETED"}
+    assert server.stats.submits == 6 and server.stats.downloads == 6
