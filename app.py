@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pathlib import Path
+
 from flux_core import defaults as D
+from flux_core import logs, settings
 from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
+from flux_core.store import storage_error
 from flux_core.workbench import Workbench
+
+
+log = logs.logger("app")
 
 
 def configured_key() -> str | None:
@@ -31,12 +38,16 @@ def configured_key() -> str | None:
 def route() -> None:
     st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
     try:
+        logs.configure(settings.data_dir())
         workbench = Workbench.shared(api_key=configured_key())
     except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
+        log.warning("cannot start with these settings: %s", exc)
         st.error("Flux Lab cannot start with these settings:")
         st.text(str(exc))
         st.stop()
-    except LedgerError as exc:  # a damaged ledger, a full disk, a read-only data directory
+    except (LedgerError, OSError) as exc:  # a damaged ledger, a full disk, a read-only data directory
+        log.error("cannot open the ledger", exc_info=True)
+        exc = exc if isinstance(exc, LedgerError) else storage_error(exc, Path(exc.filename or "."))
         st.error("Flux Lab cannot open its ledger:")
         st.text(exc.user_text())
         st.stop()
@@ -86,19 +97,19 @@ else:
     # files a browser keeps (see flux_core/serving.py).
     import asyncio
     import contextlib
-    import logging
 
     from starlette.middleware import Middleware
 
-    from flux_core import serving, settings
+    from flux_core import serving
 
     def open_workbench() -> None:
         """The workbench as the server starts: runs left in flight by the last server are resumed
         now, with nobody visiting, not at the first page view (by then they may have expired)."""
         try:
+            logs.configure(settings.data_dir())
             Workbench.shared(api_key=configured_key())
-        except (ValueError, LedgerError):  # the first page view shows what is wrong
-            logging.getLogger("flux_lab").exception("Flux Lab could not open its workbench at start")
+        except (ValueError, LedgerError, OSError):  # the first page view shows what is wrong
+            log.exception("Flux Lab could not open its workbench as the server started")
 
     @contextlib.asynccontextmanager
     async def lifespan(server: object):

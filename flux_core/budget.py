@@ -15,6 +15,9 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from flux_core import defaults as D
+from flux_core.logs import logger
+
+log = logger(__name__)
 
 
 class RequestBudget:
@@ -50,6 +53,7 @@ class RequestBudget:
         wait = min(max(wait, 0.0), 2 * self.window_s)
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + wait)
+        log.warning("rate limited: every request with this key waits %.1f s (until %s)", wait, reset_at)
 
 
 _registry: dict[tuple[str, str], RequestBudget] = {}

@@ -23,7 +23,8 @@ from flux_core import defaults as D
 from flux_core import store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
-from flux_core.errors import CallFailed, FluxError, LedgerError, MissingKey, redact
+from flux_core import logs
+from flux_core.errors import CallFailed, FluxError, LedgerError, MissingKey, redact, remember_secret
 from flux_core.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.presentation import run_as_json
@@ -32,6 +33,7 @@ from flux_core.settings import Connection, data_dir as resolve_data_dir
 from flux_core.store import storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3
+log = logs.logger(__name__)
 
 
 class UsageError(Exception):
@@ -431,8 +433,12 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     secret = os.environ.get(D.API_KEY_ENV)  # only to keep it out of messages
+    remember_secret(secret)
+    log_path: Path | None = None
     try:
         args = build_parser().parse_args(argv)
+        with contextlib.suppress(OSError):
+            log_path = logs.configure(resolve_data_dir(args.data_dir))
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(redact(str(exc), secret), file=sys.stderr)
@@ -459,8 +465,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except Exception as exc:  # never a traceback
-        print(f"flux-lab: internal error: {type(exc).__name__}: {redact(str(exc), secret)}", file=sys.stderr)
+    except Exception as exc:  # never a traceback on the screen: it goes to the log
+        log.exception("internal error")
+        where = f" (details in {log_path})" if log_path else ""
+        print(
+            f"flux-lab: internal error: {type(exc).__name__}: {redact(str(exc), secret)}{where}",
+            file=sys.stderr,
+        )
         return EXIT_CALL_FAILED
 
 

@@ -37,10 +37,12 @@ from flux_core.errors import (
     failure_from_body,
 )
 from flux_core.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
+from flux_core.logs import logger
 from flux_core.params import FluxParams
 from flux_core.retry import DurationEstimate, PollSchedule, retry_delay
 from flux_core.settings import Connection
 
+log = logger(__name__)
 FAILED_STATES = {"FAILED", "CANCELLED", "CANCELED", "ERROR"}
 StatusCallback = Callable[[str, dict], None]
 
@@ -186,7 +188,9 @@ class _Protocol:
                 out_of_time = deadline is not None and self._clock() >= deadline
                 if not error.retryable or attempt >= attempts or out_of_time:
                     raise
-                yield Sleep(retry_delay(error, attempt - 1))
+                delay = retry_delay(error, attempt - 1)
+                log.info("GET %s failed (%s); retry %d in %.1f s", _where(url), error.kind, attempt, delay)
+                yield Sleep(delay)
 
     # --- operations -----------------------------------------------------------------------
     def submit_ops(self, params: FluxParams) -> Ops:
@@ -231,7 +235,11 @@ class _Protocol:
             attempt += 1
             if attempt >= D.SUBMIT_MAX_ATTEMPTS:
                 raise error
-            yield Sleep(retry_delay(error, attempt - 1))
+            delay = retry_delay(error, attempt - 1)
+            log.info(
+                "submit not taken (%s); sending again in %.1f s (attempt %d)", error.kind, delay, attempt + 1
+            )
+            yield Sleep(delay)
 
     def status_ops(self, job: Job) -> Ops:
         """One status poll (retried as a GET). 404 means the request is gone: JobExpired."""
@@ -268,6 +276,9 @@ class _Protocol:
                 if not exc.retryable:
                     raise
                 error, failures = exc, failures + 1
+                log.info(
+                    "poll of %s failed (%s), %d in a row; polling on", job.request_id, exc.kind, failures
+                )
                 continue
             error, failures = None, 0
             state = str(body.get("status", "")).upper()
@@ -454,6 +465,12 @@ class _Sink:
             content=bytes(self.kept),
             request=self.response.request,
         )
+
+
+def _where(url: str) -> str:
+    """A URL for a log line: origin and path, never its query (signed output URLs carry tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _origin(url: str) -> str:

@@ -72,6 +72,14 @@ LEASE_TTL_S = 90.0  # a run's lease lapses this long after its owner last renewe
 LEASE_RENEW_S = 20.0  # how often a runner renews the leases of the runs it drives
 SWEEP_CONCURRENCY = 8
 
+# --- logging ---------------------------------------------------------------------------
+LOG_LEVEL_ENV = "FLUX_LAB_LOG_LEVEL"
+LOG_LEVEL = "INFO"
+LOG_STDERR_ENV = "FLUX_LAB_LOG_STDERR"  # "1": also log to stderr
+LOG_FILE = "flux-lab.log"  # in <data dir>/logs/
+LOG_MAX_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 3
+
 # --- the embedded emulator -------------------------------------------------------------
 EMULATOR_HOST = "127.0.0.1"
 EMULATOR_PORT = 8765

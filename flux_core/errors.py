@@ -226,13 +226,21 @@ def body_error_text(response: httpx.Response) -> str:
 
 
 _KEY_LIKE = re.compile(r"SG_[A-Za-z0-9_-]{4,}")
+_known_secrets: set[str] = set()
+
+
+def remember_secret(secret: str | None) -> None:
+    """A key this process uses: from now on `redact` blanks it wherever it appears."""
+    if secret and len(secret) >= 4:
+        _known_secrets.add(secret)
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Server or user text with the key, and anything shaped like a Segmind key (`SG_…`), blanked:
-    applied before any such text is stored, shown or logged."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
+    """Server or user text with the key, every key this process uses, and anything shaped like a
+    Segmind key (`SG_…`) blanked: applied before any such text is stored, shown or logged."""
+    for known in sorted({secret, *_known_secrets} - {None, ""}, key=len, reverse=True):
+        if known and len(known) >= 4:
+            text = text.replace(known, "***")
     return _KEY_LIKE.sub("SG_***", text)
 
 

@@ -30,9 +30,11 @@ from flux_core.errors import (
     SubmitUnknown,
 )
 from flux_core.jobs import Job, Outcome
+from flux_core.logs import logger
 from flux_core.params import FluxParams
 from flux_core.store import Ledger, parse_iso, storage_error
 
+log = logger(__name__)
 _live_owners: set[str] = set()
 _HOST = socket.gethostname()
 WAITING_FOR_KEY = "waiting_key"
@@ -206,6 +208,7 @@ class Runner:
                 continue
             if not self.ledger.claim(row["id"], self.owner, expected_lease=row["lease"]):
                 continue
+            log.info("taking over run %s (%s) from %s", row["id"], row["status"], row["lease"] or "nobody")
             if row["status"] == store.SUBMITTING:
                 self.ledger.transition(
                     row["id"],
@@ -235,6 +238,7 @@ class Runner:
                 )
                 return
         if row["error_kind"] != WAITING_FOR_KEY:
+            log.info("run %s waits for the key that submitted it", row["id"])
             self.ledger.transition(row["id"], error_kind=WAITING_FOR_KEY, error=WAITING_FOR_KEY_TEXT)
 
     def _schedule(self, run_id: str) -> None:
@@ -295,8 +299,10 @@ class Runner:
                 return
             self._settle(run_id, row)
         except _LeaseLost:
+            log.warning("run %s was taken over by another process; this one stops driving it", run_id)
             return
         except (LedgerError, OSError) as exc:  # the ledger cannot even take the news
+            log.error("run %s: the ledger could not record what happened", run_id, exc_info=True)
             text = (
                 exc.user_text()
                 if isinstance(exc, LedgerError)
@@ -323,6 +329,7 @@ class Runner:
                 finished_at=store.now_iso(),
             )
         except JobFailed as exc:
+            log.info("run %s ended %s: %s", run_id, exc.status_name, exc.message)
             self._set(
                 run_id,
                 exc.status_name,
@@ -340,6 +347,7 @@ class Runner:
                 finished_at=store.now_iso(),
             )
         except CallFailed as exc:
+            log.info("run %s: call failed (%s): %s", run_id, exc.kind, exc.message)
             current = self.ledger.get(run_id)
             if current and current["status"] in (store.CREATED, store.SUBMITTING):
                 self._set(
@@ -358,9 +366,11 @@ class Runner:
         except (_LeaseLost, LedgerError):
             raise
         except OSError as exc:  # the data directory: a full disk, no permission
+            log.error("run %s: cannot write to the data directory", run_id, exc_info=True)
             problem = storage_error(exc, self.data_dir)
             self._set(run_id, error=problem.user_text(), error_kind=problem.kind)
         except Exception as exc:  # a bug must not lose a run: leave it resumable, say what happened
+            log.exception("internal error while driving run %s", run_id)
             self._set(
                 run_id,
                 error=f"Internal error while driving this run: {type(exc).__name__}: {exc}",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flux_core import defaults as D
+from flux_core.errors import remember_secret
 
 
 def _pick(arg, env_name: str, default):
@@ -52,8 +53,10 @@ class Connection:
             raise ValueError(
                 f"{D.RPM_ENV} must be a whole number of requests per minute (got {rpm_value!r})"
             ) from None
+        key = _pick(api_key, D.API_KEY_ENV, None)
+        remember_secret(key)  # kept out of every log record and stored text from now on
         return cls(
-            api_key=_pick(api_key, D.API_KEY_ENV, None),
+            api_key=key,
             base_url=base,
             upload_url=str(_pick(upload_url, D.UPLOAD_URL_ENV, upload_default)),
             rpm=rpm_int,

@@ -21,10 +21,14 @@ from flux_core import store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer
 from flux_core.errors import CallFailed
+from flux_core.logs import logger
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.sweeps import SweepPlan
+
+
+log = logger(__name__)
 
 
 @dataclass
@@ -228,8 +232,8 @@ class Workbench:
         while not self._stopped.wait(D.ORPHAN_SCAN_S):
             try:
                 self.resume_orphans()
-            except Exception:  # noqa: BLE001 - a scan that failed is tried again next time
-                continue
+            except Exception:  # a scan that failed is tried again next time
+                log.exception("the scan for runs nobody drives failed")
 
     def sweep_cap(self) -> int:
         return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)
