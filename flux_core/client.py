@@ -389,11 +389,11 @@ class _Protocol:
             raise ProtocolError(f"The sync reply was neither an image nor JSON ({ctype}).") from None
         if isinstance(body, dict) and isinstance(body.get("image"), str):
             return SyncReply(base64.b64decode(body["image"]), f"image/{params.output_format}", headers)
-        url = image_url_from(body) if isinstance(body, dict) else None
-        if not url:
+        image_url = image_url_from(body) if isinstance(body, dict) else None
+        if not image_url:
             raise ProtocolError("The sync reply held no image.")
-        content, ctype = yield from self.download_ops_bytes(url)
-        return SyncReply(content, ctype, headers)
+        content, mime = yield from self.download_ops_bytes(image_url)
+        return SyncReply(content, mime, headers)
 
     def upload_ops(self, images: list[tuple[bytes, str]]) -> Ops:
         """POST upload-asset with data URLs; returns the hosted URLs (`file_urls` or `urls`)."""
@@ -511,7 +511,8 @@ class SegmindClient(_Protocol):
         )
 
     def _run(self, ops: Ops) -> Any:
-        value, exc = None, None
+        value: Any = None
+        exc: BaseException | None = None
         while True:
             try:
                 effect = ops.throw(exc) if exc is not None else ops.send(value)
@@ -605,7 +606,8 @@ class AsyncSegmindClient(_Protocol):
         )
 
     async def _run(self, ops: Ops) -> Any:
-        value, exc = None, None
+        value: Any = None
+        exc: BaseException | None = None
         while True:
             try:
                 effect = ops.throw(exc) if exc is not None else ops.send(value)

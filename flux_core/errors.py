@@ -238,9 +238,9 @@ def remember_secret(secret: str | None) -> None:
 def redact(text: str, secret: str | None = None) -> str:
     """Server or user text with the key, every key this process uses, and anything shaped like a
     Segmind key (`SG_…`) blanked: applied before any such text is stored, shown or logged."""
-    for known in sorted({secret, *_known_secrets} - {None, ""}, key=len, reverse=True):
-        if known and len(known) >= 4:
-            text = text.replace(known, "***")
+    secrets = {s for s in (secret, *_known_secrets) if s and len(s) >= 4}
+    for known in sorted(secrets, key=len, reverse=True):  # a key inside a longer one: longest first
+        text = text.replace(known, "***")
     return _KEY_LIKE.sub("SG_***", text)
 
 

@@ -145,8 +145,8 @@ def _loads(raw: bytes) -> dict[str, Any] | None:
 
 
 def thumbnail(data: bytes, size: int = D.THUMBNAIL_PX) -> bytes:
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB")
+    with Image.open(io.BytesIO(data)) as opened:
+        im = opened.convert("RGB")
         im.thumbnail((size, size))
         out = io.BytesIO()
         im.save(out, "JPEG", quality=D.THUMBNAIL_QUALITY, optimize=True)
@@ -179,8 +179,8 @@ def store(data_dir: Path, data: bytes, recipe: dict[str, Any]) -> StoredImage:
 
 def wipe(image_a: Path, image_b: Path, position: float) -> Image.Image:
     """A over B: the left `position` (0..1) of the frame shows A, the rest B, with a divider."""
-    with Image.open(image_a) as a, Image.open(image_b) as b:
-        a, b = a.convert("RGB"), b.convert("RGB")
+    with Image.open(image_a) as file_a, Image.open(image_b) as file_b:
+        a, b = file_a.convert("RGB"), file_b.convert("RGB")
         if b.size != a.size:
             b = b.resize(a.size)
         out = b.copy()

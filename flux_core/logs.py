@@ -59,18 +59,18 @@ def configure(data_dir: str | os.PathLike) -> Path:
         root.setLevel(level())
         if str(path) in _configured:
             return path
-        for handler in _configured.values():
-            root.removeHandler(handler)
-            handler.close()
+        for old in _configured.values():
+            root.removeHandler(old)
+            old.close()
         _configured.clear()
-        handler: logging.Handler
+        handler: logging.Handler = logging.NullHandler()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.handlers.RotatingFileHandler(
                 path, maxBytes=D.LOG_MAX_BYTES, backupCount=D.LOG_BACKUPS, encoding="utf-8"
             )
         except OSError:
-            handler = logging.NullHandler()
+            pass
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
         )

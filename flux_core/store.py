@@ -333,8 +333,10 @@ def _run_row(
 
 
 def _insert_run(db: Database, row: dict[str, Any]) -> None:
-    db["runs"].insert(row)
-    db["run_events"].insert({"run_id": row["id"], "at": row["created_at"], "status": CREATED, "detail": None})
+    db.table("runs").insert(row)
+    db.table("run_events").insert(
+        {"run_id": row["id"], "at": row["created_at"], "status": CREATED, "detail": None}
+    )
 
 
 def params_of(row: dict[str, Any]) -> FluxParams:
@@ -428,7 +430,7 @@ class Ledger:
         sweep_id, at = new_id(), now_iso()
         new_runs: list[str] = []
         with self.write() as db:
-            db["sweeps"].insert(
+            db.table("sweeps").insert(
                 {
                     "id": sweep_id,
                     "created_at": at,
@@ -445,7 +447,7 @@ class Ledger:
                     run_id = row["id"]
                 else:
                     run_id = what
-                db["sweep_cells"].insert(
+                db.table("sweep_cells").insert(
                     {
                         "sweep_id": sweep_id,
                         "idx": idx,
@@ -483,7 +485,9 @@ class Ledger:
             if cursor.rowcount != 1:
                 return False
             if status is not None:
-                db["run_events"].insert({"run_id": run_id, "at": at, "status": status, "detail": detail})
+                db.table("run_events").insert(
+                    {"run_id": run_id, "at": at, "status": status, "detail": detail}
+                )
         return True
 
     def update_curation(
