@@ -25,6 +25,15 @@ SIZES = {f"{w}x{h}": f"{w}×{h} ({name})" for name, (w, h) in D.ASPECT_PRESETS.i
 
 st.title("History")
 
+# Switching to Compose, Streamlit first writes Compose's query into this page's own entry in the
+# browser's history, so Back would land on /history?run=… with no filters. That entry is given back
+# the view it was left from (on a Back, Streamlit replaces the entry rather than adding one).
+left_for = state.get("h_left_for")
+if left_for and left_for[0] and st.query_params.to_dict() == left_for[0]:
+    state.pop("h_left_for")
+    st.query_params.from_dict(left_for[1])
+    st.rerun()
+
 
 @st.cache_data(ttl=30, show_spinner=False)
 def known_tags(ledger_path: str) -> list[str]:
@@ -51,6 +60,13 @@ def open_run(run_id: str | None) -> None:
         st.query_params.pop("h_run", None)
 
 
+def go_to_compose(run_id: str | None) -> None:
+    """Open Compose (on a run, when given), so that Back returns to this very view of History."""
+    target = {"run": run_id} if run_id else {}
+    state["h_left_for"] = (target, {k: st.query_params.get_all(k) for k in st.query_params})
+    st.switch_page("pages/compose.py", query_params=target)
+
+
 def to_compose(row: dict, *, rerun: str | None = None) -> None:
     """Open a run's full recipe in Compose; optionally run it again first (identically or new seed)."""
     run_id = row["id"]
@@ -65,7 +81,7 @@ def to_compose(row: dict, *, rerun: str | None = None) -> None:
             guard=state.setdefault("history_guard", store.new_id()),
         )
     state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id))
-    st.switch_page("pages/compose.py", query_params={"run": run_id})
+    go_to_compose(run_id)
 
 
 # --- the query, every part of it bound to the URL ----------------------------------------------
@@ -406,8 +422,7 @@ with st.expander("Recall a recipe from an image file"):
                     "seed_random": False,
                     "image_urls": list(recalled.params.image_urls),
                 }
-                target = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
-                st.switch_page("pages/compose.py", query_params={"run": target} if target else None)
+                go_to_compose(recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None)
 
 if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = history.insights(wb.ledger)

@@ -1,0 +1,41 @@
+"""A person at the History page in a real browser: a narrow phone screen, Back after a re-run, and
+text from links and prompts that must stay text."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import shoot
+from tests.browser.test_history_journey import seed_ledger
+
+
+def test_back_after_rerun_identically_restores_the_filtered_history(app_server, page, data_dir, artifacts):
+    seed_ledger(data_dir)
+    server = app_server()
+    page.goto(f"{server.url}/history")
+    expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
+    search = page.get_by_label("Search prompts, notes and tags")
+    search.fill("cube")
+    search.press("Enter")
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
+    page.get_by_text("Filters", exact=True).click()
+    seed = page.get_by_label("Seed", exact=True)
+    seed.fill("2")
+    seed.press("Enter")
+    expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]h_seed=2(&|$)"))
+    page.get_by_test_id("fl-card").first.get_by_role("button", name="Open").click()
+    page.get_by_role("button", name="Re-run identically").click()
+    expect(page.get_by_label("Prompt")).to_have_value("a blue cube")
+    expect(page).to_have_url(re.compile(r"/\?run="))
+
+    page.go_back()  # the same filters, now matching the re-run as well
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
+    expect(page.get_by_label("Search prompts, notes and tags")).to_have_value("cube")
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("2")
+    expect(page).to_have_url(re.compile(r"/history\?.*h_seed=2"))
+    shoot(page, artifacts, "1-back-to-the-filtered-history")
+    # must not happen: Back landing on the unfiltered History
+    assert page.get_by_text("4 run(s) · showing 1–4").count() == 0
