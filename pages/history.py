@@ -3,6 +3,7 @@ curate, share the view by URL, export, and see the ledger's insights."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
@@ -51,6 +52,11 @@ def set_selected(ids: list[str]) -> None:
         st.query_params["h_sel"] = ",".join(dict.fromkeys(ids))
     else:
         st.query_params.pop("h_sel", None)
+
+
+def token(ids: list[str]) -> str:
+    """A short name for a set of runs: a widget keyed with it starts afresh when the set changes."""
+    return hashlib.sha1(",".join(ids).encode()).hexdigest()[:12]
 
 
 def open_run(run_id: str | None) -> None:
@@ -203,12 +209,22 @@ if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one clic
         on_click=lambda: state.__setitem__("h_compare_token", store.new_id()),
     )
 if trash and page.rows:
-    t1, t2 = st.columns([1, 4])
+    t1, t2, t3 = st.columns([1, 2, 2], vertical_alignment="center")
     if t1.button("Restore selected", key="h_restore", disabled=not chosen):
         history.restore(wb.ledger, chosen)
         set_selected([])
         st.rerun()
-    if t2.button("Delete selected for good", key="h_purge", type="primary", disabled=not chosen):
+    purge_confirmed = t2.checkbox(
+        f"I want to delete the {len(chosen)} selected run(s) for good",
+        key=f"h_confirm_purge_{token(chosen)}",
+        disabled=not chosen,
+    )
+    if t3.button(
+        "Delete selected for good",
+        key="h_purge",
+        type="primary",
+        disabled=not (chosen and purge_confirmed),
+    ):
         n = history.purge(wb.ledger, wb.data_dir, chosen)
         set_selected([])
         st.toast(f"{n} run(s) deleted for good")
@@ -256,19 +272,26 @@ elif view_mode == "Table":
             for r in page.rows
         ]
     )
-    picked = st.dataframe(
+    # The table shows the selection in the URL (the gallery's too): it is keyed by it, so a change
+    # made anywhere else (the gallery, "Clear selection", a delete) draws it afresh with those rows
+    # ticked, and a change made in it reaches the URL before the page is drawn again.
+    here = [r["id"] for r in page.rows]
+    ticked = [i for i in here if i in chosen]
+    table_key = f"h_table_{token(ticked)}"
+
+    def table_picked(key: str = table_key, here: list[str] = here) -> None:
+        picked = [here[i] for i in st.session_state[key].selection.rows]
+        set_selected([i for i in selected() if i not in here] + picked)
+
+    st.dataframe(
         table,
         hide_index=True,
-        on_select="rerun",
+        on_select=table_picked,
         selection_mode="multi-row",
-        key="h_table",
+        selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
+        key=table_key,
         column_config={"id": None},
     )
-    rows_picked = [page.rows[i]["id"] for i in picked.selection.rows]
-    if rows_picked != [i for i in chosen if i in {r["id"] for r in page.rows}]:
-        others = [i for i in chosen if i not in {r["id"] for r in page.rows}]
-        set_selected(others + rows_picked)
-        chosen = selected()
 else:
     gallery.draw(
         page.rows,
@@ -342,12 +365,17 @@ if current is not None:
                 state["h_undo"] = [current["id"]]
                 open_run(None)
                 st.rerun()
-if state.get("h_undo"):
+# Undo offers the runs this session deleted that are still in the trash (not restored, not purged).
+undoable = [r["id"] for r in wb.ledger.get_many(state.get("h_undo", [])) if r["deleted_at"]]
+if undoable:
     u1, u2 = st.columns([4, 1])
-    u1.info(f"Deleted {len(state['h_undo'])} run(s): they stay in the trash until deleted for good.")
+    u1.info(f"Deleted {len(undoable)} run(s): they stay in the trash until deleted for good.")
     if u2.button("Undo", key="h_undo_button"):
-        history.restore(wb.ledger, state.pop("h_undo"))
+        history.restore(wb.ledger, undoable)
+        state.pop("h_undo", None)
         st.rerun()
+else:
+    state.pop("h_undo", None)
 
 # --- compare the selected runs ----------------------------------------------------------------
 rows = wb.ledger.get_many(chosen)
@@ -356,7 +384,7 @@ if rows:
     if len(rows) >= 2 and state.get("h_compare_token"):
         gallery.scroll_here("compare", state["h_compare_token"])
     st.subheader(f"Selected: {len(rows)} run(s)")
-    bar = st.container(horizontal=True)
+    bar = st.container(horizontal=True, vertical_alignment="center")
     bar.download_button(
         "Export selected (ZIP)",
         lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
@@ -365,13 +393,21 @@ if rows:
         key="h_export",
         icon=":material/folder_zip:",
     )
-    if not trash:
-        if bar.button("Delete selected", key="h_delete_selected", icon=":material/delete:"):
+    bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
+    if not trash:  # asks first, as deleting one run does
+        delete_confirmed = bar.checkbox(
+            f"I want to delete the {len(rows)} selected run(s)", key=f"h_confirm_selected_{token(chosen)}"
+        )
+        if bar.button(
+            "Delete selected",
+            key="h_delete_selected",
+            icon=":material/delete:",
+            disabled=not delete_confirmed,
+        ):
             history.delete(wb.ledger, chosen)
             state["h_undo"] = list(chosen)
             set_selected([])
             st.rerun()
-    bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
 if len(rows) >= 2:
     names = [f"#{i + 1}" for i in range(len(rows))]
     width = max(160, min(340, 1200 // len(rows)))
