@@ -473,19 +473,10 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
         persist_state="session",
     )
     st.image(images.wipe(pa, pb, position / 100), width=480)
-    diff = sweeps.param_diff(a.run, b.run)
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
-    rows = [d for d in diff if d["differs"] or not only]
-    frame = pd.DataFrame(
-        [
-            {"field": d["field"], "A": d["A"], "B": d["B"], "differs": "≠" if d["differs"] else ""}
-            for d in rows
-        ]
-    )
-    styled = frame.style.apply(
-        lambda row: ["background-color: #ffe8a3" if row["differs"] else ""] * len(row), axis=1
-    )
-    st.table(styled.hide(axis="index"))
+    for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
+        st.caption(title)
+        st.table(table)
 
 
 def blind_vote(view: sweeps.SweepView) -> None:

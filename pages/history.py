@@ -422,14 +422,10 @@ if len(rows) >= 2:
                 st.text(P.STATUS_WORDS[row["status"]])
             if st.button("Open in Compose", key=f"h_compose_{row['id']}", icon=":material/edit:"):
                 to_compose(row)
-    only = st.toggle("Differences only", key="h_diff_only")
-    lines = [line for line in P.compare_fields(rows, names) if line["differs"] or not only]
-    frame = pd.DataFrame([{**line, "differs": "≠" if line["differs"] else ""} for line in lines])
-    st.table(
-        frame.style.apply(
-            lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1
-        ).hide(axis="index")
-    )
+    only = st.toggle("Differences only", key="h_diff_only", help="Settings only: outcomes are shown apart")
+    for title, table in P.compare_tables(rows, names, differences_only=only).items():
+        st.caption(title)
+        st.table(table)
     st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
     for name, row in zip(names[1:], rows[1:]):
         st.text(f"#1 → {name}")
@@ -471,6 +467,10 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
         st.caption("Outcome by safety tolerance")
         if data["outcomes"]:
             st.bar_chart(pd.DataFrame(data["outcomes"]), x="safety_tolerance", y="runs", color="outcome")
-    st.caption("Runs and credits per day")
-    if data["daily"]:
-        st.line_chart(pd.DataFrame(data["daily"]).set_index("day")[["runs", "credits"]])
+    if data["daily"]:  # bars: a single day is one bar, not an invisible one-point line
+        daily = pd.DataFrame(data["daily"])
+        c3, c4 = st.columns(2)
+        c3.caption("Runs per day")
+        c3.bar_chart(daily, x="day", y="runs")
+        c4.caption("Credits per day")
+        c4.bar_chart(daily, x="day", y="credits")

@@ -104,18 +104,16 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     [anchor] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
     assert json.loads(anchor.proto.json)["place"] == "compare"
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
-    [table] = [t.value for t in at.table if "differs" in t.value.columns]
-    marked = set(table[table["differs"] == "≠"]["field"])
-    assert (
-        {"prompt", "seed", "safety_tolerance"}
-        <= marked
-        <= {"prompt", "seed", "safety_tolerance", "inference_time"}
-    )
+    settings, outcomes = compare_tables(at)
+    # only settings are differences; outcomes (inference time, cost, status) are shown apart, unmarked
+    assert set(settings[settings["differs"] == "≠"]["field"]) == {"prompt", "seed", "safety_tolerance"}
+    assert "differs" not in outcomes.columns
+    assert list(outcomes["field"]) == ["status", "inference_time", "cost"]
     assert "#1 → #2" in texts(at)
     at.toggle(key="h_diff_only").set_value(True)
     at.run()
-    [table] = [t.value for t in at.table if "differs" in t.value.columns]
-    assert set(table["differs"]) == {"≠"}
+    settings, outcomes = compare_tables(at)
+    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 3
 
 
 def test_a_link_with_the_selection_reopens_the_same_comparison():
@@ -219,12 +217,18 @@ def test_filters_and_table_view():
     assert list(table["prompt"]) == ["a blue cube"]
 
 
-def test_insights_draw_from_the_ledger():
-    at, _ = history_page(THREE)
+def test_insights_draw_from_the_ledger_runs_and_credits_each_on_its_own_axis():
+    at, _ = history_page(THREE)  # every run on one day
     at.toggle(key="h_insights").set_value(True)
     at.run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 3
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    daily = [s for s in specs if s["encoding"]["x"]["field"] == "day"]
+    # one day is one bar each (a one-point line is blank), runs and credits never share an axis
+    assert [(s["mark"]["type"], s["encoding"]["y"]["field"]) for s in daily] == [
+        ("bar", "runs"),
+        ("bar", "credits"),
+    ]
 
 
 def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():

@@ -178,3 +178,23 @@ def test_insights_figures(ledger):
     assert data["speed"] == [{"megapixels": 0.262, "inference_s": 3.0, "format": "png"}]
     assert {"safety_tolerance": 0, "outcome": "blocked", "runs": 1} in data["outcomes"]
     assert data["daily"][0]["runs"] == 2
+
+
+def test_the_word_diff_counts_punctuation_apart_from_words():
+    from flux_core.presentation import word_diff, word_diff_html
+
+    assert word_diff("soft light, warm", "soft light warm") == [
+        ("same", "soft light"),
+        ("del", ","),
+        ("same", " warm"),
+    ]
+    assert word_diff("a red cube", "a blue cube") == [
+        ("same", "a"),
+        ("del", " red"),
+        ("ins", " blue"),
+        ("same", " cube"),
+    ]
+    assert word_diff_html("soft light, warm", "soft light warm") == (
+        '<div style="line-height:1.8;white-space:pre-wrap">soft light'
+        '<span style="background:#ffd6d6;text-decoration:line-through">,</span> warm</div>'
+    )
