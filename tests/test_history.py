@@ -158,6 +158,26 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
             row["prompt"],
         )
     assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
+    assert [r["tags"] for r in table] == ["t1", ""]
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tx", "\rx"]
+
+
+def test_runs_csv_never_holds_a_formula(ledger, data_dir):
+    """Every text cell a spreadsheet would run (= + - @, tab, carriage return) starts with a quote."""
+    run_ids = [add(ledger, prompt, seed=i) for i, prompt in enumerate(FORMULAS)]
+    for run_id, text in zip(run_ids, FORMULAS):
+        ledger.update_curation(run_id, notes=text, tags=[text.strip(), "plain"])
+    with zipfile.ZipFile(io.BytesIO(history.export_zip(ledger.get_many(run_ids), data_dir))) as zf:
+        table = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode(), newline="")))
+        manifest = json.loads(zf.read("manifest.json"))["runs"]
+    assert [r["prompt"] for r in table] == ["'" + text for text in FORMULAS]
+    assert [r["notes"] for r in table] == ["'" + text for text in FORMULAS]
+    assert table[0]["tags"] == "'" + FORMULAS[0] + ", plain"
+    assert [r["seed"] for r in table] == [str(i) for i in range(len(FORMULAS))]  # numbers stay numbers
+    assert [m["prompt"] for m in manifest] == FORMULAS  # the manifest keeps the prompts exactly
+    assert history.csv_cell("a red cube") == "a red cube" and history.csv_cell(-1.5) == -1.5
 
 
 def test_recall_from_an_image_file():
