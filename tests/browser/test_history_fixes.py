@@ -39,3 +39,22 @@ def test_back_after_rerun_identically_restores_the_filtered_history(app_server, 
     shoot(page, artifacts, "1-back-to-the-filtered-history")
     # must not happen: Back landing on the unfiltered History
     assert page.get_by_text("4 run(s) · showing 1–4").count() == 0
+
+
+def test_on_a_phone_the_gallery_reflows_and_select_never_overlaps_open(app_server, page, data_dir, artifacts):
+    seed_ledger(data_dir)
+    page.set_viewport_size({"width": 390, "height": 844})
+    server = app_server()
+    page.goto(f"{server.url}/history")
+    cards = page.get_by_test_id("fl-card")
+    expect(cards).to_have_count(3)
+    shoot(page, artifacts, "1-phone")
+    tops = set()
+    for i in range(3):
+        card = cards.nth(i)
+        select = card.locator("label").bounding_box()
+        open_ = card.get_by_role("button", name="Open").bounding_box()
+        # must not happen: the Select label and the Open button on top of each other
+        assert select["x"] + select["width"] <= open_["x"] or open_["x"] + open_["width"] <= select["x"]
+        tops.add(round(card.bounding_box()["y"]))
+    assert len(tops) >= 2  # fewer cards a row: three cards take more than one row
