@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,8 @@ def compare_tables(
     rows: list[dict[str, Any]], names: list[str], *, differences_only: bool = False
 ) -> dict[str, Any]:
     """The runs side by side as two tables for `st.table`: "Settings", the differing ones marked ≠ and
-    highlighted (only those when `differences_only`), and "Outcomes", shown apart and never marked."""
+    highlighted (only those when `differences_only`), and "Outcomes", shown apart and never marked.
+    Every cell is Markdown-inert text (see `markdown_text`)."""
     import pandas as pd
 
     def table(lines: list[dict[str, Any]], marked: bool) -> Any:
@@ -178,7 +180,7 @@ def compare_tables(
             [
                 {
                     "field": line["field"],
-                    **{n: line[n] for n in names},
+                    **{n: markdown_text(line[n]) for n in names},
                     **({"differs": "≠" if line["differs"] else ""} if marked else {}),
                 }
                 for line in lines
@@ -203,6 +205,23 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "—"
     return "—" if value is None else str(value)
+
+
+_WORD_JOINER = "\u2060"
+
+
+def markdown_text(text: Any) -> str:
+    """User text (a prompt, a name, a label, a URL parameter) made inert for the places Streamlit only
+    draws as Markdown (`st.table` cells, headings, alerts, radio options): every ASCII punctuation mark
+    is backslash-escaped, so no emphasis, image, link, HTML, :directive[] or $math$ is made of it, and an
+    invisible word joiner goes before every ":", "@" and "." so no bare URL, www. or e-mail address
+    is turned into a link. The reader sees exactly the text."""
+    out = []
+    for char in str(text):
+        if char in ":@.":
+            out.append(_WORD_JOINER)
+        out.append("\\" + char if char in string.punctuation else char)
+    return "".join(out)
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -344,7 +344,7 @@ def grid(view: sweeps.SweepView) -> None:
         page = st.radio(
             third.title,
             range(len(third.values)),
-            format_func=lambda i: third.labels[i],
+            format_func=lambda i: P.markdown_text(third.labels[i]),
             horizontal=True,
             key="compare_page",
         )
@@ -380,7 +380,7 @@ def sweep_page(sweep_id: str) -> None:
         st.button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
         return
     top = st.columns([4, 1])
-    top[0].subheader(view.name or "Sweep")
+    top[0].subheader(P.markdown_text(view.name) if view.name else "Sweep", anchor=False)
     top[0].text(
         sweeps.describe(
             {
@@ -410,7 +410,7 @@ def sweep_page(sweep_id: str) -> None:
         else None
     )
     if selected is not None:
-        st.subheader(f"Cell: {view.label(selected)}")
+        st.subheader(f"Cell: {P.markdown_text(view.label(selected))}", anchor=False)
         image = wb.image_path(selected.run)
         left, right = st.columns([3, 2])
         if selected.outcome == "done" and image is not None and image.exists():

@@ -159,17 +159,14 @@ if show_filters:
     date_to = h[1].date_input("To", value=None, key="h_to", bind="query-params")
     backends = h[2].multiselect("Backend", ["emulator", "segmind"], key="h_backend", bind="query-params")
 
-problems = []
 seed = None
 if seed_text.strip():
     try:
         seed = int(seed_text.strip())
     except ValueError:
-        problems.append(f"seed must be a whole number (got {seed_text.strip()!r})")
-if problems:
-    for problem in problems:
-        st.error(problem)
-    st.stop()
+        st.error("Seed must be a whole number. The Seed filter holds:")
+        st.text(seed_text.strip())  # it may come from a link: shown as text, never Markdown
+        st.stop()
 
 query = Query(
     text=search,
