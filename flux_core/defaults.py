@@ -124,6 +124,7 @@ CONTACT_SHEET_CELL_PX = 256
 
 # --- history ---------------------------------------------------------------------------
 HISTORY_PAGE_SIZE = 60
-HISTORY_COLUMNS = 6  # gallery cards a row
+HISTORY_COLUMNS = 6  # gallery cards a row, at most
+HISTORY_CARD_MIN_PX = 160  # narrowest gallery card: a narrow screen shows fewer a row
 HISTORY_COUNT_CAP = 10_000  # beyond this many matches the page count says "10,000+"
 INSIGHTS_SAMPLE = 5_000  # runs drawn for the charts

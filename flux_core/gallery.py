@@ -24,8 +24,10 @@ KEY = "h_gallery"
 _HTML = '<div class="fl-gallery" data-testid="fl-gallery" role="list"></div>'
 
 _CSS = """
-.fl-gallery { display: grid; grid-template-columns: repeat(var(--fl-columns, 6), minmax(0, 1fr));
-  gap: 1rem; font-family: var(--st-font); color: var(--st-text-color); }
+/* --fl-columns cards a row, or fewer where that would make a card narrower than --fl-card-min */
+.fl-gallery { display: grid; gap: 1rem; font-family: var(--st-font); color: var(--st-text-color);
+  grid-template-columns: repeat(auto-fill, minmax(max(var(--fl-card-min, 160px),
+    calc((100% - (var(--fl-columns, 6) - 1) * 1rem) / var(--fl-columns, 6))), 1fr)); }
 .fl-card { margin: 0; display: flex; flex-direction: column; gap: .35rem; min-width: 0;
   border-radius: var(--st-base-radius); padding: .25rem; border: 2px solid transparent; }
 .fl-card[data-selected="true"] { border-color: var(--st-primary-color); }
@@ -50,6 +52,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
   const root = parentElement.querySelector(".fl-gallery");
   const chosen = new Set(data.selected);
   root.style.setProperty("--fl-columns", String(data.columns));
+  root.style.setProperty("--fl-card-min", `${data.card_min_px}px`);
   root.replaceChildren(...data.cards.map((card) => {
     const figure = document.createElement("figure");
     figure.className = "fl-card";
@@ -165,6 +168,7 @@ def draw(
             "cards": [card(row, thumb_of(row)) for row in rows],
             "selected": list(selected),
             "columns": columns,
+            "card_min_px": D.HISTORY_CARD_MIN_PX,
         },
         on_selection_change=selection_changed,
         on_open_change=open_clicked,

@@ -223,6 +223,18 @@ def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> i
 
 
 # --- export and recall ----------------------------------------------------------------------
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell a spreadsheet shows and never runs: text that starts like a formula
+    (= + - @, a tab or a carriage return) gets a leading single quote (OWASP's advice); numbers and
+    other text are left alone."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _zip_name(row: dict[str, Any]) -> str:
     return f"images/{row['id']}{Path(row['image_path']).suffix}"
 
@@ -260,10 +272,13 @@ def export_zip(rows: list[dict[str, Any]], data_dir: Path) -> bytes:
         "rating",
         "favourite",
         "notes",
+        "tags",
     ]
     writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(manifest)
+    writer.writerows(
+        {k: csv_cell(", ".join(v) if k == "tags" else v) for k, v in info.items()} for info in manifest
+    )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
         for row, info in zip(rows, manifest):

@@ -6,6 +6,8 @@ Pages draw what these return; they never interpret ledger rows themselves.
 from __future__ import annotations
 
 import json
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +145,8 @@ def cost_line(price: float | None, cells: int = 1) -> str | None:
     return f"Estimated cost: {price * cells:.4g} credits" + (f" ({cells} images)" if cells > 1 else "")
 
 
-COMPARE_FIELDS = (
+# What a person chose (the differences between runs) and what came of it (shown apart, never "a difference").
+SETTING_FIELDS = (
     "prompt",
     "seed",
     "width",
@@ -151,15 +154,13 @@ COMPARE_FIELDS = (
     "safety_tolerance",
     "output_format",
     "image_urls",
-    "status",
-    "inference_time",
-    "cost",
     "backend",
 )
+OUTCOME_FIELDS = ("status", "inference_time", "cost")
 
 
 def compare_fields(
-    rows: list[dict[str, Any]], names: list[str], fields: tuple[str, ...] = COMPARE_FIELDS
+    rows: list[dict[str, Any]], names: list[str], fields: tuple[str, ...] = SETTING_FIELDS
 ) -> list[dict[str, Any]]:
     """One line per field with each run's value under its name and `differs` where they are not all equal."""
     shown = [run_as_json(r, Path(".")) for r in rows]
@@ -173,26 +174,93 @@ def compare_fields(
     return out
 
 
+def compare_tables(
+    rows: list[dict[str, Any]], names: list[str], *, differences_only: bool = False
+) -> dict[str, Any]:
+    """The runs side by side as two tables for `st.table`: "Settings", the differing ones marked ≠ and
+    highlighted (only those when `differences_only`), and "Outcomes", shown apart and never marked.
+    Every cell is Markdown-inert text (see `markdown_text`)."""
+    import pandas as pd
+
+    def table(lines: list[dict[str, Any]], marked: bool) -> Any:
+        frame = pd.DataFrame(
+            [
+                {
+                    "field": line["field"],
+                    **{n: markdown_text(line[n]) for n in names},
+                    **({"differs": "≠" if line["differs"] else ""} if marked else {}),
+                }
+                for line in lines
+            ],
+            columns=["field", *names, *(["differs"] if marked else [])],
+        )
+        style = frame.style.hide(axis="index")
+        if marked:
+            style = style.apply(
+                lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1
+            )
+        return style
+
+    settings = [line for line in compare_fields(rows, names) if line["differs"] or not differences_only]
+    return {
+        "Settings": table(settings, marked=True),
+        "Outcomes": table(compare_fields(rows, names, OUTCOME_FIELDS), marked=False),
+    }
+
+
 def _show(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "—"
     return "—" if value is None else str(value)
 
 
+_WORD_JOINER = "\u2060"
+
+
+def markdown_text(text: Any) -> str:
+    """User text (a prompt, a name, a label, a URL parameter) made inert for the places Streamlit only
+    draws as Markdown (`st.table` cells, headings, alerts, radio options): every ASCII punctuation mark
+    is backslash-escaped, so no emphasis, image, link, HTML, :directive[] or $math$ is made of it, and an
+    invisible word joiner goes before every ":", "@" and "." so no bare URL, www. or e-mail address
+    is turned into a link. The reader sees exactly the text."""
+    out = []
+    for char in str(text):
+        if char in ":@.":
+            out.append(_WORD_JOINER)
+        out.append("\\" + char if char in string.punctuation else char)
+    return "".join(out)
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
-    """Word-level diff of two prompts: (op, text) with op "same", "del" (only in a) or "ins" (only in b)."""
+    """Word-level diff of two prompts: (op, text) with op "same", "del" (only in a) or "ins" (only in b).
+
+    Words and punctuation marks are separate tokens ("light," is "light" then ","), so a comma added
+    after a word marks the comma, not the word. Each piece's text keeps the prompt's own spacing, and
+    starts with a space where one stood before it."""
     import difflib
 
-    wa, wb = a.split(), b.split()
+    def tokens(text: str) -> list[tuple[str, bool]]:  # (token, a space before it)
+        return [(m.group(), m.start() > 0 and text[m.start() - 1].isspace()) for m in _TOKEN.finditer(text)]
+
+    def joined(toks: list[tuple[str, bool]]) -> str:
+        return "".join((" " if space else "") + tok for tok, space in toks)
+
+    ta, tb = tokens(a), tokens(b)
     out: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+    matcher = difflib.SequenceMatcher(a=[t for t, _ in ta], b=[t for t, _ in tb], autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            out.append(("same", " ".join(wa[i1:i2])))
+            out.append(("same", joined(tb[j1:j2])))
         else:
             if i2 > i1:
-                out.append(("del", " ".join(wa[i1:i2])))
+                out.append(("del", joined(ta[i1:i2])))
             if j2 > j1:
-                out.append(("ins", " ".join(wb[j1:j2])))
+                out.append(("ins", joined(tb[j1:j2])))
+    if out:
+        out[0] = (out[0][0], out[0][1].lstrip())
     return out
 
 
@@ -207,9 +275,10 @@ def word_diff_html(a: str, b: str) -> str:
     }
     parts = []
     for op, text in word_diff(a, b):
-        escaped = html.escape(text)
-        parts.append(f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped)
-    return '<div style="line-height:1.8;white-space:pre-wrap">' + " ".join(parts) + "</div>"
+        space = " " if text.startswith(" ") else ""
+        escaped = html.escape(text.lstrip(" "))
+        parts.append(space + (f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped))
+    return '<div style="line-height:1.8;white-space:pre-wrap">' + "".join(parts) + "</div>"
 
 
 def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:

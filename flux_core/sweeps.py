@@ -22,7 +22,6 @@ from PIL import Image, ImageDraw, ImageFont
 from flux_core import defaults as D
 from flux_core import store
 from flux_core.params import FluxParams, ParamsError, random_seed
-from flux_core.presentation import compare_fields
 from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
 from flux_core.store import Ledger
@@ -345,11 +344,6 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
         label = view.axes[p_axis].labels[p] if p is not None else "the prompt"
         tables.append(SafetyTable(label, tolerances, seeds, cells, min(passing) if passing else None))
     return tables
-
-
-def param_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Field by field, A against B, with `differs` set where the two runs differ."""
-    return compare_fields([a, b], ["A", "B"])
 
 
 # --- blind votes -----------------------------------------------------------------------------

@@ -344,7 +344,7 @@ def grid(view: sweeps.SweepView) -> None:
         page = st.radio(
             third.title,
             range(len(third.values)),
-            format_func=lambda i: third.labels[i],
+            format_func=lambda i: P.markdown_text(third.labels[i]),
             horizontal=True,
             key="compare_page",
         )
@@ -380,7 +380,7 @@ def sweep_page(sweep_id: str) -> None:
         st.button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
         return
     top = st.columns([4, 1])
-    top[0].subheader(view.name or "Sweep")
+    top[0].subheader(P.markdown_text(view.name) if view.name else "Sweep", anchor=False)
     top[0].text(
         sweeps.describe(
             {
@@ -410,7 +410,7 @@ def sweep_page(sweep_id: str) -> None:
         else None
     )
     if selected is not None:
-        st.subheader(f"Cell: {view.label(selected)}")
+        st.subheader(f"Cell: {P.markdown_text(view.label(selected))}", anchor=False)
         image = wb.image_path(selected.run)
         left, right = st.columns([3, 2])
         if selected.outcome == "done" and image is not None and image.exists():
@@ -473,19 +473,10 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
         persist_state="session",
     )
     st.image(images.wipe(pa, pb, position / 100), width=480)
-    diff = sweeps.param_diff(a.run, b.run)
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
-    rows = [d for d in diff if d["differs"] or not only]
-    frame = pd.DataFrame(
-        [
-            {"field": d["field"], "A": d["A"], "B": d["B"], "differs": "≠" if d["differs"] else ""}
-            for d in rows
-        ]
-    )
-    styled = frame.style.apply(
-        lambda row: ["background-color: #ffe8a3" if row["differs"] else ""] * len(row), axis=1
-    )
-    st.table(styled.hide(axis="index"))
+    for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
+        st.caption(title)
+        st.table(table)
 
 
 def blind_vote(view: sweeps.SweepView) -> None:

@@ -3,6 +3,7 @@ curate, share the view by URL, export, and see the ledger's insights."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
@@ -25,6 +26,15 @@ SIZES = {f"{w}x{h}": f"{w}×{h} ({name})" for name, (w, h) in D.ASPECT_PRESETS.i
 
 st.title("History")
 
+# Switching to Compose, Streamlit first writes Compose's query into this page's own entry in the
+# browser's history, so Back would land on /history?run=… with no filters. That entry is given back
+# the view it was left from (on a Back, Streamlit replaces the entry rather than adding one).
+left_for = state.get("h_left_for")
+if left_for and left_for[0] and st.query_params.to_dict() == left_for[0]:
+    state.pop("h_left_for")
+    st.query_params.from_dict(left_for[1])
+    st.rerun()
+
 
 @st.cache_data(ttl=30, show_spinner=False)
 def known_tags(ledger_path: str) -> list[str]:
@@ -44,11 +54,23 @@ def set_selected(ids: list[str]) -> None:
         st.query_params.pop("h_sel", None)
 
 
+def token(ids: list[str]) -> str:
+    """A short name for a set of runs: a widget keyed with it starts afresh when the set changes."""
+    return hashlib.sha1(",".join(ids).encode()).hexdigest()[:12]
+
+
 def open_run(run_id: str | None) -> None:
     if run_id:
         st.query_params["h_run"] = run_id
     else:
         st.query_params.pop("h_run", None)
+
+
+def go_to_compose(run_id: str | None) -> None:
+    """Open Compose (on a run, when given), so that Back returns to this very view of History."""
+    target = {"run": run_id} if run_id else {}
+    state["h_left_for"] = (target, {k: st.query_params.get_all(k) for k in st.query_params})
+    st.switch_page("pages/compose.py", query_params=target)
 
 
 def to_compose(row: dict, *, rerun: str | None = None) -> None:
@@ -65,7 +87,7 @@ def to_compose(row: dict, *, rerun: str | None = None) -> None:
             guard=state.setdefault("history_guard", store.new_id()),
         )
     state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id))
-    st.switch_page("pages/compose.py", query_params={"run": run_id})
+    go_to_compose(run_id)
 
 
 # --- the query, every part of it bound to the URL ----------------------------------------------
@@ -137,17 +159,14 @@ if show_filters:
     date_to = h[1].date_input("To", value=None, key="h_to", bind="query-params")
     backends = h[2].multiselect("Backend", ["emulator", "segmind"], key="h_backend", bind="query-params")
 
-problems = []
 seed = None
 if seed_text.strip():
     try:
         seed = int(seed_text.strip())
     except ValueError:
-        problems.append(f"seed must be a whole number (got {seed_text.strip()!r})")
-if problems:
-    for problem in problems:
-        st.error(problem)
-    st.stop()
+        st.error("Seed must be a whole number. The Seed filter holds:")
+        st.text(seed_text.strip())  # it may come from a link: shown as text, never Markdown
+        st.stop()
 
 query = Query(
     text=search,
@@ -187,12 +206,22 @@ if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one clic
         on_click=lambda: state.__setitem__("h_compare_token", store.new_id()),
     )
 if trash and page.rows:
-    t1, t2 = st.columns([1, 4])
+    t1, t2, t3 = st.columns([1, 2, 2], vertical_alignment="center")
     if t1.button("Restore selected", key="h_restore", disabled=not chosen):
         history.restore(wb.ledger, chosen)
         set_selected([])
         st.rerun()
-    if t2.button("Delete selected for good", key="h_purge", type="primary", disabled=not chosen):
+    purge_confirmed = t2.checkbox(
+        f"I want to delete the {len(chosen)} selected run(s) for good",
+        key=f"h_confirm_purge_{token(chosen)}",
+        disabled=not chosen,
+    )
+    if t3.button(
+        "Delete selected for good",
+        key="h_purge",
+        type="primary",
+        disabled=not (chosen and purge_confirmed),
+    ):
         n = history.purge(wb.ledger, wb.data_dir, chosen)
         set_selected([])
         st.toast(f"{n} run(s) deleted for good")
@@ -240,19 +269,26 @@ elif view_mode == "Table":
             for r in page.rows
         ]
     )
-    picked = st.dataframe(
+    # The table shows the selection in the URL (the gallery's too): it is keyed by it, so a change
+    # made anywhere else (the gallery, "Clear selection", a delete) draws it afresh with those rows
+    # ticked, and a change made in it reaches the URL before the page is drawn again.
+    here = [r["id"] for r in page.rows]
+    ticked = [i for i in here if i in chosen]
+    table_key = f"h_table_{token(ticked)}"
+
+    def table_picked(key: str = table_key, here: list[str] = here) -> None:
+        picked = [here[i] for i in st.session_state[key].selection.rows]
+        set_selected([i for i in selected() if i not in here] + picked)
+
+    st.dataframe(
         table,
         hide_index=True,
-        on_select="rerun",
+        on_select=table_picked,
         selection_mode="multi-row",
-        key="h_table",
+        selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
+        key=table_key,
         column_config={"id": None},
     )
-    rows_picked = [page.rows[i]["id"] for i in picked.selection.rows]
-    if rows_picked != [i for i in chosen if i in {r["id"] for r in page.rows}]:
-        others = [i for i in chosen if i not in {r["id"] for r in page.rows}]
-        set_selected(others + rows_picked)
-        chosen = selected()
 else:
     gallery.draw(
         page.rows,
@@ -326,12 +362,17 @@ if current is not None:
                 state["h_undo"] = [current["id"]]
                 open_run(None)
                 st.rerun()
-if state.get("h_undo"):
+# Undo offers the runs this session deleted that are still in the trash (not restored, not purged).
+undoable = [r["id"] for r in wb.ledger.get_many(state.get("h_undo", [])) if r["deleted_at"]]
+if undoable:
     u1, u2 = st.columns([4, 1])
-    u1.info(f"Deleted {len(state['h_undo'])} run(s): they stay in the trash until deleted for good.")
+    u1.info(f"Deleted {len(undoable)} run(s): they stay in the trash until deleted for good.")
     if u2.button("Undo", key="h_undo_button"):
-        history.restore(wb.ledger, state.pop("h_undo"))
+        history.restore(wb.ledger, undoable)
+        state.pop("h_undo", None)
         st.rerun()
+else:
+    state.pop("h_undo", None)
 
 # --- compare the selected runs ----------------------------------------------------------------
 rows = wb.ledger.get_many(chosen)
@@ -340,7 +381,7 @@ if rows:
     if len(rows) >= 2 and state.get("h_compare_token"):
         gallery.scroll_here("compare", state["h_compare_token"])
     st.subheader(f"Selected: {len(rows)} run(s)")
-    bar = st.container(horizontal=True)
+    bar = st.container(horizontal=True, vertical_alignment="center")
     bar.download_button(
         "Export selected (ZIP)",
         lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
@@ -349,13 +390,21 @@ if rows:
         key="h_export",
         icon=":material/folder_zip:",
     )
-    if not trash:
-        if bar.button("Delete selected", key="h_delete_selected", icon=":material/delete:"):
+    bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
+    if not trash:  # asks first, as deleting one run does
+        delete_confirmed = bar.checkbox(
+            f"I want to delete the {len(rows)} selected run(s)", key=f"h_confirm_selected_{token(chosen)}"
+        )
+        if bar.button(
+            "Delete selected",
+            key="h_delete_selected",
+            icon=":material/delete:",
+            disabled=not delete_confirmed,
+        ):
             history.delete(wb.ledger, chosen)
             state["h_undo"] = list(chosen)
             set_selected([])
             st.rerun()
-    bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
 if len(rows) >= 2:
     names = [f"#{i + 1}" for i in range(len(rows))]
     width = max(160, min(340, 1200 // len(rows)))
@@ -370,14 +419,10 @@ if len(rows) >= 2:
                 st.text(P.STATUS_WORDS[row["status"]])
             if st.button("Open in Compose", key=f"h_compose_{row['id']}", icon=":material/edit:"):
                 to_compose(row)
-    only = st.toggle("Differences only", key="h_diff_only")
-    lines = [line for line in P.compare_fields(rows, names) if line["differs"] or not only]
-    frame = pd.DataFrame([{**line, "differs": "≠" if line["differs"] else ""} for line in lines])
-    st.table(
-        frame.style.apply(
-            lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1
-        ).hide(axis="index")
-    )
+    only = st.toggle("Differences only", key="h_diff_only", help="Settings only: outcomes are shown apart")
+    for title, table in P.compare_tables(rows, names, differences_only=only).items():
+        st.caption(title)
+        st.table(table)
     st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
     for name, row in zip(names[1:], rows[1:]):
         st.text(f"#1 → {name}")
@@ -406,8 +451,7 @@ with st.expander("Recall a recipe from an image file"):
                     "seed_random": False,
                     "image_urls": list(recalled.params.image_urls),
                 }
-                target = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
-                st.switch_page("pages/compose.py", query_params={"run": target} if target else None)
+                go_to_compose(recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None)
 
 if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = history.insights(wb.ledger)
@@ -420,6 +464,10 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
         st.caption("Outcome by safety tolerance")
         if data["outcomes"]:
             st.bar_chart(pd.DataFrame(data["outcomes"]), x="safety_tolerance", y="runs", color="outcome")
-    st.caption("Runs and credits per day")
-    if data["daily"]:
-        st.line_chart(pd.DataFrame(data["daily"]).set_index("day")[["runs", "credits"]])
+    if data["daily"]:  # bars: a single day is one bar, not an invisible one-point line
+        daily = pd.DataFrame(data["daily"])
+        c3, c4 = st.columns(2)
+        c3.caption("Runs per day")
+        c3.bar_chart(daily, x="day", y="runs")
+        c4.caption("Credits per day")
+        c4.bar_chart(daily, x="day", y="credits")

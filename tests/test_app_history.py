@@ -50,6 +50,28 @@ def click_in_gallery(at: AppTest, event: str, value) -> None:
     at._run(states)
 
 
+def the_table(at: AppTest):
+    [table] = [d for d in at.dataframe if d.key and d.key.startswith("h_table")]
+    return table
+
+
+def pick_in_table(at: AppTest, rows: list[int]) -> None:
+    """Rerun as the browser does after rows are ticked in the table view (AppTest has no driver
+    for a dataframe's selection)."""
+    table = the_table(at)
+    states = at._tree.get_widget_states()
+    picked = next((w for w in states.widgets if w.id == table.proto.id), None) or states.widgets.add()
+    picked.id = table.proto.id
+    picked.string_value = json.dumps({"selection": {"rows": rows, "columns": [], "cells": []}})
+    at._run(states)
+
+
+def compare_tables(at: AppTest) -> tuple:
+    """The side-by-side tables: (settings, outcomes)."""
+    settings, outcomes = [t.value for t in at.table]
+    return settings, outcomes
+
+
 def texts(at: AppTest) -> str:
     return "\n".join(
         str(e.value) for kind in ("text", "caption", "info", "error", "warning") for e in getattr(at, kind)
@@ -82,18 +104,16 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     [anchor] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.scroll_here"]
     assert json.loads(anchor.proto.json)["place"] == "compare"
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
-    [table] = [t.value for t in at.table if "differs" in t.value.columns]
-    marked = set(table[table["differs"] == "≠"]["field"])
-    assert (
-        {"prompt", "seed", "safety_tolerance"}
-        <= marked
-        <= {"prompt", "seed", "safety_tolerance", "inference_time"}
-    )
+    settings, outcomes = compare_tables(at)
+    # only settings are differences; outcomes (inference time, cost, status) are shown apart, unmarked
+    assert set(settings[settings["differs"] == "≠"]["field"]) == {"prompt", "seed", "safety_tolerance"}
+    assert "differs" not in outcomes.columns
+    assert list(outcomes["field"]) == ["status", "inference_time", "cost"]
     assert "#1 → #2" in texts(at)
     at.toggle(key="h_diff_only").set_value(True)
     at.run()
-    [table] = [t.value for t in at.table if "differs" in t.value.columns]
-    assert set(table["differs"]) == {"≠"}
+    settings, outcomes = compare_tables(at)
+    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 3
 
 
 def test_a_link_with_the_selection_reopens_the_same_comparison():
@@ -197,12 +217,18 @@ def test_filters_and_table_view():
     assert list(table["prompt"]) == ["a blue cube"]
 
 
-def test_insights_draw_from_the_ledger():
-    at, _ = history_page(THREE)
+def test_insights_draw_from_the_ledger_runs_and_credits_each_on_its_own_axis():
+    at, _ = history_page(THREE)  # every run on one day
     at.toggle(key="h_insights").set_value(True)
     at.run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 3
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    daily = [s for s in specs if s["encoding"]["x"]["field"] == "day"]
+    # one day is one bar each (a one-point line is blank), runs and credits never share an axis
+    assert [(s["mark"]["type"], s["encoding"]["y"]["field"]) for s in daily] == [
+        ("bar", "runs"),
+        ("bar", "credits"),
+    ]
 
 
 def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
@@ -232,3 +258,64 @@ def test_an_opened_run_is_brought_into_view_once():
         "token": ids[1],
     }  # scrolls when the token changes
     assert "Run" in [s.value for s in at.subheader]
+
+
+def test_switching_to_the_table_keeps_the_selection_and_the_table_changes_it():
+    at, ids = history_page(THREE)
+    click_in_gallery(at, "selection", [ids[0], ids[2]])
+    at.segmented_control(key="h_view").set_value("Table")
+    at.run()
+    assert at.query_params["h_sel"] in (f"{ids[0]},{ids[2]}", [f"{ids[0]},{ids[2]}"])
+    assert at.button(key="h_goto_compare").label == "See the 2 selected runs side by side"
+    assert "Selected: 2 run(s)" in [s.value for s in at.subheader]
+    table = the_table(at)
+    newest_first = list(table.value["id"])
+    ticked = json.loads(table.proto.selection_default)["selection"]["rows"]
+    assert sorted(newest_first[i] for i in ticked) == sorted([ids[0], ids[2]])  # the table shows it
+
+    pick_in_table(at, [newest_first.index(ids[1])])  # a change made in the table reaches the URL
+    assert at.query_params["h_sel"] in (ids[1], [ids[1]])
+    assert "Selected: 1 run(s)" in [s.value for s in at.subheader]
+    assert not [b for b in at.button if b.key == "h_goto_compare"]
+
+    at.button(key="h_clear").click()  # and one made elsewhere reaches the table
+    at.run()
+    assert "h_sel" not in at.query_params and not [s for s in at.subheader if "Selected" in s.value]
+    assert json.loads(the_table(at).proto.selection_default)["selection"]["rows"] == []
+
+
+def test_deleting_the_selected_runs_asks_first_and_can_be_undone():
+    at, ids = history_page(THREE)
+    click_in_gallery(at, "selection", [ids[0], ids[1]])
+    assert at.button(key="h_delete_selected").disabled
+    [confirm] = [c for c in at.checkbox if c.label == "I want to delete the 2 selected run(s)"]
+    confirm.check()
+    at.run()
+    at.button(key="h_delete_selected").click()
+    at.run()
+    assert "1 run(s) · showing 1–1" in texts(at)
+    assert "Deleted 2 run(s): they stay in the trash until deleted for good." in texts(at)
+    at.button(key="h_undo_button").click()
+    at.run()
+    assert "3 run(s) · showing 1–3" in texts(at)
+
+
+def test_deleting_for_good_asks_first_and_leaves_no_undo_behind():
+    at, ids = history_page(THREE)
+    bench = at.session_state["workbench"]
+    click_in_gallery(at, "selection", [ids[0], ids[1]])
+    next(c for c in at.checkbox if c.label.startswith("I want to delete the 2")).check()
+    at.run()
+    at.button(key="h_delete_selected").click()
+    at.run()
+    at.toggle(key="h_trash").set_value(True)
+    at.run()
+    click_in_gallery(at, "selection", [ids[0], ids[1]])
+    assert at.button(key="h_purge").disabled
+    next(c for c in at.checkbox if c.label == "I want to delete the 2 selected run(s) for good").check()
+    at.run()
+    at.button(key="h_purge").click()
+    at.run()
+    assert bench.ledger.get_many([ids[0], ids[1]]) == []
+    # must not happen: an offer to undo a deletion that is final
+    assert "Deleted 2 run(s)" not in texts(at) and not [b for b in at.button if b.key == "h_undo_button"]

@@ -158,6 +158,26 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
             row["prompt"],
         )
     assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
+    assert [r["tags"] for r in table] == ["t1", ""]
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tx", "\rx"]
+
+
+def test_runs_csv_never_holds_a_formula(ledger, data_dir):
+    """Every text cell a spreadsheet would run (= + - @, tab, carriage return) starts with a quote."""
+    run_ids = [add(ledger, prompt, seed=i) for i, prompt in enumerate(FORMULAS)]
+    for run_id, text in zip(run_ids, FORMULAS):
+        ledger.update_curation(run_id, notes=text, tags=[text.strip(), "plain"])
+    with zipfile.ZipFile(io.BytesIO(history.export_zip(ledger.get_many(run_ids), data_dir))) as zf:
+        table = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode(), newline="")))
+        manifest = json.loads(zf.read("manifest.json"))["runs"]
+    assert [r["prompt"] for r in table] == ["'" + text for text in FORMULAS]
+    assert [r["notes"] for r in table] == ["'" + text for text in FORMULAS]
+    assert table[0]["tags"] == "'" + FORMULAS[0] + ", plain"
+    assert [r["seed"] for r in table] == [str(i) for i in range(len(FORMULAS))]  # numbers stay numbers
+    assert [m["prompt"] for m in manifest] == FORMULAS  # the manifest keeps the prompts exactly
+    assert history.csv_cell("a red cube") == "a red cube" and history.csv_cell(-1.5) == -1.5
 
 
 def test_recall_from_an_image_file():
@@ -178,3 +198,23 @@ def test_insights_figures(ledger):
     assert data["speed"] == [{"megapixels": 0.262, "inference_s": 3.0, "format": "png"}]
     assert {"safety_tolerance": 0, "outcome": "blocked", "runs": 1} in data["outcomes"]
     assert data["daily"][0]["runs"] == 2
+
+
+def test_the_word_diff_counts_punctuation_apart_from_words():
+    from flux_core.presentation import word_diff, word_diff_html
+
+    assert word_diff("soft light, warm", "soft light warm") == [
+        ("same", "soft light"),
+        ("del", ","),
+        ("same", " warm"),
+    ]
+    assert word_diff("a red cube", "a blue cube") == [
+        ("same", "a"),
+        ("del", " red"),
+        ("ins", " blue"),
+        ("same", " cube"),
+    ]
+    assert word_diff_html("soft light, warm", "soft light warm") == (
+        '<div style="line-height:1.8;white-space:pre-wrap">soft light'
+        '<span style="background:#ffd6d6;text-decoration:line-through">,</span> warm</div>'
+    )

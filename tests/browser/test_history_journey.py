@@ -57,11 +57,12 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(page.get_by_text("Selected: 2 run(s)")).to_be_visible()
     expect(cards.nth(1)).to_have_attribute("data-selected", "true")
     page.get_by_role("button", name="See the 2 selected runs side by side").click()
-    expect(page.get_by_test_id("stTable")).to_be_in_viewport()
-    seed_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="seed")).first
+    settings = page.get_by_test_id("stTable").first  # then the outcomes, apart
+    expect(settings).to_be_in_viewport()
+    seed_row = settings.locator("tr", has=page.locator("td", has_text="seed")).first
     expect(seed_row).to_be_visible()
     highlighted = seed_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
-    width_row = page.get_by_test_id("stTable").locator("tr", has=page.locator("td", has_text="width")).first
+    width_row = settings.locator("tr", has=page.locator("td", has_text="width")).first
     plain = width_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
     assert highlighted == "rgb(255, 232, 163)" and plain != highlighted  # the differing field stands out
     expect(page.get_by_role("button", name="Open in Compose")).to_have_count(2)
