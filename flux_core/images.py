@@ -64,12 +64,27 @@ def inspect(
                     im.verify()
     except Image.DecompressionBombError:
         raise ImageProblem(f"it claims too many pixels (the limit is {max_pixels / 1e6:.0f} MP)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except UnidentifiedImageError:
+        raise ImageProblem(_not_an_image(data)) from None
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
         if isinstance(exc, ImageProblem):
             raise
-        what = "it is empty" if not data else f"it is not a readable image ({exc})"
-        raise ImageProblem(what) from None
+        raise ImageProblem(f"it is not a readable image ({exc})") from None
     return fmt, width, height
+
+
+def _not_an_image(data: bytes) -> str:
+    """What bytes that are no image look like, in words."""
+    head = data[:512].lstrip().lower()
+    if not data:
+        return "it is empty"
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "it is not a readable image (it is an HTML page)"
+    if head.startswith((b"{", b"[")):
+        return "it is not a readable image (it is JSON)"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "it is not a readable image (it is plain text)"
+    return "it is not a readable image (not a format Pillow knows)"
 
 
 def check_reference(data: bytes, name: str = "image") -> str:

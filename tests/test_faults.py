@@ -110,7 +110,7 @@ def serve(content: bytes, ctype: str = "image/png"):
 
 
 BAD_OUTPUTS = {
-    "html": (serve(b"<html><body>Access denied</body></html>", "text/html"), "not a readable image"),
+    "html": (serve(b"<html><body>Access denied</body></html>", "text/html"), "it is an HTML page"),
     "empty": (serve(b""), "empty"),
     "gif": (serve(base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")), "GIF"),
     "truncated png": (serve(png((256, 256), (1, 2, 3))[:300]), "not a readable image"),
