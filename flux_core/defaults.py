@@ -25,6 +25,11 @@ SAFETY_MAX = 6
 OUTPUT_FORMATS = ("png", "jpeg")
 OUTPUT_FORMAT = "png"
 MAX_IMAGE_URLS = 8
+# A prompt's length limit. FLUX.2 reads long prompts (third-party gateways quote 32K tokens), and the
+# longest structured template here is ~2,000 characters; 10,000 is five of those, about 1,500 words,
+# more than any real prompt, while a pasted file or a megabyte of text is refused before it is sent,
+# written to the ledger and embedded in every image.
+PROMPT_MAX_CHARS = 10_000
 SEED_MAX = 2**32 - 1  # a random seed is drawn from 0..SEED_MAX
 
 # --- HTTP ------------------------------------------------------------------------------

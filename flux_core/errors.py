@@ -17,9 +17,21 @@ from typing import Any
 import httpx
 
 
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does (a full stop unless it already ends with . ! ? or …)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
+def join(*parts: str) -> str:
+    """Sentences joined into one text, each ending properly."""
+    return " ".join(sentence(p) for p in parts if p and p.strip())
+
+
 class FluxError(Exception):
     kind = "error"
-    hint = ""
+    hint = ""  # what to do, for the command line
+    app_hint: str | None = None  # what to do in the browser app, where it differs
 
     def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
         super().__init__(message)
@@ -29,8 +41,8 @@ class FluxError(Exception):
             self.hint = hint
 
     def user_text(self) -> str:
-        """One line a person can act on."""
-        return f"{self.message} {self.hint}".strip()
+        """One line a person can act on (at the command line)."""
+        return join(self.message, self.hint)
 
 
 # --- the call failed ---------------------------------------------------------------------
@@ -42,6 +54,10 @@ class CallFailed(FluxError):
 class AuthError(CallFailed):
     kind = "auth"
     hint = "Check SEGMIND_API_KEY: keys look like SG_ followed by 16 hex characters."
+    app_hint = (
+        "Check the API key: keys look like SG_ followed by 16 hex characters. A key typed into the "
+        "sidebar can be corrected there; empty the field to use the offline emulator."
+    )
 
 
 class ForbiddenError(CallFailed):
@@ -52,6 +68,7 @@ class ForbiddenError(CallFailed):
 class NotFoundError(CallFailed):
     kind = "not_found"
     hint = "Check SEGMIND_BASE_URL and the model name."
+    app_hint = "The server this app is set up for does not know this request; ask whoever runs Flux Lab."
 
 
 class InsufficientCredits(CallFailed):
@@ -89,6 +106,10 @@ class NetworkError(CallFailed):
     kind = "network"
     retryable = True
     hint = "Check the network connection and SEGMIND_BASE_URL."
+    app_hint = (
+        "The server could not be reached; try again in a minute. If it goes on, ask whoever runs "
+        "Flux Lab to check its connection."
+    )
 
 
 class ProtocolError(CallFailed):
@@ -112,6 +133,23 @@ class SubmitUnknown(CallFailed):
 class MissingKey(CallFailed):
     kind = "auth"
     hint = "Set SEGMIND_API_KEY (or run with --emulator for offline previews)."
+    app_hint = "Type a key into the sidebar, or leave it empty for the offline emulator."
+
+
+def _classes(base: type) -> list[type]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found += _classes(sub)
+    return found
+
+
+def for_app(text: str, kind: str | None) -> str:
+    """A stored error text (written with the command line's advice) as the browser app shows it:
+    advice about environment variables becomes advice a person can act on in the app."""
+    for cls in _classes(FluxError):
+        if cls.kind == kind and cls.app_hint and cls.hint and text.rstrip().endswith(cls.hint):
+            return join(text.rstrip()[: -len(cls.hint)], cls.app_hint)
+    return text
 
 
 # --- the job failed ------------------------------------------------------------------------
@@ -149,7 +187,7 @@ _MODERATION = re.compile(
 
 def failure_from_body(body: dict[str, Any], safety_tolerance: int | None = None) -> JobFailed:
     """A FAILED status body as JobFailed, or JobBlocked when it reads as a moderation block."""
-    text = str(body.get("error") or "the job failed without an error message")
+    text = sentence(str(body.get("error") or "the job failed without an error message"))
     if _MODERATION.search(text):
         at = f" at safety tolerance {safety_tolerance}" if safety_tolerance is not None else ""
         return JobBlocked(

@@ -49,8 +49,9 @@ def inspect(data: bytes) -> tuple[str, int, int]:
             im.verify()
         with Image.open(io.BytesIO(data)) as im:
             return str(im.format), im.width, im.height
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageProblem(f"not a readable image ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        formats = ", ".join(list(REFERENCE_FORMATS)[:-1]) + " or " + list(REFERENCE_FORMATS)[-1]
+        raise ImageProblem(f"not a readable image: expected {formats}") from None
 
 
 def check_reference(data: bytes, name: str = "image") -> str:
@@ -63,7 +64,7 @@ def check_reference(data: bytes, name: str = "image") -> str:
     try:
         fmt, width, height = inspect(data)
     except ImageProblem as exc:
-        raise ImageProblem(f"{name}: {exc}") from None
+        raise ImageProblem(f"{name} is {exc}") from None
     except Image.DecompressionBombError:
         raise ImageProblem(
             f"{name} has too many pixels (limit {MAX_REFERENCE_PIXELS // 1_000_000} MP)"
