@@ -147,8 +147,8 @@ def for_app(text: str, kind: str | None) -> str:
     """A stored error text (written with the command line's advice) as the browser app shows it:
     advice about environment variables becomes advice a person can act on in the app."""
     for cls in _classes(FluxError):
-        if cls.kind == kind and cls.app_hint and cls.hint and text.rstrip().endswith(cls.hint):
-            return join(text.rstrip()[: -len(cls.hint)], cls.app_hint)
+        if cls.kind == kind and cls.app_hint and cls.hint and cls.hint in text:
+            return text.replace(cls.hint, cls.app_hint)
     return text
 
 

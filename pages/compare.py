@@ -11,6 +11,7 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import images, store, sweeps
+from flux_core.errors import for_app
 from flux_core.params import FluxParams, ParamsError
 from flux_core.workbench import Workbench
 
@@ -416,7 +417,8 @@ def sweep_page(sweep_id: str) -> None:
         if selected.outcome == "done" and image is not None and image.exists():
             left.image(str(image), width="stretch")
         else:
-            left.text(P.headline(selected.run).detail or P.STATUS_WORDS[selected.run["status"]])
+            detail = for_app(P.headline(selected.run).detail, selected.run.get("error_kind"))
+            left.text(detail or P.STATUS_WORDS[selected.run["status"]])
         right.json(P.recipe(selected.run), expanded=1)
 
     tables = sweeps.safety_matrix(view)

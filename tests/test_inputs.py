@@ -92,3 +92,9 @@ def test_a_browser_user_gets_advice_for_the_app_not_environment_variables():
         assert "SEGMIND_" in stored  # the CLI's advice
         shown = errors.for_app(stored, cls.kind)
         assert "SEGMIND_" not in shown and shown.startswith("Could not reach the server.")
+
+
+def test_app_advice_replaces_the_cli_advice_inside_a_longer_text():
+    stored = errors.NetworkError("Could not reach the server.").user_text() + " 3.0 s elapsed"
+    shown = errors.for_app(stored, "network")
+    assert "SEGMIND_BASE_URL" not in shown and shown.endswith("3.0 s elapsed")
