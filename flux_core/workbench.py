@@ -159,11 +159,13 @@ class Workbench:
                     sweep_id=sweep_id,
                 ),
             )
-        backend = self.backend(session_key)
         if references:
-            urls = backend.client.upload(references)
-            params = params.replace(image_urls=[*params.image_urls, *urls])
-        return backend.runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+            params = params.replace(image_urls=[*params.image_urls, *self.upload(references, session_key)])
+        return self.backend(session_key).runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+
+    def upload(self, references: list[tuple[bytes, str]], session_key: str | None = None) -> list[str]:
+        """Upload local reference images (bytes, MIME type) through upload-asset: their URLs."""
+        return self.backend(session_key).client.upload(references) if references else []
 
     def start_sweep(
         self,
