@@ -81,6 +81,7 @@ EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
 EMULATOR_COST = 0.07  # credits per image (configurable; Segmind's real price may differ)
 EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
+EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded references, kept likewise
 
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
