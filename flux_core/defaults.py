@@ -87,6 +87,7 @@ EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded refer
 APP_PORT = 8501
 PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
 LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
+KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip
 ASSET_GZIP_LEVEL = 6  # Streamlit's frontend files, compressed once each per server start

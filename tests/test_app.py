@@ -186,6 +186,33 @@ def test_a_session_key_is_shown_only_by_its_last_four_characters(emulator, monke
     assert not at.exception
     shown = " ".join(s.value for s in at.sidebar.success)
     assert "…6789" in shown and "abcdef0123" not in shown
+    assert shown == "Segmind · key …6789 · verified"  # the credits call succeeded with it
+
+
+def test_a_rejected_session_key_says_so_and_what_to_do(emulator, monkeypatch):
+    monkeypatch.setenv("SEGMIND_BASE_URL", emulator(keys=("SG_valid0000000000",)).url)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["sidebar_api_key"] = "SG_wrongwrong5678"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.success.len == 0  # must not happen: a refused key shown as if it were fine
+    [error] = [e.value for e in at.sidebar.error]
+    assert error == (
+        "Segmind rejected the key …5678 (HTTP 401). Correct it in the field above, or empty the field "
+        "to use the offline emulator."
+    )
+
+
+def test_a_key_nobody_could_check_yet_is_called_unchecked(monkeypatch):
+    monkeypatch.setenv("SEGMIND_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no answer
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["sidebar_api_key"] = "SG_abcdef0123455678"
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.sidebar.warning] == [
+        "Segmind · key …5678 · not checked yet: it is verified when a call with it succeeds."
+    ]
 
 
 def unknown_run(at: AppTest) -> str:
