@@ -143,13 +143,17 @@ def _classes(base: type) -> list[type]:
     return found
 
 
-def for_app(text: str, kind: str | None) -> str:
+STAYS_OPEN = "The run stays open: `flux-lab resume` picks it up."
+STAYS_OPEN_APP = "The run stays open: Flux Lab picks it up again by itself."
+
+
+def for_app(text: str) -> str:
     """A stored error text (written with the command line's advice) as the browser app shows it:
-    advice about environment variables becomes advice a person can act on in the app."""
+    advice about environment variables and commands becomes advice a person can act on in the app."""
     for cls in _classes(FluxError):
-        if cls.kind == kind and cls.app_hint and cls.hint and cls.hint in text:
-            return text.replace(cls.hint, cls.app_hint)
-    return text
+        if cls.app_hint and cls.hint and cls.hint in text:
+            text = text.replace(cls.hint, cls.app_hint)
+    return text.replace(STAYS_OPEN, STAYS_OPEN_APP)
 
 
 # --- the job failed ------------------------------------------------------------------------
@@ -178,6 +182,7 @@ class JobTimedOut(JobFailed):
     kind = "timed_out"
     status_name = "TIMED_OUT"
     hint = "The job may still finish on Segmind; `flux-lab resume` picks it up within the hour."
+    app_hint = "The job may still finish on Segmind; Flux Lab picks it up again within the hour."
 
 
 _MODERATION = re.compile(
@@ -251,7 +256,7 @@ def redact(text: str, secret: str | None) -> str:
 def error_from_response(response: httpx.Response, *, secret: str | None = None) -> CallFailed:
     """Map an HTTP error response to one CallFailed subclass. The key never appears in it."""
     status = response.status_code
-    said = redact(body_error_text(response), secret)
+    said = redact(body_error_text(response), secret).strip().rstrip(".")
     detail = f": {said}" if said else ""
     if status == 401:
         return AuthError(f"Segmind rejected the API key (HTTP 401){detail}.", status=status)

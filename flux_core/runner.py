@@ -20,7 +20,7 @@ from typing import Any, Callable
 from flux_core import defaults as D
 from flux_core import images, store
 from flux_core.client import SegmindClient
-from flux_core.errors import CallFailed, JobFailed, JobTimedOut, SubmitUnknown
+from flux_core.errors import STAYS_OPEN, CallFailed, JobFailed, JobTimedOut, SubmitUnknown, join, sentence
 from flux_core.jobs import Job, Outcome
 from flux_core.params import FluxParams
 from flux_core.store import Ledger, parse_iso
@@ -208,7 +208,7 @@ class Runner:
             self._set(
                 run_id,
                 store.EXPIRED,
-                error=f"{exc.message} {exc.hint}",
+                error=join(exc.message, exc.hint),
                 error_kind="expired",
                 finished_at=store.now_iso(),
             )
@@ -231,14 +231,18 @@ class Runner:
             )
         except (CallFailed, images.ImageProblem) as exc:
             current = self.ledger.get(run_id)
-            text = exc.user_text() if isinstance(exc, CallFailed) else f"The image could not be stored: {exc}"
+            text = (
+                exc.user_text()
+                if isinstance(exc, CallFailed)
+                else sentence(f"The image could not be stored: {exc}")
+            )
             kind = exc.kind if isinstance(exc, CallFailed) else "image"
             if current and current["status"] in (store.CREATED, store.SUBMITTING):
                 self._set(run_id, store.ERROR, error=text, error_kind=kind, finished_at=store.now_iso())
             else:  # submitted: the job may still finish; keep it resumable
                 self._set(
                     run_id,
-                    error=f"{text} The run stays open: `flux-lab resume` picks it up.",
+                    error=join(text, STAYS_OPEN),
                     error_kind=kind,
                 )
         except Exception as exc:  # a bug must not lose a run: leave it resumable, say what happened

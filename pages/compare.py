@@ -319,7 +319,7 @@ def plan_page() -> None:
                 uploaded = wb.upload(ref_files, session_key=session_key)
             except CallFailed as exc:
                 st.error("The reference images could not be uploaded; nothing was submitted.")
-                st.text(for_app(exc.user_text(), exc.kind))
+                st.text(for_app(exc.user_text()))
                 return
             plan = sweeps.make_plan(plan.base.replace(image_urls=[*ref_urls, *uploaded]), list(plan.axes))
         sweep_id = wb.start_sweep(
@@ -447,7 +447,7 @@ def sweep_page(sweep_id: str) -> None:
         if selected.outcome == "done" and image is not None and image.exists():
             left.image(str(image), width="stretch")
         else:
-            detail = for_app(P.headline(selected.run).detail, selected.run.get("error_kind"))
+            detail = for_app(P.headline(selected.run).detail)
             left.text(detail or P.STATUS_WORDS[selected.run["status"]])
         right.json(P.recipe(selected.run), expanded=1)
 

@@ -268,7 +268,7 @@ with left:
                 )
             except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
-                st.text(for_app(exc.user_text(), exc.kind))
+                st.text(for_app(exc.user_text()))
             else:
                 st.query_params["run"] = run_id
 
@@ -282,7 +282,7 @@ with left:
         line = P.headline(live)
         box = st.warning if line.level == "warning" else st.info
         box(f"{line.title} · {live['status']}", icon=":material/hourglass_top:")
-        st.text(for_app(line.detail, live.get("error_kind")))
+        st.text(for_app(line.detail))
 
     if row is not None and P.is_active(row):
         st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row["id"])
@@ -299,7 +299,7 @@ with left:
             f"{line.title} {line.detail}" if line.level == "success" else line.title, icon=icons[line.level]
         )
         if line.detail and line.level != "success":
-            st.text(for_app(line.detail, row.get("error_kind")))
+            st.text(for_app(line.detail))
 
 if row is not None and not P.is_active(row):
     picture, about = st.columns([3, 2], gap="large")

@@ -90,11 +90,31 @@ def test_a_browser_user_gets_advice_for_the_app_not_environment_variables():
     for cls in (errors.NetworkError, errors.NotFoundError, errors.AuthError):
         stored = cls("Could not reach the server.").user_text()
         assert "SEGMIND_" in stored  # the CLI's advice
-        shown = errors.for_app(stored, cls.kind)
+        shown = errors.for_app(stored)
         assert "SEGMIND_" not in shown and shown.startswith("Could not reach the server.")
 
 
 def test_app_advice_replaces_the_cli_advice_inside_a_longer_text():
     stored = errors.NetworkError("Could not reach the server.").user_text() + " 3.0 s elapsed"
-    shown = errors.for_app(stored, "network")
+    shown = errors.for_app(stored)
     assert "SEGMIND_BASE_URL" not in shown and shown.endswith("3.0 s elapsed")
+
+
+def test_a_server_sentence_is_not_given_a_second_full_stop():
+    import httpx
+
+    reply = httpx.Response(401, json={"error": "Invalid API key."})
+    assert (
+        errors.error_from_response(reply).message
+        == "Segmind rejected the API key (HTTP 401): Invalid API key."
+    )
+
+
+def test_a_run_left_open_is_explained_for_the_app():
+    stored = errors.join("The image could not be stored: not a readable image", errors.STAYS_OPEN)
+    assert stored == (
+        "The image could not be stored: not a readable image. The run stays open: `flux-lab resume` picks it up."
+    )
+    assert errors.for_app(stored).endswith("The run stays open: Flux Lab picks it up again by itself.")
+    timed_out = errors.JobTimedOut("Still running after 10 minutes.")
+    assert "flux-lab" not in errors.for_app(timed_out.user_text())
