@@ -111,3 +111,23 @@ def test_a_typed_draft_survives_history_and_a_reload(app_server, page, data_dir,
     expect(page.get_by_role("combobox", name="Aspect ratio")).to_have_value("Custom")
     shoot(page, artifacts, "3-after-reload")
     assert Ledger(data_dir / "ledger.db").search(None, limit=10) == []  # must not happen: a draft sent
+
+
+def test_an_oversized_reference_is_refused_by_name_and_nothing_is_billed(
+    app_server, page, data_dir, tmp_path
+):
+    """30 MB: above flux_core's 20 MB limit (and above the 25 MB Streamlit limit that used to drop the
+    file without a word, so the run went out and was billed without its reference)."""
+    big = tmp_path / "holiday.png"
+    Image.new("RGB", (16, 16), "navy").save(big)
+    with big.open("ab") as f:
+        f.truncate(30 * 2**20)
+    server = app_server()
+    page.goto(server.url)
+    page.get_by_text("Reference images (up to 8)").click()
+    page.locator("input[type=file]").set_input_files(str(big))
+    expect(page.get_by_text("holiday.png is 31.5 MB; the limit is 20 MB")).to_be_visible()
+    page.get_by_label("Prompt").fill("a red cube")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("Nothing was sent. Fix these first:")).to_be_visible()
+    assert Ledger(data_dir / "ledger.db").search(None, limit=10) == []  # must not happen: a billed run
