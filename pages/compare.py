@@ -43,10 +43,12 @@ def _load_base(values: dict) -> None:
     # the reference images come along: URLs as they are, Compose's files to be uploaded at Run sweep
     state["compare_image_urls"] = list(values.get("image_urls", []))
     state["compare_reference_files"] = list(values.get("reference_files", []))
+    state["compare_reference_problems"] = list(values.get("reference_problems", []))
 
 
 def _drop_references() -> None:
     state["compare_image_urls"], state["compare_reference_files"] = [], []
+    state["compare_reference_problems"] = []
 
 
 def _from_compose() -> None:
@@ -93,6 +95,7 @@ def plan_page() -> None:
         "compare_formats": ["png", "jpeg"],
         "compare_image_urls": list(defaults.get("image_urls", [])),
         "compare_reference_files": list(defaults.get("reference_files", [])),
+        "compare_reference_problems": list(defaults.get("reference_problems", [])),
     }.items():
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
@@ -169,6 +172,8 @@ def plan_page() -> None:
                 key="compare_drop_refs",
                 on_click=_drop_references,
             )
+        for problem in state["compare_reference_problems"]:  # said, not dropped silently
+            st.warning(f"Not taken from Compose: {problem}", icon=":material/warning:")
 
     with axes_col:
         chosen = st.multiselect(

@@ -393,3 +393,9 @@ def test_a_failed_call_gives_a_browser_user_advice_for_the_app():
     shown = texts(at)
     assert "Could not reach the server after 8 attempts." in shown
     assert "SEGMIND_BASE_URL" not in shown and "try again in a minute" in shown
+
+
+def test_a_prompt_over_the_limit_is_refused_naming_the_field():
+    at = generate(start(), "x" * 10_001)
+    assert "prompt must be at most 10,000 characters (got 10,001)" in texts(at)
+    assert at.session_state["workbench"].recent() == []

@@ -169,7 +169,7 @@ def test_take_from_compose_keeps_its_reference_images():
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
     at.text_area(key="prompt").set_value("a cat with a hat")
-    at.text_area(key="compose_ref_urls").set_value("https://example.com/a.png")
+    at.text_area(key="compose_ref_urls").set_value("https://example.com/a.png\n/etc/hosts")
     at.file_uploader(key="compose_ref_files").upload("ref.png", picture.getvalue(), "image/png")
     at.run()
     at.switch_page("pages/compare.py")
@@ -177,6 +177,10 @@ def test_take_from_compose_keeps_its_reference_images():
     at.button(key="compare_from_compose").click()
     at.run()
     assert "Reference images: 1 URL(s) and 1 file(s) from Compose" in texts(at)
+    assert (
+        "Not taken from Compose: image URL 2 must be an http:// or https:// URL (got '/etc/hosts')"
+        in texts(at)
+    )
     at.multiselect(key="compare_axes").set_value(["Seed"])
     at.run()
     view = run_and_finish(at)
