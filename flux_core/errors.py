@@ -136,26 +136,6 @@ class MissingKey(CallFailed):
     app_hint = "Type a key into the sidebar, or leave it empty for the offline emulator."
 
 
-def _classes(base: type) -> list[type]:
-    found = [base]
-    for sub in base.__subclasses__():
-        found += _classes(sub)
-    return found
-
-
-STAYS_OPEN = "The run stays open: `flux-lab resume` picks it up."
-STAYS_OPEN_APP = "The run stays open: Flux Lab picks it up again by itself."
-
-
-def for_app(text: str) -> str:
-    """A stored error text (written with the command line's advice) as the browser app shows it:
-    advice about environment variables and commands becomes advice a person can act on in the app."""
-    for cls in _classes(FluxError):
-        if cls.app_hint and cls.hint and cls.hint in text:
-            text = text.replace(cls.hint, cls.app_hint)
-    return text.replace(STAYS_OPEN, STAYS_OPEN_APP)
-
-
 # --- the job failed ------------------------------------------------------------------------
 class JobFailed(FluxError):
     kind = "failed"
@@ -280,3 +260,24 @@ def error_from_response(response: httpx.Response, *, secret: str | None = None) 
     if status == 405:
         return BadRequest("The server does not allow this method (HTTP 405).", status=status)
     return BadRequest(f"The request was refused (HTTP {status}){detail}.", status=status)
+
+
+# --- advice for the browser app ------------------------------------------------------------
+def _classes(base: type) -> list[type]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found += _classes(sub)
+    return found
+
+
+STAYS_OPEN = "The run stays open: `flux-lab resume` picks it up."
+STAYS_OPEN_APP = "The run stays open: Flux Lab picks it up again by itself."
+
+
+def for_app(text: str) -> str:
+    """A stored error text (written with the command line's advice) as the browser app shows it:
+    advice about environment variables and commands becomes advice a person can act on in the app."""
+    for cls in _classes(FluxError):
+        if cls.app_hint and cls.hint and cls.hint in text:
+            text = text.replace(cls.hint, cls.app_hint)
+    return text.replace(STAYS_OPEN, STAYS_OPEN_APP)
