@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
+PORT ?= 8501
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
@@ -30,7 +31,7 @@ chromium:
 	fi
 
 run: $(RUN_STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port 8501 --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
 emulator: $(RUN_STAMP)
 	$(VENV)/bin/flux-lab emulator

@@ -64,11 +64,27 @@ def route() -> None:
             "or the offline emulator.",
         )
         backend = workbench.backend(session_key)
+        credits = workbench.credits(session_key)  # the first look at a key checks it
         if backend.is_emulator:
             st.info(backend.label, icon=":material/science:")
         else:
-            st.success(f"Segmind · key {key_hint(backend.connection.api_key)}", icon=":material/key:")
-        credits = workbench.credits(session_key)
+            hint = key_hint(backend.connection.api_key)
+            check, error = workbench.key_check(session_key)
+            if check == "verified":
+                st.success(f"Segmind · key {hint} · verified", icon=":material/key:")
+            elif check == "rejected":
+                status = f" (HTTP {error.status})" if error.status else ""
+                fix = (
+                    "Correct it in the field above, or empty the field to use the offline emulator."
+                    if session_key
+                    else "Type a valid key into the field above, or ask whoever runs Flux Lab to fix its key."
+                )
+                st.error(f"Segmind rejected the key {hint}{status}. {fix}", icon=":material/key_off:")
+            else:
+                st.warning(
+                    f"Segmind · key {hint} · not checked yet: it is verified when a call with it succeeds.",
+                    icon=":material/key:",
+                )
         if credits is not None:
             st.caption(f"Remaining credits: {credits:.2f}")
         if workbench.resumed:

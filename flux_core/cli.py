@@ -26,7 +26,7 @@ from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
 from flux_core import logs
 from flux_core.errors import CallFailed, FluxError, LedgerError, MissingKey, redact, remember_secret
 from flux_core.images import ImageProblem, check_reference
-from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
 from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir
@@ -65,6 +65,26 @@ def _csv_ints(text: str) -> list[int | None]:
     return values
 
 
+def _seeds(text: str) -> list[int | None]:
+    """--seeds: whole numbers (every bad one named at once) or `random`."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    typed = [p for p in parts if p.lower() != "random"]
+    try:
+        numbers = iter(parse_seeds(",".join(typed)) if typed or not parts else [])
+    except ParamsError as exc:
+        raise argparse.ArgumentTypeError("; ".join(exc.problems)) from None
+    return [None if p.lower() == "random" else next(numbers) for p in parts]
+
+
+def terminal_text(value: Any) -> str:
+    """User text as a terminal may print it: control characters (ESC, BEL, ...) escaped, so a prompt
+    cannot recolour, retitle or beep the terminal."""
+    text = str(value)
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
     p.add_argument("--prompt", required=True)
     if single:
@@ -94,7 +114,7 @@ def build_parser() -> _Parser:
 
     sweep = sub.add_parser("sweep", help="run the cross product of seeds and safety tolerances")
     _add_params(sweep, single=False)
-    sweep.add_argument("--seeds", type=_csv_ints, required=True, help="e.g. 1,2,3 (or random)")
+    sweep.add_argument("--seeds", type=_seeds, required=True, help="e.g. 1,2,3 (or random)")
     sweep.add_argument("--safety-tolerances", type=_csv_ints, default=[D.SAFETY_TOLERANCE], help="e.g. 0,3,6")
     sweep.add_argument("--concurrency", type=int, default=D.SWEEP_CONCURRENCY)
     sweep.add_argument(
@@ -207,7 +227,7 @@ class Session:
 
     def require_key(self) -> None:
         if not self.connection.api_key:
-            raise MissingKey(f"No Segmind API key: set {D.API_KEY_ENV}.")
+            raise MissingKey("No Segmind API key.")
 
     def close(self, wait: bool = True) -> None:
         self.runner.shutdown(wait=wait)
@@ -309,7 +329,7 @@ def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool, problem: str 
     if not error and row["status"] in store.ACTIVE:
         error = f"run {row['id']} did not finish here; `flux-lab resume` picks it up."
     if error:
-        print(f"flux-lab: {info['status']}: {error}", file=sys.stderr, flush=True)
+        print(f"flux-lab: {info['status']}: {terminal_text(error)}", file=sys.stderr, flush=True)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -361,7 +381,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(run_as_json(row, data_dir)))
         else:
-            prompt = " ".join(row["prompt"].split())
+            prompt = terminal_text(" ".join(row["prompt"].split()))
             print(
                 f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
                 f"tol {row['safety_tolerance']}  {prompt[:60]}"
@@ -384,9 +404,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         for key, value in info.items():
             if key != "events":
-                print(f"{key:>18}: {value}")
+                print(f"{key:>18}: {terminal_text(value)}")
         for event in info["events"]:
-            print(f"{'':>18}  {event['at']}  {event['status']}  {event['detail'] or ''}")
+            print(f"{'':>18}  {event['at']}  {event['status']}  {terminal_text(event['detail'] or '')}")
     return EXIT_OK
 
 

@@ -25,6 +25,11 @@ SAFETY_MAX = 6
 OUTPUT_FORMATS = ("png", "jpeg")
 OUTPUT_FORMAT = "png"
 MAX_IMAGE_URLS = 8
+# A prompt's length limit. FLUX.2 reads long prompts (third-party gateways quote 32K tokens), and the
+# longest structured template here is ~2,000 characters; 10,000 is five of those, about 1,500 words,
+# more than any real prompt, while a pasted file or a megabyte of text is refused before it is sent,
+# written to the ledger and embedded in every image.
+PROMPT_MAX_CHARS = 10_000
 SEED_MAX = 2**32 - 1  # a random seed is drawn from 0..SEED_MAX
 
 # --- HTTP ------------------------------------------------------------------------------
@@ -90,11 +95,13 @@ EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
 EMULATOR_COST = 0.07  # credits per image (configurable; Segmind's real price may differ)
 EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
+EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded references, kept likewise
 
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
 PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
 LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
+KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip
 ASSET_GZIP_LEVEL = 6  # Streamlit's frontend files, compressed once each per server start

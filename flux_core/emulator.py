@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -56,6 +57,8 @@ RISK_WORDS = {
     "corpse": 5,
     "nsfw": 6,
 }
+_ASSET_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+_ASSET_NAME = re.compile(r"assets/[0-9a-f]{32}\.(png|jpeg|webp|gif|bin)")
 FAIL_MARKER = "#fail"  # a prompt containing it ends FAILED (for tests and demos of failures)
 
 
@@ -84,7 +87,8 @@ class EmulatorConfig:
     retired_slugs: tuple[str, ...] = ()
     slugs: tuple[str, ...] = (D.MODEL_SLUG,)
     random_seed: int | None = None  # seeds fault injection and latency spread
-    state_path: str | None = None  # keep jobs and the balance in this file across restarts
+    state_path: str | None = None  # keep jobs and the balance in this file across restarts, and
+    # uploaded assets in EMULATOR_ASSETS_DIR beside it: their hosted URLs still answer after a restart
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -362,6 +366,35 @@ class Emulator:
             self.balance = round(self.balance - self.config.cost, 6)
             self._save()
 
+    @property
+    def _assets_dir(self) -> str | None:
+        path = self.config.state_path
+        return os.path.join(os.path.dirname(os.path.abspath(path)), D.EMULATOR_ASSETS_DIR) if path else None
+
+    def _keep_asset(self, name: str, data: bytes) -> None:
+        """An uploaded asset, written to disk (when the emulator keeps state) under a name it chose."""
+        folder = self._assets_dir
+        if folder is None:
+            return
+        os.makedirs(folder, exist_ok=True)
+        target = os.path.join(folder, name.split("/", 1)[1])
+        with open(f"{target}.part", "wb") as f:
+            f.write(data)
+        os.replace(f"{target}.part", target)
+
+    def _kept_asset(self, name: str) -> tuple[bytes, str] | None:
+        """An asset uploaded before a restart; only names of the emulator's own form are looked up."""
+        folder = self._assets_dir
+        match = _ASSET_NAME.fullmatch(name)
+        if folder is None or match is None:
+            return None
+        try:
+            with open(os.path.join(folder, name.split("/", 1)[1]), "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        return data, _ASSET_TYPES.get(match.group(1), "application/octet-stream")
+
     def _store_file(self, name: str, data: bytes, ctype: str) -> None:
         self.files[name] = (data, ctype)
         while len(self.files) > 500:
@@ -561,8 +594,10 @@ class Emulator:
                 data = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError):
                 return self._error(400, "a data_url is not valid base64")
-            name = f"assets/{uuid.uuid4().hex}.{mime.split('/')[-1] or 'bin'}"
+            ext = next((e for e, t in _ASSET_TYPES.items() if t == mime), "bin")
+            name = f"assets/{uuid.uuid4().hex}.{ext}"
             self._store_file(name, data, mime)
+            self._keep_asset(name, data)
             urls.append(f"{base}/files/{name}")
         return JSONResponse({self.config.upload_key: urls, "message": "Files uploaded successfully"})
 
@@ -580,6 +615,8 @@ class Emulator:
             job = self._lookup(name.split("/")[-1].rsplit(".", 1)[0])
             if job is not None and self._state(job) == "COMPLETED":
                 item = self.files.get(job.file_name or "")
+        if item is None and name.startswith("assets/"):  # uploaded before a restart
+            item = self._kept_asset(name)
         if item is None:
             return self._error(404, "File not found")
         return Response(item[0], 200, media_type=item[1])

@@ -17,9 +17,21 @@ from typing import Any
 import httpx
 
 
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does (a full stop unless it already ends with . ! ? or …)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
+def join(*parts: str) -> str:
+    """Sentences joined into one text, each ending properly."""
+    return " ".join(sentence(p) for p in parts if p and p.strip())
+
+
 class FluxError(Exception):
     kind = "error"
-    hint = ""
+    hint = ""  # what to do, for the command line
+    app_hint: str | None = None  # what to do in the browser app, where it differs
 
     def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
         super().__init__(message)
@@ -29,8 +41,8 @@ class FluxError(Exception):
             self.hint = hint
 
     def user_text(self) -> str:
-        """One line a person can act on."""
-        return f"{self.message} {self.hint}".strip()
+        """One line a person can act on (at the command line)."""
+        return join(self.message, self.hint)
 
 
 # --- the call failed ---------------------------------------------------------------------
@@ -42,6 +54,10 @@ class CallFailed(FluxError):
 class AuthError(CallFailed):
     kind = "auth"
     hint = "Check SEGMIND_API_KEY: keys look like SG_ followed by 16 hex characters."
+    app_hint = (
+        "Check the API key: keys look like SG_ followed by 16 hex characters. A key typed into the "
+        "sidebar can be corrected there; empty the field to use the offline emulator."
+    )
 
 
 class ForbiddenError(CallFailed):
@@ -52,6 +68,7 @@ class ForbiddenError(CallFailed):
 class NotFoundError(CallFailed):
     kind = "not_found"
     hint = "Check SEGMIND_BASE_URL and the model name."
+    app_hint = "The server this app is set up for does not know this request; ask whoever runs Flux Lab."
 
 
 class InsufficientCredits(CallFailed):
@@ -89,6 +106,10 @@ class NetworkError(CallFailed):
     kind = "network"
     retryable = True
     hint = "Check the network connection and SEGMIND_BASE_URL."
+    app_hint = (
+        "The server could not be reached; try again in a minute. If it goes on, ask whoever runs "
+        "Flux Lab to check its connection."
+    )
 
 
 class ProtocolError(CallFailed):
@@ -112,6 +133,7 @@ class SubmitUnknown(CallFailed):
 class MissingKey(CallFailed):
     kind = "auth"
     hint = "Set SEGMIND_API_KEY (or run with --emulator for offline previews)."
+    app_hint = "Type a key into the sidebar, or leave it empty for the offline emulator."
 
 
 class LedgerError(FluxError):
@@ -159,6 +181,7 @@ class JobTimedOut(JobFailed):
     kind = "timed_out"
     status_name = "TIMED_OUT"
     hint = "The job may still finish on Segmind; `flux-lab resume` picks it up within the hour."
+    app_hint = "The job may still finish on Segmind; Flux Lab picks it up again within the hour."
 
 
 _MODERATION = re.compile(
@@ -170,7 +193,7 @@ def failure_from_body(
     body: dict[str, Any], safety_tolerance: int | None = None, *, secret: str | None = None
 ) -> JobFailed:
     """A FAILED status body as JobFailed, or JobBlocked when it reads as a moderation block."""
-    text = redact(str(body.get("error") or "the job failed without an error message"), secret)
+    text = sentence(redact(str(body.get("error") or "the job failed without an error message"), secret))
     if _MODERATION.search(text):
         at = f" at safety tolerance {safety_tolerance}" if safety_tolerance is not None else ""
         return JobBlocked(
@@ -247,7 +270,7 @@ def redact(text: str, secret: str | None = None) -> str:
 def error_from_response(response: httpx.Response, *, secret: str | None = None) -> CallFailed:
     """Map an HTTP error response to one CallFailed subclass. The key never appears in it."""
     status = response.status_code
-    said = redact(body_error_text(response), secret)
+    said = redact(body_error_text(response), secret).strip().rstrip(".")
     detail = f": {said}" if said else ""
     if status == 401:
         return AuthError(f"Segmind rejected the API key (HTTP 401){detail}.", status=status)
@@ -271,3 +294,24 @@ def error_from_response(response: httpx.Response, *, secret: str | None = None) 
     if status == 405:
         return BadRequest("The server does not allow this method (HTTP 405).", status=status)
     return BadRequest(f"The request was refused (HTTP {status}){detail}.", status=status)
+
+
+# --- advice for the browser app ------------------------------------------------------------
+def _classes(base: type) -> list[type]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found += _classes(sub)
+    return found
+
+
+STAYS_OPEN = "The run stays open: `flux-lab resume` picks it up."
+STAYS_OPEN_APP = "The run stays open: Flux Lab picks it up again by itself."
+
+
+def for_app(text: str) -> str:
+    """A stored error text (written with the command line's advice) as the browser app shows it:
+    advice about environment variables and commands becomes advice a person can act on in the app."""
+    for cls in _classes(FluxError):
+        if cls.app_hint and cls.hint and cls.hint in text:
+            text = text.replace(cls.hint, cls.app_hint)
+    return text.replace(STAYS_OPEN, STAYS_OPEN_APP)

@@ -96,7 +96,11 @@ def check_reference(data: bytes, name: str = "image") -> str:
     try:
         fmt, width, height = inspect(data, max_pixels=MAX_REFERENCE_PIXELS, decode=False)
     except ImageProblem as exc:
-        raise ImageProblem(f"{name}: {exc}") from None
+        text = str(exc)
+        if text.startswith("it is not a readable image") or text == "it is empty":
+            formats = ", ".join(list(REFERENCE_FORMATS)[:-1]) + " or " + list(REFERENCE_FORMATS)[-1]
+            raise ImageProblem(f"{name} is not a readable image: expected {formats}") from None
+        raise ImageProblem(f"{name}: {text}") from None
     if fmt not in REFERENCE_FORMATS:
         raise ImageProblem(f"{name} is {fmt}; allowed: {', '.join(REFERENCE_FORMATS)}")
     return REFERENCE_FORMATS[fmt]

@@ -20,7 +20,7 @@ class ParamsError(ValueError):
 
 
 _EXPECTED = {
-    "prompt": "text",
+    "prompt": f"text of at most {D.PROMPT_MAX_CHARS:,} characters",
     "image_urls": f"a list of at most {D.MAX_IMAGE_URLS} http(s) URLs",
     "width": f"a whole number from {D.SIZE_MIN} to {D.SIZE_MAX}, a multiple of {D.SIZE_STEP}",
     "height": f"a whole number from {D.SIZE_MIN} to {D.SIZE_MAX}, a multiple of {D.SIZE_STEP}",
@@ -32,6 +32,51 @@ _EXPECTED = {
 
 def random_seed() -> int:
     return secrets.randbelow(D.SEED_MAX + 1)
+
+
+def reference_url_problems(urls: list[str] | tuple[str, ...]) -> list[str]:
+    """Why each reference URL is refused (numbered from 1, as a person counts lines); [] if all are fine.
+
+    A reference is an http(s) URL (or an uploaded file): never a path or any other scheme, so no
+    front end opens or fetches anything it was given before this says it may."""
+    problems = []
+    for i, url in enumerate(urls, start=1):
+        text = str(url).strip()
+        try:
+            parts = urlsplit(text)
+            ok = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and not any(c.isspace() for c in text)
+            )
+        except ValueError:  # e.g. an unbalanced [ in the host
+            ok = False
+        if not ok:
+            shown = text if len(text) <= 80 else text[:79] + "…"
+            problems.append(f"image URL {i} must be an http:// or https:// URL (got {shown!r})")
+    return problems
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds typed as a comma-separated list; every bad one is named at once."""
+    values: list[int] = []
+    problems: list[str] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        try:
+            seed = int(part)
+        except ValueError:
+            problems.append(f"seed {part!r} must be a whole number")
+            continue
+        if not 0 <= seed <= D.SEED_MAX:
+            problems.append(f"seed {seed} must be from 0 to {D.SEED_MAX}")
+        values.append(seed)
+    if not values and not problems:
+        problems.append("seeds: give at least one whole number, separated by commas")
+    if problems:
+        raise ParamsError(problems)
+    return values
 
 
 def size_problem(name: str, value: int) -> str | None:
@@ -81,6 +126,8 @@ class FluxParams(BaseModel):
     def _prompt(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("prompt is required and must not be blank")
+        if len(v) > D.PROMPT_MAX_CHARS:
+            raise ValueError(f"prompt must be at most {D.PROMPT_MAX_CHARS:,} characters (got {len(v):,})")
         return v
 
     @field_validator("image_urls")
@@ -89,10 +136,7 @@ class FluxParams(BaseModel):
         problems = []
         if len(v) > D.MAX_IMAGE_URLS:
             problems.append(f"image_urls allows at most {D.MAX_IMAGE_URLS} URLs (got {len(v)})")
-        for i, url in enumerate(v):
-            parts = urlsplit(url.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                problems.append(f"image_urls[{i}] must be an http:// or https:// URL (got {url!r})")
+        problems += reference_url_problems(v)
         if problems:
             raise ValueError("; ".join(problems))
         return tuple(u.strip() for u in v)

@@ -21,6 +21,7 @@ from flux_core import defaults as D
 from flux_core import images, store
 from flux_core.client import SegmindClient
 from flux_core.errors import (
+    STAYS_OPEN,
     AuthError,
     CallFailed,
     JobFailed,
@@ -28,6 +29,7 @@ from flux_core.errors import (
     LedgerError,
     OutputUnusable,
     SubmitUnknown,
+    join,
 )
 from flux_core.jobs import Job, Outcome
 from flux_core.logs import logger
@@ -324,7 +326,7 @@ class Runner:
             self._set(
                 run_id,
                 store.EXPIRED,
-                error=f"{exc.message} {exc.hint}",
+                error=join(exc.message, exc.hint),
                 error_kind="expired",
                 finished_at=store.now_iso(),
             )
@@ -360,7 +362,7 @@ class Runner:
             else:  # submitted: the job may still finish; keep it resumable
                 self._set(
                     run_id,
-                    error=f"{exc.user_text()} The run stays open: `flux-lab resume` picks it up.",
+                    error=join(exc.user_text(), STAYS_OPEN),
                     error_kind=exc.kind,
                 )
         except (_LeaseLost, LedgerError):

@@ -7,6 +7,7 @@ pointing at the run that fills it, so it survives refreshes and restarts and can
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -347,13 +348,50 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
 
 
 # --- blind votes -----------------------------------------------------------------------------
-def vote_pairs(view: SweepView, voter: str) -> list[tuple[Cell, Cell]]:
-    """Every pair of finished images, in an order of the voter's own, each shown left or right at random."""
-    done = [c for c in view.cells if c.outcome == "done"]
+def picture_key(cell: Cell, data_dir: Path | None) -> str:
+    """What identifies a cell's picture. Two runs with the same pixels differ in their stored files
+    (each embeds its own recipe), not in their thumbnails, which are drawn from the pixels alone."""
+    thumb = data_dir / cell.run["thumb_path"] if data_dir is not None and cell.run.get("thumb_path") else None
+    if thumb is not None and thumb.exists():
+        return "thumb:" + hashlib.sha256(thumb.read_bytes()).hexdigest()
+    return "image:" + str(cell.run.get("image_sha256") or cell.run["id"])
+
+
+def vote_pairs(view: SweepView, voter: str, data_dir: Path | None = None) -> list[tuple[Cell, Cell]]:
+    """Every pair of distinct finished pictures (a picture two cells share is offered once), in an
+    order of the voter's own, each shown left or right at random."""
+    done: list[Cell] = []
+    seen: set[str] = set()
+    for cell in view.cells:
+        if cell.outcome == "done":
+            key = picture_key(cell, data_dir)
+            if key not in seen:
+                seen.add(key)
+                done.append(cell)
     rng = random.Random(f"{view.id}:{voter.strip().lower()}")
     pairs = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in itertools.combinations(done, 2)]
     rng.shuffle(pairs)
     return pairs
+
+
+@dataclass(frozen=True)
+class VoteProgress:
+    pairs: int
+    judged: int
+    skipped: int
+
+    def line(self) -> str:
+        skipped = f" · {self.skipped} skipped" if self.skipped else ""
+        return f"{self.judged} of {self.pairs} pairs judged{skipped}"
+
+
+def vote_progress(
+    pairs: list[tuple[Cell, Cell]], voted: set[frozenset[str]], skipped: set[frozenset[str]]
+) -> VoteProgress:
+    """How far a voter is: a skipped pair is not a judged one."""
+    keys = [frozenset((a.run["id"], b.run["id"])) for a, b in pairs]
+    judged = sum(1 for k in keys if k in voted)
+    return VoteProgress(len(pairs), judged, sum(1 for k in keys if k in skipped and k not in voted))
 
 
 def record_vote(ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
@@ -411,20 +449,26 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
-    """One PNG of the grid with labelled axes: rows = first axis, columns = second, one block per
-    value of a third. Its longer side stays within CONTACT_SHEET_MAX_PX however large the grid."""
+    """One PNG of the grid: a title band (the sweep's name and base prompt), then labelled axes: rows =
+    first axis, columns = second, one block per value of a third. Every cell is a tile of one size,
+    an image (the full one, scaled to the tile) or a labelled block. Its longer side stays within
+    CONTACT_SHEET_MAX_PX however large the grid."""
     rows_ax = view.axes[0]
     cols_ax = view.axes[1] if len(view.axes) > 1 else None
     pages_ax = view.axes[2] if len(view.axes) > 2 else None
     n_rows, n_cols = len(rows_ax.values), len(cols_ax.values) if cols_ax else 1
     n_pages = len(pages_ax.values) if pages_ax else 1
     cell = D.CONTACT_SHEET_CELL_PX
-    header, label_w, pad = 28, 150, 6
+    header, label_w, pad, band_lines = 28, 150, 6, 3
 
     def size_for(c: int) -> tuple[int, int]:
         scale = c / D.CONTACT_SHEET_CELL_PX
         w = int(label_w * scale) + n_cols * (c + pad) + pad
-        h = n_pages * (int(header * scale) * 2 + n_rows * (c + pad)) + pad
+        h = (
+            band_lines * max(12, int(header * scale))
+            + n_pages * (int(header * scale) * 2 + n_rows * (c + pad))
+            + pad
+        )
         return w, h
 
     while max(size_for(cell)) > D.CONTACT_SHEET_MAX_PX and cell > 16:
@@ -435,17 +479,29 @@ def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
     sheet = Image.new("RGB", (width, height), (250, 250, 248))
     draw = ImageDraw.Draw(sheet)
     font = _font(max(9, int(14 * scale)))
-    y = pad
+    title_font = _font(max(10, int(18 * scale)))
+    # the title band: what was swept, on what
+    draw.rectangle([0, 0, width - 1, band_lines * hdr - 1], fill=(236, 236, 232))
+    draw.text(
+        (pad, pad),
+        _fit(draw, _printable(view.name or "Sweep"), title_font, width - 2 * pad),
+        fill=(20, 20, 20),
+        font=title_font,
+    )
+    prompt = _printable(str(view.base.get("prompt", "")))
+    for n, line in enumerate(_wrap(draw, f"Base prompt: {prompt}", font, width - 2 * pad, band_lines - 1)):
+        draw.text((pad, (n + 1) * hdr + pad // 2), line, fill=(60, 60, 60), font=font)
+    y = band_lines * hdr + pad
     for page in range(n_pages):
         title = (
             f"{pages_ax.title}: {pages_ax.labels[page]}"
             if pages_ax
             else (f"{rows_ax.title} × {cols_ax.title}" if cols_ax else rows_ax.title)
         )
-        draw.text((pad, y), title, fill=(20, 20, 20), font=font)
+        draw.text((pad, y), _printable(title), fill=(20, 20, 20), font=font)
         y += hdr
         for c in range(n_cols):
-            text = cols_ax.labels[c] if cols_ax else ""
+            text = _printable(cols_ax.labels[c]) if cols_ax else ""
             draw.text(
                 (lw + pad + c * (cell + pad), y), _fit(draw, text, font, cell), fill=(60, 60, 60), font=font
             )
@@ -453,7 +509,7 @@ def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
         for r in range(n_rows):
             draw.text(
                 (pad, y + cell // 2 - 8),
-                _fit(draw, rows_ax.labels[r], font, lw - pad),
+                _fit(draw, _printable(rows_ax.labels[r]), font, lw - pad),
                 fill=(60, 60, 60),
                 font=font,
             )
@@ -468,10 +524,30 @@ def contact_sheet(view: SweepView, data_dir: Path) -> bytes:
     return out.getvalue()
 
 
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in " ".join(text.split()))
+
+
 def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
     while text and draw.textlength(text, font=font) > width:
         text = text[:-2] + "…" if len(text) > 2 else ""
     return text
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int, max_lines: int) -> list[str]:
+    """`text` in at most `max_lines` lines of at most `width` pixels, the last cut with … if need be."""
+    lines: list[str] = []
+    words = text.split(" ")
+    while words and len(lines) < max_lines:
+        line = words.pop(0)
+        while words and draw.textlength(f"{line} {words[0]}", font=font) <= width:
+            line = f"{line} {words.pop(0)}"
+        lines.append(line)
+    if words:
+        lines[-1] = _fit(draw, f"{lines[-1]} {' '.join(words)}", font, width)
+        if not lines[-1].endswith("…"):
+            lines[-1] = lines[-1][:-1] + "…"
+    return [_fit(draw, line, font, width) for line in lines]
 
 
 def _draw_cell(
@@ -483,18 +559,21 @@ def _draw_cell(
     size: int,
     font: Any,
 ) -> None:
+    """One size x size tile: the cell's full image scaled to fit it, or a labelled block."""
     x, y = at
-    path = data_dir / cell.run["thumb_path"] if cell and cell.run.get("thumb_path") else None
+    path = data_dir / cell.run["image_path"] if cell and cell.run.get("image_path") else None
     if cell and cell.outcome == "done" and path and path.exists():
         with Image.open(path) as im:
             im = im.convert("RGB")
-            im.thumbnail((size, size))
+            ratio = size / max(im.width, im.height)
+            im = im.resize((max(1, round(im.width * ratio)), max(1, round(im.height * ratio))), Image.LANCZOS)
+            draw.rectangle([x, y, x + size - 1, y + size - 1], fill=(232, 232, 232))
             sheet.paste(im, (x + (size - im.width) // 2, y + (size - im.height) // 2))
         return
     colours = {"blocked": (255, 236, 209), "failed": (255, 222, 222), "pending": (232, 232, 232)}
     state = cell.outcome if cell else "pending"
     draw.rectangle(
-        [x, y, x + size, y + size], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180)
+        [x, y, x + size - 1, y + size - 1], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180)
     )
     word = {"blocked": "BLOCKED", "failed": cell.run["status"] if cell else "", "pending": "PENDING"}.get(
         state, ""

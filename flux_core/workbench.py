@@ -20,7 +20,7 @@ from flux_core import defaults as D
 from flux_core import store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer
-from flux_core.errors import CallFailed
+from flux_core.errors import AuthError, CallFailed, ForbiddenError
 from flux_core.logs import logger
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
@@ -65,6 +65,7 @@ class Workbench:
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self._credits: dict[str, tuple[float, float | None]] = {}
+        self._key_checks: dict[str, CallFailed | None] = {}  # per key: None = a call succeeded
         self._last_submit: dict[str, tuple[str, float, str]] = {}
         self._guard_locks: dict[str, threading.Lock] = {}
         self._credit_threads: list[threading.Thread] = []
@@ -173,11 +174,13 @@ class Workbench:
                     sweep_id=sweep_id,
                 ),
             )
-        backend = self.backend(session_key)
         if references:
-            urls = backend.client.upload(references)
-            params = params.replace(image_urls=[*params.image_urls, *urls])
-        return backend.runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+            params = params.replace(image_urls=[*params.image_urls, *self.upload(references, session_key)])
+        return self.backend(session_key).runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+
+    def upload(self, references: list[tuple[bytes, str]], session_key: str | None = None) -> list[str]:
+        """Upload local reference images (bytes, MIME type) through upload-asset: their URLs."""
+        return self.backend(session_key).client.upload(references) if references else []
 
     def start_sweep(
         self,
@@ -271,19 +274,34 @@ class Workbench:
             thread = threading.Thread(target=self._refresh_credits, args=(backend, slot), daemon=True)
             self._credit_threads = [t for t in self._credit_threads if t.is_alive()] + [thread]
             thread.start()
-            if cached is None and backend.is_emulator:
-                thread.join(timeout=2.0)  # the local emulator answers at once
+            if cached is None:  # the first look at a key: wait briefly, so it is verified (or not) at once
+                thread.join(timeout=D.KEY_CHECK_WAIT_S)
         with self._lock:
             return self._credits[slot][1]
+
+    def key_check(self, session_key: str | None = None) -> tuple[str, CallFailed | None]:
+        """What is known of a key: ("verified", None) once a call with it succeeded (the credits call),
+        ("rejected", the error) once Segmind refused it (401/403), else ("unchecked", None)."""
+        slot = _digest(self.backend(session_key).connection.api_key)
+        with self._lock:
+            if slot not in self._key_checks:
+                return "unchecked", None
+            error = self._key_checks[slot]
+        return ("verified", None) if error is None else ("rejected", error)
 
     def _refresh_credits(self, backend: Backend, slot: str) -> None:
         try:
             body = backend.client.credits()
             value: float | None = float(body.get("credits", 0.0)) + float(body.get("free-credits", 0.0))
+        except (AuthError, ForbiddenError) as exc:
+            with self._lock:
+                self._key_checks[slot] = exc
+            return
         except (CallFailed, TypeError, ValueError, AttributeError):
             return
         with self._lock:
             self._credits[slot] = (time.monotonic(), value)
+            self._key_checks[slot] = None
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the runners (wait=True lets the runs in hand finish first) and the emulator."""

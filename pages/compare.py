@@ -11,7 +11,8 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import images, store, sweeps
-from flux_core.params import FluxParams, ParamsError
+from flux_core.errors import CallFailed, for_app
+from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.workbench import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
@@ -39,6 +40,15 @@ def _load_base(values: dict) -> None:
     state["compare_width"], state["compare_height"] = values["width"], values["height"]
     state["compare_seed"], state["compare_tolerance"] = values["seed"], values["safety_tolerance"]
     state["compare_format"] = values["output_format"]
+    # the reference images come along: URLs as they are, Compose's files to be uploaded at Run sweep
+    state["compare_image_urls"] = list(values.get("image_urls", []))
+    state["compare_reference_files"] = list(values.get("reference_files", []))
+    state["compare_reference_problems"] = list(values.get("reference_problems", []))
+
+
+def _drop_references() -> None:
+    state["compare_image_urls"], state["compare_reference_files"] = [], []
+    state["compare_reference_problems"] = []
 
 
 def _from_compose() -> None:
@@ -83,6 +93,9 @@ def plan_page() -> None:
         "compare_prompts": "",
         "compare_sizes": ["1:1 square"],
         "compare_formats": ["png", "jpeg"],
+        "compare_image_urls": list(defaults.get("image_urls", [])),
+        "compare_reference_files": list(defaults.get("reference_files", [])),
+        "compare_reference_problems": list(defaults.get("reference_problems", [])),
     }.items():
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
@@ -144,6 +157,23 @@ def plan_page() -> None:
             persist_state="session",
         )
         st.text_input("Name (optional)", key="compare_name", persist_state="session")
+        ref_urls, ref_files = state["compare_image_urls"], state["compare_reference_files"]
+        if ref_urls or ref_files:
+            files = (
+                f" and {len(ref_files)} file(s) from Compose, uploaded when the sweep runs"
+                if ref_files
+                else ""
+            )
+            st.caption(f"Reference images: {len(ref_urls)} URL(s){files}; every cell uses them")
+            for url in ref_urls:
+                st.text(url)
+            st.button(
+                "Drop the reference images",
+                key="compare_drop_refs",
+                on_click=_drop_references,
+            )
+        for problem in state["compare_reference_problems"]:  # said, not dropped silently
+            st.warning(f"Not taken from Compose: {problem}", icon=":material/warning:")
 
     with axes_col:
         chosen = st.multiselect(
@@ -171,12 +201,7 @@ def plan_page() -> None:
                         text = st.text_input(
                             "Seeds, separated by commas", key="compare_seeds", persist_state="session"
                         )
-                        try:
-                            values = [int(v) for v in text.replace(" ", "").split(",") if v]
-                        except ValueError:
-                            raise ParamsError(
-                                [f"seeds must be whole numbers separated by commas (got {text!r})"]
-                            ) from None
+                        values = parse_seeds(text)  # every bad seed named at once
                     else:
                         c1, c2 = st.columns([2, 1])
                         c1.number_input(
@@ -242,6 +267,7 @@ def plan_page() -> None:
                         "Output formats", D.OUTPUT_FORMATS, key="compare_formats", persist_state="session"
                     )
                     axes.append(sweeps.axis("output_format", values))
+            placeholders = [f"https://upload.invalid/{i}" for i in range(len(ref_files))]
             base = FluxParams.parse(
                 prompt=base_prompt,
                 width=int(state["compare_width"]),
@@ -249,6 +275,7 @@ def plan_page() -> None:
                 seed=int(state["compare_seed"]),
                 safety_tolerance=int(state["compare_tolerance"]),
                 output_format=state["compare_format"],
+                image_urls=[*ref_urls, *placeholders],  # Compose's files stand in until they are uploaded
             )
             plan = sweeps.make_plan(base, axes)
         except ParamsError as exc:
@@ -292,6 +319,14 @@ def plan_page() -> None:
     if st.button(
         "Run sweep", key="compare_run", type="primary", disabled=not confirmed, icon=":material/play_arrow:"
     ):
+        if ref_files:
+            try:
+                uploaded = wb.upload(ref_files, session_key=session_key)
+            except CallFailed as exc:
+                st.error("The reference images could not be uploaded; nothing was submitted.")
+                st.text(for_app(exc.user_text()))
+                return
+            plan = sweeps.make_plan(plan.base.replace(image_urls=[*ref_urls, *uploaded]), list(plan.axes))
         sweep_id = wb.start_sweep(
             plan,
             session_key=session_key,
@@ -350,12 +385,13 @@ def grid(view: sweeps.SweepView) -> None:
         )
     n_cols = len(cols_ax.values) if cols_ax else 1
     spare = [max(0.01, 8 - 2 * n_cols)]  # keeps cells thumbnail-sized when there are few columns
-    header = st.columns([1.2] + [2] * n_cols + spare)
+    # wrap=False: on a phone the row stays a row (scrolling sideways) so every column keeps its header
+    header = st.columns([1.2] + [2] * n_cols + spare, wrap=False)
     header[0].caption(f"{rows_ax.title} ↓ · {cols_ax.title} →" if cols_ax else rows_ax.title)
     for c in range(n_cols):
         header[c + 1].text(cols_ax.labels[c] if cols_ax else "")
     for r in range(len(rows_ax.values)):
-        line = st.columns([1.2] + [2] * n_cols + spare)
+        line = st.columns([1.2] + [2] * n_cols + spare, wrap=False)
         line[0].text(rows_ax.labels[r])
         for c in range(n_cols):
             coords = tuple([r] + ([c] if cols_ax else []) + ([page] if len(view.axes) > 2 else []))
@@ -416,7 +452,8 @@ def sweep_page(sweep_id: str) -> None:
         if selected.outcome == "done" and image is not None and image.exists():
             left.image(str(image), width="stretch")
         else:
-            left.text(P.headline(selected.run).detail or P.STATUS_WORDS[selected.run["status"]])
+            detail = for_app(P.headline(selected.run).detail)
+            left.text(detail or P.STATUS_WORDS[selected.run["status"]])
         right.json(P.recipe(selected.run), expanded=1)
 
     tables = sweeps.safety_matrix(view)
@@ -483,15 +520,11 @@ def blind_vote(view: sweeps.SweepView) -> None:
     with st.expander("Blind vote (for demos)"):
         voter = st.text_input("Your name", key="compare_voter", persist_state="session").strip()
         if voter:
-            pairs = sweeps.vote_pairs(view, voter)
+            pairs = sweeps.vote_pairs(view, voter, wb.data_dir)
             voted = sweeps.voted_pairs(wb.ledger, view.id, voter)
-            skipped = state.setdefault("compare_skipped", set())
-            todo = [
-                (a, b)
-                for a, b in pairs
-                if frozenset((a.run["id"], b.run["id"])) not in voted and (voter, a.idx, b.idx) not in skipped
-            ]
-            st.text(f"{len(pairs) - len(todo)} of {len(pairs)} pairs judged")
+            skipped = state.setdefault("compare_skipped", {}).setdefault((view.id, voter), set())
+            todo = [(a, b) for a, b in pairs if frozenset((a.run["id"], b.run["id"])) not in voted | skipped]
+            st.text(sweeps.vote_progress(pairs, voted, skipped).line())
             if todo:
                 left, right = todo[0]
                 c1, c2 = st.columns(2)
@@ -504,7 +537,7 @@ def blind_vote(view: sweeps.SweepView) -> None:
                     sweeps.record_vote(wb.ledger, view.id, voter, right.run["id"], left.run["id"])
                     st.rerun()
                 if st.button("Skip this pair", key="compare_vote_skip"):
-                    skipped.add((voter, left.idx, right.idx))
+                    skipped.add(frozenset((left.run["id"], right.run["id"])))
                     st.rerun()
         if st.toggle("Reveal settings and results", key="compare_reveal", persist_state="session"):
             for title, rows in sweeps.tally(view, wb.ledger).items():

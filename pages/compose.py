@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import store
-from flux_core.errors import CallFailed
+from flux_core.errors import CallFailed, for_app
 from flux_core.images import ImageProblem, check_reference
-from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.params import FluxParams, ParamsError, random_seed, reference_url_problems
 from flux_core.templates import TEMPLATES
 from flux_core.workbench import Workbench
 
@@ -20,8 +22,10 @@ wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
 
-# --- form state: defaults once, then whatever a loaded recipe asks for -----------------------
-for key, value in {
+# --- form state ------------------------------------------------------------------------------
+# Every field of the draft is bound to the URL, so a reload brings all of it back, and kept for the
+# session, so Compose -> History -> Compose finds it as it was left.
+DRAFT = {
     "compose_width": D.WIDTH,
     "compose_height": D.HEIGHT,
     "compose_seed": 0,
@@ -29,9 +33,7 @@ for key, value in {
     "compose_tolerance": D.SAFETY_TOLERANCE,
     "compose_format": D.OUTPUT_FORMAT,
     "compose_ref_urls": "",
-    "compose_aspect": "1:1 square",
-}.items():
-    state.setdefault(key, value)
+}
 pending = state.pop("compose_pending", None)
 if pending:
     state["prompt"] = pending["prompt"]
@@ -42,10 +44,11 @@ if pending:
         pending["output_format"],
     )
     state["compose_ref_urls"] = "\n".join(pending["image_urls"])
-    state["compose_aspect"] = next(
-        (name for name, size in D.ASPECT_PRESETS.items() if size == (pending["width"], pending["height"])),
-        "Custom",
-    )
+
+
+def _aspect_name(width: int, height: int) -> str:
+    """The preset that is exactly width x height, else Custom."""
+    return next((name for name, size in D.ASPECT_PRESETS.items() if size == (width, height)), "Custom")
 
 
 def _apply_template() -> None:
@@ -68,64 +71,107 @@ def _open(run_id: str, load_form: bool) -> None:
             state["compose_pending"] = P.form_values(row)
 
 
+def _checked_upload(data: bytes, name: str) -> tuple[str | None, str | None]:
+    """(MIME type, None) for a usable reference file, (None, the problem) otherwise; checked once per
+    file content in this session, before anything shows or sends it."""
+    cache = state.setdefault("compose_ref_checks", {})
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in cache:
+        try:
+            cache[digest] = (check_reference(data, name), None)
+        except ImageProblem as exc:
+            cache[digest] = (None, str(exc))
+    return cache[digest]
+
+
+def _number(key: str) -> int:
+    value = state.get(key)
+    return int(value) if value is not None else int(DRAFT[key])
+
+
 st.title("Compose")
 left, right = st.columns([3, 2], gap="large")
 
 with right:
     st.subheader("Parameters")
-    st.selectbox(
-        "Aspect ratio",
-        [*D.ASPECT_PRESETS, "Custom"],
-        key="compose_aspect",
-        on_change=_apply_aspect,
-        persist_state="session",
-    )
+    aspect_slot = st.container()  # drawn once width and height are known (from the URL, too)
     c1, c2 = st.columns(2)
     c1.number_input(
         "Width",
         min_value=D.SIZE_MIN,
         max_value=D.SIZE_MAX,
+        value=D.WIDTH,
         step=D.SIZE_STEP,
         key="compose_width",
+        bind="query-params",
         persist_state="session",
     )
     c2.number_input(
         "Height",
         min_value=D.SIZE_MIN,
         max_value=D.SIZE_MAX,
+        value=D.HEIGHT,
         step=D.SIZE_STEP,
         key="compose_height",
+        bind="query-params",
         persist_state="session",
+    )
+    # the aspect ratio always says what width x height is (Custom when no preset matches)
+    state["compose_aspect"] = _aspect_name(_number("compose_width"), _number("compose_height"))
+    aspect_slot.selectbox(
+        "Aspect ratio",
+        [*D.ASPECT_PRESETS, "Custom"],
+        key="compose_aspect",
+        on_change=_apply_aspect,
     )
     c1, c2 = st.columns([1, 1])
     c1.checkbox(
         "Random seed",
+        value=True,
         key="compose_seed_random",
         help="A seed is drawn, sent and recorded.",
+        bind="query-params",
         persist_state="session",
     )
     c2.number_input(
         "Seed",
         min_value=0,
         max_value=D.SEED_MAX,
+        value=0,
         step=1,
         key="compose_seed",
-        disabled=state["compose_seed_random"],
+        disabled=bool(state.get("compose_seed_random", True)),
+        bind="query-params",
         persist_state="session",
     )
     st.slider(
         "Safety tolerance",
         D.SAFETY_MIN,
         D.SAFETY_MAX,
+        value=D.SAFETY_TOLERANCE,
         key="compose_tolerance",
         help="0 is the strictest filter, 6 the most permissive.",
+        bind="query-params",
         persist_state="session",
     )
     st.radio(
-        "Output format", D.OUTPUT_FORMATS, key="compose_format", horizontal=True, persist_state="session"
+        "Output format",
+        D.OUTPUT_FORMATS,
+        index=D.OUTPUT_FORMATS.index(D.OUTPUT_FORMAT),
+        key="compose_format",
+        horizontal=True,
+        bind="query-params",
+        persist_state="session",
     )
     with st.expander("Reference images (up to 8)"):
-        st.text_area("Image URLs, one per line", key="compose_ref_urls", height=80, persist_state="session")
+        url_text = st.text_area(
+            "Image URLs, one per line",
+            key="compose_ref_urls",
+            height=80,
+            help="http:// or https:// addresses only; files on your computer go under Image files.",
+            bind="query-params",
+            persist_state="session",
+        )
         uploads = (
             st.file_uploader(
                 "Image files",
@@ -135,11 +181,24 @@ with right:
             )
             or []
         )
-        urls = [u.strip() for u in state["compose_ref_urls"].splitlines() if u.strip()]
-        if urls or uploads:
+        # nothing is shown, opened or fetched before flux_core has said it is a reference
+        typed = [u.strip() for u in (url_text or "").splitlines() if u.strip()]
+        ref_problems = reference_url_problems(typed)
+        ref_urls = [u for u in typed if not reference_url_problems([u])]
+        ref_files: list[tuple[bytes, str, str]] = []  # (bytes, MIME type, file name)
+        for upload in uploads:
+            data = upload.getvalue()
+            mime, problem = _checked_upload(data, upload.name)
+            if problem:
+                ref_problems.append(problem)
+            else:
+                ref_files.append((data, mime, upload.name))
+        for problem in ref_problems:
+            st.error(problem, icon=":material/error:")
+        if ref_urls or ref_files:
             thumbs = st.columns(4)
-            for i, source in enumerate([*urls, *uploads][:8]):
-                thumbs[i % 4].image(source if isinstance(source, str) else source.getvalue(), width=80)
+            for i, source in enumerate([*ref_urls, *(f[0] for f in ref_files)][: D.MAX_IMAGE_URLS]):
+                thumbs[i % 4].image(source, width=80)
     cost = P.cost_line(wb.price_per_image(session_key))
     if cost:
         st.caption(cost)
@@ -152,49 +211,47 @@ with left:
         on_change=_apply_template,
         persist_state="session",
     )
-    with st.form("compose_form", border=False):
-        st.text_area(
-            "Prompt",
-            key="prompt",
-            bind="query-params",
-            height=220,
-            placeholder="Describe the image. Ctrl+Enter generates.",
-        )
-        submitted = st.form_submit_button("Generate", type="primary", key="compose_generate")
+    st.text_area(
+        "Prompt",
+        key="prompt",
+        on_change="ignore",  # a typed draft is kept (URL, session) without rerunning on every blur
+        bind="query-params",
+        persist_state="session",
+        height=220,
+        placeholder="Describe the image. Ctrl+Enter generates.",
+    )
+    submitted = st.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
 
-    state["compose_values"] = {  # what Compare offers as "from Compose"
+    state["compose_values"] = {  # what Compare offers as "from Compose", references included
         "prompt": state.get("prompt") or "",
-        "width": int(state["compose_width"]),
-        "height": int(state["compose_height"]),
-        "seed": int(state["compose_seed"]),
-        "safety_tolerance": int(state["compose_tolerance"]),
-        "output_format": state["compose_format"],
+        "width": _number("compose_width"),
+        "height": _number("compose_height"),
+        "seed": _number("compose_seed"),
+        "safety_tolerance": _number("compose_tolerance"),
+        "output_format": state.get("compose_format") or D.OUTPUT_FORMAT,
+        "image_urls": ref_urls,
+        "reference_files": [(data, mime) for data, mime, _ in ref_files],
+        "reference_problems": ref_problems,
     }
 
     if submitted:
-        problems: list[str] = []
-        references: list[tuple[bytes, str]] = []
-        for upload in uploads:
-            data = upload.getvalue()
-            try:
-                references.append((data, check_reference(data, upload.name)))
-            except ImageProblem as exc:
-                problems.append(str(exc))
-        seed = None if state["compose_seed_random"] else int(state["compose_seed"])
+        problems: list[str] = list(ref_problems)  # a refused reference stops the run: never sent without it
+        references = [(data, mime) for data, mime, _ in ref_files]
+        seed = None if state.get("compose_seed_random", True) else _number("compose_seed")
         fields = dict(
             prompt=state.get("prompt") or "",
-            width=int(state["compose_width"]),
-            height=int(state["compose_height"]),
+            width=_number("compose_width"),
+            height=_number("compose_height"),
             seed=seed,
-            safety_tolerance=int(state["compose_tolerance"]),
-            output_format=state["compose_format"],
+            safety_tolerance=_number("compose_tolerance"),
+            output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
         )
         try:
             placeholders = [f"https://upload.invalid/{i}" for i in range(len(references))]
-            FluxParams.parse(fields, image_urls=urls + placeholders)
-            params = FluxParams.parse(fields, image_urls=urls)
+            FluxParams.parse(fields, image_urls=ref_urls + placeholders)
+            params = FluxParams.parse(fields, image_urls=ref_urls)
         except ParamsError as exc:
-            problems.extend(exc.problems)
+            problems.extend(p for p in exc.problems if p not in problems)
         if problems:
             st.error("Nothing was sent. Fix these first:")
             for problem in problems:
@@ -211,7 +268,7 @@ with left:
                 )
             except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
-                st.text(exc.user_text())
+                st.text(for_app(exc.user_text()))
             else:
                 st.query_params["run"] = run_id
 
@@ -225,7 +282,7 @@ with left:
         line = P.headline(live)
         box = st.warning if line.level == "warning" else st.info
         box(f"{line.title} · {live['status']}", icon=":material/hourglass_top:")
-        st.text(line.detail)
+        st.text(for_app(line.detail))
 
     if row is not None and P.is_active(row):
         st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row["id"])
@@ -242,7 +299,7 @@ with left:
             f"{line.title} {line.detail}" if line.level == "success" else line.title, icon=icons[line.level]
         )
         if line.detail and line.level != "success":
-            st.text(line.detail)
+            st.text(for_app(line.detail))
 
 if row is not None and not P.is_active(row):
     picture, about = st.columns([3, 2], gap="large")

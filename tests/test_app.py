@@ -186,6 +186,33 @@ def test_a_session_key_is_shown_only_by_its_last_four_characters(emulator, monke
     assert not at.exception
     shown = " ".join(s.value for s in at.sidebar.success)
     assert "…6789" in shown and "abcdef0123" not in shown
+    assert shown == "Segmind · key …6789 · verified"  # the credits call succeeded with it
+
+
+def test_a_rejected_session_key_says_so_and_what_to_do(emulator, monkeypatch):
+    monkeypatch.setenv("SEGMIND_BASE_URL", emulator(keys=("SG_valid0000000000",)).url)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["sidebar_api_key"] = "SG_wrongwrong5678"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.success.len == 0  # must not happen: a refused key shown as if it were fine
+    [error] = [e.value for e in at.sidebar.error]
+    assert error == (
+        "Segmind rejected the key …5678 (HTTP 401). Correct it in the field above, or empty the field "
+        "to use the offline emulator."
+    )
+
+
+def test_a_key_nobody_could_check_yet_is_called_unchecked(monkeypatch):
+    monkeypatch.setenv("SEGMIND_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no answer
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["sidebar_api_key"] = "SG_abcdef0123455678"
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.sidebar.warning] == [
+        "Segmind · key …5678 · not checked yet: it is verified when a call with it succeeds."
+    ]
 
 
 def unknown_run(at: AppTest) -> str:
@@ -233,3 +260,155 @@ def test_a_damaged_ledger_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     assert not at.exception
     assert "Flux Lab cannot open its ledger" in texts(at)
     assert "is damaged" in texts(at) and "Move the file aside" in texts(at)
+
+
+def png_bytes(size: tuple[int, int] = (32, 32), colour: str = "orange") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_server_path_or_plain_text_as_an_image_url_is_refused_and_nothing_is_opened(tmp_path):
+    secret = tmp_path / "ref.png"
+    secret.write_bytes(png_bytes())
+    at = start()
+    at.text_area(key="compose_ref_urls").set_value(f"{secret}\na red cube\nhttps://example.com/ok.png")
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert f"image URL 1 must be an http:// or https:// URL (got '{secret}')" in errors
+    assert "image URL 2 must be an http:// or https:// URL (got 'a red cube')" in errors
+    assert [i.proto.imgs[0].url for i in at.image] == [
+        "https://example.com/ok.png"
+    ]  # the server path: no preview
+    at = generate(at, "a red cube")
+    assert "Nothing was sent. Fix these first:" in [e.value for e in at.error]
+    assert at.session_state["workbench"].recent() == []
+
+
+def test_a_file_that_is_not_an_image_gets_a_message_not_a_traceback():
+    at = start()
+    at.file_uploader(key="compose_ref_files").upload("notanimage.png", b"just some text", "image/png")
+    at.run()
+    assert not at.exception
+    assert any(e.value.startswith("notanimage.png is not a readable image") for e in at.error)
+    assert len(at.image) == 0
+    at = generate(at, "a red cube")
+    assert "Nothing was sent. Fix these first:" in [e.value for e in at.error]
+    assert at.session_state["workbench"].recent() == []
+
+
+def test_an_oversized_reference_is_refused_naming_the_limit_and_nothing_is_billed():
+    from flux_core.images import MAX_REFERENCE_BYTES
+
+    at = start()
+    big = png_bytes() + b"\0" * MAX_REFERENCE_BYTES  # a real PNG header, too many bytes
+    at.file_uploader(key="compose_ref_files").upload("huge.png", big, "image/png")
+    at.run()
+    assert f"the limit is {MAX_REFERENCE_BYTES // 2**20} MB" in " ".join(e.value for e in at.error)
+    at = generate(at, "a red cube")
+    assert "Nothing was sent. Fix these first:" in [e.value for e in at.error]
+    assert at.session_state["workbench"].recent() == []
+
+
+def test_a_good_reference_file_is_previewed_and_sent():
+    at = start()
+    at.file_uploader(key="compose_ref_files").upload("ref.png", png_bytes(), "image/png")
+    at.run()
+    assert len(at.image) == 1 and not at.error
+    row = finish_current(generate(at, "a cat"))
+    assert row["status"] == store.COMPLETED and len(store.params_of(row).image_urls) == 1
+
+
+def test_the_aspect_ratio_says_what_the_size_is():
+    at = start()
+    assert at.selectbox(key="compose_aspect").value == "1:1 square"
+    at.number_input(key="compose_width").set_value(768)
+    at.run()
+    assert at.selectbox(key="compose_aspect").value == "Custom"
+    at.number_input(key="compose_height").set_value(1344)
+    at.run()
+    assert at.selectbox(key="compose_aspect").value == "9:16 tall"
+
+
+def test_the_whole_draft_survives_a_trip_to_history():
+    at = start()
+    at.text_area(key="prompt").set_value("a draft not yet generated")
+    at.number_input(key="compose_width").set_value(768)
+    at.checkbox(key="compose_seed_random").uncheck()
+    at.run()
+    at.number_input(key="compose_seed").set_value(1234)
+    at.radio(key="compose_format").set_value("jpeg")
+    at.slider(key="compose_tolerance").set_value(5)
+    at.text_area(key="compose_ref_urls").set_value("https://example.com/a.png")
+    at.run()
+    at.switch_page("pages/history.py")
+    at.run()
+    at.switch_page("pages/compose.py")
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="prompt").value == "a draft not yet generated"
+    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_seed").value) == (
+        768,
+        1234,
+    )
+    assert at.radio(key="compose_format").value == "jpeg" and at.slider(key="compose_tolerance").value == 5
+    assert at.checkbox(key="compose_seed_random").value is False
+    assert at.text_area(key="compose_ref_urls").value == "https://example.com/a.png"
+
+
+def test_a_reload_brings_back_the_whole_draft_from_the_url():
+    """Every field of the draft is bound to the URL (the browser journey checks the URL is written)."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in {
+        "prompt": "a draft not yet generated",
+        "compose_width": "768",
+        "compose_height": "1024",
+        "compose_seed": "1234",
+        "compose_seed_random": "false",
+        "compose_format": "jpeg",
+        "compose_tolerance": "5",
+        "compose_ref_urls": "https://example.com/a.png",
+    }.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="prompt").value == "a draft not yet generated"
+    assert (at.number_input(key="compose_width").value, at.number_input(key="compose_seed").value) == (
+        768,
+        1234,
+    )
+    assert at.checkbox(key="compose_seed_random").value is False
+    assert at.radio(key="compose_format").value == "jpeg" and at.slider(key="compose_tolerance").value == 5
+    assert at.text_area(key="compose_ref_urls").value == "https://example.com/a.png"
+    assert at.selectbox(key="compose_aspect").value == "Custom"  # 768 x 1024 is no preset
+
+
+def test_a_failed_call_gives_a_browser_user_advice_for_the_app():
+    from flux_core.errors import NetworkError
+    from flux_core.params import FluxParams
+
+    at = start()
+    bench = at.session_state["workbench"]
+    run_id = bench.ledger.create_run(
+        FluxParams.parse(prompt="a lighthouse", seed=9),
+        backend="emulator",
+        base_url=bench.default.connection.base_url,
+    )
+    failure = NetworkError("Could not reach the server after 8 attempts.")
+    bench.ledger.transition(run_id, store.ERROR, error=failure.user_text(), error_kind=failure.kind)
+    at.query_params["run"] = run_id
+    at.run()
+    shown = texts(at)
+    assert "Could not reach the server after 8 attempts." in shown
+    assert "SEGMIND_BASE_URL" not in shown and "try again in a minute" in shown
+
+
+def test_a_prompt_over_the_limit_is_refused_naming_the_field():
+    at = generate(start(), "x" * 10_001)
+    assert "prompt must be at most 10,000 characters (got 10,001)" in texts(at)
+    assert at.session_state["workbench"].recent() == []

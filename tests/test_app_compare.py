@@ -140,3 +140,81 @@ def test_failed_cells_can_be_retried_alone():
     bench = at.session_state["workbench"]
     after = sweeps.load(bench.ledger, view.id)
     assert {c.run["id"] for c in after.cells}.isdisjoint({c.run["id"] for c in view.cells})
+
+
+def test_a_skipped_pair_is_not_counted_as_judged():
+    at = plan(compare_page())
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    run_and_finish(at)
+    at.text_input(key="compare_voter").set_value("Ana")
+    at.run()
+    at.button(key="compare_vote_skip").click()
+    at.run()
+    assert "0 of 3 pairs judged · 1 skipped" in texts(at)
+    at.button(key="compare_vote_left").click()
+    at.run()
+    assert "1 of 3 pairs judged · 1 skipped" in texts(at)
+
+
+def test_take_from_compose_keeps_its_reference_images():
+    import io
+
+    from PIL import Image
+
+    from flux_core import store
+
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 32), "teal").save(picture, "PNG")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.text_area(key="prompt").set_value("a cat with a hat")
+    at.text_area(key="compose_ref_urls").set_value("https://example.com/a.png\n/etc/hosts")
+    at.file_uploader(key="compose_ref_files").upload("ref.png", picture.getvalue(), "image/png")
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    at.button(key="compare_from_compose").click()
+    at.run()
+    assert "Reference images: 1 URL(s) and 1 file(s) from Compose" in texts(at)
+    assert (
+        "Not taken from Compose: image URL 2 must be an http:// or https:// URL (got '/etc/hosts')"
+        in texts(at)
+    )
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    for cell in view.cells:
+        urls = store.params_of(cell.run).image_urls
+        assert len(urls) == 2 and urls[0] == "https://example.com/a.png"
+    assert len({store.params_of(c.run).image_urls[1] for c in view.cells}) == 1  # uploaded once
+
+
+def test_from_a_past_run_keeps_its_reference_images():
+    from flux_core import store
+    from flux_core.params import FluxParams
+
+    at = compare_page()
+    bench = at.session_state["workbench"]
+    run_id = bench.ledger.create_run(
+        FluxParams.parse(prompt="a dog", seed=3, image_urls=["https://example.com/ref.jpg"]),
+        backend="emulator",
+        base_url=bench.default.connection.base_url,
+    )
+    bench.ledger.transition(run_id, store.COMPLETED)
+    at.run()
+    at.selectbox(key="compare_base_run").set_value(run_id)
+    at.run()
+    assert "Reference images: 1 URL(s)" in texts(at) and "https://example.com/ref.jpg" in texts(at)
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    assert {store.params_of(c.run).image_urls for c in view.cells} == {("https://example.com/ref.jpg",)}
+
+
+def test_every_bad_seed_is_named_on_the_compare_page():
+    at = plan(compare_page())
+    at.text_input(key="compare_seeds").set_value("-5, 99999999999")
+    at.run()
+    shown = texts(at)
+    assert "seed -5 must be from 0 to" in shown and "seed 99999999999 must be from 0 to" in shown

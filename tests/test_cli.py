@@ -286,3 +286,44 @@ def test_two_resumes_started_at_once_drive_each_run_once(capsys, monkeypatch, em
     code, out, _ = cli(capsys, "history", "--json")
     assert {json.loads(line)["status"] for line in out.splitlines()} == {"COMPLETED"}
     assert server.stats.submits == 6 and server.stats.downloads == 6
+
+
+def test_every_bad_seed_is_named_at_once(capsys):
+    code, out, err = cli(capsys, "sweep", "--prompt", "x", "--seeds", "-5, 99999999999")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "seed -5 must be from 0 to" in err and "seed 99999999999 must be from 0 to" in err
+
+
+def test_a_missing_key_is_said_once(capsys):
+    code, _, err = cli(capsys, "generate", "--prompt", "a red cube")
+    assert code == 3 and err.count("SEGMIND_API_KEY") == 1, err
+    assert err.strip() == (
+        "flux-lab: No Segmind API key. Set SEGMIND_API_KEY (or run with --emulator for offline previews)."
+    )
+
+
+def test_a_bad_image_is_named_by_its_file(capsys, tmp_path):
+    bad = tmp_path / "notanimage.png"
+    bad.write_text("just text")
+    code, _, err = cli(capsys, "generate", "--emulator", "--prompt", "a cat", "--image", str(bad))
+    assert code == 2 and f"--image {bad} is not a readable image" in err
+    assert "BytesIO" not in err and "0x" not in err
+
+
+def test_history_escapes_control_characters_of_prompts(capsys):
+    hostile = "a \x1b[31mred\x1b[0m cube\x07 and \x9b2J"
+    code, _, err = cli(capsys, "generate", "--emulator", "--prompt", hostile, "--seed", "1")
+    assert code == 0, err
+    code, out, _ = cli(capsys, "history")
+    assert code == 0 and "\\x1b[31mred\\x1b[0m cube\\x07 and \\x9b2J" in out
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in out.replace("\n", ""))
+    run_id = out.split()[1]
+    code, out, _ = cli(capsys, "show", run_id)
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b[31m" in out
+
+
+def test_a_megabyte_prompt_is_refused_before_anything_is_sent(capsys):
+    code, out, err = cli(capsys, "generate", "--emulator", "--prompt", "x" * 1_000_000)
+    assert code == 2 and "prompt must be at most 10,000 characters (got 1,000,000)" in err
+    code, out, _ = cli(capsys, "history", "--json")
+    assert out == ""

@@ -191,3 +191,23 @@ def test_a_dropped_connection_after_the_job_was_taken(emulator):
     with pytest.raises(httpx.RemoteProtocolError):
         submit(server)
     assert server.stats.submits == 1  # the job exists, the client cannot know its id
+
+
+def test_uploaded_assets_outlive_a_restart_of_an_emulator_that_keeps_state(tmp_path):
+    import httpx
+
+    from flux_core.emulator import EmulatorConfig, EmulatorServer
+    from tests.conftest import client_for
+
+    state = str(tmp_path / "emulator-state.json")
+    picture = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
+    with EmulatorServer(EmulatorConfig(state_path=state)) as first:
+        [url] = client_for(first).upload([(picture, "image/png")])
+        port = first.port
+        assert httpx.get(url).content == picture
+    with EmulatorServer(EmulatorConfig(state_path=state), port=port) as again:  # the app restarted
+        reply = httpx.get(url)
+        assert reply.status_code == 200 and reply.content == picture
+        assert reply.headers["content-type"] == "image/png"
+        assert httpx.get(f"{again.url}/files/assets/..%2F..%2Femulator-state.json").status_code == 404
+        assert httpx.get(f"{again.url}/files/assets/{'0' * 32}.png").status_code == 404

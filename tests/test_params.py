@@ -56,7 +56,7 @@ def test_every_bad_field_is_named_at_once():
     for needle in (
         "prompt is required",
         "image_urls allows at most 8",
-        "image_urls[0] must be an http",
+        "image URL 1 must be an http",
         "width must be from 64 to 2048 (got 4000)",
         "height must be from 64 to 2048 (got 50)",
         "safety_tolerance must be from 0",

@@ -226,3 +226,68 @@ def test_the_zip_holds_images_and_a_manifest_that_matches_the_ledger(lab, data_d
         assert entry["status"] == row["status"] and entry["seed"] == row["seed"]
         assert entry["coords"] == {"seed": row["seed"], "safety_tolerance": row["safety_tolerance"]}
         assert (entry["file"] in images) == (row["status"] == store.COMPLETED)
+
+
+def test_a_picture_two_cells_share_is_offered_for_votes_once(lab, data_dir):
+    _, ledger, runner = lab
+    # the emulator draws the same picture at every tolerance that passes: 2 seeds x 2 tolerances,
+    # 4 cells, 2 distinct pictures, so 1 pair (not 6, five of them of identical images)
+    calm = BASE.replace(prompt="a quiet harbour at dawn")
+    view = run_sweep(
+        ledger,
+        runner,
+        sweeps.make_plan(calm, [sweeps.axis("seed", [1, 2]), sweeps.axis("safety_tolerance", [3, 4])]),
+    )
+    assert view.progress()["done"] == 4
+    [(a, b)] = sweeps.vote_pairs(view, "Ana", data_dir)
+    assert a.run["seed"] != b.run["seed"]
+    assert sweeps.picture_key(a, data_dir) != sweeps.picture_key(b, data_dir)
+
+
+def test_skipped_pairs_are_not_counted_as_judged(lab, data_dir):
+    _, ledger, runner = lab
+    view = run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3, 4])]))
+    pairs = sweeps.vote_pairs(view, "Ana", data_dir)
+    assert len(pairs) == 6
+    (w, lo), skip_a, skip_b = pairs[0], pairs[1], pairs[2]
+    sweeps.record_vote(ledger, view.id, "Ana", w.run["id"], lo.run["id"])
+    skipped = {frozenset((a.run["id"], b.run["id"])) for a, b in (skip_a, skip_b)}
+    progress = sweeps.vote_progress(pairs, sweeps.voted_pairs(ledger, view.id, "Ana"), skipped)
+    assert (progress.pairs, progress.judged, progress.skipped) == (6, 1, 2)
+    assert progress.line() == "1 of 6 pairs judged · 2 skipped"
+
+
+def test_contact_sheet_tiles_are_one_size_full_images_and_a_titled_band(lab, data_dir, monkeypatch):
+    from PIL import ImageChops, ImageDraw
+
+    _, ledger, runner = lab
+    view = run_sweep(
+        ledger,
+        runner,
+        sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2]), sweeps.axis("safety_tolerance", [1, 3])]),
+        name="zombies by tolerance",
+    )
+    done = next(c for c in view.cells if c.outcome == "done")
+    blocked = next(c for c in view.cells if c.outcome == "blocked")
+    size = D.CONTACT_SHEET_CELL_PX
+    background = (250, 250, 248)
+    boxes = []
+    for cell in (done, blocked):
+        sheet = Image.new("RGB", (size + 40, size + 40), background)
+        sweeps._draw_cell(sheet, ImageDraw.Draw(sheet), cell, data_dir, (20, 20), size, sweeps._font(14))
+        boxes.append(ImageChops.difference(sheet, Image.new("RGB", sheet.size, background)).getbbox())
+        if cell is done:  # the full image, scaled to the tile (the 200 px thumbnail left a margin)
+            with Image.open(data_dir / done.run["image_path"]) as full:
+                full = full.convert("RGB").resize((size, size))
+            assert sheet.getpixel((20, 20)) == full.getpixel((0, 0))
+    assert boxes[0] == boxes[1] == (20, 20, 20 + size, 20 + size)  # same-size tiles, blocked or not
+
+    drawn: list[str] = []
+    original = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(
+        ImageDraw.ImageDraw,
+        "text",
+        lambda self, xy, text, *a, **k: (drawn.append(text), original(self, xy, text, *a, **k)),
+    )
+    sweeps.contact_sheet(view, data_dir)
+    assert drawn[0] == "zombies by tolerance" and drawn[1] == "Base prompt: a zombie at dusk"

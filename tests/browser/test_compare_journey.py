@@ -69,3 +69,30 @@ def test_a_sweep_survives_a_refresh_and_a_server_restart(app_server, page, data_
     shoot(page, artifacts, "2-finished-after-restart")
     state = json.loads((data_dir / "emulator-state.json").read_text())
     assert len(state["jobs"]) == 6  # must not happen: a cell submitted twice
+
+
+def test_on_a_phone_the_grid_keeps_its_column_headers(app_server, page, artifacts):
+    page.set_viewport_size({"width": 390, "height": 844})
+    server = app_server(latency=0.2)
+    page.goto(f"{server.url}/compare")
+    page.get_by_label("Base prompt").fill("a quiet harbour at dawn")
+    page.get_by_label("Base prompt").press("Tab")
+    expect(page.get_by_text("6 cells (3 seeds × 2 safety tolerances)")).to_be_visible()
+    page.get_by_role("button", name="Run sweep").click()
+    expect(page.get_by_text("6 done · 0 blocked · 0 failed · 0 pending")).to_be_visible()
+    expect(page.get_by_role("button", name="Contact sheet (PNG)")).to_be_visible()  # the finished page
+    headers = [page.get_by_text(f"tolerance {t}", exact=True).first for t in (2, 4)]
+    for header in headers:
+        header.scroll_into_view_if_needed()
+        expect(header).to_be_in_viewport()
+    shoot(page, artifacts, "1-phone-grid")
+    # the headers stand side by side above the images of their own columns (not stacked apart from them)
+    left, right = (h.bounding_box() for h in headers)
+    assert abs(left["y"] - right["y"]) < 4 and left["x"] + left["width"] <= right["x"]
+    first_row = (
+        page.get_by_test_id("stImage").nth(0).bounding_box(),
+        page.get_by_test_id("stImage").nth(1).bounding_box(),
+    )
+    for header, image in zip((left, right), first_row):
+        assert image["y"] > header["y"]
+        assert image["x"] - 8 <= header["x"] <= image["x"] + image["width"]
