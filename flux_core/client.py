@@ -122,6 +122,15 @@ class _Protocol:
             headers["x-api-key"] = self.connection.api_key
         return headers
 
+    def request_for(self, http: httpx.Client | httpx.AsyncClient, send: Send) -> httpx.Request:
+        return http.build_request(
+            send.method,
+            send.url,
+            json=send.json,
+            headers=self.headers_for(send),
+            timeout=_timeout(send.timeout),
+        )
+
     def _send(self, send: Send) -> Ops:
         """Wait for the key's budget, then send; returns the httpx.Response."""
         if send.api:
@@ -524,13 +533,7 @@ class SegmindClient(_Protocol):
                     self._sleep(effect.seconds)
                 continue
             http = self._fresh if effect.fresh_connection else self._http
-            request = http.build_request(
-                effect.method,
-                effect.url,
-                json=effect.json,
-                headers=self.headers_for(effect),
-                timeout=_timeout(effect.timeout),
-            )
+            request = self.request_for(http, effect)
             try:
                 response = http.send(request, stream=effect.sink is not None)
                 if effect.sink is None:
@@ -619,13 +622,7 @@ class AsyncSegmindClient(_Protocol):
                     await self._sleep(effect.seconds)
                 continue
             http = self._fresh if effect.fresh_connection else self._http
-            request = http.build_request(
-                effect.method,
-                effect.url,
-                json=effect.json,
-                headers=self.headers_for(effect),
-                timeout=_timeout(effect.timeout),
-            )
+            request = self.request_for(http, effect)
             try:
                 response = await http.send(request, stream=effect.sink is not None)
                 if effect.sink is None:

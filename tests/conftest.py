@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
+from flux_core import store
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer
 from flux_core.settings import Connection
@@ -74,3 +76,24 @@ def fast_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("FLUX_LAB_EMULATOR_PORT", "0")
     yield
     Workbench.shutdown_all(wait=True)  # runs a test left in flight finish before their client closes
+
+
+DEAD_LEASE = f"{socket.gethostname()}:999999999:dead"  # a process of this host that is gone
+
+
+def left_in_flight(
+    ledger, server, client: SegmindClient, params, *, key=None, status="QUEUED", backend="segmind"
+):
+    """What a process killed right after a submit leaves: the job taken by `server`, the run
+    recorded as submitted, its lease naming a dead process. Returns the run id."""
+    run_id = ledger.create_run(params, backend=backend, base_url=server.url, lease=DEAD_LEASE, key=key)
+    job = client.submit(params)
+    ledger.transition(
+        run_id,
+        status,
+        request_id=job.request_id,
+        status_url=job.status_url,
+        response_url=job.response_url,
+        submitted_at=store.now_iso(),
+    )
+    return run_id

@@ -27,7 +27,7 @@ from flux_core.params import FluxParams
 from flux_core.runner import Runner
 from flux_core.settings import Connection
 from flux_core.store import Ledger
-from tests.conftest import TEST_KEY, client_for
+from tests.conftest import TEST_KEY, client_for, left_in_flight
 
 BASE = "https://api.segmind.test"
 DEAD = f"{socket.gethostname()}:999999999:dead"  # a process of this host that is gone
@@ -288,17 +288,8 @@ def test_a_run_is_only_ever_driven_with_the_key_that_submitted_it(emulator, data
     ledger = Ledger(data_dir / "ledger.db")
     p = FluxParams.parse(prompt="a red cube", seed=1)
     client = client_for(server, key=mine)
-    job = client.submit(p)
+    run_id = left_in_flight(ledger, server, client, p, key=mine)
     client.close()
-    run_id = ledger.create_run(p, backend="segmind", base_url=server.url, lease=DEAD, key=mine)
-    ledger.transition(
-        run_id,
-        store.QUEUED,
-        request_id=job.request_id,
-        status_url=job.status_url,
-        response_url=job.response_url,
-        submitted_at=store.now_iso(),
-    )
     other = Runner(ledger, data_dir, client_for(server, key=theirs))
     assert other.resume() == []
     other.shutdown()

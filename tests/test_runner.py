@@ -12,7 +12,7 @@ from flux_core.images import read_recipe
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
 from flux_core.store import Ledger
-from tests.conftest import TEST_KEY, client_for
+from tests.conftest import TEST_KEY, client_for, left_in_flight
 
 
 def make_runner(server, data_dir, key=TEST_KEY, concurrency=4) -> Runner:
@@ -125,18 +125,7 @@ def test_runs_of_a_killed_process_are_finished_on_resume(emulator, data_dir):
     client = client_for(server)
     ids = []
     for seed in range(3):  # what a process killed right after its submits leaves behind
-        p = params(seed=seed)
-        run_id = ledger.create_run(p, backend="emulator", base_url=server.url, lease=dead_lease())
-        job = client.submit(p)
-        ledger.transition(
-            run_id,
-            store.QUEUED,
-            request_id=job.request_id,
-            status_url=job.status_url,
-            response_url=job.response_url,
-            submitted_at=store.now_iso(),
-        )
-        ids.append(run_id)
+        ids.append(left_in_flight(ledger, server, client, params(seed=seed), backend="emulator"))
     unsent = ledger.create_run(params(seed=9), backend="emulator", base_url=server.url, lease=dead_lease())
     in_flight = ledger.create_run(
         params(seed=10), backend="emulator", base_url=server.url, lease=dead_lease()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -11,7 +10,7 @@ from flux_core import store
 from flux_core.params import FluxParams
 from flux_core.store import Ledger
 from tests.browser.appserver import AppServer
-from tests.conftest import TEST_KEY, client_for
+from tests.conftest import TEST_KEY, client_for, left_in_flight
 
 pytestmark = pytest.mark.browser
 
@@ -22,21 +21,17 @@ def test_runs_in_flight_are_resumed_when_the_server_starts_with_nobody_visiting(
     segmind = emulator(latency_s=0.5)
     ledger = Ledger(data_dir / "ledger.db")
     client = client_for(segmind)
-    dead = f"{socket.gethostname()}:999999999:killed"
-    ids = []
-    for seed in range(3):  # what a server killed mid-sweep leaves: submitted, never collected
-        p = FluxParams.parse(prompt="a zombie at dusk", seed=seed)
-        run_id = ledger.create_run(p, backend="segmind", base_url=segmind.url, lease=dead, key=TEST_KEY)
-        job = client.submit(p)
-        ledger.transition(
-            run_id,
-            store.PROCESSING,
-            request_id=job.request_id,
-            status_url=job.status_url,
-            response_url=job.response_url,
-            submitted_at=store.now_iso(),
+    ids = [  # what a server killed mid-sweep leaves: submitted, never collected
+        left_in_flight(
+            ledger,
+            segmind,
+            client,
+            FluxParams.parse(prompt="a zombie at dusk", seed=seed),
+            key=TEST_KEY,
+            status=store.PROCESSING,
         )
-        ids.append(run_id)
+        for seed in range(3)
+    ]
     client.close()
 
     server = AppServer(data_dir, artifacts, latency=0.5)
