@@ -15,21 +15,19 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any, Iterator
 
 from flux_core import defaults as D
 from flux_core import store, sweeps
-from flux_core.client import SegmindClient
-from flux_core.emulator import EmulatorConfig, EmulatorServer, serve_forever
+from flux_core.emulator import EmulatorConfig, serve_forever
 from flux_core import logs
-from flux_core.errors import CallFailed, FluxError, LedgerError, MissingKey, redact, remember_secret
+from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
 from flux_core.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
 from flux_core.presentation import run_as_json
-from flux_core.runner import Runner
-from flux_core.settings import Connection, data_dir as resolve_data_dir
+from flux_core.workbench import Workbench
+from flux_core.settings import data_dir as resolve_data_dir
 from flux_core.store import storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3
@@ -122,6 +120,12 @@ def build_parser() -> _Parser:
         action="store_true",
         help="run cells whose exact request already COMPLETED (default: reuse those results)",
     )
+    sweep.add_argument("--name", default="", help="a name for the sweep (shown in Compare)")
+    sweep.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"confirm a sweep of more new images than the cap ({D.SWEEP_CAP_ENV})",
+    )
 
     hist = sub.add_parser("history", help="list runs, newest first")
     hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
@@ -199,51 +203,26 @@ def emulator_config(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-class Session:
-    """What a command works with: the connection, the ledger, a client and a runner."""
-
-    def __init__(self, args: argparse.Namespace, *, concurrency: int = 1, progress: bool = False):
-        self.data_dir = resolve_data_dir(args.data_dir)
-        self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
-        self.emulator: EmulatorServer | None = None
-        if getattr(args, "emulator", False):
-            self.emulator = EmulatorServer().start()
-            self.connection = Connection.resolve(
-                api_key=D.EMULATOR_KEY, base_url=self.emulator.url, rpm=0, backend="emulator"
-            )
-        else:
-            self.connection = Connection.resolve()
-        self.client = SegmindClient(connection=self.connection)
-        wanted = getattr(args, "progress", False) or (progress and sys.stderr.isatty())
-        self.progress = _Progress() if wanted else None
-        self.runner = Runner(
-            self.ledger,
-            self.data_dir,
-            self.client,
-            backend=self.connection.backend,
-            concurrency=concurrency,
-            on_update=self.progress,
-        )
-
-    def require_key(self) -> None:
-        if not self.connection.api_key:
-            raise MissingKey("No Segmind API key.")
-
-    def close(self, wait: bool = True) -> None:
-        self.runner.shutdown(wait=wait)
-        if self.emulator is not None:
-            self.emulator.stop()
-
-
 @contextlib.contextmanager
-def session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Session]:
-    s = Session(args, **kwargs)
+def workbench(
+    args: argparse.Namespace, *, concurrency: int = 1, progress: bool = False
+) -> Iterator[Workbench]:
+    """The service for one command: the configured key (or `--emulator`), no background scans.
+    Ctrl+C or an error leaves runs in flight for `flux-lab resume` and exits at once."""
+    wanted = getattr(args, "progress", False) or (progress and sys.stderr.isatty())
+    wb = Workbench(
+        args.data_dir,
+        emulator="ephemeral" if getattr(args, "emulator", False) else "never",
+        concurrency=concurrency,
+        on_update=_Progress() if wanted else None,
+        background=False,
+    )
     try:
-        yield s
-    except BaseException:  # Ctrl+C included: leave runs in flight to `flux-lab resume`, exit now
-        s.close(wait=False)
+        yield wb
+    except BaseException:
+        wb.shutdown(wait=False)
         raise
-    s.close()
+    wb.shutdown(wait=True)
 
 
 class _Progress:
@@ -297,10 +276,6 @@ def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[i
         _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders)
 
 
-def _upload(s: Session, refs: list[tuple[bytes, str]]) -> list[str]:
-    return s.client.upload(refs) if refs else []
-
-
 def _exit_code(rows: list[dict[str, Any]]) -> int:
     statuses = {r["status"] for r in rows}
     if statuses & {store.ERROR, store.SUBMIT_UNKNOWN} or statuses & set(store.ACTIVE):
@@ -336,14 +311,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     seed_random = args.seed is None or str(args.seed).strip().lower() == "random"
     _validate_all(args, [args.seed], [args.safety_tolerance])
     refs = _references(args)
-    with session(args, progress=not args.json) as s:
-        s.require_key()
-        params = _params(
-            args, seed=args.seed, tolerance=args.safety_tolerance, urls=args.image_url + _upload(s, refs)
-        )
-        run_id = s.runner.enqueue(params, seed_random=seed_random)
-        row = s.runner.wait([run_id])[0]
-        _print_run(row, s.data_dir, args.json, s.runner.problem(run_id))
+    with workbench(args, progress=not args.json) as wb:
+        wb.require_key()
+        params = _params(args, seed=args.seed, tolerance=args.safety_tolerance, urls=args.image_url)
+        run_id = wb.submit(params, seed_random=seed_random, references=refs)
+        [row] = wb.wait([run_id])
+        _print_run(row, wb.data_dir, args.json, wb.problem(run_id))
         return _exit_code([row])
 
 
@@ -352,53 +325,51 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("flux-lab sweep: --concurrency must be at least 1")
     _validate_all(args, args.seeds, args.safety_tolerances)
     refs = _references(args)
-    with session(args, concurrency=args.concurrency, progress=not args.json) as s:
-        s.require_key()
-        urls = args.image_url + _upload(s, refs)
-        seeds = [random_seed() if seed is None else seed for seed in args.seeds]
-        plan = sweeps.make_plan(
-            _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=urls),
-            [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))],
+    seeds = [random_seed() if seed is None else seed for seed in args.seeds]
+    plan = sweeps.make_plan(
+        _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url),
+        [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))],
+    )
+    with workbench(args, concurrency=args.concurrency, progress=not args.json) as wb:
+        wb.require_key()
+        sweep_id = wb.start_sweep(
+            plan, name=args.name, run_again=args.run_again, confirmed=args.yes, references=refs
         )
-        sweep_id = sweeps.start(plan, s.ledger, s.runner, run_again=args.run_again)
-        view = sweeps.load(s.ledger, sweep_id)
+        view = wb.sweep(sweep_id)
         run_ids = [cell.run["id"] for cell in view.cells] if view else []
-        futures = s.runner.futures(run_ids)
-        for row in s.ledger.get_many([r for r in run_ids if r not in futures.values()]):
-            _print_run(row, s.data_dir, args.json)  # reused: already done
-        for future in as_completed(futures):
-            row = s.ledger.get(futures[future])
-            if row is not None:
-                _print_run(row, s.data_dir, args.json, s.runner.problem(row["id"]))
-        return _exit_code(s.ledger.get_many(run_ids))
+        for row in wb.as_completed(run_ids):
+            _print_run(row, wb.data_dir, args.json, wb.problem(row["id"]))
+        if not args.json:
+            print(
+                f"Sweep {sweep_id}: the Compare page shows it at /compare?sweep={sweep_id}", file=sys.stderr
+            )
+        return _exit_code(wb.runs(run_ids))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    ledger = store.Ledger(resolve_data_dir(args.data_dir) / D.DB_NAME)
-    rows = ledger.search(args.search, limit=max(1, args.limit), status=args.status)
-    data_dir = resolve_data_dir(args.data_dir)
-    for row in rows:
-        if args.json:
-            print(json.dumps(run_as_json(row, data_dir)))
-        else:
-            prompt = terminal_text(" ".join(row["prompt"].split()))
-            print(
-                f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
-                f"tol {row['safety_tolerance']}  {prompt[:60]}"
-            )
-    if not rows and not args.json:
-        print("No runs found.", file=sys.stderr)
-    return EXIT_OK
+    with workbench(args) as wb:
+        rows = wb.search(args.search, limit=max(1, args.limit), status=args.status)
+        for row in rows:
+            if args.json:
+                print(json.dumps(run_as_json(row, wb.data_dir)))
+            else:
+                prompt = terminal_text(" ".join(row["prompt"].split()))
+                print(
+                    f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
+                    f"tol {row['safety_tolerance']}  {prompt[:60]}"
+                )
+        if not rows and not args.json:
+            print("No runs found.", file=sys.stderr)
+        return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    data_dir = resolve_data_dir(args.data_dir)
-    ledger = store.Ledger(data_dir / D.DB_NAME)
-    row = ledger.get(args.run_id)
-    if row is None:
-        raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
-    info = run_as_json(row, data_dir)
-    info["events"] = ledger.events(args.run_id)
+    with workbench(args) as wb:
+        row = wb.run(args.run_id)
+        if row is None:
+            raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
+        info = run_as_json(row, wb.data_dir)
+        info["events"] = wb.events(args.run_id)
     if args.json:
         print(json.dumps(info))
     else:
@@ -411,14 +382,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    with session(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as s:
-        elsewhere = [r for r in s.ledger.active() if r["base_url"] != s.connection.base_url]
-        run_ids = s.runner.resume()
+    with workbench(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as wb:
+        elsewhere = wb.elsewhere()
+        run_ids = wb.resume()
         if run_ids:
-            s.require_key()
-        rows = s.runner.wait(run_ids)
+            wb.require_key()
+        rows = wb.wait(run_ids)
         for row in rows:
-            _print_run(row, s.data_dir, args.json, s.runner.problem(row["id"]))
+            _print_run(row, wb.data_dir, args.json, wb.problem(row["id"]))
         if not args.json:
             print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
             if elsewhere:
@@ -465,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except ParamsError as exc:
         print(f"flux-lab: invalid parameters: {redact(str(exc), secret)}. Nothing was sent.", file=sys.stderr)
+        return EXIT_INVALID
+    except ConfirmationNeeded as exc:
+        print(f"flux-lab: {redact(exc.user_text(), secret)} Nothing was sent.", file=sys.stderr)
         return EXIT_INVALID
     except (CallFailed, LedgerError) as exc:
         print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)

@@ -136,6 +136,16 @@ class MissingKey(CallFailed):
     app_hint = "Type a key into the sidebar, or leave it empty for the offline emulator."
 
 
+class ConfirmationNeeded(FluxError):
+    """An operation that may cost money beyond what was asked needs the person's say-so first."""
+
+    kind = "confirm"
+
+
+class UnknownRun(FluxError):
+    kind = "unknown_run"
+
+
 class LedgerError(FluxError):
     """The ledger or the data directory cannot be used: a full disk, a read-only directory, a
     damaged file. Nothing about the call; what to do is on this machine."""

@@ -181,10 +181,14 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
     all of it or none), then drive the new runs; reuse COMPLETED runs of the exact request unless
     run_again."""
     cells: list[tuple[Any, FluxParams | str, bool]] = []
-    for coords, params in plan.cells():
+    planned = plan.cells()
+    for coords, params in planned:
         existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
         cells.append((list(coords), existing["id"] if existing else params, False))
-    sweep_id, _ = runner.start_sweep(plan.base.payload(), [a.as_json() for a in plan.axes], cells, name=name)
+    # the base as recorded: the first cell's request, so a field an axis covers holds its first
+    # value whichever front end planned the sweep
+    base = planned[0][1].payload()
+    sweep_id, _ = runner.start_sweep(base, [a.as_json() for a in plan.axes], cells, name=name)
     return sweep_id
 
 

@@ -1,9 +1,14 @@
-"""What the app works with: one ledger, the backends (the embedded emulator or Segmind), and a
-runner per backend that owns all submitting and polling.
+"""The service layer: every operation a person can do, whatever the front end (the CLI, a page).
 
-`Workbench.shared()` is process-wide: every browser session of the Streamlit server uses the same
-one, so navigating away, refreshing, closing the tab or opening a second tab loses nothing, and a
-restarted server resumes the runs still pending. Pages only read the ledger.
+A `Workbench` holds one ledger, the backends (Segmind with the configured key or a key typed into a
+browser session, or the emulator) and a runner per backend that owns all submitting and polling.
+Front ends parse what a person typed, call one method here, and show what comes back; the rules
+(double clicks, the sweep cap, never resending an unknown submit unasked, which key drives a run)
+live here once. They never write to the ledger or touch a runner themselves.
+
+`Workbench.shared()` is process-wide for the app: every browser session of the Streamlit server uses
+the same one, so navigating away, refreshing, closing the tab or opening a second tab loses nothing,
+and a restarted server resumes the runs still pending. The CLI makes its own for one command.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from concurrent.futures import as_completed
+from typing import Any, Iterator
 
 from flux_core import defaults as D
-from flux_core import store, sweeps
+from flux_core import history, store, sweeps
 from flux_core.client import SegmindClient
 from flux_core.emulator import EmulatorConfig, EmulatorServer
-from flux_core.errors import AuthError, CallFailed, ForbiddenError
+from flux_core.errors import AuthError, CallFailed, ConfirmationNeeded, ForbiddenError, MissingKey, UnknownRun
 from flux_core.logs import logger
-from flux_core.params import FluxParams
+from flux_core.params import FluxParams, random_seed
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.sweeps import SweepPlan
@@ -57,10 +63,22 @@ class Workbench:
         data_dir: str | os.PathLike | None = None,
         api_key: str | None = None,
         emulator_port: int | None = None,
+        *,
+        emulator: str = "embedded",
+        concurrency: int = D.SWEEP_CONCURRENCY,
+        on_update: Any = None,
+        background: bool = True,
     ):
+        """`emulator`: "embedded" (the app: with no key, the emulator that keeps its jobs in the data
+        directory), "ephemeral" (`--emulator` on the CLI: always a fresh in-process emulator) or
+        "never" (the CLI without it: no key is a MissingKey). `background`: resume runs left in
+        flight now and scan for orphans every ORPHAN_SCAN_S (the app server)."""
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
         self.emulator: EmulatorServer | None = None
+        self._emulator_mode = emulator
+        self._concurrency = concurrency
+        self._on_update = on_update
         self._emulator_port = emulator_port or _env_number(D.EMULATOR_PORT_ENV, int, D.EMULATOR_PORT)
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
@@ -70,12 +88,18 @@ class Workbench:
         self._guard_locks: dict[str, threading.Lock] = {}
         self._credit_threads: list[threading.Thread] = []
         self.default_key = api_key or None
-        self.default = self.backend(None)
-        self.resumed = self.default.runner.resume()
         self._last_resume = time.monotonic()
         self._stopped = threading.Event()
-        self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
-        self._scanner.start()
+        self.resumed: list[str] = []
+        if background:
+            self.resumed = self.default.runner.resume()
+            self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
+            self._scanner.start()
+
+    @property
+    def default(self) -> Backend:
+        """The backend of the configured key (or the emulator), made when first needed."""
+        return self.backend(None)
 
     @classmethod
     def shared(cls, data_dir: str | os.PathLike | None = None, api_key: str | None = None) -> "Workbench":
@@ -101,17 +125,18 @@ class Workbench:
         slot = _digest(key)
         with self._lock:
             if slot not in self._backends:
-                if key:
-                    connection = Connection.resolve(api_key=key)
-                else:
+                if self._emulator_mode == "ephemeral" or (not key and self._emulator_mode == "embedded"):
                     connection = self._emulator_connection()
+                else:
+                    connection = Connection.resolve(api_key=key)
                 client = SegmindClient(connection=connection)
                 runner = Runner(
                     self.ledger,
                     self.data_dir,
                     client,
                     backend=connection.backend,
-                    concurrency=D.SWEEP_CONCURRENCY,
+                    concurrency=self._concurrency,
+                    on_update=self._on_update,
                 )
                 self._backends[slot] = Backend(connection, client, runner)
                 created = bool(session_key and session_key.strip())
@@ -123,6 +148,8 @@ class Workbench:
         return backend
 
     def _emulator_connection(self) -> Connection:
+        if self.emulator is None and self._emulator_mode == "ephemeral":
+            self.emulator = EmulatorServer().start()
         if self.emulator is None:
             latency = _env_number(D.EMULATOR_LATENCY_ENV, float, D.EMULATOR_LATENCY_S)
             config = EmulatorConfig(
@@ -182,6 +209,47 @@ class Workbench:
         """Upload local reference images (bytes, MIME type) through upload-asset: their URLs."""
         return self.backend(session_key).client.upload(references) if references else []
 
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        vary_seed: bool = False,
+        confirmed_unknown: bool = False,
+        session_key: str | None = None,
+        guard: str | None = None,
+    ) -> str:
+        """Run a past run again, identically or with a new random seed. A run whose submit may have
+        reached Segmind (SUBMIT_UNKNOWN) is sent identically again only once the person confirms
+        that Segmind's console does not list it: it may have been billed already."""
+        row = self._row(run_id)
+        if row["status"] == store.SUBMIT_UNKNOWN and not vary_seed and not confirmed_unknown:
+            raise ConfirmationNeeded(
+                "This run's submit may have reached Segmind and may be billed.",
+                hint="Check Segmind's console first; send it again only if the request is not there.",
+            )
+        params = store.params_of(row)
+        if vary_seed:
+            params = params.replace(seed=random_seed())
+        return self.submit(
+            params,
+            seed_random=vary_seed or bool(row["seed_random"]),
+            session_key=session_key,
+            guard=guard,
+        )
+
+    def estimate(
+        self, plan: "SweepPlan", *, session_key: str | None = None, run_again: bool = False
+    ) -> sweeps.Estimate:
+        """Cells, new images, time and cost of a sweep before anything runs."""
+        backend = self.backend(session_key)
+        return sweeps.estimate(
+            plan,
+            self.ledger,
+            base_url=backend.connection.base_url,
+            price=self.price_per_image(session_key),
+            run_again=run_again,
+        )
+
     def start_sweep(
         self,
         plan: "SweepPlan",
@@ -189,18 +257,136 @@ class Workbench:
         session_key: str | None = None,
         name: str = "",
         run_again: bool = False,
+        confirmed: bool = False,
+        references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
     ) -> str:
-        """Save a sweep and hand its new cells to the runner (a double click starts it once)."""
+        """Save a sweep and hand its new cells to the runner (a double click starts it once). More
+        new images than the cap (FLUX_LAB_SWEEP_CAP) need `confirmed`; local reference images are
+        uploaded first and join every cell's image URLs."""
 
         def begin() -> str:
+            chosen = plan
+            est = self.estimate(plan, session_key=session_key, run_again=run_again)
+            if sweeps.needs_confirmation(est, self.sweep_cap()) and not confirmed:
+                raise ConfirmationNeeded(
+                    f"This sweep makes {est.new} new images, more than {self.sweep_cap()}.",
+                    hint="Confirm that you want them all (the CLI: --yes), or make the sweep smaller.",
+                )
+            if references:  # every cell checked with stand-ins first: nothing is uploaded for a bad plan
+                stand_ins = [f"https://upload.invalid/{i}" for i in range(len(references))]
+                sweeps.make_plan(
+                    plan.base.replace(image_urls=[*plan.base.image_urls, *stand_ins]), list(plan.axes)
+                )
+                urls = [*plan.base.image_urls, *self.upload(references, session_key)]
+                chosen = sweeps.make_plan(plan.base.replace(image_urls=urls), list(plan.axes))
             return sweeps.start(
-                plan, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again
+                chosen, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again
             )
 
         if guard is None:
             return begin()
-        return self._once(guard, repr((plan, name, run_again)), begin)
+        fingerprint = repr((plan, name, run_again)) + repr([r[0][:64] for r in references or []])
+        return self._once(guard, fingerprint, begin)
+
+    def retry_failed(self, sweep_id: str, *, session_key: str | None = None) -> list[str]:
+        """Run a sweep's failed cells again (never one whose submit outcome is unknown)."""
+        view = self.sweep(sweep_id)
+        return sweeps.retry_failed(view, self.ledger, self.backend(session_key).runner) if view else []
+
+    def vote(self, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
+        sweeps.record_vote(self.ledger, sweep_id, voter, winner_run_id, loser_run_id)
+
+    # --- curation -----------------------------------------------------------------------------
+    def curate(
+        self,
+        run_id: str,
+        *,
+        favourite: bool | None = None,
+        rating: int | None = None,
+        notes: str | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
+        """Favourite, rating (1-5), note and tags of a run."""
+        self._row(run_id)
+        self.ledger.update_curation(run_id, favourite=favourite, rating=rating, notes=notes, tags=tags)
+
+    def delete(self, run_ids: list[str]) -> None:
+        """Move runs to the trash (restorable)."""
+        history.delete(self.ledger, run_ids)
+
+    def restore(self, run_ids: list[str]) -> None:
+        history.restore(self.ledger, run_ids)
+
+    def purge(self, run_ids: list[str] | None = None) -> int:
+        """Delete runs in the trash for good, their image files with them; returns how many."""
+        return history.purge(self.ledger, self.data_dir, run_ids)
+
+    # --- reading ------------------------------------------------------------------------------
+    def find(self, query: history.Query) -> history.Page:
+        return history.find(self.ledger, query)
+
+    def sweep(self, sweep_id: str) -> sweeps.SweepView | None:
+        return sweeps.load(self.ledger, sweep_id)
+
+    def search(
+        self, text: str | None = None, *, limit: int = 50, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first: words in the prompt, notes or tags, and/or one status."""
+        return self.ledger.search(text, limit=limit, status=status)
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        return self.ledger.events(run_id)
+
+    def runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        return self.ledger.get_many(run_ids)
+
+    def wait(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """Block until these runs are no longer driven here; their rows as they ended."""
+        for backend in list(self._backends.values()):
+            backend.runner.wait(run_ids)
+        return self.ledger.get_many(run_ids)
+
+    def as_completed(self, run_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """Each run's row as soon as it stops being driven here (runs not driven here first)."""
+        futures: dict[Any, str] = {}
+        for backend in list(self._backends.values()):
+            futures.update(backend.runner.futures(run_ids))
+        for row in self.ledger.get_many([r for r in run_ids if r not in futures.values()]):
+            yield row
+        for future in as_completed(futures):
+            row = self.ledger.get(futures[future])
+            if row is not None:
+                yield row
+
+    def problem(self, run_id: str) -> str | None:
+        """What stopped a run that the ledger itself could not record (a full disk)."""
+        for backend in list(self._backends.values()):
+            text = backend.runner.problem(run_id)
+            if text:
+                return text
+        return None
+
+    def resume(self, session_key: str | None = None) -> list[str]:
+        """Take over the runs of this server and key that nobody drives; returns their ids."""
+        return self.backend(session_key).runner.resume()
+
+    def elsewhere(self, session_key: str | None = None) -> list[dict[str, Any]]:
+        """Unfinished runs that belong to another server than this backend's."""
+        base_url = self.backend(session_key).connection.base_url
+        return [r for r in self.ledger.active() if r["base_url"] != base_url]
+
+    def require_key(self, session_key: str | None = None) -> None:
+        if not self.backend(session_key).connection.api_key:
+            raise MissingKey("No Segmind API key.")
+
+    def _row(self, run_id: str) -> dict[str, Any]:
+        row = self.ledger.get(run_id)
+        if row is None:
+            raise UnknownRun(
+                f"There is no run {run_id!r} in the ledger.", hint="`flux-lab history` lists them."
+            )
+        return row
 
     def _once(self, guard: str, fingerprint: str, action: Any) -> str:
         """Run `action` unless the same caller did the same within DOUBLE_SUBMIT_WINDOW_S. The check,

@@ -11,7 +11,7 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import images, store, sweeps
-from flux_core.errors import CallFailed, for_app
+from flux_core.errors import CallFailed, ConfirmationNeeded, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.workbench import Workbench
 
@@ -288,19 +288,12 @@ def plan_page() -> None:
         for problem in problems:
             st.text(f"• {problem}")
         return
-    backend = wb.backend(session_key)
     run_again = st.checkbox(
         "Run again even where the ledger already has the exact result",
         key="compare_run_again",
         persist_state="session",
     )
-    est = sweeps.estimate(
-        plan,
-        wb.ledger,
-        base_url=backend.connection.base_url,
-        price=wb.price_per_image(session_key),
-        run_again=run_again,
-    )
+    est = wb.estimate(plan, session_key=session_key, run_again=run_again)
     shape = " × ".join(f"{len(a.values)} {a.plural}" for a in plan.axes)
     cost = f"{est.cost:.4g} credits" if est.cost is not None else "unknown (set FLUX_LAB_PRICE)"
     st.info(
@@ -319,21 +312,23 @@ def plan_page() -> None:
     if st.button(
         "Run sweep", key="compare_run", type="primary", disabled=not confirmed, icon=":material/play_arrow:"
     ):
-        if ref_files:
-            try:
-                uploaded = wb.upload(ref_files, session_key=session_key)
-            except CallFailed as exc:
-                st.error("The reference images could not be uploaded; nothing was submitted.")
-                st.text(for_app(exc.user_text()))
-                return
-            plan = sweeps.make_plan(plan.base.replace(image_urls=[*ref_urls, *uploaded]), list(plan.axes))
-        sweep_id = wb.start_sweep(
-            plan,
-            session_key=session_key,
-            name=state.get("compare_name", ""),
-            run_again=run_again,
-            guard=state.setdefault("compare_guard", store.new_id()),
-        )
+        try:
+            sweep_id = wb.start_sweep(
+                sweeps.make_plan(plan.base.replace(image_urls=list(ref_urls)), list(plan.axes)),
+                session_key=session_key,
+                name=state.get("compare_name", ""),
+                run_again=run_again,
+                confirmed=confirmed,
+                references=ref_files,
+                guard=state.setdefault("compare_guard", store.new_id()),
+            )
+        except CallFailed as exc:
+            st.error("The reference images could not be uploaded; nothing was submitted.")
+            st.text(for_app(exc.user_text()))
+            return
+        except ConfirmationNeeded as exc:
+            st.error(exc.user_text())
+            return
         _open_sweep(sweep_id)
         st.rerun()
 
@@ -400,7 +395,7 @@ def grid(view: sweeps.SweepView) -> None:
 
 
 def live_grid(sweep_id: str) -> None:
-    view = sweeps.load(wb.ledger, sweep_id)
+    view = wb.sweep(sweep_id)
     if view is None:
         return
     grid(view)
@@ -410,7 +405,7 @@ def live_grid(sweep_id: str) -> None:
 
 
 def sweep_page(sweep_id: str) -> None:
-    view = sweeps.load(wb.ledger, sweep_id)
+    view = wb.sweep(sweep_id)
     if view is None:
         st.error("No such sweep in the ledger.")
         st.button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
@@ -432,7 +427,7 @@ def sweep_page(sweep_id: str) -> None:
     if failed and st.button(
         f"Retry the {len(failed)} failed cell(s)", key="compare_retry", icon=":material/refresh:"
     ):
-        sweeps.retry_failed(view, wb.ledger, wb.backend(session_key).runner)
+        wb.retry_failed(view.id, session_key=session_key)
         st.rerun()
     if not view.finished:
         state["compare_was_running"] = True
@@ -531,10 +526,10 @@ def blind_vote(view: sweeps.SweepView) -> None:
                 c1.image(str(wb.image_path(left.run)), width="stretch")
                 c2.image(str(wb.image_path(right.run)), width="stretch")
                 if c1.button("Left is better", key="compare_vote_left", width="stretch"):
-                    sweeps.record_vote(wb.ledger, view.id, voter, left.run["id"], right.run["id"])
+                    wb.vote(view.id, voter, left.run["id"], right.run["id"])
                     st.rerun()
                 if c2.button("Right is better", key="compare_vote_right", width="stretch"):
-                    sweeps.record_vote(wb.ledger, view.id, voter, right.run["id"], left.run["id"])
+                    wb.vote(view.id, voter, right.run["id"], left.run["id"])
                     st.rerun()
                 if st.button("Skip this pair", key="compare_vote_skip"):
                     skipped.add(frozenset((left.run["id"], right.run["id"])))

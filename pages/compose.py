@@ -11,7 +11,7 @@ from flux_core import presentation as P
 from flux_core import store
 from flux_core.errors import CallFailed, for_app
 from flux_core.images import ImageProblem, check_reference
-from flux_core.params import FluxParams, ParamsError, random_seed, reference_url_problems
+from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_core.templates import TEMPLATES
 from flux_core.workbench import Workbench
 
@@ -332,9 +332,9 @@ if row is not None and not P.is_active(row):
                 disabled=not checked,
                 icon=":material/send:",
             ):
-                st.query_params["run"] = wb.submit(
-                    store.params_of(row),
-                    seed_random=bool(row["seed_random"]),
+                st.query_params["run"] = wb.rerun(
+                    row["id"],
+                    confirmed_unknown=checked,
                     session_key=session_key,
                     guard=state.setdefault("compose_guard", store.new_id()),
                 )
@@ -346,10 +346,9 @@ if row is not None and not P.is_active(row):
             help="The same recipe with a new random seed",
             icon=":material/casino:",
         ):
-            params = store.params_of(row).replace(seed=random_seed())
-            st.query_params["run"] = wb.submit(
-                params,
-                seed_random=True,
+            st.query_params["run"] = wb.rerun(
+                row["id"],
+                vary_seed=True,
                 session_key=session_key,
                 guard=state.setdefault("compose_guard", store.new_id()),
             )
@@ -370,13 +369,13 @@ if row is not None and not P.is_active(row):
             icon=":material/star:" if favourite else ":material/star_border:",
             help="Marked as a favourite" if favourite else "Mark as a favourite",
         ):
-            wb.ledger.update_curation(row["id"], favourite=not favourite)
+            wb.curate(row["id"], favourite=not favourite)
             st.rerun()
         st.caption("Recipe")
         st.json(P.recipe(row), expanded=1)
         note = st.text_area("Note", value=row["notes"], key=f"compose_note_{row['id']}", height=68)
         if st.button("Save note", key="compose_save_note"):
-            wb.ledger.update_curation(row["id"], notes=note)
+            wb.curate(row["id"], notes=note)
             st.toast("Note saved")
 
 st.divider()

@@ -13,7 +13,7 @@ from flux_core import defaults as D
 from flux_core import gallery, history, images, store
 from flux_core import presentation as P
 from flux_core.history import Query
-from flux_core.params import ParamsError, random_seed
+from flux_core.params import ParamsError
 from flux_core.workbench import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
@@ -73,16 +73,14 @@ def go_to_compose(run_id: str | None) -> None:
     st.switch_page("pages/compose.py", query_params=target)
 
 
-def to_compose(row: dict, *, rerun: str | None = None) -> None:
+def to_compose(row: dict, *, rerun: str | None = None, confirmed_unknown: bool = False) -> None:
     """Open a run's full recipe in Compose; optionally run it again first (identically or new seed)."""
     run_id = row["id"]
     if rerun is not None:
-        params = store.params_of(row)
-        if rerun == "vary":
-            params = params.replace(seed=random_seed())
-        run_id = wb.submit(
-            params,
-            seed_random=rerun == "vary",
+        run_id = wb.rerun(
+            row["id"],
+            vary_seed=rerun == "vary",
+            confirmed_unknown=confirmed_unknown,
             session_key=session_key,
             guard=state.setdefault("history_guard", store.new_id()),
         )
@@ -185,9 +183,9 @@ query = Query(
     sort=sort or "newest",
     trash=trash,
 )
-first = history.find(wb.ledger, query)
+first = wb.find(query)
 page_number = st.pagination(first.pages, key="h_page", bind="query-params") if first.pages > 1 else 1
-page = first if page_number == 1 else history.find(wb.ledger, query.with_page(page_number))
+page = first if page_number == 1 else wb.find(query.with_page(page_number))
 count = f"{page.total:,}{'+' if page.capped else ''}"
 start = (page.page - 1) * query.page_size
 st.caption(
@@ -208,7 +206,7 @@ if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one clic
 if trash and page.rows:
     t1, t2, t3 = st.columns([1, 2, 2], vertical_alignment="center")
     if t1.button("Restore selected", key="h_restore", disabled=not chosen):
-        history.restore(wb.ledger, chosen)
+        wb.restore(chosen)
         set_selected([])
         st.rerun()
     purge_confirmed = t2.checkbox(
@@ -222,7 +220,7 @@ if trash and page.rows:
         type="primary",
         disabled=not (chosen and purge_confirmed),
     ):
-        n = history.purge(wb.ledger, wb.data_dir, chosen)
+        n = wb.purge(chosen)
         set_selected([])
         st.toast(f"{n} run(s) deleted for good")
         st.rerun()
@@ -327,7 +325,7 @@ if current is not None:
         if actions.button(
             "Re-run identically", key="h_rerun", icon=":material/replay:", disabled=unknown and not checked
         ):
-            to_compose(current, rerun="same")
+            to_compose(current, rerun="same", confirmed_unknown=bool(checked))
         if actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")
         st.json(P.recipe(current), expanded=1)
@@ -347,7 +345,7 @@ if current is not None:
         note = st.text_area("Note", value=current["notes"], key=f"h_note_{current['id']}", height=80)
         rating = current["rating"] if stars is None else stars + 1
         if st.button("Save", key="h_save", type="primary"):
-            wb.ledger.update_curation(current["id"], favourite=fav, rating=rating, notes=note, tags=tags)
+            wb.curate(current["id"], favourite=fav, rating=rating, notes=note, tags=tags)
             known_tags.clear()  # a new tag is offered at once, for every run
             st.toast("Saved")
             st.rerun()
@@ -358,7 +356,7 @@ if current is not None:
         if not current["deleted_at"]:
             confirm = st.checkbox("I want to delete this run", key=f"h_confirm_{current['id']}")
             if st.button("Delete", key="h_delete", disabled=not confirm, icon=":material/delete:"):
-                history.delete(wb.ledger, [current["id"]])
+                wb.delete([current["id"]])
                 state["h_undo"] = [current["id"]]
                 open_run(None)
                 st.rerun()
@@ -368,7 +366,7 @@ if undoable:
     u1, u2 = st.columns([4, 1])
     u1.info(f"Deleted {len(undoable)} run(s): they stay in the trash until deleted for good.")
     if u2.button("Undo", key="h_undo_button"):
-        history.restore(wb.ledger, undoable)
+        wb.restore(undoable)
         state.pop("h_undo", None)
         st.rerun()
 else:
@@ -401,7 +399,7 @@ if rows:
             icon=":material/delete:",
             disabled=not delete_confirmed,
         ):
-            history.delete(wb.ledger, chosen)
+            wb.delete(chosen)
             state["h_undo"] = list(chosen)
             set_selected([])
             st.rerun()

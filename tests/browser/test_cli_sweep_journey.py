@@ -1,0 +1,43 @@
+"""A sweep made on the command line, then opened in the browser (issue 11): the same service wrote
+it, so Compare shows its grid with every image and History lists its runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import shoot
+
+
+def test_a_sweep_started_from_the_cli_opens_in_compare_and_history(app_server, page, data_dir, artifacts):
+    made = subprocess.run(
+        [sys.executable, "-m", "flux_core", "--data-dir", str(data_dir), "sweep", "--emulator"]
+        + ["--prompt", "a lighthouse at dusk", "--seeds", "1,2", "--safety-tolerances", "2,5"]
+        + ["--width", "512", "--height", "512", "--name", "lighthouse from the shell"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert made.returncode == 0, made.stderr
+    sweep_id = re.search(r"/compare\?sweep=(\w+)", made.stderr).group(1)
+
+    server = app_server()
+    page.goto(f"{server.url}/compare?sweep={sweep_id}")
+    expect(page.get_by_text("4 done · 0 blocked · 0 failed · 0 pending")).to_be_visible()
+    expect(page.get_by_text("lighthouse from the shell").first).to_be_visible()
+    grid_images = page.get_by_test_id("stImage")
+    expect(grid_images.nth(3)).to_be_visible()  # the four cells' thumbnails (then A/B and the overlay)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    shoot(page, artifacts, "1-cli-sweep-in-compare")
+
+    page.goto(f"{server.url}/compare")  # the list of saved sweeps offers it, with no error
+    expect(page.get_by_text("Plan a sweep")).to_be_visible()
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+
+    page.goto(f"{server.url}/history?h_q=lighthouse")
+    expect(page.get_by_text("4 run(s) · showing 1–4")).to_be_visible()
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    shoot(page, artifacts, "2-cli-sweep-in-history")
