@@ -329,6 +329,25 @@ class Workbench:
     def sweep(self, sweep_id: str) -> sweeps.SweepView | None:
         return sweeps.load(self.ledger, sweep_id)
 
+    def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
+        return sweeps.recent(self.ledger, limit=limit)
+
+    def voted_pairs(self, sweep_id: str, voter: str) -> Any:
+        return sweeps.voted_pairs(self.ledger, sweep_id, voter)
+
+    def tally(self, view: sweeps.SweepView) -> Any:
+        return sweeps.tally(view, self.ledger)
+
+    def tags(self) -> list[str]:
+        return history.all_tags(self.ledger)
+
+    def insights(self) -> dict[str, list[dict[str, Any]]]:
+        return history.insights(self.ledger)
+
+    def export_zip(self, run_ids: list[str]) -> bytes:
+        """The runs' images (recipes embedded), manifest.json and runs.csv, as one ZIP."""
+        return history.export_zip(self.ledger.get_many(run_ids), self.data_dir)
+
     def search(
         self, text: str | None = None, *, limit: int = 50, status: str | None = None
     ) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ def plan_page() -> None:
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
 
-    previous = sweeps.recent(wb.ledger, limit=10)
+    previous = wb.recent_sweeps(limit=10)
     if previous:
         with st.expander(f"Open a saved sweep ({len(previous)} recent)"):
             for row in previous:
@@ -516,7 +516,7 @@ def blind_vote(view: sweeps.SweepView) -> None:
         voter = st.text_input("Your name", key="compare_voter", persist_state="session").strip()
         if voter:
             pairs = sweeps.vote_pairs(view, voter, wb.data_dir)
-            voted = sweeps.voted_pairs(wb.ledger, view.id, voter)
+            voted = wb.voted_pairs(view.id, voter)
             skipped = state.setdefault("compare_skipped", {}).setdefault((view.id, voter), set())
             todo = [(a, b) for a, b in pairs if frozenset((a.run["id"], b.run["id"])) not in voted | skipped]
             st.text(sweeps.vote_progress(pairs, voted, skipped).line())
@@ -535,7 +535,7 @@ def blind_vote(view: sweeps.SweepView) -> None:
                     skipped.add(frozenset((left.run["id"], right.run["id"])))
                     st.rerun()
         if st.toggle("Reveal settings and results", key="compare_reveal", persist_state="session"):
-            for title, rows in sweeps.tally(view, wb.ledger).items():
+            for title, rows in wb.tally(view).items():
                 if title != "votes":
                     st.text(title)
                     st.dataframe(rows, hide_index=True, width="content")

@@ -38,7 +38,7 @@ if left_for and left_for[0] and st.query_params.to_dict() == left_for[0]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def known_tags(ledger_path: str) -> list[str]:
-    return history.all_tags(wb.ledger)
+    return wb.tags()
 
 
 # --- selection lives in the URL (?h_sel=id,id) so a link reopens the same comparison ----------
@@ -361,7 +361,7 @@ if current is not None:
                 open_run(None)
                 st.rerun()
 # Undo offers the runs this session deleted that are still in the trash (not restored, not purged).
-undoable = [r["id"] for r in wb.ledger.get_many(state.get("h_undo", [])) if r["deleted_at"]]
+undoable = [r["id"] for r in wb.runs(state.get("h_undo", [])) if r["deleted_at"]]
 if undoable:
     u1, u2 = st.columns([4, 1])
     u1.info(f"Deleted {len(undoable)} run(s): they stay in the trash until deleted for good.")
@@ -373,7 +373,7 @@ else:
     state.pop("h_undo", None)
 
 # --- compare the selected runs ----------------------------------------------------------------
-rows = wb.ledger.get_many(chosen)
+rows = wb.runs(chosen)
 if rows:
     st.divider()
     if len(rows) >= 2 and state.get("h_compare_token"):
@@ -382,7 +382,7 @@ if rows:
     bar = st.container(horizontal=True, vertical_alignment="center")
     bar.download_button(
         "Export selected (ZIP)",
-        lambda: history.export_zip(wb.ledger.get_many(chosen), wb.data_dir),
+        lambda: wb.export_zip(chosen),
         file_name="flux-lab-runs.zip",
         mime="application/zip",
         key="h_export",
@@ -452,7 +452,7 @@ with st.expander("Recall a recipe from an image file"):
                 go_to_compose(recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None)
 
 if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
-    data = history.insights(wb.ledger)
+    data = wb.insights()
     c1, c2 = st.columns(2)
     with c1:
         st.caption("Inference time against megapixels")
