@@ -11,7 +11,7 @@ import streamlit as st
 from pathlib import Path
 
 from flux_core import defaults as D
-from flux_core import logs, settings
+from flux_core import logs, settings, store
 from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.store import storage_error
@@ -103,7 +103,17 @@ def route() -> None:
         st.switch_page(
             pages[goto], query_params={k: v for k, v in st.query_params.to_dict().items() if k != "goto"}
         )
-    navigation.run()
+    try:
+        navigation.run()
+    except Exception:  # never a traceback on a page: a short message here, the details in the log
+        incident = store.new_id()[-8:]
+        log.exception("page %s failed (incident %s)", navigation.url_path or "compose", incident)
+        st.error(
+            f"Something went wrong on this page (incident {incident}). Reload the page to try again; "
+            "runs already started go on and are kept. If it happens again, the log in the data "
+            f"directory (logs/{D.LOG_FILE}) has the details.",
+            icon=":material/error:",
+        )
 
 
 if __name__ == "__main__":

@@ -412,3 +412,32 @@ def test_a_prompt_over_the_limit_is_refused_naming_the_field():
     at = generate(start(), "x" * 10_001)
     assert "prompt must be at most 10,000 characters (got 10,001)" in texts(at)
     assert at.session_state["workbench"].recent() == []
+
+
+def test_an_error_in_a_page_is_a_short_message_and_a_logged_traceback(monkeypatch, tmp_path):
+    from flux_core.workbench import Workbench
+
+    def broken(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug in a page")
+
+    monkeypatch.setattr(Workbench, "recent", broken)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    [message] = [e.value for e in at.error]
+    assert message.startswith("Something went wrong on this page (incident ")
+    assert "Reload the page" in message and "ZeroDivisionError" not in message
+    log_file = at.session_state["workbench"].data_dir / "logs" / "flux-lab.log"
+    import logging
+
+    for handler in logging.getLogger("flux_lab").handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert "Traceback" in text and "ZeroDivisionError: a bug in a page" in text
+
+
+def test_streamlit_shows_visitors_no_error_details():
+    import tomllib
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
