@@ -97,18 +97,21 @@ class _WorkerPool:
 
 
 def _owner_alive(row: dict[str, Any]) -> bool:
-    """Is the process named in a run's lease still driving it? On this host the process table
-    says; another host's lease (a second container on the same volume) holds until it lapses."""
+    """Is the process named in a run's lease still driving it? A lease holds until it lapses (its
+    owner renews it every LEASE_RENEW_S while it lives); on this host a lease whose process is gone
+    is free at once. So another host's lease (a second container on the same volume) is respected,
+    and a pid reused by an unrelated process cannot strand a run past the lease's expiry."""
     lease = row.get("lease")
     if not lease:
         return False
     if lease in _live_owners:
         return True
+    until = parse_iso(row.get("lease_until"))
+    unexpired = until is None or until > datetime.now(timezone.utc)  # None: a lease from before 0005
     host, _, rest = lease.partition(":")
     pid_text = rest.split(":", 1)[0]
     if host != _HOST or not pid_text.isdigit():
-        until = parse_iso(row.get("lease_until"))
-        return until is not None and until > datetime.now(timezone.utc)
+        return until is not None and unexpired
     if int(pid_text) == os.getpid():
         return False  # this process, but a runner that has shut down
     try:
@@ -116,8 +119,8 @@ def _owner_alive(row: dict[str, Any]) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return unexpired
 
 
 class _LeaseLost(Exception):

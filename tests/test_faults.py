@@ -448,3 +448,19 @@ def test_the_cli_says_why_a_run_did_not_finish_when_the_disk_is_full(emulator, d
     out, err = capsys.readouterr()
     assert code == 3 and json.loads(out)["status"] == "DOWNLOADING"
     assert "is full" in err and "flux-lab resume" in err
+
+
+def test_a_lease_whose_pid_was_reused_lapses_instead_of_stranding_the_run(emulator, data_dir):
+    server = emulator()
+    ledger = Ledger(data_dir / "ledger.db")
+    p = FluxParams.parse(prompt="a red cube", seed=1)
+    reused = f"{socket.gethostname()}:1:gone"  # pid 1 is alive, but it is not a Flux Lab runner
+    run_id = ledger.create_run(p, backend="emulator", base_url=server.url, lease=reused, key=TEST_KEY)
+    runner = Runner(ledger, data_dir, client_for(server), backend="emulator")
+    try:
+        assert runner.resume() == []  # while the lease is fresh, its pid is taken at its word
+        ledger.transition(run_id, lease_until=store.now_iso(-1))
+        [row] = runner.wait(runner.resume())
+        assert row["status"] == store.COMPLETED
+    finally:
+        runner.shutdown()
