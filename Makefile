@@ -50,12 +50,13 @@ emulator: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: $(TEST_STAMP) chromium lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache
 
 # Retake the README's screenshots with the browser journeys (docs/*.png).
 screenshots: $(TEST_STAMP) chromium
