@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -90,10 +90,6 @@ class EmulatorConfig:
     state_path: str | None = None  # keep jobs and the balance in this file across restarts, and
     # uploaded assets in EMULATOR_ASSETS_DIR beside it: their hosted URLs still answer after a restart
 
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
 
 class DroppedConnection(Exception):
     """Raised after the response has started: uvicorn then closes the connection mid-reply."""
@@ -141,7 +137,6 @@ class Stats:
     uploads: int = 0
     rate_limited: int = 0
     faults: int = 0
-    submits_by_prompt: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -491,8 +486,6 @@ class Emulator:
             return short
         job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None)
         self.stats.submits += 1
-        prompt = str(job.params.get("prompt", ""))
-        self.stats.submits_by_prompt[prompt] = self.stats.submits_by_prompt.get(prompt, 0) + 1
         if fault == "drop-after":
             return _Drop()
         if fault == "garbage-after":
