@@ -12,12 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 flux && mkdir -p /data && chown flux:flux /data
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# The dependencies first, at exactly the versions (and hashes) uv.lock names; uv itself stays out
+# of the image, and this layer is rebuilt only when the lock or pyproject.toml changes.
+COPY pyproject.toml uv.lock README.md ./
+RUN pip install uv==0.13.9 \
+    && uv export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt \
+    && pip uninstall --yes uv \
+    && pip install --no-cache-dir --requirement requirements.txt
 COPY flux_core ./flux_core
 COPY app.py ./
 COPY pages ./pages
 COPY .streamlit/config.toml ./.streamlit/config.toml
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 USER flux
 VOLUME ["/data"]

@@ -1,23 +1,34 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
+# Both install exactly what uv.lock names: pip bootstraps the pinned uv into .venv, then `uv sync
+# --frozen` installs from the lock (the runtime set for `run`, with the `test` extra for `test`).
 PYTHON ?= python3
 PORT ?= 8501
+UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
+# uv installs into .venv with the Python that made it, never one it downloads
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
 .PHONY: run test lint chromium emulator clean screenshots
 
-$(PY):
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 
-$(RUN_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+# The test set holds the runtime set, so a `make test` serves `make run` too; a `make run` syncs
+# the runtime set exactly (the test tools go) and so leaves the next `make test` to put them back.
+$(RUN_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	rm -f $(TEST_STAMP)
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+$(TEST_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet --extra test
 	touch $@ $(RUN_STAMP)
 
 # Debian's Chromium for the browser journeys (Playwright cannot download its own here).
@@ -39,12 +50,13 @@ emulator: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: $(TEST_STAMP) chromium lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache
 
 # Retake the README's screenshots with the browser journeys (docs/*.png).
 screenshots: $(TEST_STAMP) chromium

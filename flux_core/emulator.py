@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -90,10 +90,6 @@ class EmulatorConfig:
     state_path: str | None = None  # keep jobs and the balance in this file across restarts, and
     # uploaded assets in EMULATOR_ASSETS_DIR beside it: their hosted URLs still answer after a restart
 
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
 
 class DroppedConnection(Exception):
     """Raised after the response has started: uvicorn then closes the connection mid-reply."""
@@ -141,7 +137,6 @@ class Stats:
     uploads: int = 0
     rate_limited: int = 0
     faults: int = 0
-    submits_by_prompt: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -197,7 +192,8 @@ class Emulator:
         ]
         return Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
 
-    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # the one class it is registered for
         if exc.status_code == 405:
             return HTMLResponse("<html><body><h1>405 Method Not Allowed</h1></body></html>", 405)
         return JSONResponse({"error": exc.detail}, exc.status_code)
@@ -206,17 +202,18 @@ class Emulator:
     def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status, headers=headers)
 
-    def _auth(self, request: Request) -> tuple[str | None, Response | None]:
+    def _auth(self, request: Request) -> tuple[str, Response | None]:
+        """The caller's key, or "" and the refusal."""
         key = request.headers.get("x-api-key")
         if not key:
             if request.headers.get("authorization", "").lower().startswith("bearer"):
-                return None, self._error(
+                return "", self._error(
                     401,
                     "Unauthorized. API key is invalid or may have expired. Send it in the x-api-key header.",
                 )
-            return None, self._error(401, "Missing Authorization or x-api-key in header")
+            return "", self._error(401, "Missing Authorization or x-api-key in header")
         if self.config.keys and key not in self.config.keys:
-            return None, self._error(401, "Unauthorized. API key is invalid or may have expired...")
+            return "", self._error(401, "Unauthorized. API key is invalid or may have expired...")
         return key, None
 
     def _rate_limit(self, key: str) -> Response | None:
@@ -238,14 +235,14 @@ class Emulator:
         self.windows[key] = (start, count + 1)
         return None
 
-    def _gate(self, request: Request, *, counted: bool = True) -> tuple[str | None, Response | None]:
+    def _gate(self, request: Request, *, counted: bool = True) -> tuple[str, Response | None]:
         key, denied = self._auth(request)
         if denied:
-            return None, denied
+            return "", denied
         if counted:
             limited = self._rate_limit(key)
             if limited:
-                return None, limited
+                return "", limited
         return key, None
 
     async def _json_body(self, request: Request) -> tuple[Any, Response | None]:
@@ -347,9 +344,10 @@ class Emulator:
         self._finish(job)
         return "COMPLETED"
 
-    def _finish(self, job: _Job) -> None:
+    def _finish(self, job: _Job) -> str:
+        """Render a completed job's image once; its file name."""
         if job.file_name and job.file_name in self.files:
-            return
+            return job.file_name
         p = job.params
         fmt = p.get("output_format", D.OUTPUT_FORMAT)
         image = render_preview(
@@ -359,12 +357,13 @@ class Emulator:
             int(p.get("height", D.HEIGHT)),
             fmt,
         )
-        job.file_name = f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
-        self._store_file(job.file_name, image, f"image/{fmt}")
+        name = job.file_name = f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
+        self._store_file(name, image, f"image/{fmt}")
         if not job.charged:
             job.charged = True
             self.balance = round(self.balance - self.config.cost, 6)
             self._save()
+        return name
 
     @property
     def _assets_dir(self) -> str | None:
@@ -450,14 +449,14 @@ class Emulator:
             return _Drop()
         return Response("<html>upstream hiccup</html>", 200, media_type="text/html")
 
-    async def _model_call(self, request: Request) -> tuple[str | None, Any, Response | None]:
+    async def _model_call(self, request: Request) -> tuple[str, Any, Response | None]:
         """What every model call passes first: key, rate limit, content type, a known slug."""
         key, denied = self._gate(request)
         if denied:
-            return None, None, denied
+            return "", None, denied
         body, bad = await self._json_body(request)
         if bad:
-            return None, None, bad
+            return "", None, bad
         return key, body, self._slug_problem(request.path_params["slug"])
 
     def _credit_problem(self) -> Response | None:
@@ -487,8 +486,6 @@ class Emulator:
             return short
         job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None)
         self.stats.submits += 1
-        prompt = str(job.params.get("prompt", ""))
-        self.stats.submits_by_prompt[prompt] = self.stats.submits_by_prompt.get(prompt, 0) + 1
         if fault == "drop-after":
             return _Drop()
         if fault == "garbage-after":
@@ -524,8 +521,9 @@ class Emulator:
             return JSONResponse(body)
         if with_output:
             base = str(request.base_url).rstrip("/")
-            url = f"{base}/files/{job.file_name}"
-            data, ctype = self.files.get(job.file_name, (b"", ""))
+            name = self._finish(job)
+            url = f"{base}/files/{name}"
+            data, ctype = self.files.get(name, (b"", ""))
             body.update(
                 error=None,
                 output=url,
@@ -534,7 +532,7 @@ class Emulator:
                     {
                         "url": url,
                         "content_type": ctype,
-                        "file_name": job.file_name.split("/")[-1],
+                        "file_name": name.split("/")[-1],
                         "file_size": str(len(data)),
                     }
                 ],
@@ -557,8 +555,7 @@ class Emulator:
         del self.jobs[job.id]
         if job.error:
             return self._error(422 if "moderated" not in job.error else 400, job.error)
-        self._finish(job)
-        data, ctype = self.files[job.file_name]
+        data, ctype = self.files[self._finish(job)]
         return Response(
             data,
             200,

@@ -307,7 +307,7 @@ def error_from_response(response: httpx.Response, *, secret: str | None = None) 
 
 
 # --- advice for the browser app ------------------------------------------------------------
-def _classes(base: type) -> list[type]:
+def _classes(base: type[FluxError]) -> list[type[FluxError]]:
     found = [base]
     for sub in base.__subclasses__():
         found += _classes(sub)

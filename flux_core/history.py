@@ -11,8 +11,8 @@ import csv
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -335,15 +335,3 @@ def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[
         outcomes[key] = outcomes.get(key, 0) + count
     by_tol = [{"safety_tolerance": t, "outcome": o, "runs": n} for (t, o), n in sorted(outcomes.items())]
     return {"speed": speed, "outcomes": by_tol, "daily": daily}
-
-
-def query_as_dict(q: Query) -> dict[str, Any]:
-    data = asdict(q)
-    for key in ("date_from", "date_to"):
-        if data[key]:
-            data[key] = data[key].isoformat()
-    return data
-
-
-def today() -> date:
-    return datetime.now(timezone.utc).date()

@@ -337,7 +337,7 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
     for p in prompts:
         grouped: dict[tuple[int, str], set[str]] = {}
         for cell in view.cells:
-            if p is not None and cell.coords[p_axis] != p:
+            if p is not None and p_axis is not None and cell.coords[p_axis] != p:
                 continue
             tol = view.axes[t_axis].values[cell.coords[t_axis]]
             seed = view.axes[s_axis].labels[cell.coords[s_axis]] if s_axis is not None else "all"
@@ -346,7 +346,7 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
         tolerances = sorted({k[0] for k in cells})
         seeds = list(view.axes[s_axis].labels) if s_axis is not None else ["all"]
         passing = [t for t in tolerances if any(cells.get((t, s)) == "passed" for s in seeds)]
-        label = view.axes[p_axis].labels[p] if p is not None else "the prompt"
+        label = view.axes[p_axis].labels[p] if p is not None and p_axis is not None else "the prompt"
         tables.append(SafetyTable(label, tolerances, seeds, cells, min(passing) if passing else None))
     return tables
 
@@ -402,7 +402,7 @@ def record_vote(ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, l
     if not voter.strip():
         raise ValueError("a vote needs the voter's name")
     with ledger.write() as db:
-        db["votes"].insert(
+        db.table("votes").insert(
             {
                 "sweep_id": sweep_id,
                 "voter": voter.strip(),
@@ -567,10 +567,12 @@ def _draw_cell(
     x, y = at
     path = data_dir / cell.run["image_path"] if cell and cell.run.get("image_path") else None
     if cell and cell.outcome == "done" and path and path.exists():
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             ratio = size / max(im.width, im.height)
-            im = im.resize((max(1, round(im.width * ratio)), max(1, round(im.height * ratio))), Image.LANCZOS)
+            im = im.resize(
+                (max(1, round(im.width * ratio)), max(1, round(im.height * ratio))), Image.Resampling.LANCZOS
+            )
             draw.rectangle([x, y, x + size - 1, y + size - 1], fill=(232, 232, 232))
             sheet.paste(im, (x + (size - im.width) // 2, y + (size - im.height) // 2))
         return

@@ -1,8 +1,10 @@
 """Docker cannot run here, so the Dockerfile is checked by reading it and by running its own
-install, start and health-check commands outside Docker."""
+install, start and health-check commands outside Docker: the requirement list its export command
+makes from uv.lock, installed by its pip command, must be exactly the test environment's versions."""
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
 import json
 import os
 import re
@@ -16,6 +18,8 @@ import venv
 from pathlib import Path
 
 import httpx
+
+from tests.test_lock import installed, pinned
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -59,9 +63,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_commands() -> list[list[str]]:
+    """Every command of the RUN lines, in order (each line's `&&` chain split up)."""
+    return [shlex.split(c) for k, v in instructions() if k == "RUN" for c in v.split("&&")]
+
+
 def test_the_install_start_and_healthcheck_commands_work(tmp_path):
     found = instructions()
-    [install] = [v for k, v in found if k == "RUN" and v.startswith("pip install")]
+    commands = run_commands()
+    [uv_install] = [c for c in commands if c[:2] == ["pip", "install"] and c[-1].startswith("uv==")]
+    [export] = [c for c in commands if c[:2] == ["uv", "export"]]
+    [deps] = [c for c in commands if c[:2] == ["pip", "install"] and "--requirement" in c]
+    [install] = [c for c in commands if c[:2] == ["pip", "install"] and c[-1] == "."]
+    assert commands.index(["pip", "uninstall", "--yes", "uv"]) < commands.index(deps)  # uv stays out
+    assert "--frozen" in export and "--no-dev" in export
     workdir = tmp_path / "app"
     for kind, value in found:  # the build context, laid out as the COPY lines say (Docker's rules)
         if kind == "COPY":
@@ -76,18 +91,35 @@ def test_the_install_start_and_healthcheck_commands_work(tmp_path):
                 else:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(src, target)
+    # The requirement list, made by the Dockerfile's own export command with the test environment's
+    # uv (the version the Dockerfile installs), offline: nothing but uv.lock decides it.
+    assert uv_install[-1] == f"uv=={metadata.version('uv')}"
+    uv = Path(sys.executable).parent / "uv"
+    offline = {k: v for k, v in os.environ.items() if k != "UV_PROJECT_ENVIRONMENT"} | {"UV_OFFLINE": "1"}
+    subprocess.run([str(uv), *export[1:]], cwd=workdir, env=offline, check=True, capture_output=True)
+    requirements = (workdir / export[export.index("--output-file") + 1]).read_text()
+    locked = pinned(requirements)
+    assert "flux-lab" not in locked and "uv" not in locked and "pytest" not in locked
+    assert requirements.count("--hash=sha256:") >= len(locked)  # pip checks every download
+    # the image's dependencies are exactly the test environment's versions of them
+    assert {n: v for n, v in installed().items() if n in locked} == locked
+
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)
     bindir = env_dir / "bin"
-    # the dependencies come from the test environment (so pip has nothing to download), the
-    # project itself is installed by the Dockerfile's own command
+    # the dependencies come from the test environment (its pip too, so pip has nothing to
+    # download); the Dockerfile's own commands install them and the project
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     parents = [p for p in sys.path if p.endswith("site-packages")]
     (site / "test-env.pth").write_text("\n".join(parents) + "\n")
-    args = shlex.split(install)
-    subprocess.run(
-        [str(bindir / "python"), "-m", *args, "--no-deps"], cwd=workdir, check=True, capture_output=True
-    )
+    outputs = []
+    for args in (deps, install):
+        done = subprocess.run(
+            [str(bindir / "python"), "-m", *args], cwd=workdir, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout)
+    assert "Successfully installed" not in outputs[0]  # every locked version was already there
     probe_install = subprocess.run(
         [str(bindir / "python"), "-c", "import flux_core, sys; print(flux_core.__file__)"],
         cwd=tmp_path,

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -69,7 +69,7 @@ def test_filters_combine(ledger):
     assert ids(history.find(ledger, Query(favourite=True))) == [c]
     assert ids(history.find(ledger, Query(min_rating=3))) == [c]
     assert ids(history.find(ledger, Query(backends=("segmind",)))) == [d]
-    today = history.today()
+    today = datetime.now(timezone.utc).date()
     assert len(history.find(ledger, Query(date_from=today, date_to=today)).rows) == 4
     assert history.find(ledger, Query(date_to=today - timedelta(days=1))).rows == []
 
