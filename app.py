@@ -73,7 +73,7 @@ def route() -> None:
             if check == "verified":
                 st.success(f"Segmind · key {hint} · verified", icon=":material/key:")
             elif check == "rejected":
-                status = f" (HTTP {error.status})" if error.status else ""
+                status = f" (HTTP {error.status})" if error is not None and error.status else ""
                 fix = (
                     "Correct it in the field above, or empty the field to use the offline emulator."
                     if session_key

@@ -374,9 +374,9 @@ class Workbench:
         for row in self.ledger.get_many([r for r in run_ids if r not in futures.values()]):
             yield row
         for future in as_completed(futures):
-            row = self.ledger.get(futures[future])
-            if row is not None:
-                yield row
+            finished = self.ledger.get(futures[future])
+            if finished is not None:
+                yield finished
 
     def problem(self, run_id: str) -> str | None:
         """What stopped a run that the ledger itself could not record (a full disk)."""

@@ -126,7 +126,7 @@ def plan_page() -> None:
             b2.selectbox(
                 "or from a past run",
                 list(recent_runs),
-                format_func=recent_runs.get,
+                format_func=lambda run_id: recent_runs[run_id],
                 key="compare_base_run",
                 on_change=_from_run,
                 index=None,
@@ -263,10 +263,13 @@ def plan_page() -> None:
                         )
                     )
                 else:
-                    values = st.multiselect(
-                        "Output formats", D.OUTPUT_FORMATS, key="compare_formats", persist_state="session"
+                    formats = st.multiselect(
+                        "Output formats",
+                        list(D.OUTPUT_FORMATS),
+                        key="compare_formats",
+                        persist_state="session",
                     )
-                    axes.append(sweeps.axis("output_format", values))
+                    axes.append(sweeps.axis("output_format", formats))
             placeholders = [f"https://upload.invalid/{i}" for i in range(len(ref_files))]
             base = FluxParams.parse(
                 prompt=base_prompt,
@@ -487,13 +490,16 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     labels = {c.idx: view.label(c) for c in done}
     c1, c2 = st.columns(2)
     a_idx = c1.selectbox(
-        "A", list(labels), format_func=labels.get, key="compare_a", index=0, persist_state="session"
+        "A", list(labels), format_func=lambda i: labels[i], key="compare_a", index=0, persist_state="session"
     )
     b_idx = c2.selectbox(
-        "B", list(labels), format_func=labels.get, key="compare_b", index=1, persist_state="session"
+        "B", list(labels), format_func=lambda i: labels[i], key="compare_b", index=1, persist_state="session"
     )
     a, b = view.cells[a_idx], view.cells[b_idx]
     pa, pb = wb.image_path(a.run), wb.image_path(b.run)
+    if pa is None or pb is None:  # a done cell always has its image; a run purged since has not
+        st.text("One of these runs no longer has its image.")
+        return
     c1.image(str(pa), width=480)
     c2.image(str(pb), width=480)
     position = st.slider(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import streamlit as st
 
@@ -25,7 +26,7 @@ state = st.session_state
 # --- form state ------------------------------------------------------------------------------
 # Every field of the draft is bound to the URL, so a reload brings all of it back, and kept for the
 # session, so Compose -> History -> Compose finds it as it was left.
-DRAFT = {
+DRAFT: dict[str, Any] = {
     "compose_width": D.WIDTH,
     "compose_height": D.HEIGHT,
     "compose_seed": 0,
@@ -85,7 +86,7 @@ def _checked_upload(data: bytes, name: str) -> tuple[str | None, str | None]:
 
 
 def _number(key: str) -> int:
-    value = state.get(key)
+    value: Any = state.get(key)
     return int(value) if value is not None else int(DRAFT[key])
 
 
@@ -189,15 +190,16 @@ with right:
         for upload in uploads:
             data = upload.getvalue()
             mime, problem = _checked_upload(data, upload.name)
-            if problem:
-                ref_problems.append(problem)
+            if problem or mime is None:
+                ref_problems.append(problem or f"{upload.name} is not a readable image")
             else:
                 ref_files.append((data, mime, upload.name))
         for problem in ref_problems:
             st.error(problem, icon=":material/error:")
         if ref_urls or ref_files:
             thumbs = st.columns(4)
-            for i, source in enumerate([*ref_urls, *(f[0] for f in ref_files)][: D.MAX_IMAGE_URLS]):
+            sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
+            for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                 thumbs[i % 4].image(source, width=80)
     cost = P.cost_line(wb.price_per_image(session_key))
     if cost:

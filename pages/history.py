@@ -84,7 +84,7 @@ def to_compose(row: dict, *, rerun: str | None = None, confirmed_unknown: bool =
             session_key=session_key,
             guard=state.setdefault("history_guard", store.new_id()),
         )
-    state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id))
+    state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id) or row)
     go_to_compose(run_id)
 
 
@@ -131,7 +131,7 @@ if show_filters:
     size = f[2].selectbox(
         "Size",
         list(SIZES),
-        format_func=SIZES.get,
+        format_func=lambda size: SIZES[size],
         index=None,
         key="h_size",
         bind="query-params",
