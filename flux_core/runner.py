@@ -263,11 +263,6 @@ class Runner:
         with self._lock:
             return self._problems.get(run_id)
 
-    def is_busy(self, run_id: str) -> bool:
-        with self._lock:
-            future = self._futures.get(run_id)
-        return future is not None and not future.done()
-
     def shutdown(self, wait: bool = True) -> None:
         """Stop driving runs. wait=True finishes the runs in hand, then closes the client;
         wait=False leaves them where they are in the ledger (resumable) and returns at once."""

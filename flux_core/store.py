@@ -26,20 +26,23 @@ from flux_core import defaults as D
 from flux_core.errors import LedgerError, redact
 from flux_core.params import FluxParams
 
-# Where a run can be. Only the server's four states are the server's; the rest are ours.
-CREATED = "CREATED"  # written down, not sent
-SUBMITTING = "SUBMITTING"  # the submit is in flight
-QUEUED, PROCESSING = "QUEUED", "PROCESSING"
-DOWNLOADING = "DOWNLOADING"  # COMPLETED on the server, image not stored yet
-COMPLETED = "COMPLETED"  # the image is stored
-FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
-ERROR = "ERROR"  # the call failed before Segmind took the job: nothing billed
-SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
-UNUSABLE = "UNUSABLE"  # Segmind completed (and billed) the job, but its output could not be used
-
-ACTIVE = (CREATED, SUBMITTING, QUEUED, PROCESSING, DOWNLOADING)
-TERMINAL = (COMPLETED, FAILED, BLOCKED, EXPIRED, ERROR, SUBMIT_UNKNOWN, UNUSABLE)
-JOB_FAILED = (FAILED, BLOCKED, EXPIRED, UNUSABLE)
+# Where a run can be, what each state means and where it may go next: lifecycle's table.
+# The names are re-exported here, where callers have always found them (store.COMPLETED).
+from flux_core.lifecycle import (
+    ACTIVE as ACTIVE,
+    BLOCKED as BLOCKED,
+    COMPLETED as COMPLETED,
+    CREATED as CREATED,
+    DOWNLOADING as DOWNLOADING,
+    ERROR as ERROR,
+    EXPIRED as EXPIRED,
+    FAILED as FAILED,
+    PROCESSING as PROCESSING,
+    QUEUED as QUEUED,
+    SUBMIT_UNKNOWN as SUBMIT_UNKNOWN,
+    SUBMITTING as SUBMITTING,
+    UNUSABLE as UNUSABLE,
+)
 
 migrations = Migrations("flux_lab")
 
