@@ -277,12 +277,9 @@ def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[i
 
 
 def _exit_code(rows: list[dict[str, Any]]) -> int:
-    statuses = {r["status"] for r in rows}
-    if statuses & {store.ERROR, store.SUBMIT_UNKNOWN} or statuses & set(store.ACTIVE):
-        return EXIT_CALL_FAILED
-    if statuses & set(store.JOB_FAILED):
-        return EXIT_JOB_FAILED
-    return EXIT_OK
+    from flux_core import lifecycle
+
+    return lifecycle.exit_code(r["status"] for r in rows)
 
 
 def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool, problem: str | None = None) -> None:

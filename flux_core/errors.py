@@ -153,6 +153,23 @@ class LedgerError(FluxError):
     kind = "storage"
 
 
+class IllegalTransition(FluxError):
+    """A status change the lifecycle table (flux_core/lifecycle.py) does not allow. The ledger
+    refuses it and changes nothing; inside Flux Lab it is a bug, never the user's doing."""
+
+    kind = "internal"
+    hint = "The run was left as it was. This is a bug in Flux Lab: please report it with the run id."
+
+    def __init__(self, run_id: str, current: str, wanted: str, allowed: tuple[str, ...]):
+        self.run_id, self.current, self.wanted = run_id, current, wanted
+        onward = [s for s in allowed if s != current]
+        if onward:
+            message = f"Run {run_id} cannot go from {current} to {wanted}; from {current} it can become {', '.join(onward)}."
+        else:
+            message = f"Run {run_id} is {current}, which is final: it cannot become {wanted}."
+        super().__init__(message)
+
+
 # --- the job failed ------------------------------------------------------------------------
 class JobFailed(FluxError):
     kind = "failed"

@@ -17,19 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from flux_core import defaults as D
-from flux_core import store
+from flux_core import lifecycle, store
 from flux_core.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
 from flux_core.presentation import run_as_json
 from flux_core.store import Ledger
 
-STATUS_GROUPS = {
-    "completed": (store.COMPLETED,),
-    "blocked": (store.BLOCKED,),
-    "failed": (store.FAILED, store.ERROR, store.SUBMIT_UNKNOWN, store.UNUSABLE),
-    "expired": (store.EXPIRED,),
-    "in flight": store.ACTIVE,
-}
+STATUS_GROUPS = lifecycle.BY_GROUP  # the status filters: group name -> its statuses
 # order, and the runs a sort applies to (sorting by inference time lists the runs that have one)
 SORTS = {
     "newest": ("seq DESC", None),

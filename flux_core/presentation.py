@@ -12,24 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flux_core import store
+from flux_core import lifecycle, store
 from flux_core.errors import SubmitUnknown
 from flux_core.store import parse_iso
 
-STATUS_WORDS = {
-    store.CREATED: "Written down, about to be sent",
-    store.SUBMITTING: "Sending to the server",
-    store.QUEUED: "Queued at the server",
-    store.PROCESSING: "Generating",
-    store.DOWNLOADING: "Finished; saving the image",
-    store.COMPLETED: "Done",
-    store.FAILED: "Failed",
-    store.BLOCKED: "Blocked by the safety filter",
-    store.EXPIRED: "Expired",
-    store.ERROR: "Not sent",
-    store.SUBMIT_UNKNOWN: "Submit outcome unknown",
-    store.UNUSABLE: "Billed, but the output was unusable",
-}
+STATUS_WORDS = lifecycle.WORDS  # each status in words, from the lifecycle table
 
 _KIND_TITLES = {
     "auth": "Bad or missing API key",

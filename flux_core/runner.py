@@ -24,6 +24,7 @@ from flux_core.errors import (
     STAYS_OPEN,
     AuthError,
     CallFailed,
+    IllegalTransition,
     JobFailed,
     JobTimedOut,
     LedgerError,
@@ -215,7 +216,7 @@ class Runner:
                 continue
             log.info("taking over run %s (%s) from %s", row["id"], row["status"], row["lease"] or "nobody")
             if row["status"] == store.SUBMITTING:
-                self.ledger.transition(
+                self._settle_now(
                     row["id"],
                     store.SUBMIT_UNKNOWN,
                     lease=None,
@@ -233,7 +234,7 @@ class Runner:
         submitted = parse_iso(row["submitted_at"])
         if row["status"] != store.CREATED and submitted is not None:
             if _seconds_since(row["submitted_at"]) >= D.RETENTION_S:
-                self.ledger.transition(
+                self._settle_now(
                     row["id"],
                     store.EXPIRED,
                     error_kind="expired",
@@ -245,6 +246,14 @@ class Runner:
         if row["error_kind"] != WAITING_FOR_KEY:
             log.info("run %s waits for the key that submitted it", row["id"])
             self.ledger.transition(row["id"], error_kind=WAITING_FOR_KEY, error=WAITING_FOR_KEY_TEXT)
+
+    def _settle_now(self, run_id: str, status: str, **fields: Any) -> None:
+        """End a run found in the ledger without driving it. A change the lifecycle refuses (the
+        run moved on since it was read) is logged and the run left as it is."""
+        try:
+            self.ledger.transition(run_id, status, **fields)
+        except IllegalTransition as exc:
+            log.error("run %s: %s", run_id, exc.message)
 
     def _schedule(self, run_id: str) -> None:
         with self._lock:
@@ -265,11 +274,6 @@ class Runner:
         """What stopped this run that the ledger could not take (e.g. the disk was full)."""
         with self._lock:
             return self._problems.get(run_id)
-
-    def is_busy(self, run_id: str) -> bool:
-        with self._lock:
-            future = self._futures.get(run_id)
-        return future is not None and not future.done()
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop driving runs. wait=True finishes the runs in hand, then closes the client;
@@ -306,6 +310,10 @@ class Runner:
         except _LeaseLost:
             log.warning("run %s was taken over by another process; this one stops driving it", run_id)
             return
+        except IllegalTransition as exc:  # a bug: the run stays as the ledger has it, resumable
+            log.error("run %s: %s", run_id, exc.message, exc_info=True)
+            with self._lock:
+                self._problems[run_id] = exc.user_text()
         except (LedgerError, OSError) as exc:  # the ledger cannot even take the news
             log.error("run %s: the ledger could not record what happened", run_id, exc_info=True)
             text = (
@@ -368,7 +376,7 @@ class Runner:
                     error=join(exc.user_text(), STAYS_OPEN),
                     error_kind=exc.kind,
                 )
-        except (_LeaseLost, LedgerError):
+        except (_LeaseLost, LedgerError, IllegalTransition):
             raise
         except OSError as exc:  # the data directory: a full disk, no permission
             log.error("run %s: cannot write to the data directory", run_id, exc_info=True)

@@ -23,23 +23,27 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from flux_core import defaults as D
-from flux_core.errors import LedgerError, redact
+from flux_core import lifecycle
+from flux_core.errors import IllegalTransition, LedgerError, redact
 from flux_core.params import FluxParams
 
-# Where a run can be. Only the server's four states are the server's; the rest are ours.
-CREATED = "CREATED"  # written down, not sent
-SUBMITTING = "SUBMITTING"  # the submit is in flight
-QUEUED, PROCESSING = "QUEUED", "PROCESSING"
-DOWNLOADING = "DOWNLOADING"  # COMPLETED on the server, image not stored yet
-COMPLETED = "COMPLETED"  # the image is stored
-FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
-ERROR = "ERROR"  # the call failed before Segmind took the job: nothing billed
-SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
-UNUSABLE = "UNUSABLE"  # Segmind completed (and billed) the job, but its output could not be used
-
-ACTIVE = (CREATED, SUBMITTING, QUEUED, PROCESSING, DOWNLOADING)
-TERMINAL = (COMPLETED, FAILED, BLOCKED, EXPIRED, ERROR, SUBMIT_UNKNOWN, UNUSABLE)
-JOB_FAILED = (FAILED, BLOCKED, EXPIRED, UNUSABLE)
+# Where a run can be, what each state means and where it may go next: lifecycle's table.
+# The names are re-exported here, where callers have always found them (store.COMPLETED).
+from flux_core.lifecycle import (
+    ACTIVE as ACTIVE,
+    BLOCKED as BLOCKED,
+    COMPLETED as COMPLETED,
+    CREATED as CREATED,
+    DOWNLOADING as DOWNLOADING,
+    ERROR as ERROR,
+    EXPIRED as EXPIRED,
+    FAILED as FAILED,
+    PROCESSING as PROCESSING,
+    QUEUED as QUEUED,
+    SUBMIT_UNKNOWN as SUBMIT_UNKNOWN,
+    SUBMITTING as SUBMITTING,
+    UNUSABLE as UNUSABLE,
+)
 
 migrations = Migrations("flux_lab")
 
@@ -332,11 +336,21 @@ def _run_row(
     }
 
 
-def _insert_run(db: Database, row: dict[str, Any]) -> None:
+def _insert_run(
+    db: Database, row: dict[str, Any], walk: tuple[str, ...] = (CREATED,), detail: str | None = None
+) -> None:
+    """The run's row and an event for each status of `walk` (the last one carrying `detail`)."""
+    events = [{"run_id": row["id"], "at": row["created_at"], "status": step, "detail": None} for step in walk]
+    events[-1]["detail"] = detail
     db.table("runs").insert(row)
-    db.table("run_events").insert(
-        {"run_id": row["id"], "at": row["created_at"], "status": CREATED, "detail": None}
-    )
+    db.table("run_events").insert_all(events)
+
+
+def _redacted(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as the ledger stores them: server text in `error` with any key blanked."""
+    if fields.get("error"):
+        return {**fields, "error": redact(str(fields["error"]))}
+    return fields
 
 
 def params_of(row: dict[str, Any]) -> FluxParams:
@@ -458,6 +472,32 @@ class Ledger:
                 )
         return sweep_id, new_runs
 
+    def record_run(
+        self,
+        params: FluxParams,
+        status: str,
+        *,
+        backend: str,
+        base_url: str,
+        seed_random: bool = False,
+        sweep_id: str | None = None,
+        lease: str | None = None,
+        key: str | None = None,
+        model: str = D.MODEL_SLUG,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Write down a run that is already in `status` with `fields` (a run made outside this
+        process, such as an import or a test's fixture), in one transaction. Its `run_events` walk
+        the shortest way the lifecycle allows from CREATED, the last step carrying `detail`, so the
+        history of every run reads as transitions the table allows. Returns the run's id."""
+        walk = lifecycle.path_to(status)
+        row = _run_row(params, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
+        row.update(_redacted(fields), status=status)
+        with self.write() as db:
+            _insert_run(db, row, walk, detail)
+        return row["id"]
+
     def transition(
         self,
         run_id: str,
@@ -469,21 +509,23 @@ class Ledger:
     ) -> bool:
         """Update a run's fields and, when `status` is given, record the transition. With `owner`,
         only while that owner holds the run's lease (a runner whose lease was taken over stops
-        writing). Server text in `error` is redacted. Returns whether the row was updated."""
+        writing). Server text in `error` is redacted. Returns whether the row was updated (False:
+        no such run, or the lease is another's). A status change the lifecycle table does not
+        allow raises IllegalTransition and changes nothing; changing only fields always works."""
         at = now_iso()
-        updates = {**fields, "updated_at": at}
+        updates = {**_redacted(fields), "updated_at": at}
         if status is not None:
             updates["status"] = status
-        if updates.get("error"):
-            updates["error"] = redact(str(updates["error"]))
         sets = ", ".join(f"[{k}] = ?" for k in updates)
-        where, args = "id = ?", [run_id]
-        if owner is not None:
-            where, args = "id = ? AND lease = ?", [run_id, owner]
-        with self.write() as db:
-            cursor = db.execute(f"UPDATE runs SET {sets} WHERE {where}", [*updates.values(), *args])
-            if cursor.rowcount != 1:
+        with self.write() as db:  # the status is read and changed under one write lock
+            found = db.execute("SELECT status, lease FROM runs WHERE id = ?", [run_id]).fetchone()
+            if found is None or (owner is not None and found[1] != owner):
                 return False
+            current = found[0]
+            if status is not None and not lifecycle.allowed(current, status):
+                state = lifecycle.STATES.get(current)
+                raise IllegalTransition(run_id, current, status, state.then if state else ())
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
             if status is not None:
                 db.table("run_events").insert(
                     {"run_id": run_id, "at": at, "status": status, "detail": detail}

@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
-from flux_core import store
+from flux_core import lifecycle, store
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
@@ -42,7 +42,6 @@ AXIS_PLURALS = {
     "output_format": "output formats",
 }
 OUTCOMES = ("done", "blocked", "failed", "pending")
-_RETRYABLE = (store.FAILED, store.ERROR, store.EXPIRED, store.UNUSABLE)
 
 
 @dataclass(frozen=True)
@@ -193,14 +192,11 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
 
 
 def outcome(row: dict[str, Any]) -> str:
-    status = row["status"]
-    if status == store.COMPLETED:
-        return "done"
-    if status == store.BLOCKED:
-        return "blocked"
-    if status in store.ACTIVE:
+    """A cell's outcome (one of OUTCOMES), from its run's state in the lifecycle table."""
+    state = lifecycle.STATES[row["status"]]
+    if not state.terminal:
         return "pending"
-    return "failed"
+    return {"completed": "done", "blocked": "blocked"}.get(state.group, "failed")
 
 
 @dataclass
@@ -291,9 +287,9 @@ def describe(row: dict[str, Any]) -> str:
 
 
 def failed_cells(view: SweepView) -> list[Cell]:
-    """The cells "retry failed cells" runs again (FAILED, ERROR, EXPIRED, UNUSABLE). A
+    """The cells "retry failed cells" runs again: those the lifecycle table marks retryable. A
     SUBMIT_UNKNOWN cell is never among them: it may have been billed."""
-    return [cell for cell in view.cells if cell.run["status"] in _RETRYABLE]
+    return [cell for cell in view.cells if lifecycle.STATES[cell.run["status"]].retryable]
 
 
 def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:

@@ -86,14 +86,16 @@ def left_in_flight(
 ):
     """What a process killed right after a submit leaves: the job taken by `server`, the run
     recorded as submitted, its lease naming a dead process. Returns the run id."""
-    run_id = ledger.create_run(params, backend=backend, base_url=server.url, lease=DEAD_LEASE, key=key)
     job = client.submit(params)
-    ledger.transition(
-        run_id,
+    return ledger.record_run(
+        params,
         status,
+        backend=backend,
+        base_url=server.url,
+        lease=DEAD_LEASE,
+        key=key,
         request_id=job.request_id,
         status_url=job.status_url,
         response_url=job.response_url,
         submitted_at=store.now_iso(),
     )
-    return run_id

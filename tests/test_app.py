@@ -220,15 +220,13 @@ def unknown_run(at: AppTest) -> str:
     from flux_core.params import FluxParams
 
     bench = at.session_state["workbench"]
-    run_id = bench.ledger.create_run(
+    return bench.ledger.record_run(
         FluxParams.parse(prompt="a paid-for lighthouse", seed=9),
+        store.SUBMIT_UNKNOWN,
         backend="emulator",
         base_url=bench.default.connection.base_url,
+        error="The connection broke after the request was sent.",
     )
-    bench.ledger.transition(
-        run_id, store.SUBMIT_UNKNOWN, error="The connection broke after the request was sent."
-    )
-    return run_id
 
 
 def test_an_unknown_submit_is_sent_again_only_when_the_user_has_checked():
@@ -394,13 +392,15 @@ def test_a_failed_call_gives_a_browser_user_advice_for_the_app():
 
     at = start()
     bench = at.session_state["workbench"]
-    run_id = bench.ledger.create_run(
+    failure = NetworkError("Could not reach the server after 8 attempts.")
+    run_id = bench.ledger.record_run(
         FluxParams.parse(prompt="a lighthouse", seed=9),
+        store.ERROR,
         backend="emulator",
         base_url=bench.default.connection.base_url,
+        error=failure.user_text(),
+        error_kind=failure.kind,
     )
-    failure = NetworkError("Could not reach the server after 8 attempts.")
-    bench.ledger.transition(run_id, store.ERROR, error=failure.user_text(), error_kind=failure.kind)
     at.query_params["run"] = run_id
     at.run()
     shown = texts(at)

@@ -196,12 +196,12 @@ def test_from_a_past_run_keeps_its_reference_images():
 
     at = compare_page()
     bench = at.session_state["workbench"]
-    run_id = bench.ledger.create_run(
+    run_id = bench.ledger.record_run(
         FluxParams.parse(prompt="a dog", seed=3, image_urls=["https://example.com/ref.jpg"]),
+        store.COMPLETED,
         backend="emulator",
         base_url=bench.default.connection.base_url,
     )
-    bench.ledger.transition(run_id, store.COMPLETED)
     at.run()
     at.selectbox(key="compare_base_run").set_value(run_id)
     at.run()

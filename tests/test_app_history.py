@@ -234,9 +234,18 @@ def test_insights_draw_from_the_ledger_runs_and_credits_each_on_its_own_axis():
 def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
     from flux_core import store
 
-    at, ids = history_page([dict(prompt="a paid-for lighthouse", seed=9)])
+    at, _ = history_page([])
     bench = at.session_state["workbench"]
-    bench.ledger.transition(ids[0], store.SUBMIT_UNKNOWN, error="The connection broke after sending.")
+    ids = [
+        bench.ledger.record_run(
+            FluxParams.parse(prompt="a paid-for lighthouse", seed=9),
+            store.SUBMIT_UNKNOWN,
+            backend="emulator",
+            base_url=bench.default.connection.base_url,
+            error="The connection broke after sending.",
+        )
+    ]
+    at.run()
     click_in_gallery(at, "open", ids[0])
     assert "Check Segmind's console" in texts(at)
     assert at.button(key="h_rerun").disabled

@@ -27,13 +27,13 @@ def add(ledger: Ledger, prompt: str, status: str = store.COMPLETED, **kw) -> str
     fields = {
         k: kw.pop(k) for k in list(kw) if k in ("inference_time", "rating", "favourite", "backend_name")
     }
-    run_id = ledger.create_run(
+    return ledger.record_run(
         FluxParams.parse(prompt=prompt, seed=kw.pop("seed", 1), **kw),
+        status,
         backend=fields.pop("backend_name", "emulator"),
         base_url="http://x",
+        **fields,
     )
-    ledger.transition(run_id, status, **fields)
-    return run_id
 
 
 def ids(page) -> list[str]:

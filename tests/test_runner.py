@@ -176,10 +176,11 @@ def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
         client = client_for(server, key="SG_right000000000000")
         job = client.submit(params())
         client.close()
-        run_id = bench.ledger.create_run(params(), backend="segmind", base_url=server.url)
-        bench.ledger.transition(
-            run_id,
+        run_id = bench.ledger.record_run(
+            params(),
             store.QUEUED,
+            backend="segmind",
+            base_url=server.url,
             request_id=job.request_id,
             status_url=job.status_url,
             response_url=job.response_url,

@@ -171,6 +171,9 @@ def test_completed_runs_are_found_by_exact_request(data_dir):
     run_id = make_run(ledger, "a red cube", seed=5)
     payload = FluxParams.parse(prompt="a red cube", seed=5).payload()
     assert ledger.completed_for("flux-2-max", payload) is None
+    for status in (store.SUBMITTING, store.QUEUED, store.DOWNLOADING):
+        ledger.transition(run_id, status)
+    assert ledger.completed_for("flux-2-max", payload) is None
     ledger.transition(run_id, store.COMPLETED)
     assert ledger.completed_for("flux-2-max", payload)["id"] == run_id
     assert ledger.completed_for("flux-2-max", {**payload, "seed": 6}) is None
