@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
 from flux_core import defaults as D
-from flux_core import store, sweeps
+from flux_core import lifecycle, store, sweeps
 from flux_core.emulator import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
@@ -277,8 +277,6 @@ def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[i
 
 
 def _exit_code(rows: list[dict[str, Any]]) -> int:
-    from flux_core import lifecycle
-
     return lifecycle.exit_code(r["status"] for r in rows)
 
 
