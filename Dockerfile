@@ -20,6 +20,7 @@ RUN pip install uv==0.13.9 \
     && pip uninstall --yes uv \
     && pip install --no-cache-dir --requirement requirements.txt
 COPY flux_core ./flux_core
+COPY flux_ui ./flux_ui
 COPY app.py ./
 COPY pages ./pages
 COPY .streamlit/config.toml ./.streamlit/config.toml

@@ -11,11 +11,12 @@ import streamlit as st
 from pathlib import Path
 
 from flux_core import defaults as D
-from flux_core import logs, settings, store
+from flux_core import logs, settings
+from flux_core.ledger import store
 from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
-from flux_core.store import storage_error
-from flux_core.workbench import Workbench
+from flux_core.ledger.store import storage_error
+from flux_core.service import Workbench
 
 
 log = logs.logger("app")
@@ -120,13 +121,13 @@ if __name__ == "__main__":
     route()
 else:
     # Streamlit's own server, with its frontend bundle sent compressed and the thumbnails served as
-    # files a browser keeps (see flux_core/serving.py).
+    # files a browser keeps (see flux_ui/serving.py).
     import asyncio
     import contextlib
 
     from starlette.middleware import Middleware
 
-    from flux_core import serving
+    from flux_ui import serving
 
     def open_workbench() -> None:
         """The workbench as the server starts: runs left in flight by the last server are resumed

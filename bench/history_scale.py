@@ -28,11 +28,12 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 
 from flux_core import defaults as D
-from flux_core import history, store
-from flux_core.history import Query
-from flux_core.images import thumbnail
-from flux_core.render import render_preview
-from flux_core.store import Ledger
+from flux_core.ledger import history
+from flux_core.ledger import store
+from flux_core.ledger.history import Query
+from flux_core.media.images import thumbnail
+from flux_core.emulator.render import render_preview
+from flux_core.ledger.store import Ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the browser journeys' server helper, shared with this bench

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 
 KEY = "SG_bench0000000000"
 

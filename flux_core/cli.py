@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
 from flux_core import defaults as D
-from flux_core import lifecycle, store, sweeps
-from flux_core.emulator import EmulatorConfig, serve_forever
+from flux_core import lifecycle
+from flux_core.ledger import store
+from flux_core.ledger import sweeps
+from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
-from flux_core.images import ImageProblem, check_reference
+from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
 from flux_core.presentation import run_as_json
-from flux_core.workbench import Workbench
+from flux_core.service import Workbench
 from flux_core.settings import data_dir as resolve_data_dir
-from flux_core.store import storage_error
+from flux_core.ledger.store import storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_CALL_FAILED = 0, 1, 2, 3
 log = logs.logger(__name__)

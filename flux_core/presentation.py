@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flux_core import lifecycle, store
+from flux_core import lifecycle
+from flux_core.ledger import store
 from flux_core.errors import SubmitUnknown
-from flux_core.store import parse_iso
+from flux_core.ledger.store import parse_iso
 
 STATUS_WORDS = lifecycle.WORDS  # each status in words, from the lifecycle table
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flux_core import defaults as D
-from flux_core import images, store
-from flux_core.client import SegmindClient
+from flux_core.media import images
+from flux_core.ledger import store
+from flux_core.segmind.client import SegmindClient
 from flux_core.errors import (
     STAYS_OPEN,
     AuthError,
@@ -32,10 +33,10 @@ from flux_core.errors import (
     SubmitUnknown,
     join,
 )
-from flux_core.jobs import Job, Outcome
+from flux_core.segmind.jobs import Job, Outcome
 from flux_core.logs import logger
 from flux_core.params import FluxParams
-from flux_core.store import Ledger, parse_iso, storage_error
+from flux_core.ledger.store import Ledger, parse_iso, storage_error
 
 log = logger(__name__)
 _live_owners: set[str] = set()

@@ -10,10 +10,12 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_core import images, store, sweeps
+from flux_core.media import images
+from flux_core.ledger import store
+from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, ConfirmationNeeded, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
-from flux_core.workbench import Workbench
+from flux_core.service import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})

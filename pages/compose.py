@@ -9,12 +9,12 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_core import store
+from flux_core.ledger import store
 from flux_core.errors import CallFailed, for_app
-from flux_core.images import ImageProblem, check_reference
+from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
-from flux_core.templates import TEMPLATES
-from flux_core.workbench import Workbench
+from flux_ui.templates import TEMPLATES
+from flux_core.service import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compose"})

@@ -10,11 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from flux_core import defaults as D
-from flux_core import gallery, history, images, store
+from flux_ui import gallery
+from flux_core.ledger import history
+from flux_core.media import images
+from flux_core.ledger import store
 from flux_core import presentation as P
-from flux_core.history import Query
+from flux_core.ledger.history import Query
 from flux_core.params import ParamsError
-from flux_core.workbench import Workbench
+from flux_core.service import Workbench
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "history"})

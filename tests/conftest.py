@@ -6,9 +6,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from flux_core import store
-from flux_core.client import SegmindClient
-from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.ledger import store
+from flux_core.segmind.client import SegmindClient
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.settings import Connection
 
 TEST_KEY = "SG_0123456789abcdef"
@@ -70,7 +70,7 @@ def client_for(server: EmulatorServer, key: str = TEST_KEY, **kwargs) -> Segmind
 @pytest.fixture
 def fast_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The app's embedded emulator on a free port with quick inference; stopped afterwards."""
-    from flux_core.workbench import Workbench
+    from flux_core.service import Workbench
 
     monkeypatch.setenv("FLUX_LAB_EMULATOR_LATENCY", "0.2")
     monkeypatch.setenv("FLUX_LAB_EMULATOR_PORT", "0")

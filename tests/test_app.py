@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flux_core import store
-from flux_core.templates import MAGAZINE_SHOOT
+from flux_core.ledger import store
+from flux_ui.templates import MAGAZINE_SHOOT
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("fast_app")
@@ -301,7 +301,7 @@ def test_a_file_that_is_not_an_image_gets_a_message_not_a_traceback():
 
 
 def test_an_oversized_reference_is_refused_naming_the_limit_and_nothing_is_billed():
-    from flux_core.images import MAX_REFERENCE_BYTES
+    from flux_core.media.images import MAX_REFERENCE_BYTES
 
     at = start()
     big = png_bytes() + b"\0" * MAX_REFERENCE_BYTES  # a real PNG header, too many bytes
@@ -415,7 +415,7 @@ def test_a_prompt_over_the_limit_is_refused_naming_the_field():
 
 
 def test_an_error_in_a_page_is_a_short_message_and_a_logged_traceback(monkeypatch, tmp_path):
-    from flux_core.workbench import Workbench
+    from flux_core.service import Workbench
 
     def broken(self, *args, **kwargs):
         raise ZeroDivisionError("a bug in a page")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flux_core import sweeps
+from flux_core.ledger import sweeps
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("fast_app")
@@ -162,7 +162,7 @@ def test_take_from_compose_keeps_its_reference_images():
 
     from PIL import Image
 
-    from flux_core import store
+    from flux_core.ledger import store
 
     picture = io.BytesIO()
     Image.new("RGB", (32, 32), "teal").save(picture, "PNG")
@@ -191,7 +191,7 @@ def test_take_from_compose_keeps_its_reference_images():
 
 
 def test_from_a_past_run_keeps_its_reference_images():
-    from flux_core import store
+    from flux_core.ledger import store
     from flux_core.params import FluxParams
 
     at = compare_page()

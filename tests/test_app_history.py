@@ -232,7 +232,7 @@ def test_insights_draw_from_the_ledger_runs_and_credits_each_on_its_own_axis():
 
 
 def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
-    from flux_core import store
+    from flux_core.ledger import store
 
     at, _ = history_page([])
     bench = at.session_state["workbench"]

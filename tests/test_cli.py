@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from flux_core.cli import main
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import TEST_KEY
 
 

@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 
-from flux_core.budget import RequestBudget
-from flux_core.client import AsyncSegmindClient, SegmindClient
+from flux_core.segmind.budget import RequestBudget
+from flux_core.segmind.client import AsyncSegmindClient, SegmindClient
 from flux_core.errors import (
     AuthError,
     InsufficientCredits,
@@ -22,7 +22,7 @@ from flux_core.errors import (
     NetworkError,
     SubmitUnknown,
 )
-from flux_core.jobs import Job
+from flux_core.segmind.jobs import Job
 from flux_core.params import FluxParams
 from flux_core.settings import Connection
 

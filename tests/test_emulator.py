@@ -196,7 +196,7 @@ def test_a_dropped_connection_after_the_job_was_taken(emulator):
 def test_uploaded_assets_outlive_a_restart_of_an_emulator_that_keeps_state(tmp_path):
     import httpx
 
-    from flux_core.emulator import EmulatorConfig, EmulatorServer
+    from flux_core.emulator.server import EmulatorConfig, EmulatorServer
     from tests.conftest import client_for
 
     state = str(tmp_path / "emulator-state.json")

@@ -21,12 +21,12 @@ import pytest
 from PIL import Image
 
 from flux_core import defaults as D
-from flux_core import store
-from flux_core.client import SegmindClient
+from flux_core.ledger import store
+from flux_core.segmind.client import SegmindClient
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
 from flux_core.settings import Connection
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import TEST_KEY, client_for, left_in_flight
 
 BASE = "https://api.segmind.test"
@@ -225,7 +225,7 @@ def test_a_flaky_download_stays_open_then_gives_up_after_bounded_attempts(data_d
 
 
 def test_the_disk_filling_up_leaves_the_run_open_and_says_what_to_do(data_dir, monkeypatch):
-    from flux_core import images
+    from flux_core.media import images
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -303,7 +303,7 @@ def test_a_run_is_only_ever_driven_with_the_key_that_submitted_it(emulator, data
 
 
 def test_the_app_drives_a_session_key_run_once_that_key_is_typed_again(emulator, data_dir, monkeypatch):
-    from flux_core.workbench import Workbench
+    from flux_core.service import Workbench
 
     configured, typed = "SG_cccccccccccccccc", "SG_dddddddddddddddd"
     server = emulator(keys=(configured, typed), latency_s=0.1)
@@ -325,7 +325,7 @@ def test_the_app_drives_a_session_key_run_once_that_key_is_typed_again(emulator,
 
 # --- double clicks -----------------------------------------------------------------------------
 def test_simultaneous_clicks_of_one_request_make_one_run(emulator, data_dir, monkeypatch):
-    from flux_core.workbench import Workbench
+    from flux_core.service import Workbench
 
     server = emulator(latency_s=0.1)
     monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
@@ -355,7 +355,7 @@ def test_simultaneous_clicks_of_one_request_make_one_run(emulator, data_dir, mon
 
 
 # --- the ledger --------------------------------------------------------------------------------
-OPEN_LEDGER = "import sys; from flux_core.store import Ledger; Ledger(sys.argv[1])"
+OPEN_LEDGER = "import sys; from flux_core.ledger.store import Ledger; Ledger(sys.argv[1])"
 
 
 def test_three_processes_opening_a_fresh_directory_migrate_it_cleanly(tmp_path):
@@ -432,7 +432,7 @@ def test_a_read_only_data_directory_is_one_line(data_dir, capsys, monkeypatch):
 
 
 def test_the_cli_says_why_a_run_did_not_finish_when_the_disk_is_full(emulator, data_dir, capsys, monkeypatch):
-    from flux_core import images
+    from flux_core.media import images
     from flux_core.cli import main
 
     server = emulator()

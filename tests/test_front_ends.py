@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flux_core.cli import main
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("fast_app")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flux_core import gallery, store
-from flux_core.images import thumbnail
-from flux_core.render import render_preview
+from flux_ui import gallery
+from flux_core.ledger import store
+from flux_core.media.images import thumbnail
+from flux_core.emulator.render import render_preview
 
 
 def row(**changes) -> dict:

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flux_core import history, store
-from flux_core.history import Query
+from flux_core.ledger import history
+from flux_core.ledger import store
+from flux_core.ledger.history import Query
 from flux_core.params import FluxParams, ParamsError
-from flux_core.render import render_preview
-from flux_core.images import embed_recipe, store as store_image
-from flux_core.store import Ledger
+from flux_core.emulator.render import render_preview
+from flux_core.media.images import embed_recipe, store as store_image
+from flux_core.ledger.store import Ledger
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from flux_core import defaults as D
-from flux_core import images
-from flux_core.render import render_preview
+from flux_core.media import images
+from flux_core.emulator.render import render_preview
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])

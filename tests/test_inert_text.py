@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flux_core import sweeps
+from flux_core.ledger import sweeps
 from flux_core.params import FluxParams
 from flux_core.presentation import markdown_text
 from tests.test_app_history import click_in_gallery, history_page

@@ -7,7 +7,7 @@ import pytest
 
 from flux_core import defaults as D
 from flux_core import errors
-from flux_core.images import MAX_REFERENCE_BYTES, ImageProblem, check_reference
+from flux_core.media.images import MAX_REFERENCE_BYTES, ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, reference_url_problems
 
 

@@ -12,12 +12,15 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from flux_core import cli, history, lifecycle, presentation, store, sweeps
+from flux_core import cli, lifecycle, presentation
+from flux_core.ledger import history
+from flux_core.ledger import store
+from flux_core.ledger import sweeps
 from flux_core.errors import IllegalTransition, JobFailed, JobTimedOut
 from flux_core.lifecycle import STATES
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import client_for
 
 PARAMS = FluxParams.parse(prompt="a red cube", seed=1)

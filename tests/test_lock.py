@@ -95,7 +95,7 @@ def top_level_imports(path: Path) -> set[str]:
 
 def third_party(paths: list[Path]) -> dict[str, set[str]]:
     """distribution -> the files that import it, for imports that are neither stdlib nor our own."""
-    own = {"flux_core", "tests", "pages", "app"} | {p.stem for p in (ROOT / "bench").glob("*.py")}
+    own = {"flux_core", "flux_ui", "tests", "pages", "app"} | {p.stem for p in (ROOT / "bench").glob("*.py")}
     by_module = metadata.packages_distributions()
     found: dict[str, set[str]] = {}
     for path in paths:
@@ -115,7 +115,12 @@ def declared(*groups: list[str]) -> set[str]:
 def test_every_package_the_code_imports_is_declared():
     runtime = declared(PYPROJECT["project"]["dependencies"])
     test = runtime | declared(PYPROJECT["project"]["optional-dependencies"]["test"])
-    app = [ROOT / "app.py", *(ROOT / "flux_core").glob("*.py"), *(ROOT / "pages").glob("*.py")]
+    app = [
+        ROOT / "app.py",
+        *(ROOT / "flux_core").rglob("*.py"),
+        *(ROOT / "flux_ui").rglob("*.py"),
+        *(ROOT / "pages").glob("*.py"),
+    ]
     rest = [*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").glob("*.py")]
     assert {d: f for d, f in third_party(app).items() if d not in runtime} == {}
     assert {d: f for d, f in third_party(rest).items() if d not in test} == {}

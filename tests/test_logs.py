@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from flux_core import logs
-from flux_core.budget import RequestBudget
+from flux_core.segmind.budget import RequestBudget
 from flux_core.errors import remember_secret
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import TEST_KEY, client_for
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from flux_core import defaults as D
-from flux_core.budget import RequestBudget
+from flux_core.segmind.budget import RequestBudget
 from flux_core.errors import (
     AuthError,
     BadRequest,
@@ -24,7 +24,7 @@ from flux_core.errors import (
     failure_from_body,
     parse_reset_at,
 )
-from flux_core.retry import DurationEstimate, PollSchedule, backoff, retry_delay
+from flux_core.segmind.retry import DurationEstimate, PollSchedule, backoff, retry_delay
 
 
 def test_backoff_grows_with_jitter_and_stays_under_the_cap():

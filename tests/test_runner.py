@@ -7,11 +7,11 @@ import socket
 
 from PIL import Image
 
-from flux_core import store
-from flux_core.images import read_recipe
+from flux_core.ledger import store
+from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import TEST_KEY, client_for, left_in_flight
 
 
@@ -166,7 +166,7 @@ def test_resume_ignores_runs_of_another_server(emulator, data_dir):
 
 
 def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
-    from flux_core.workbench import Workbench
+    from flux_core.service import Workbench
 
     server = emulator(latency_s=0.1, keys=("SG_right000000000000",))
     monkeypatch.setenv("SEGMIND_BASE_URL", server.url)

@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flux_core import serving
-from flux_core.serving import CompressedAssets
+from flux_ui import serving
+from flux_ui.serving import CompressedAssets
 
 BUNDLE = ("export function f(){return 'flux lab';}\n" * 4000).encode()
 IMMUTABLE = {"Cache-Control": "public, immutable, max-age=31536000", "ETag": '"abc"'}

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
-from flux_core import store
+from flux_core.ledger import store
 from flux_core.params import FluxParams
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 
 EXPECTED_RUN_COLUMNS = [
     "seq",

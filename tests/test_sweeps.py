@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from flux_core import defaults as D
-from flux_core import store, sweeps
+from flux_core.ledger import store
+from flux_core.ledger import sweeps
 from flux_core.params import FluxParams, ParamsError
 from flux_core.presentation import compare_fields
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.conftest import client_for
 
 BASE = FluxParams.parse(prompt="a zombie at dusk", seed=1, width=256, height=256)

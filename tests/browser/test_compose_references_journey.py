@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from PIL import Image
 from playwright.sync_api import expect
 
-from flux_core import store
-from flux_core.store import Ledger
+from flux_core.ledger import store
+from flux_core.ledger.store import Ledger
 from tests.browser.conftest import shoot
 
 

@@ -70,10 +70,10 @@ def no_markup_from_the_payloads(page) -> None:
 
 
 def test_text_from_a_link_or_a_prompt_never_becomes_markup(app_server, page, data_dir, artifacts):
-    from flux_core.emulator import EmulatorConfig, EmulatorServer
+    from flux_core.emulator.server import EmulatorConfig, EmulatorServer
     from flux_core.params import FluxParams
     from flux_core.runner import Runner
-    from flux_core.store import Ledger
+    from flux_core.ledger.store import Ledger
     from tests.conftest import client_for
 
     with EmulatorServer(EmulatorConfig(latency_s=0.1, latency_spread_s=0, queue_s=0)) as emulator:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.browser.conftest import shoot
 from tests.conftest import client_for
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from flux_core import store
+from flux_core.ledger import store
 from flux_core.params import FluxParams
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 from tests.browser.appserver import AppServer
 from tests.conftest import TEST_KEY, client_for, left_in_flight
 

@@ -1,4 +1,4 @@
-"""`streamlit run app.py` sends Streamlit's frontend bundle compressed (flux_core/serving.py)."""
+"""`streamlit run app.py` sends Streamlit's frontend bundle compressed (flux_ui/serving.py)."""
 
 from __future__ import annotations
 

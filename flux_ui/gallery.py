@@ -17,7 +17,8 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_core import serving, store
+from flux_ui import serving
+from flux_core.ledger import store
 
 KEY = "h_gallery"
 

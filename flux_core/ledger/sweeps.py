@@ -21,11 +21,12 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
-from flux_core import lifecycle, store
+from flux_core import lifecycle
+from flux_core.ledger import store
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 
 AXIS_LABELS = {
     "seed": "Seed",

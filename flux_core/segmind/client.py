@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from flux_core import defaults as D
-from flux_core.budget import RequestBudget, budget_for
+from flux_core.segmind.budget import RequestBudget, budget_for
 from flux_core.errors import (
     CallFailed,
     JobExpired,
@@ -36,10 +36,10 @@ from flux_core.errors import (
     error_from_response,
     failure_from_body,
 )
-from flux_core.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
+from flux_core.segmind.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
 from flux_core.logs import logger
 from flux_core.params import FluxParams
-from flux_core.retry import DurationEstimate, PollSchedule, retry_delay
+from flux_core.segmind.retry import DurationEstimate, PollSchedule, retry_delay
 from flux_core.settings import Connection
 
 log = logger(__name__)

@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from flux_core import defaults as D
-from flux_core.render import render_preview
+from flux_core.emulator.render import render_preview
 
 # Words that trip the emulator's safety filter, and the lowest safety_tolerance that lets
 # each through (0 = strictest ... 6 = most permissive). A prompt is blocked when its

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from flux_core import defaults as D
-from flux_core import lifecycle, store
-from flux_core.images import read_recipe
+from flux_core import lifecycle
+from flux_core.ledger import store
+from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
 from flux_core.presentation import run_as_json
-from flux_core.store import Ledger
+from flux_core.ledger.store import Ledger
 
 STATUS_GROUPS = lifecycle.BY_GROUP  # the status filters: group name -> its statuses
 # order, and the runs a sort applies to (sorting by inference time lists the runs that have one)

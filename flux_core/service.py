@@ -23,15 +23,17 @@ from concurrent.futures import as_completed
 from typing import Any, Iterator
 
 from flux_core import defaults as D
-from flux_core import history, store, sweeps
-from flux_core.client import SegmindClient
-from flux_core.emulator import EmulatorConfig, EmulatorServer
+from flux_core.ledger import history
+from flux_core.ledger import store
+from flux_core.ledger import sweeps
+from flux_core.segmind.client import SegmindClient
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.errors import AuthError, CallFailed, ConfirmationNeeded, ForbiddenError, MissingKey, UnknownRun
 from flux_core.logs import logger
 from flux_core.params import FluxParams, random_seed
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
-from flux_core.sweeps import SweepPlan
+from flux_core.ledger.sweeps import SweepPlan
 
 
 log = logger(__name__)
