@@ -107,7 +107,20 @@ const shown = {};
 export default function ({ data, parentElement }) {
   if (shown[data.place] === data.token) return;
   shown[data.place] = data.token;
-  (parentElement.host || parentElement).scrollIntoView({ block: "start" });
+  const target = parentElement.host || parentElement;
+  // The page may still be laying out (a rerun's elements, pictures loading above): scroll again
+  // until the place stays at the top, for up to 3 s, unless the person scrolls first.
+  const until = Date.now() + 3000;
+  let stop = false;
+  const yours = () => { stop = true; };
+  for (const kind of ["wheel", "touchstart", "keydown"]) window.addEventListener(kind, yours, { once: true });
+  const settle = () => {
+    if (stop) return;
+    target.scrollIntoView({ block: "start" });
+    const top = target.getBoundingClientRect().top;
+    if ((top < -4 || top > 48) && Date.now() < until) setTimeout(settle, 100);
+  };
+  requestAnimationFrame(settle);
 }
 """
 
