@@ -52,8 +52,7 @@ def route() -> None:
         st.error("Flux Lab cannot open its ledger:")
         st.text(exc.user_text())
         st.stop()
-    st.session_state["workbench"] = workbench
-    workbench.resume_orphans()
+    st.session_state["workbench"] = workbench  # runs nobody drives: the workbench's own scan picks them up
 
     with st.sidebar:
         st.subheader("Flux Lab")
