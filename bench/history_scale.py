@@ -198,13 +198,13 @@ def browser(data_dir: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     first_page = history.find(Ledger(data_dir / D.DB_NAME), Query()).rows
-    expected = sum(r["status"] == store.COMPLETED for r in first_page)
+    expected = sum(r.status == store.COMPLETED for r in first_page)
     for name in ("SEGMIND_API_KEY", "SEGMIND_BASE_URL", "SEGMIND_UPLOAD_URL", "SEGMIND_RPM"):
         os.environ.pop(name, None)  # the app on its embedded emulator, whatever this shell has set
     server = AppServer(data_dir, log_dir=data_dir, latency=D.EMULATOR_LATENCY_S).start()
     port = server.port
     try:
-        thumb = next(r["thumb_path"] for r in first_page if r["thumb_path"])
+        thumb = next(r.thumb_path for r in first_page if r.thumb_path)
         with httpx.Client() as client:  # one kept-alive connection, as a browser holds one
             times = []
             for _ in range(21):

@@ -21,13 +21,13 @@ from typing import Any, Iterator, NoReturn
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
+from flux_core.ledger.records import Run
 from flux_core.ledger import sweeps
 from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
-from flux_core.presentation import run_as_json
 from flux_core.service import Workbench
 from flux_core.settings import data_dir as resolve_data_dir
 from flux_core.ledger.store import storage_error
@@ -234,12 +234,10 @@ class _Progress:
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
-    def __call__(self, row: dict[str, Any]) -> None:
+    def __call__(self, row: Run) -> None:
         elapsed = time.monotonic() - self.started
-        rid = f" request {row['request_id'][:8]}" if row.get("request_id") else ""
-        line = (
-            f"  {elapsed:6.1f}s  seed {row['seed']:<10} tol {row['safety_tolerance']}  {row['status']}{rid}\n"
-        )
+        rid = f" request {row.request_id[:8]}" if row.request_id else ""
+        line = f"  {elapsed:6.1f}s  seed {row.seed:<10} tol {row.safety_tolerance}  {row.status}{rid}\n"
         with self._lock:
             sys.stderr.write(line)
             sys.stderr.flush()
@@ -278,14 +276,14 @@ def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[i
         _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders)
 
 
-def _exit_code(rows: list[dict[str, Any]]) -> int:
-    return lifecycle.exit_code(r["status"] for r in rows)
+def _exit_code(rows: list[Run]) -> int:
+    return lifecycle.exit_code(r.status for r in rows)
 
 
-def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool, problem: str | None = None) -> None:
+def _print_run(row: Run, data_dir: Path, as_json: bool, problem: str | None = None) -> None:
     """One run on stdout; what went wrong with it, if anything, as one line on stderr (`problem`
     is what the runner could not write to the ledger, e.g. on a full disk)."""
-    info = run_as_json(row, data_dir)
+    info = row.public(data_dir)
     if as_json:
         print(json.dumps(info), flush=True)
     else:
@@ -298,8 +296,8 @@ def _print_run(row: dict[str, Any], data_dir: Path, as_json: bool, problem: str 
             timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
             print(f"  image {info['image_path']}  {timing}", flush=True)
     error = problem or info["error"]
-    if not error and row["status"] in store.ACTIVE:
-        error = f"run {row['id']} did not finish here; `flux-lab resume` picks it up."
+    if not error and row.status in store.ACTIVE:
+        error = f"run {row.id} did not finish here; `flux-lab resume` picks it up."
     if error:
         print(f"flux-lab: {info['status']}: {terminal_text(error)}", file=sys.stderr, flush=True)
 
@@ -333,9 +331,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             plan, name=args.name, run_again=args.run_again, confirmed=args.yes, references=refs
         )
         view = wb.sweep(sweep_id)
-        run_ids = [cell.run["id"] for cell in view.cells] if view else []
+        run_ids = [cell.run.id for cell in view.cells] if view else []
         for row in wb.as_completed(run_ids):
-            _print_run(row, wb.data_dir, args.json, wb.problem(row["id"]))
+            _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
         if not args.json:
             print(
                 f"Sweep {sweep_id}: the Compare page shows it at /compare?sweep={sweep_id}", file=sys.stderr
@@ -348,12 +346,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         rows = wb.search(args.search, limit=max(1, args.limit), status=args.status)
         for row in rows:
             if args.json:
-                print(json.dumps(run_as_json(row, wb.data_dir)))
+                print(json.dumps(row.public(wb.data_dir)))
             else:
-                prompt = terminal_text(" ".join(row["prompt"].split()))
+                prompt = terminal_text(" ".join(row.prompt.split()))
                 print(
-                    f"{row['created_at'][:19]}  {row['id']}  {row['status']:<14} seed {row['seed']:<10} "
-                    f"tol {row['safety_tolerance']}  {prompt[:60]}"
+                    f"{row.created_at[:19]}  {row.id}  {row.status:<14} seed {row.seed:<10} "
+                    f"tol {row.safety_tolerance}  {prompt[:60]}"
                 )
         if not rows and not args.json:
             print("No runs found.", file=sys.stderr)
@@ -365,8 +363,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         row = wb.run(args.run_id)
         if row is None:
             raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
-        info = run_as_json(row, wb.data_dir)
-        info["events"] = wb.events(args.run_id)
+        info = row.public(wb.data_dir)
+        info["events"] = [event.model_dump() for event in wb.events(args.run_id)]
     if args.json:
         print(json.dumps(info))
     else:
@@ -386,11 +384,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
             wb.require_key()
         rows = wb.wait(run_ids)
         for row in rows:
-            _print_run(row, wb.data_dir, args.json, wb.problem(row["id"]))
+            _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
         if not args.json:
             print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
             if elsewhere:
-                servers = sorted({r["base_url"] for r in elsewhere})
+                servers = sorted({r.base_url for r in elsewhere})
                 print(
                     f"{len(elsewhere)} unfinished run(s) belong to another server ({', '.join(servers)}); "
                     f"set {D.BASE_URL_ENV} to it to resume them.",

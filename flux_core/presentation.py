@@ -5,16 +5,15 @@ Pages draw what these return; they never interpret ledger rows themselves.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.errors import SubmitUnknown
+from flux_core.ledger.records import Run
 from flux_core.ledger.store import parse_iso
 
 STATUS_WORDS = lifecycle.WORDS  # each status in words, from the lifecycle table
@@ -44,39 +43,35 @@ class Headline:
     detail: str
 
 
-def is_active(row: dict[str, Any]) -> bool:
-    return row["status"] in store.ACTIVE
+def is_active(row: Run) -> bool:
+    return row.status in store.ACTIVE
 
 
-def elapsed_s(row: dict[str, Any], now: Any = None) -> float:
+def elapsed_s(row: Run, now: Any = None) -> float:
     """Seconds since the run was written down (until it finished, if it has)."""
     from datetime import datetime, timezone
 
-    start = parse_iso(row["created_at"])
-    end = parse_iso(row.get("finished_at")) or now or datetime.now(timezone.utc)
+    start = parse_iso(row.created_at)
+    end = parse_iso(row.finished_at) or now or datetime.now(timezone.utc)
     return max(0.0, (end - start).total_seconds()) if start else 0.0
 
 
-def headline(row: dict[str, Any]) -> Headline:
-    status = row["status"]
-    error = row.get("error") or ""
+def headline(row: Run) -> Headline:
+    status = row.status
+    error = row.error or ""
     if status in store.ACTIVE:
-        request = f" · request {row['request_id']}" if row.get("request_id") else ""
+        request = f" · request {row.request_id}" if row.request_id else ""
         detail = f"{elapsed_s(row):.1f} s elapsed{request}"
-        if row.get("error_kind") == "waiting_key":
+        if row.error_kind == "waiting_key":
             return Headline("warning", f"{STATUS_WORDS[status]} — {_KIND_TITLES['waiting_key']}", error)
         if error:  # an open run that hit a problem it will be resumed from
             return Headline("warning", f"{STATUS_WORDS[status]} — waiting to resume", f"{error} {detail}")
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
-        took = (
-            f"{row['observed_total_s']:.1f} s" if row.get("observed_total_s") else f"{elapsed_s(row):.1f} s"
-        )
-        return Headline("success", "Done", f"in {took} · seed {row['seed']}")
+        took = f"{row.observed_total_s:.1f} s" if row.observed_total_s else f"{elapsed_s(row):.1f} s"
+        return Headline("success", "Done", f"in {took} · seed {row.seed}")
     if status == store.BLOCKED:
-        return Headline(
-            "warning", f"Blocked by the safety filter at tolerance {row['safety_tolerance']}", error
-        )
+        return Headline("warning", f"Blocked by the safety filter at tolerance {row.safety_tolerance}", error)
     if status == store.EXPIRED:
         return Headline("error", "Expired", error)
     if status == store.FAILED:
@@ -88,33 +83,35 @@ def headline(row: dict[str, Any]) -> Headline:
         return Headline(
             "error", "Submit outcome unknown", error if hint in error else f"{error} {hint}".strip()
         )
-    return Headline("error", _KIND_TITLES.get(row.get("error_kind") or "", "Not sent"), error)
+    return Headline("error", _KIND_TITLES.get(row.error_kind or "", "Not sent"), error)
 
 
-def recipe(row: dict[str, Any]) -> dict[str, Any]:
+def recipe(row: Run) -> dict[str, Any]:
     """The run's full recipe, as shown next to its image."""
-    request = json.loads(row["request_json"])
-    out: dict[str, Any] = {"model": row["model"], **request}
-    out["seed_was_random"] = bool(row["seed_random"])
-    out["run_id"] = row["id"]
-    if row.get("request_id"):
-        out["request_id"] = row["request_id"]
-    timings = {
-        k: row[k]
-        for k in ("queue_time", "inference_time", "total_time", "observed_total_s")
-        if row.get(k) is not None
+    request = row.request
+    out: dict[str, Any] = {"model": row.model, **request}
+    out["seed_was_random"] = row.seed_random
+    out["run_id"] = row.id
+    if row.request_id:
+        out["request_id"] = row.request_id
+    measured = {
+        "queue_time": row.queue_time,
+        "inference_time": row.inference_time,
+        "total_time": row.total_time,
+        "observed_total_s": row.observed_total_s,
     }
+    timings = {k: v for k, v in measured.items() if v is not None}
     if timings:
         out["timings_s"] = timings
-    if row.get("cost") is not None:
-        out["cost"] = row["cost"]
-    out["backend"] = row["backend"]
+    if row.cost is not None:
+        out["cost"] = row.cost
+    out["backend"] = row.backend
     return out
 
 
-def form_values(row: dict[str, Any]) -> dict[str, Any]:
+def form_values(row: Run) -> dict[str, Any]:
     """A run's recipe as the Compose form's values (to edit and re-run it)."""
-    request = json.loads(row["request_json"])
+    request = row.request
     return {
         "prompt": request["prompt"],
         "width": request["width"],
@@ -148,10 +145,10 @@ OUTCOME_FIELDS = ("status", "inference_time", "cost")
 
 
 def compare_fields(
-    rows: list[dict[str, Any]], names: list[str], fields: tuple[str, ...] = SETTING_FIELDS
+    rows: list[Run], names: list[str], fields: tuple[str, ...] = SETTING_FIELDS
 ) -> list[dict[str, Any]]:
     """One line per field with each run's value under its name and `differs` where they are not all equal."""
-    shown = [run_as_json(r, Path(".")) for r in rows]
+    shown = [r.public() for r in rows]
     out = []
     for name in fields:
         values = [s.get(name) for s in shown]
@@ -162,9 +159,7 @@ def compare_fields(
     return out
 
 
-def compare_tables(
-    rows: list[dict[str, Any]], names: list[str], *, differences_only: bool = False
-) -> dict[str, Any]:
+def compare_tables(rows: list[Run], names: list[str], *, differences_only: bool = False) -> dict[str, Any]:
     """The runs side by side as two tables for `st.table`: "Settings", the differing ones marked ≠ and
     highlighted (only those when `differences_only`), and "Outcomes", shown apart and never marked.
     Every cell is Markdown-inert text (see `markdown_text`)."""
@@ -184,9 +179,7 @@ def compare_tables(
         )
         style = frame.style.hide(axis="index")
         if marked:
-            style = style.apply(
-                lambda r: ["background-color: #ffe8a3" if r["differs"] else ""] * len(r), axis=1
-            )
+            style = style.apply(lambda r: ["background-color: #ffe8a3" if r.differs else ""] * len(r), axis=1)
         return style
 
     settings = [line for line in compare_fields(rows, names) if line["differs"] or not differences_only]
@@ -267,35 +260,3 @@ def word_diff_html(a: str, b: str) -> str:
         escaped = html.escape(text.lstrip(" "))
         parts.append(space + (f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped))
     return '<div style="line-height:1.8;white-space:pre-wrap">' + "".join(parts) + "</div>"
-
-
-def run_as_json(row: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """The public shape of a run (CLI --json, exports). Never holds the key."""
-    image_path = str((Path(data_dir) / row["image_path"]).resolve()) if row.get("image_path") else None
-    thumb_path = str((Path(data_dir) / row["thumb_path"]).resolve()) if row.get("thumb_path") else None
-    return {
-        "run_id": row["id"],
-        "request_id": row["request_id"],
-        "status": row["status"],
-        "prompt": row["prompt"],
-        "seed": row["seed"],
-        "width": row["width"],
-        "height": row["height"],
-        "safety_tolerance": row["safety_tolerance"],
-        "output_format": row["output_format"],
-        "image_urls": json.loads(row["image_urls_json"] or "[]"),
-        "image_path": image_path,
-        "thumb_path": thumb_path,
-        "inference_time": row["inference_time"],
-        "queue_time": row["queue_time"],
-        "total_time": row["total_time"],
-        "observed_total_s": row["observed_total_s"],
-        "cost": row["cost"],
-        "remaining_credits": row["remaining_credits"],
-        "error": row["error"],
-        "error_kind": row["error_kind"],
-        "backend": row["backend"],
-        "sweep_id": row["sweep_id"],
-        "created_at": row["created_at"],
-        "finished_at": row["finished_at"],
-    }

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from flux_core import defaults as D
 from flux_core.media import images
 from flux_core.ledger import store
+from flux_core.ledger.records import Run
 from flux_core.segmind.client import SegmindClient
 from flux_core.errors import (
     STAYS_OPEN,
@@ -47,7 +48,7 @@ WAITING_FOR_KEY_TEXT = (
     "Enter the same key in the sidebar to finish it; no other key is ever used for it."
 )
 
-UpdateCallback = Callable[[dict[str, Any]], None]
+UpdateCallback = Callable[[Run], None]
 
 
 class _WorkerPool:
@@ -98,17 +99,17 @@ class _WorkerPool:
                 thread.join()
 
 
-def _owner_alive(row: dict[str, Any]) -> bool:
+def _owner_alive(row: Run) -> bool:
     """Is the process named in a run's lease still driving it? A lease holds until it lapses (its
     owner renews it every LEASE_RENEW_S while it lives); on this host a lease whose process is gone
     is free at once. So another host's lease (a second container on the same volume) is respected,
     and a pid reused by an unrelated process cannot strand a run past the lease's expiry."""
-    lease = row.get("lease")
+    lease = row.lease
     if not lease:
         return False
     if lease in _live_owners:
         return True
-    until = parse_iso(row.get("lease_until"))
+    until = parse_iso(row.lease_until)
     unexpired = until is None or until > datetime.now(timezone.utc)  # None: a lease from before 0005
     host, _, rest = lease.partition(":")
     pid_text = rest.split(":", 1)[0]
@@ -208,17 +209,17 @@ class Runner:
         its own key (and says so), or expires once Segmind's retention is over."""
         taken = []
         for row in self.ledger.active():
-            if row["base_url"] != self.client.base_url or _owner_alive(row):
+            if row.base_url != self.client.base_url or _owner_alive(row):
                 continue
-            if row["key_id"] not in (None, self.key_id):
+            if row.key_id not in (None, self.key_id):
                 self._note_waiting_for_key(row)
                 continue
-            if not self.ledger.claim(row["id"], self.owner, expected_lease=row["lease"]):
+            if not self.ledger.claim(row.id, self.owner, expected_lease=row.lease):
                 continue
-            log.info("taking over run %s (%s) from %s", row["id"], row["status"], row["lease"] or "nobody")
-            if row["status"] == store.SUBMITTING:
+            log.info("taking over run %s (%s) from %s", row.id, row.status, row.lease or "nobody")
+            if row.status == store.SUBMITTING:
                 self._settle_now(
-                    row["id"],
+                    row.id,
                     store.SUBMIT_UNKNOWN,
                     lease=None,
                     lease_until=None,
@@ -227,16 +228,16 @@ class Runner:
                     finished_at=store.now_iso(),
                 )
                 continue
-            taken.append(row["id"])
-            self._schedule(row["id"])
+            taken.append(row.id)
+            self._schedule(row.id)
         return taken
 
-    def _note_waiting_for_key(self, row: dict[str, Any]) -> None:
-        submitted = parse_iso(row["submitted_at"])
-        if row["status"] != store.CREATED and submitted is not None:
-            if _seconds_since(row["submitted_at"]) >= D.RETENTION_S:
+    def _note_waiting_for_key(self, row: Run) -> None:
+        submitted = parse_iso(row.submitted_at)
+        if row.status != store.CREATED and submitted is not None:
+            if _seconds_since(row.submitted_at) >= D.RETENTION_S:
                 self._settle_now(
-                    row["id"],
+                    row.id,
                     store.EXPIRED,
                     error_kind="expired",
                     error="The API key that submitted this run was not entered again before Segmind's "
@@ -244,9 +245,9 @@ class Runner:
                     finished_at=store.now_iso(),
                 )
                 return
-        if row["error_kind"] != WAITING_FOR_KEY:
-            log.info("run %s waits for the key that submitted it", row["id"])
-            self.ledger.transition(row["id"], error_kind=WAITING_FOR_KEY, error=WAITING_FOR_KEY_TEXT)
+        if row.error_kind != WAITING_FOR_KEY:
+            log.info("run %s waits for the key that submitted it", row.id)
+            self.ledger.transition(row.id, error_kind=WAITING_FOR_KEY, error=WAITING_FOR_KEY_TEXT)
 
     def _settle_now(self, run_id: str, status: str, **fields: Any) -> None:
         """End a run found in the ledger without driving it. A change the lifecycle refuses (the
@@ -260,7 +261,7 @@ class Runner:
         with self._lock:
             self._futures[run_id] = self._pool.submit(self._drive, run_id)
 
-    def wait(self, run_ids: list[str], timeout: float | None = None) -> list[dict[str, Any]]:
+    def wait(self, run_ids: list[str], timeout: float | None = None) -> list[Run]:
         with self._lock:
             futures = [self._futures[r] for r in run_ids if r in self._futures]
         wait_futures(futures, timeout=timeout)
@@ -305,7 +306,7 @@ class Runner:
     def _drive(self, run_id: str) -> None:
         try:
             row = self.ledger.get(run_id)
-            if row is None or row["lease"] != self.owner:
+            if row is None or row.lease != self.owner:
                 return
             self._settle(run_id, row)
         except _LeaseLost:
@@ -330,7 +331,7 @@ class Runner:
         except LedgerError:
             pass  # the lease lapses by itself
 
-    def _settle(self, run_id: str, row: dict[str, Any]) -> None:
+    def _settle(self, run_id: str, row: Run) -> None:
         """Drive one run, and write down how it ended (or why it stays open)."""
         try:
             self._advance(row)
@@ -363,7 +364,7 @@ class Runner:
         except CallFailed as exc:
             log.info("run %s: call failed (%s): %s", run_id, exc.kind, exc.message)
             current = self.ledger.get(run_id)
-            if current and current["status"] in (store.CREATED, store.SUBMITTING):
+            if current and current.status in (store.CREATED, store.SUBMITTING):
                 self._set(
                     run_id,
                     store.ERROR,
@@ -391,9 +392,9 @@ class Runner:
                 error_kind="internal",
             )
 
-    def _advance(self, row: dict[str, Any]) -> None:
-        run_id, status = row["id"], row["status"]
-        params = store.params_of(row)
+    def _advance(self, row: Run) -> None:
+        run_id, status = row.id, row.status
+        params = row.params
         if status == store.CREATED:
             self._set(run_id, store.SUBMITTING)
             job = self.client.submit(params)
@@ -416,21 +417,26 @@ class Runner:
                 run_id,
                 store.DOWNLOADING,
                 output_url=outcome.image_url,
-                observed_total_s=round(_seconds_since(row["submitted_at"]), 3),
+                observed_total_s=round(_seconds_since(row.submitted_at), 3),
                 **_metric_fields(outcome.metrics),
             )
             row = self.ledger.get(run_id) or row
         self._download(row, params)
 
-    def _collect(self, row: dict[str, Any], params: FluxParams) -> Outcome:
-        run_id = row["id"]
-        elapsed = _seconds_since(row["submitted_at"])
+    def _collect(self, row: Run, params: FluxParams) -> Outcome:
+        run_id = row.id
+        elapsed = _seconds_since(row.submitted_at)
         if elapsed >= D.RETENTION_S:
             raise JobTimedOut(
-                f"Request {row['request_id']} was submitted {elapsed / 60:.0f} minutes ago "
+                f"Request {row.request_id} was submitted {elapsed / 60:.0f} minutes ago "
                 f"and was not collected before Segmind's one-hour retention ended."
             )
-        job = Job(row["request_id"], row["status_url"], row["response_url"], row["poll_url"])
+        if row.request_id is None:
+            raise OutputUnusable("the ledger holds no request id for this run")  # never written so
+        if row.status_url and row.response_url:
+            job = Job(row.request_id, row.status_url, row.response_url, row.poll_url)
+        else:  # a run adopted by its request id alone: the documented URL shapes
+            job = Job.from_request_id(row.request_id, row.base_url)
 
         def on_status(state: str, body: dict[str, Any]) -> None:
             if state == store.PROCESSING:
@@ -438,7 +444,7 @@ class Runner:
                     run_id,
                     store.PROCESSING,
                     processing_at=store.now_iso(),
-                    observed_queue_s=round(_seconds_since(row["submitted_at"]), 3),
+                    observed_queue_s=round(_seconds_since(row.submitted_at), 3),
                 )
 
         return self.client.wait(
@@ -449,17 +455,19 @@ class Runner:
             safety_tolerance=params.safety_tolerance,
         )
 
-    def _download(self, row: dict[str, Any], params: FluxParams) -> None:
+    def _download(self, row: Run, params: FluxParams) -> None:
         """Fetch the image (streamed to disk, capped), check it and store it. An output that can
         never be an image, or one that failed DOWNLOAD_MAX_ATTEMPTS drives, ends UNUSABLE: the job
         was billed, and the run says so rather than being fetched again every scan."""
-        attempts = int(row.get("download_attempts") or 0) + 1
-        self._set(row["id"], download_attempts=attempts)
-        part = self.data_dir / "tmp" / f"{row['id']}.part"
+        attempts = int(row.download_attempts or 0) + 1
+        self._set(row.id, download_attempts=attempts)
+        part = self.data_dir / "tmp" / f"{row.id}.part"
         part.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(part, "w+b") as sink:
-                self.client.download_to(row["output_url"], sink)
+                if not row.output_url:
+                    raise OutputUnusable("Segmind's result named no image")
+                self.client.download_to(row.output_url, sink)
             data = part.read_bytes()
         except AuthError:
             raise  # the key may come back: the run stays open
@@ -472,12 +480,12 @@ class Runner:
         finally:
             part.unlink(missing_ok=True)
         recipe = {
-            "model": row["model"],
+            "model": row.model,
             "params": params.payload(),
-            "run_id": row["id"],
-            "request_id": row["request_id"],
-            "created_at": row["created_at"],
-            "backend": row["backend"],
+            "run_id": row.id,
+            "request_id": row.request_id,
+            "created_at": row.created_at,
+            "backend": row.backend,
             "app": "flux-lab",
         }
         try:
@@ -485,7 +493,7 @@ class Runner:
         except images.ImageProblem as exc:
             raise OutputUnusable(f"What Segmind sent as the image is unusable: {exc}.") from None
         self._set(
-            row["id"],
+            row.id,
             store.COMPLETED,
             image_sha256=stored.sha256,
             image_path=stored.path,

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from flux_core import defaults as D
 from flux_core.ledger import history
 from flux_core.ledger import store
+from flux_core.ledger.records import Event, Run
 from flux_core.ledger import sweeps
 from flux_core.segmind.client import SegmindClient
 from flux_core.emulator.server import EmulatorConfig, EmulatorServer
@@ -224,17 +225,17 @@ class Workbench:
         reached Segmind (SUBMIT_UNKNOWN) is sent identically again only once the person confirms
         that Segmind's console does not list it: it may have been billed already."""
         row = self._row(run_id)
-        if row["status"] == store.SUBMIT_UNKNOWN and not vary_seed and not confirmed_unknown:
+        if row.status == store.SUBMIT_UNKNOWN and not vary_seed and not confirmed_unknown:
             raise ConfirmationNeeded(
                 "This run's submit may have reached Segmind and may be billed.",
                 hint="Check Segmind's console first; send it again only if the request is not there.",
             )
-        params = store.params_of(row)
+        params = row.params
         if vary_seed:
             params = params.replace(seed=random_seed())
         return self.submit(
             params,
-            seed_random=vary_seed or bool(row["seed_random"]),
+            seed_random=vary_seed or bool(row.seed_random),
             session_key=session_key,
             guard=guard,
         )
@@ -331,7 +332,7 @@ class Workbench:
     def sweep(self, sweep_id: str) -> sweeps.SweepView | None:
         return sweeps.load(self.ledger, sweep_id)
 
-    def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
+    def recent_sweeps(self, limit: int = 10) -> list[sweeps.SweepSummary]:
         return sweeps.recent(self.ledger, limit=limit)
 
     def voted_pairs(self, sweep_id: str, voter: str) -> Any:
@@ -350,25 +351,23 @@ class Workbench:
         """The runs' images (recipes embedded), manifest.json and runs.csv, as one ZIP."""
         return history.export_zip(self.ledger.get_many(run_ids), self.data_dir)
 
-    def search(
-        self, text: str | None = None, *, limit: int = 50, status: str | None = None
-    ) -> list[dict[str, Any]]:
+    def search(self, text: str | None = None, *, limit: int = 50, status: str | None = None) -> list[Run]:
         """Runs, newest first: words in the prompt, notes or tags, and/or one status."""
         return self.ledger.search(text, limit=limit, status=status)
 
-    def events(self, run_id: str) -> list[dict[str, Any]]:
+    def events(self, run_id: str) -> list[Event]:
         return self.ledger.events(run_id)
 
-    def runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
+    def runs(self, run_ids: list[str]) -> list[Run]:
         return self.ledger.get_many(run_ids)
 
-    def wait(self, run_ids: list[str]) -> list[dict[str, Any]]:
+    def wait(self, run_ids: list[str]) -> list[Run]:
         """Block until these runs are no longer driven here; their rows as they ended."""
         for backend in list(self._backends.values()):
             backend.runner.wait(run_ids)
         return self.ledger.get_many(run_ids)
 
-    def as_completed(self, run_ids: list[str]) -> Iterator[dict[str, Any]]:
+    def as_completed(self, run_ids: list[str]) -> Iterator[Run]:
         """Each run's row as soon as it stops being driven here (runs not driven here first)."""
         futures: dict[Any, str] = {}
         for backend in list(self._backends.values()):
@@ -392,16 +391,16 @@ class Workbench:
         """Take over the runs of this server and key that nobody drives; returns their ids."""
         return self.backend(session_key).runner.resume()
 
-    def elsewhere(self, session_key: str | None = None) -> list[dict[str, Any]]:
+    def elsewhere(self, session_key: str | None = None) -> list[Run]:
         """Unfinished runs that belong to another server than this backend's."""
         base_url = self.backend(session_key).connection.base_url
-        return [r for r in self.ledger.active() if r["base_url"] != base_url]
+        return [r for r in self.ledger.active() if r.base_url != base_url]
 
     def require_key(self, session_key: str | None = None) -> None:
         if not self.backend(session_key).connection.api_key:
             raise MissingKey("No Segmind API key.")
 
-    def _row(self, run_id: str) -> dict[str, Any]:
+    def _row(self, run_id: str) -> Run:
         row = self.ledger.get(run_id)
         if row is None:
             raise UnknownRun(
@@ -448,14 +447,14 @@ class Workbench:
     def sweep_cap(self) -> int:
         return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str) -> Run | None:
         return self.ledger.get(run_id)
 
-    def recent(self, limit: int = D.RECENT_RUNS) -> list[dict[str, Any]]:
+    def recent(self, limit: int = D.RECENT_RUNS) -> list[Run]:
         return self.ledger.search(None, limit=limit)
 
-    def image_path(self, row: dict[str, Any], thumb: bool = False) -> Path | None:
-        rel = row.get("thumb_path" if thumb else "image_path")
+    def image_path(self, row: Run, thumb: bool = False) -> Path | None:
+        rel = row.thumb_path if thumb else row.image_path
         return self.data_dir / rel if rel else None
 
     def price_per_image(self, session_key: str | None = None) -> float | None:

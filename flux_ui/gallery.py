@@ -19,6 +19,7 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_ui import serving
 from flux_core.ledger import store
+from flux_core.ledger.records import Run
 
 KEY = "h_gallery"
 
@@ -134,29 +135,29 @@ def scroll_here(place: str, token: str) -> None:
     _scroll(key=f"scroll_{place}", data={"place": place, "token": token}, height=0)
 
 
-def card(row: dict[str, Any], thumb: Path | None) -> dict[str, Any]:
+def card(row: Run, thumb: Path | None) -> dict[str, Any]:
     """What one gallery card shows of a run: its thumbnail (never the full image), or its outcome in
     words when there is no picture."""
     image = None
-    status = P.STATUS_WORDS[row["status"]]
-    if row["status"] == store.COMPLETED:
-        if thumb is not None and row.get("thumb_path") and thumb.is_file():
-            image, status = serving.thumbnail_url(row["thumb_path"]), ""
+    status = P.STATUS_WORDS[row.status]
+    if row.status == store.COMPLETED:
+        if thumb is not None and row.thumb_path and thumb.is_file():
+            image, status = serving.thumbnail_url(row.thumb_path), ""
         else:  # a thumbnail removed by hand: the card says so instead of breaking the page
             status = "Image file missing"
-    favourite = " · ★" if row["favourite"] else ""
+    favourite = " · ★" if row.favourite else ""
     return {
-        "id": row["id"],
+        "id": row.id,
         "thumb": image,
         "status": status,
-        "caption": f"seed {row['seed']} · tol {row['safety_tolerance']}{favourite}",
-        "prompt": " ".join(row["prompt"].split()),
+        "caption": f"seed {row.seed} · tol {row.safety_tolerance}{favourite}",
+        "prompt": " ".join(row.prompt.split()),
     }
 
 
 def draw(
-    rows: Iterable[dict[str, Any]],
-    thumb_of: Callable[[dict[str, Any]], Path | None],
+    rows: Iterable[Run],
+    thumb_of: Callable[[Run], Path | None],
     selected: list[str],
     *,
     on_selection: Callable[[list[str]], None],

@@ -3,7 +3,6 @@ read it (safety matrix, A/B with differences highlighted), blind-vote on it, exp
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import streamlit as st
@@ -107,8 +106,8 @@ def plan_page() -> None:
         with st.expander(f"Open a saved sweep ({len(previous)} recent)"):
             for row in previous:
                 c1, c2 = st.columns([5, 1])
-                c1.text(sweeps.describe(row))
-                c2.button("Open", key=f"compare_open_{row['id']}", on_click=_open_sweep, args=(row["id"],))
+                c1.text(row.describe())
+                c2.button("Open", key=f"compare_open_{row.id}", on_click=_open_sweep, args=(row.id,))
 
     st.subheader("Plan a sweep")
     base_col, axes_col = st.columns([1, 1], gap="large")
@@ -121,9 +120,7 @@ def plan_page() -> None:
             on_click=_from_compose,
             disabled=not state.get("compose_values"),
         )
-        recent_runs = {
-            r["id"]: f"seed {r['seed']} · {' '.join(r['prompt'].split())[:50]}" for r in wb.recent(30)
-        }
+        recent_runs = {r.id: f"seed {r.seed} · {' '.join(r.prompt.split())[:50]}" for r in wb.recent(30)}
         if recent_runs:
             b2.selectbox(
                 "or from a past run",
@@ -346,11 +343,11 @@ def cell_box(view: sweeps.SweepView, cell: sweeps.Cell | None, key: str) -> None
     if cell.outcome == "done" and thumb is not None and thumb.exists():
         st.image(str(thumb), width=D.THUMBNAIL_PX)
     elif cell.outcome == "blocked":
-        st.warning(f"Blocked at tolerance {cell.run['safety_tolerance']}", icon=":material/block:")
+        st.warning(f"Blocked at tolerance {cell.run.safety_tolerance}", icon=":material/block:")
     elif cell.outcome == "failed":
-        st.error(P.STATUS_WORDS[cell.run["status"]], icon=":material/error:")
+        st.error(P.STATUS_WORDS[cell.run.status], icon=":material/error:")
     else:
-        st.info(P.STATUS_WORDS[cell.run["status"]], icon=":material/hourglass_top:")
+        st.info(P.STATUS_WORDS[cell.run.status], icon=":material/hourglass_top:")
     st.button(
         "View", key=f"{key}_{cell.idx}", on_click=state.__setitem__, args=("compare_selected", cell.idx)
     )
@@ -417,16 +414,7 @@ def sweep_page(sweep_id: str) -> None:
         return
     top = st.columns([4, 1])
     top[0].subheader(P.markdown_text(view.name) if view.name else "Sweep", anchor=False)
-    top[0].text(
-        sweeps.describe(
-            {
-                "name": "",
-                "axes_json": json.dumps([a.as_json() for a in view.axes]),
-                "cells": len(view.cells),
-                "created_at": view.created_at,
-            }
-        )
-    )
+    top[0].text(view.summary(named=False).describe())
     top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
     failed = sweeps.failed_cells(view)
     if failed and st.button(
@@ -453,7 +441,7 @@ def sweep_page(sweep_id: str) -> None:
             left.image(str(image), width="stretch")
         else:
             detail = for_app(P.headline(selected.run).detail)
-            left.text(detail or P.STATUS_WORDS[selected.run["status"]])
+            left.text(detail or P.STATUS_WORDS[selected.run.status])
         right.json(P.recipe(selected.run), expanded=1)
 
     tables = sweeps.safety_matrix(view)
@@ -526,7 +514,7 @@ def blind_vote(view: sweeps.SweepView) -> None:
             pairs = sweeps.vote_pairs(view, voter, wb.data_dir)
             voted = wb.voted_pairs(view.id, voter)
             skipped = state.setdefault("compare_skipped", {}).setdefault((view.id, voter), set())
-            todo = [(a, b) for a, b in pairs if frozenset((a.run["id"], b.run["id"])) not in voted | skipped]
+            todo = [(a, b) for a, b in pairs if frozenset((a.run.id, b.run.id)) not in voted | skipped]
             st.text(sweeps.vote_progress(pairs, voted, skipped).line())
             if todo:
                 left, right = todo[0]
@@ -534,13 +522,13 @@ def blind_vote(view: sweeps.SweepView) -> None:
                 c1.image(str(wb.image_path(left.run)), width="stretch")
                 c2.image(str(wb.image_path(right.run)), width="stretch")
                 if c1.button("Left is better", key="compare_vote_left", width="stretch"):
-                    wb.vote(view.id, voter, left.run["id"], right.run["id"])
+                    wb.vote(view.id, voter, left.run.id, right.run.id)
                     st.rerun()
                 if c2.button("Right is better", key="compare_vote_right", width="stretch"):
-                    wb.vote(view.id, voter, right.run["id"], left.run["id"])
+                    wb.vote(view.id, voter, right.run.id, left.run.id)
                     st.rerun()
                 if st.button("Skip this pair", key="compare_vote_skip"):
-                    skipped.add(frozenset((left.run["id"], right.run["id"])))
+                    skipped.add(frozenset((left.run.id, right.run.id)))
                     st.rerun()
         if st.toggle("Reveal settings and results", key="compare_reveal", persist_state="session"):
             for title, rows in wb.tally(view).items():

@@ -283,11 +283,11 @@ with left:
             st.rerun()
         line = P.headline(live)
         box = st.warning if line.level == "warning" else st.info
-        box(f"{line.title} · {live['status']}", icon=":material/hourglass_top:")
+        box(f"{line.title} · {live.status}", icon=":material/hourglass_top:")
         st.text(for_app(line.detail))
 
     if row is not None and P.is_active(row):
-        st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row["id"])
+        st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row.id)
     elif row is not None:
         line = P.headline(row)
         shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
@@ -307,25 +307,25 @@ if row is not None and not P.is_active(row):
     picture, about = st.columns([3, 2], gap="large")
     image = wb.image_path(row)
     with picture:
-        if row["status"] == store.COMPLETED and image is not None and image.exists():
+        if row.status == store.COMPLETED and image is not None and image.exists():
             st.image(str(image), width="stretch")
-        elif row["status"] == store.BLOCKED:
+        elif row.status == store.BLOCKED:
             st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
     with about:
-        if row["status"] == store.COMPLETED and image is not None and image.exists():
+        if row.status == store.COMPLETED and image is not None and image.exists():
             ext = image.suffix.lstrip(".")
             st.download_button(
                 "Download image",
                 image.read_bytes(),
-                file_name=f"flux-lab-{row['id']}.{ext}",
+                file_name=f"flux-lab-{row.id}.{ext}",
                 mime=f"image/{'jpeg' if ext == 'jpg' else ext}",
                 key="compose_download",
                 icon=":material/download:",
             )
-        if row["status"] == store.SUBMIT_UNKNOWN:  # may be billed: sent again only when the user says so
+        if row.status == store.SUBMIT_UNKNOWN:  # may be billed: sent again only when the user says so
             checked = st.checkbox(
                 "I checked Segmind's console: this request is not there",
-                key=f"compose_checked_{row['id']}",
+                key=f"compose_checked_{row.id}",
             )
             if st.button(
                 "Submit it again",
@@ -335,7 +335,7 @@ if row is not None and not P.is_active(row):
                 icon=":material/send:",
             ):
                 st.query_params["run"] = wb.rerun(
-                    row["id"],
+                    row.id,
                     confirmed_unknown=checked,
                     session_key=session_key,
                     guard=state.setdefault("compose_guard", store.new_id()),
@@ -349,7 +349,7 @@ if row is not None and not P.is_active(row):
             icon=":material/casino:",
         ):
             st.query_params["run"] = wb.rerun(
-                row["id"],
+                row.id,
                 vary_seed=True,
                 session_key=session_key,
                 guard=state.setdefault("compose_guard", store.new_id()),
@@ -363,7 +363,7 @@ if row is not None and not P.is_active(row):
         ):
             state["compose_pending"] = P.form_values(row)
             st.rerun()
-        favourite = bool(row["favourite"])
+        favourite = bool(row.favourite)
         if actions.button(
             "Favourite",
             key="compose_favourite",
@@ -371,13 +371,13 @@ if row is not None and not P.is_active(row):
             icon=":material/star:" if favourite else ":material/star_border:",
             help="Marked as a favourite" if favourite else "Mark as a favourite",
         ):
-            wb.curate(row["id"], favourite=not favourite)
+            wb.curate(row.id, favourite=not favourite)
             st.rerun()
         st.caption("Recipe")
         st.json(P.recipe(row), expanded=1)
-        note = st.text_area("Note", value=row["notes"], key=f"compose_note_{row['id']}", height=68)
+        note = st.text_area("Note", value=row.notes, key=f"compose_note_{row.id}", height=68)
         if st.button("Save note", key="compose_save_note"):
-            wb.curate(row["id"], notes=note)
+            wb.curate(row.id, notes=note)
             st.toast("Note saved")
 
 st.divider()
@@ -395,13 +395,13 @@ def _draw_recent(recent: list | None = None) -> None:
             if thumb is not None and thumb.exists():
                 st.image(str(thumb), width="stretch")
             else:
-                st.text(P.STATUS_WORDS[run["status"]])
-            st.text(f"seed {run['seed']} · tol {run['safety_tolerance']}")
+                st.text(P.STATUS_WORDS[run.status])
+            st.text(f"seed {run.seed} · tol {run.safety_tolerance}")
             st.button(
                 "Open",
-                key=f"compose_open_{run['id']}",
+                key=f"compose_open_{run.id}",
                 on_click=_open,
-                args=(run["id"], True),
+                args=(run.id, True),
                 help="Show this run and load its recipe into the form",
             )
 

@@ -4,7 +4,6 @@ curate, share the view by URL, export, and see the ledger's insights."""
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +15,7 @@ from flux_core.media import images
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
+from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
 
@@ -76,12 +76,12 @@ def go_to_compose(run_id: str | None) -> None:
     st.switch_page("pages/compose.py", query_params=target)
 
 
-def to_compose(row: dict, *, rerun: str | None = None, confirmed_unknown: bool = False) -> None:
+def to_compose(row: Run, *, rerun: str | None = None, confirmed_unknown: bool = False) -> None:
     """Open a run's full recipe in Compose; optionally run it again first (identically or new seed)."""
-    run_id = row["id"]
+    run_id = row.id
     if rerun is not None:
         run_id = wb.rerun(
-            row["id"],
+            row.id,
             vary_seed=rerun == "vary",
             confirmed_unknown=confirmed_unknown,
             session_key=session_key,
@@ -255,17 +255,17 @@ elif view_mode == "Table":
     table = pd.DataFrame(
         [
             {
-                "created": r["created_at"][:19].replace("T", " "),
-                "status": r["status"],
-                "prompt": " ".join(r["prompt"].split())[:120],
-                "seed": r["seed"],
-                "size": f"{r['width']}×{r['height']}",
-                "tolerance": r["safety_tolerance"],
-                "format": r["output_format"],
-                "inference s": r["inference_time"],
-                "rating": r["rating"],
-                "★": "★" if r["favourite"] else "",
-                "id": r["id"],
+                "created": r.created_at[:19].replace("T", " "),
+                "status": r.status,
+                "prompt": " ".join(r.prompt.split())[:120],
+                "seed": r.seed,
+                "size": f"{r.width}×{r.height}",
+                "tolerance": r.safety_tolerance,
+                "format": r.output_format,
+                "inference s": r.inference_time,
+                "rating": r.rating,
+                "★": "★" if r.favourite else "",
+                "id": r.id,
             }
             for r in page.rows
         ]
@@ -273,7 +273,7 @@ elif view_mode == "Table":
     # The table shows the selection in the URL (the gallery's too): it is keyed by it, so a change
     # made anywhere else (the gallery, "Clear selection", a delete) draws it afresh with those rows
     # ticked, and a change made in it reaches the URL before the page is drawn again.
-    here = [r["id"] for r in page.rows]
+    here = [r.id for r in page.rows]
     ticked = [i for i in here if i in chosen]
     table_key = f"h_table_{token(ticked)}"
 
@@ -304,23 +304,23 @@ current_id = st.query_params.get("h_run")
 current = wb.run(current_id) if current_id else None
 if current is not None:
     st.divider()
-    gallery.scroll_here("run", current["id"])
+    gallery.scroll_here("run", current.id)
     head = st.columns([6, 1])
     head[0].subheader("Run")
     head[1].button("Close", key="h_close", on_click=open_run, args=(None,))
     left, right = st.columns([3, 2], gap="large")
     image = wb.image_path(current)
     with left:
-        if current["status"] == store.COMPLETED and image is not None and image.exists():
+        if current.status == store.COMPLETED and image is not None and image.exists():
             st.image(str(image), width="stretch")
         else:
             line = P.headline(current)
             st.warning(line.title)
             st.text(line.detail)
     with right:
-        unknown = current["status"] == store.SUBMIT_UNKNOWN  # may be billed: the user checks first
+        unknown = current.status == store.SUBMIT_UNKNOWN  # may be billed: the user checks first
         checked = unknown and st.checkbox(
-            "I checked Segmind's console: this request is not there", key=f"h_checked_{current['id']}"
+            "I checked Segmind's console: this request is not there", key=f"h_checked_{current.id}"
         )
         actions = st.container(horizontal=True)
         if actions.button("Open in Compose", key="h_compose", icon=":material/edit:"):
@@ -332,39 +332,39 @@ if current is not None:
         if actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")
         st.json(P.recipe(current), expanded=1)
-        fav = st.toggle("Favourite", value=bool(current["favourite"]), key=f"h_fav_{current['id']}")
+        fav = st.toggle("Favourite", value=bool(current.favourite), key=f"h_fav_{current.id}")
         stars = st.feedback(
             "stars",
-            key=f"h_stars_{current['id']}",
-            default=current["rating"] - 1 if current["rating"] else None,
+            key=f"h_stars_{current.id}",
+            default=current.rating - 1 if current.rating else None,
         )
         tags = st.multiselect(
             "Tags",
-            sorted(set(known_tags(str(wb.ledger.path))) | set(json.loads(current["tags_json"]))),
-            default=json.loads(current["tags_json"]),
+            sorted(set(known_tags(str(wb.ledger.path))) | set(current.tags)),
+            default=list(current.tags),
             accept_new_options=True,
-            key=f"h_tags_{current['id']}",
+            key=f"h_tags_{current.id}",
         )
-        note = st.text_area("Note", value=current["notes"], key=f"h_note_{current['id']}", height=80)
-        rating = current["rating"] if stars is None else stars + 1
+        note = st.text_area("Note", value=current.notes, key=f"h_note_{current.id}", height=80)
+        rating = current.rating if stars is None else stars + 1
         if st.button("Save", key="h_save", type="primary"):
-            wb.curate(current["id"], favourite=fav, rating=rating, notes=note, tags=tags)
+            wb.curate(current.id, favourite=fav, rating=rating, notes=note, tags=tags)
             known_tags.clear()  # a new tag is offered at once, for every run
             st.toast("Saved")
             st.rerun()
-        st.caption(f"Rating: {'★' * (current['rating'] or 0)}{'☆' * (5 - (current['rating'] or 0))}")
-        if current["notes"]:
+        st.caption(f"Rating: {'★' * (current.rating or 0)}{'☆' * (5 - (current.rating or 0))}")
+        if current.notes:
             st.caption("Note")
-            st.text(current["notes"])
-        if not current["deleted_at"]:
-            confirm = st.checkbox("I want to delete this run", key=f"h_confirm_{current['id']}")
+            st.text(current.notes)
+        if not current.deleted_at:
+            confirm = st.checkbox("I want to delete this run", key=f"h_confirm_{current.id}")
             if st.button("Delete", key="h_delete", disabled=not confirm, icon=":material/delete:"):
-                wb.delete([current["id"]])
-                state["h_undo"] = [current["id"]]
+                wb.delete([current.id])
+                state["h_undo"] = [current.id]
                 open_run(None)
                 st.rerun()
 # Undo offers the runs this session deleted that are still in the trash (not restored, not purged).
-undoable = [r["id"] for r in wb.runs(state.get("h_undo", [])) if r["deleted_at"]]
+undoable = [r.id for r in wb.runs(state.get("h_undo", [])) if r.deleted_at]
 if undoable:
     u1, u2 = st.columns([4, 1])
     u1.info(f"Deleted {len(undoable)} run(s): they stay in the trash until deleted for good.")
@@ -412,13 +412,13 @@ if len(rows) >= 2:
     shown = st.columns(len(rows))
     for name, row, col in zip(names, rows, shown):
         with col:
-            st.text(f"{name} · seed {row['seed']} · tol {row['safety_tolerance']}")
+            st.text(f"{name} · seed {row.seed} · tol {row.safety_tolerance}")
             path = wb.image_path(row)
-            if row["status"] == store.COMPLETED and path is not None and path.exists():
+            if row.status == store.COMPLETED and path is not None and path.exists():
                 st.image(str(path), width=width)
             else:
-                st.text(P.STATUS_WORDS[row["status"]])
-            if st.button("Open in Compose", key=f"h_compose_{row['id']}", icon=":material/edit:"):
+                st.text(P.STATUS_WORDS[row.status])
+            if st.button("Open in Compose", key=f"h_compose_{row.id}", icon=":material/edit:"):
                 to_compose(row)
     only = st.toggle("Differences only", key="h_diff_only", help="Settings only: outcomes are shown apart")
     for title, table in P.compare_tables(rows, names, differences_only=only).items():
@@ -427,7 +427,7 @@ if len(rows) >= 2:
     st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
     for name, row in zip(names[1:], rows[1:]):
         st.text(f"#1 → {name}")
-        st.html(P.word_diff_html(rows[0]["prompt"], row["prompt"]))
+        st.html(P.word_diff_html(rows[0].prompt, row.prompt))
     a_path, b_path = wb.image_path(rows[0]), wb.image_path(rows[1])
     if len(rows) == 2 and a_path and b_path and a_path.exists() and b_path.exists():
         position = st.slider("Overlay: #1 on the left of the line, #2 on the right", 0, 100, 50, key="h_wipe")

@@ -65,11 +65,11 @@ def test_the_sidebar_says_it_is_the_offline_emulator():
 def test_a_prompt_becomes_an_image_with_its_recipe():
     at = generate(start(), "a red cube")
     row = finish_current(at)
-    assert row["status"] == store.COMPLETED
+    assert row.status == store.COMPLETED
     assert any(s.value.startswith("Done in") for s in at.success)
     assert len(at.image) >= 1
     recipe = at.json[0].value
-    assert '"prompt": "a red cube"' in recipe and row["request_id"] in recipe
+    assert '"prompt": "a red cube"' in recipe and row.request_id in recipe
     assert [d.proto.label for d in at.get("download_button")] == ["Download image"]
 
 
@@ -78,7 +78,7 @@ def test_a_moderation_block_shows_as_a_block_not_an_image():
     at.slider(key="compose_tolerance").set_value(0)
     at = generate(at, "a bloody sword")
     row = finish_current(at)
-    assert row["status"] == store.BLOCKED
+    assert row.status == store.BLOCKED
     assert [w.value for w in at.warning] == ["Blocked by the safety filter at tolerance 0"]
     assert len(at.image) == 0  # (no thumbnails yet either: the only run was blocked)
     assert "higher safety tolerance is more permissive" in texts(at)
@@ -130,7 +130,7 @@ def test_a_fixed_seed_and_size_are_sent_as_chosen():
     at.number_input(key="compose_seed").set_value(42)
     at = generate(at, "a red cube")
     row = finish_current(at)
-    assert (row["seed"], row["seed_random"], row["width"], row["height"]) == (42, 0, 1344, 768)
+    assert (row.seed, row.seed_random, row.width, row.height) == (42, 0, 1344, 768)
 
 
 def test_edit_and_rerun_loads_the_recipe_and_vary_seed_runs_again():
@@ -150,7 +150,7 @@ def test_edit_and_rerun_loads_the_recipe_and_vary_seed_runs_again():
     at.button(key="compose_vary").click()
     at.run()
     second = finish_current(at)
-    assert second["id"] != first["id"] and second["prompt"] == "a green tree" and second["seed_random"] == 1
+    assert second.id != first.id and second.prompt == "a green tree" and second.seed_random == 1
 
 
 def test_favourite_and_note_are_kept_in_the_ledger():
@@ -158,11 +158,11 @@ def test_favourite_and_note_are_kept_in_the_ledger():
     row = finish_current(at)
     at.button(key="compose_favourite").click()
     at.run()
-    at.text_area(key=f"compose_note_{row['id']}").set_value("<b>keep</b> this")
+    at.text_area(key=f"compose_note_{row.id}").set_value("<b>keep</b> this")
     at.button(key="compose_save_note").click()
     at.run()
-    saved = at.session_state["workbench"].run(row["id"])
-    assert saved["favourite"] == 1 and saved["notes"] == "<b>keep</b> this"
+    saved = at.session_state["workbench"].run(row.id)
+    assert saved.favourite == 1 and saved.notes == "<b>keep</b> this"
 
 
 def test_recent_runs_reopen_a_run_with_its_recipe():
@@ -170,9 +170,9 @@ def test_recent_runs_reopen_a_run_with_its_recipe():
     first = finish_current(at)
     at = generate(at, "a blue ball")
     finish_current(at)
-    at.button(key=f"compose_open_{first['id']}").click()
+    at.button(key=f"compose_open_{first.id}").click()
     at.run()
-    assert at.query_params["run"] in (first["id"], [first["id"]])
+    assert at.query_params["run"] in (first.id, [first.id])
     assert at.text_area(key="prompt").value == "a red cube"
 
 
@@ -242,9 +242,9 @@ def test_an_unknown_submit_is_sent_again_only_when_the_user_has_checked():
     at.button(key="compose_resubmit").click()
     at.run()
     newest, original = bench.recent()[0], bench.run(run_id)
-    assert newest["id"] != run_id and newest["request_json"] == original["request_json"]
-    assert original["status"] == store.SUBMIT_UNKNOWN  # the unknown one stays on the record
-    assert finish_current(at)["status"] == store.COMPLETED
+    assert newest.id != run_id and newest.request == original.request
+    assert original.status == store.SUBMIT_UNKNOWN  # the unknown one stays on the record
+    assert finish_current(at).status == store.COMPLETED
 
 
 def test_a_damaged_ledger_is_a_message_not_a_traceback(tmp_path, monkeypatch):
@@ -319,7 +319,7 @@ def test_a_good_reference_file_is_previewed_and_sent():
     at.run()
     assert len(at.image) == 1 and not at.error
     row = finish_current(generate(at, "a cat"))
-    assert row["status"] == store.COMPLETED and len(store.params_of(row).image_urls) == 1
+    assert row.status == store.COMPLETED and len(row.params.image_urls) == 1
 
 
 def test_the_aspect_ratio_says_what_the_size_is():

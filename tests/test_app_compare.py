@@ -44,7 +44,7 @@ def run_and_finish(at: AppTest) -> sweeps.SweepView:
     sweep_id = sweep_id[0] if isinstance(sweep_id, list) else sweep_id
     bench = at.session_state["workbench"]
     view = sweeps.load(bench.ledger, sweep_id)
-    bench.default.runner.wait([c.run["id"] for c in view.cells])
+    bench.default.runner.wait([c.run.id for c in view.cells])
     at.run()
     assert not at.exception
     return sweeps.load(bench.ledger, sweep_id)
@@ -139,7 +139,7 @@ def test_failed_cells_can_be_retried_alone():
     at.run()
     bench = at.session_state["workbench"]
     after = sweeps.load(bench.ledger, view.id)
-    assert {c.run["id"] for c in after.cells}.isdisjoint({c.run["id"] for c in view.cells})
+    assert {c.run.id for c in after.cells}.isdisjoint({c.run.id for c in view.cells})
 
 
 def test_a_skipped_pair_is_not_counted_as_judged():
@@ -162,8 +162,6 @@ def test_take_from_compose_keeps_its_reference_images():
 
     from PIL import Image
 
-    from flux_core.ledger import store
-
     picture = io.BytesIO()
     Image.new("RGB", (32, 32), "teal").save(picture, "PNG")
     at = AppTest.from_file(APP, default_timeout=30)
@@ -185,9 +183,9 @@ def test_take_from_compose_keeps_its_reference_images():
     at.run()
     view = run_and_finish(at)
     for cell in view.cells:
-        urls = store.params_of(cell.run).image_urls
+        urls = cell.run.params.image_urls
         assert len(urls) == 2 and urls[0] == "https://example.com/a.png"
-    assert len({store.params_of(c.run).image_urls[1] for c in view.cells}) == 1  # uploaded once
+    assert len({c.run.params.image_urls[1] for c in view.cells}) == 1  # uploaded once
 
 
 def test_from_a_past_run_keeps_its_reference_images():
@@ -209,7 +207,7 @@ def test_from_a_past_run_keeps_its_reference_images():
     at.multiselect(key="compare_axes").set_value(["Seed"])
     at.run()
     view = run_and_finish(at)
-    assert {store.params_of(c.run).image_urls for c in view.cells} == {("https://example.com/ref.jpg",)}
+    assert {c.run.params.image_urls for c in view.cells} == {("https://example.com/ref.jpg",)}
 
 
 def test_every_bad_seed_is_named_on_the_compare_page():

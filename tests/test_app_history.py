@@ -161,7 +161,7 @@ def test_recall_opens_compose_and_rerun_sends_an_identical_request():
     bench = at.session_state["workbench"]
     newest = bench.recent()[0]
     original = bench.run(ids[0])
-    assert newest["id"] != original["id"] and newest["request_json"] == original["request_json"]
+    assert newest.id != original.id and newest.request == original.request
 
 
 def test_rerun_identically_from_history():
@@ -171,7 +171,7 @@ def test_rerun_identically_from_history():
     at.run()
     bench = at.session_state["workbench"]
     runs = bench.recent()
-    assert len(runs) == 2 and runs[0]["request_json"] == runs[1]["request_json"]
+    assert len(runs) == 2 and runs[0].request == runs[1].request
 
 
 def test_curation_is_saved_and_a_note_with_markup_is_text():
@@ -183,7 +183,7 @@ def test_curation_is_saved_and_a_note_with_markup_is_text():
     at.button(key="h_save").click()
     at.run()
     row = at.session_state["workbench"].run(ids[0])
-    assert row["favourite"] == 1 and json.loads(row["tags_json"]) == ["keeper"]
+    assert row.favourite is True and row.tags == ("keeper",)
     assert "<script>alert(1)</script> lovely" in [t.value for t in at.text]
     assert not any("<script>" in str(m.value) for m in at.markdown)
 
@@ -198,10 +198,10 @@ def test_delete_asks_first_and_can_be_undone():
     at.run()
     assert "1 run(s) · showing 1–1" in texts(at)
     bench = at.session_state["workbench"]
-    assert bench.run(ids[0])["deleted_at"] is not None  # kept until the deletion is final
+    assert bench.run(ids[0]).deleted_at is not None  # kept until the deletion is final
     at.button(key="h_undo_button").click()
     at.run()
-    assert "2 run(s) · showing 1–2" in texts(at) and bench.run(ids[0])["deleted_at"] is None
+    assert "2 run(s) · showing 1–2" in texts(at) and bench.run(ids[0]).deleted_at is None
 
 
 def test_filters_and_table_view():
@@ -254,7 +254,7 @@ def test_an_unknown_submit_is_rerun_only_after_the_user_has_checked():
     at.button(key="h_rerun").click()
     at.run()
     runs = bench.recent()
-    assert len(runs) == 2 and runs[0]["request_json"] == runs[1]["request_json"]
+    assert len(runs) == 2 and runs[0].request == runs[1].request
 
 
 def test_an_opened_run_is_brought_into_view_once():

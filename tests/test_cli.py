@@ -237,7 +237,7 @@ def test_ctrl_c_exits_at_once_and_leaves_the_run_to_resume(monkeypatch, emulator
     gen.stderr.close()
     assert gen.wait() == 130 and "flux-lab resume" in rest and "Traceback" not in rest
     [run] = Ledger(data_dir / "ledger.db").search(None)
-    assert run["status"] in ("QUEUED", "PROCESSING") and run["request_id"] and server.stats.submits == 1
+    assert run.status in ("QUEUED", "PROCESSING") and run.request_id and server.stats.submits == 1
 
 
 def test_an_unreadable_setting_is_one_line_not_a_traceback(capsys, monkeypatch):

@@ -129,9 +129,9 @@ def test_an_unusable_output_ends_the_run_unusable_and_says_it_was_billed(name, d
     output, words = BAD_OUTPUTS[name]
     segmind = Segmind(output=output)
     row = run_once(segmind, data_dir)
-    assert row["status"] == store.UNUSABLE and row["finished_at"]
-    assert words in row["error"] and "billed" in row["error"]
-    assert row["image_path"] is None
+    assert row.status == store.UNUSABLE and row.finished_at
+    assert words in row.error and "billed" in row.error
+    assert row.image_path is None
     fetched = segmind.count("cdn.segmind.test")
     assert 1 <= fetched <= D.DOWNLOAD_MAX_REDIRECTS + 1
     runner = segmind.runner(data_dir)  # a later scan does not fetch it again
@@ -154,7 +154,7 @@ def test_a_huge_output_is_read_only_up_to_the_cap(data_dir):
         return httpx.Response(200, content=body(), headers={"content-type": "image/png"})
 
     row = run_once(Segmind(output=endless), data_dir)
-    assert row["status"] == store.UNUSABLE and "larger than 64 MB" in row["error"]
+    assert row.status == store.UNUSABLE and "larger than 64 MB" in row.error
     assert sum(sent) <= D.OUTPUT_MAX_BYTES + 2 * len(chunk)
 
 
@@ -171,7 +171,7 @@ def test_a_huge_output_is_read_only_up_to_the_cap(data_dir):
 )
 def test_an_invalid_data_uri_ends_unusable(uri, words, data_dir):
     row = run_once(Segmind(result={"status": "COMPLETED", "output": uri}), data_dir)
-    assert row["status"] == store.UNUSABLE and words in row["error"]
+    assert row.status == store.UNUSABLE and words in row.error
 
 
 def test_a_redirect_is_followed_and_the_key_goes_only_to_the_api_host(data_dir):
@@ -182,7 +182,7 @@ def test_a_redirect_is_followed_and_the_key_goes_only_to_the_api_host(data_dir):
 
     segmind = Segmind(output=output)
     row = run_once(segmind, data_dir)
-    assert row["status"] == store.COMPLETED
+    assert row.status == store.COMPLETED
     assert [r.url.path for r in segmind.calls if r.url.host == "cdn.segmind.test"] == [
         "/1.png",
         "/signed/1.png",
@@ -200,25 +200,25 @@ def test_a_redirect_is_followed_and_the_key_goes_only_to_the_api_host(data_dir):
 )
 def test_a_result_with_no_usable_output_ends_unusable_not_open(result, words, data_dir):
     row = run_once(Segmind(result=result), data_dir)
-    assert row["status"] == store.UNUSABLE and words in row["error"] and "billed" in row["error"]
+    assert row.status == store.UNUSABLE and words in row.error and "billed" in row.error
 
 
 def test_a_bare_base64_output_is_taken_as_the_image(data_dir):
     encoded = base64.b64encode(png()).decode()
     row = run_once(Segmind(result={"status": "COMPLETED", "output": encoded}), data_dir)
-    assert row["status"] == store.COMPLETED and row["image_width"] == 64
+    assert row.status == store.COMPLETED and row.image_width == 64
 
 
 def test_a_flaky_download_stays_open_then_gives_up_after_bounded_attempts(data_dir):
     segmind = Segmind(output=lambda request: httpx.Response(503, json={"error": "busy"}))
     row = run_once(segmind, data_dir)
-    assert row["status"] == store.DOWNLOADING and row["download_attempts"] == 1
+    assert row.status == store.DOWNLOADING and row.download_attempts == 1
     for attempt in range(2, D.DOWNLOAD_MAX_ATTEMPTS + 1):
         runner = segmind.runner(data_dir)
         [row] = runner.wait(runner.resume())
         runner.shutdown()
-        assert row["download_attempts"] == attempt
-    assert row["status"] == store.UNUSABLE and f"{D.DOWNLOAD_MAX_ATTEMPTS} attempt(s)" in row["error"]
+        assert row.download_attempts == attempt
+    assert row.status == store.UNUSABLE and f"{D.DOWNLOAD_MAX_ATTEMPTS} attempt(s)" in row.error
     runner = segmind.runner(data_dir)
     assert runner.resume() == []
     runner.shutdown()
@@ -232,8 +232,8 @@ def test_the_disk_filling_up_leaves_the_run_open_and_says_what_to_do(data_dir, m
 
     monkeypatch.setattr(images, "store", full)
     row = run_once(Segmind(), data_dir)
-    assert row["status"] == store.DOWNLOADING
-    assert "is full" in row["error"] and "Free some space" in row["error"]
+    assert row.status == store.DOWNLOADING
+    assert "is full" in row.error and "Free some space" in row.error
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -246,13 +246,13 @@ def test_a_live_lease_of_another_host_is_respected_until_it_lapses(emulator, dat
     )
     runner = Runner(ledger, data_dir, client_for(server), backend="emulator")
     try:
-        assert ledger.get(run_id)["lease_until"] > store.now_iso()
+        assert ledger.get(run_id).lease_until > store.now_iso()
         assert runner.resume() == []  # the other container is alive: its run is not touched
         ledger.transition(run_id, lease_until=store.now_iso(-1))  # it stopped renewing
         taken = runner.resume()
         assert taken == [run_id]
         [row] = runner.wait(taken)
-        assert row["status"] == store.COMPLETED and server.stats.submits == 1
+        assert row.status == store.COMPLETED and server.stats.submits == 1
     finally:
         runner.shutdown()
 
@@ -262,10 +262,10 @@ def test_a_runner_renews_its_leases_and_stops_writing_once_its_lease_is_taken(da
     p = FluxParams.parse(prompt="a red cube", seed=1)
     run_id = ledger.create_run(p, backend="segmind", base_url=BASE, lease="me:1:a")
     ledger.transition(run_id, lease_until=store.now_iso(5))
-    assert ledger.renew("me:1:a") == 1 and ledger.get(run_id)["lease_until"] > store.now_iso(60)
+    assert ledger.renew("me:1:a") == 1 and ledger.get(run_id).lease_until > store.now_iso(60)
     assert ledger.claim(run_id, "them:2:b", expected_lease="me:1:a")
     assert not ledger.transition(run_id, store.COMPLETED, owner="me:1:a")
-    assert ledger.get(run_id)["status"] == store.CREATED
+    assert ledger.get(run_id).status == store.CREATED
 
 
 # --- secrets and keys --------------------------------------------------------------------------
@@ -273,8 +273,8 @@ def test_a_key_echoed_by_the_server_is_redacted_everywhere(data_dir, capsys):
     other = "SG_feedfacefeedface"
     segmind = Segmind(failed_error=f"Internal error for api key {TEST_KEY} (owner key {other})")
     row = run_once(segmind, data_dir)
-    assert row["status"] == store.FAILED
-    assert TEST_KEY not in row["error"] and other not in row["error"] and "SG_***" in row["error"]
+    assert row.status == store.FAILED
+    assert TEST_KEY not in row.error and other not in row.error and "SG_***" in row.error
     assert TEST_KEY.encode() not in (data_dir / "ledger.db").read_bytes()
     wal = data_dir / "ledger.db-wal"
     assert not wal.exists() or (
@@ -294,12 +294,12 @@ def test_a_run_is_only_ever_driven_with_the_key_that_submitted_it(emulator, data
     assert other.resume() == []
     other.shutdown()
     row = ledger.get(run_id)
-    assert row["status"] == store.QUEUED and "Enter the same key in the sidebar" in row["error"]
+    assert row.status == store.QUEUED and "Enter the same key in the sidebar" in row.error
     assert server.stats.polls == 0 and server.stats.downloads == 0  # not a request with their key
     own = Runner(ledger, data_dir, client_for(server, key=mine))
     [row] = own.wait(own.resume())
     own.shutdown()
-    assert row["status"] == store.COMPLETED
+    assert row.status == store.COMPLETED
 
 
 def test_the_app_drives_a_session_key_run_once_that_key_is_typed_again(emulator, data_dir, monkeypatch):
@@ -314,11 +314,11 @@ def test_the_app_drives_a_session_key_run_once_that_key_is_typed_again(emulator,
     run_id = ledger.create_run(p, backend="segmind", base_url=server.url, lease=DEAD, key=typed)
     bench = Workbench(data_dir, api_key=configured, emulator_port=0)  # a restart: only the configured key
     try:
-        assert bench.resumed == [] and ledger.get(run_id)["status"] == store.CREATED
+        assert bench.resumed == [] and ledger.get(run_id).status == store.CREATED
         assert server.stats.submits == 0
         backend = bench.backend(typed)  # the user types the key in again
         [row] = backend.runner.wait([run_id])
-        assert row["status"] == store.COMPLETED and server.stats.submits == 1
+        assert row.status == store.COMPLETED and server.stats.submits == 1
     finally:
         bench.shutdown(wait=True)
 
@@ -461,6 +461,6 @@ def test_a_lease_whose_pid_was_reused_lapses_instead_of_stranding_the_run(emulat
         assert runner.resume() == []  # while the lease is fresh, its pid is taken at its word
         ledger.transition(run_id, lease_until=store.now_iso(-1))
         [row] = runner.wait(runner.resume())
-        assert row["status"] == store.COMPLETED
+        assert row.status == store.COMPLETED
     finally:
         runner.shutdown()

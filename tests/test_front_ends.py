@@ -90,7 +90,7 @@ def test_generate_leaves_the_same_row_from_the_cli_and_from_compose(tmp_path, mo
     at.button(key="compose_generate").click()
     at.run()
     bench = at.session_state["workbench"]
-    bench.wait([r["id"] for r in bench.recent()])
+    bench.wait([r.id for r in bench.recent()])
 
     code = main(
         [
@@ -121,7 +121,7 @@ def test_a_sweep_leaves_the_same_rows_from_the_cli_and_from_compare(tmp_path, mo
     assert not at.exception
     bench = at.session_state["workbench"]
     [made] = sweeps_of(web)
-    bench.wait([r["id"] for r in bench.recent(limit=100)])
+    bench.wait([r.id for r in bench.recent(limit=100)])
     axes = {a["name"]: a["values"] for a in json.loads(made["axes"])}
     base = json.loads(made["base"])
 

@@ -38,7 +38,7 @@ def add(ledger: Ledger, prompt: str, status: str = store.COMPLETED, **kw) -> str
 
 
 def ids(page) -> list[str]:
-    return [r["id"] for r in page.rows]
+    return [r.id for r in page.rows]
 
 
 def test_newest_first_and_paged(ledger):
@@ -154,9 +154,9 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
     )
     for entry, row in zip(manifest, rows):
         assert (entry["status"], entry["seed"], entry["prompt"]) == (
-            row["status"],
-            row["seed"],
-            row["prompt"],
+            row.status,
+            row.seed,
+            row.prompt,
         )
     assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
     assert [r["tags"] for r in table] == ["t1", ""]

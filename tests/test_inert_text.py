@@ -93,7 +93,7 @@ def test_compare_shows_sweep_names_axis_labels_and_the_ab_table_as_text():
     )
     sweep_id = bench.start_sweep(plan, name=ALL)
     view = sweeps.load(bench.ledger, sweep_id)
-    bench.default.runner.wait([c.run["id"] for c in view.cells])
+    bench.default.runner.wait([c.run.id for c in view.cells])
     at.switch_page("pages/compare.py")
     at.query_params["sweep"] = sweep_id
     at.run()
@@ -101,7 +101,7 @@ def test_compare_shows_sweep_names_axis_labels_and_the_ab_table_as_text():
     assert markdown_text(ALL) in [s.value for s in at.subheader]  # the sweep's name
     assert at.radio(key="compare_page").options == [markdown_text("PHRASE"), markdown_text(ALL)]
     view = sweeps.load(bench.ledger, sweep_id)
-    cat = next(c for c in view.cells if ALL in c.run["prompt"])
+    cat = next(c for c in view.cells if ALL in c.run.prompt)
     at.selectbox(key="compare_b").set_value(cat.idx)
     at.session_state["compare_selected"] = cat.idx
     at.run()

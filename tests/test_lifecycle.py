@@ -44,7 +44,7 @@ def test_every_state_is_fully_described():
         assert lifecycle.path_to(name)[0] == store.CREATED  # every state can be reached
         if not state.terminal:  # and every run can end
             assert any(STATES[s].terminal for s in STATES if _reachable(name, s))
-        assert sweeps.outcome({"status": name}) in sweeps.OUTCOMES
+        assert sweeps.outcome(name) in sweeps.OUTCOMES
     assert sorted(s for members in history.STATUS_GROUPS.values() for s in members) == sorted(STATES)
 
 
@@ -107,7 +107,7 @@ def test_an_illegal_transition_is_refused_with_what_is_allowed(data_dir):
     assert caught.value.message == (
         f"Run {run_id} cannot go from CREATED to COMPLETED; from CREATED it can become SUBMITTING, ERROR."
     )
-    assert ledger.get(run_id)["status"] == store.CREATED and ledger.get(run_id)["image_path"] is None
+    assert ledger.get(run_id).status == store.CREATED and ledger.get(run_id).image_path is None
     done = ledger.record_run(PARAMS, store.COMPLETED, backend="emulator", base_url="http://x")
     with pytest.raises(IllegalTransition, match="is COMPLETED, which is final: it cannot become FAILED"):
         ledger.transition(done, store.FAILED)
@@ -126,10 +126,10 @@ def test_a_recorded_run_has_the_history_of_a_walk_the_table_allows(data_dir):
         request_id="r-1",
     )
     row = ledger.get(run_id)
-    assert row["status"] == store.UNUSABLE and row["request_id"] == "r-1"
-    assert row["error"].startswith("The output was an HTML page. Key ")
-    assert "0123456789abcdef" not in row["error"]  # redacted like any transition
-    assert [(e["status"], e["detail"]) for e in ledger.events(run_id)] == [
+    assert row.status == store.UNUSABLE and row.request_id == "r-1"
+    assert row.error.startswith("The output was an HTML page. Key ")
+    assert "0123456789abcdef" not in row.error  # redacted like any transition
+    assert [(e.status, e.detail) for e in ledger.events(run_id)] == [
         ("CREATED", None),
         ("SUBMITTING", None),
         ("QUEUED", None),
@@ -146,8 +146,8 @@ def test_an_illegal_transition_inside_the_runner_leaves_the_run_as_it_is(emulato
     ledger = Ledger(data_dir / "ledger.db")
 
     def another_writer(row: dict) -> None:
-        if row["status"] == store.SUBMITTING:
-            ledger.transition(row["id"], store.ERROR, error="Stopped by another writer.")
+        if row.status == store.SUBMITTING:
+            ledger.transition(row.id, store.ERROR, error="Stopped by another writer.")
 
     runner = Runner(ledger, data_dir, client_for(server), backend="emulator", on_update=another_writer)
     try:
@@ -155,9 +155,9 @@ def test_an_illegal_transition_inside_the_runner_leaves_the_run_as_it_is(emulato
         [row] = runner.wait([run_id])
     finally:
         runner.shutdown()
-    assert row["status"] == store.ERROR and row["error"] == "Stopped by another writer."
-    assert row["lease"] is None
-    assert [e["status"] for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "ERROR"]
+    assert row.status == store.ERROR and row.error == "Stopped by another writer."
+    assert row.lease is None
+    assert [e.status for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "ERROR"]
     assert "is ERROR, which is final: it cannot become QUEUED" in runner.problem(run_id)
 
 
@@ -197,9 +197,9 @@ class LedgerLifecycle(RuleBasedStateMachine):
         if lifecycle.allowed(current, new):
             assert self.ledger.transition(run_id, new, detail="a step", error=f"now {new}")
             after = self.ledger.get(run_id)
-            assert after["status"] == new and after["error"] == f"now {new}"
+            assert after.status == new and after.error == f"now {new}"
             now = self.ledger.events(run_id)
-            assert now[:-1] == events and (now[-1]["status"], now[-1]["detail"]) == (new, "a step")
+            assert now[:-1] == events and (now[-1].status, now[-1].detail) == (new, "a step")
             self.status[run_id] = new
         else:
             with pytest.raises(IllegalTransition) as caught:
@@ -212,7 +212,7 @@ class LedgerLifecycle(RuleBasedStateMachine):
         events = self.ledger.events(run_id)
         assert self.ledger.transition(run_id, notes=notes)
         row = self.ledger.get(run_id)
-        assert row["notes"] == notes and row["status"] == self.status[run_id]
+        assert row.notes == notes and row.status == self.status[run_id]
         assert self.ledger.events(run_id) == events
 
     @rule(run_id=runs, new=st.sampled_from(STATUSES))

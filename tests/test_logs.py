@@ -53,7 +53,7 @@ def test_an_internal_error_while_driving_a_run_is_logged_with_its_traceback(emul
     run_id = runner.enqueue(FluxParams.parse(prompt="a red cube", seed=1))
     [row] = runner.wait([run_id])
     runner.shutdown()
-    assert row["error_kind"] == "internal"
+    assert row.error_kind == "internal"
     text = read(log_file)
     assert f"internal error while driving run {run_id}" in text
     assert "Traceback" in text and "ZeroDivisionError: a bug in the runner" in text

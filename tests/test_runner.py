@@ -39,16 +39,16 @@ def params(prompt="a red cube", seed=1, **kw) -> FluxParams:
 def test_a_run_goes_from_written_down_to_stored_image(emulator, data_dir):
     server = emulator()
     [row] = run_all(make_runner(server, data_dir), [params(width=512, height=384, output_format="jpeg")])
-    assert row["status"] == store.COMPLETED and row["request_id"] and row["error"] is None
-    image = (data_dir / row["image_path"]).read_bytes()
+    assert row.status == store.COMPLETED and row.request_id and row.error is None
+    image = (data_dir / row.image_path).read_bytes()
     with Image.open(io.BytesIO(image)) as im:
         assert im.size == (512, 384) and im.format == "JPEG"
-    assert (data_dir / row["thumb_path"]).exists()
+    assert (data_dir / row.thumb_path).exists()
     recipe = read_recipe(image)
     assert recipe["params"] == params(width=512, height=384, output_format="jpeg").payload()
     assert TEST_KEY not in image.decode("latin-1")
-    assert row["inference_time"] > 0 and row["cost"] > 0 and row["observed_total_s"] > 0
-    events = [e["status"] for e in Ledger(data_dir / "ledger.db").events(row["id"])]
+    assert row.inference_time > 0 and row.cost > 0 and row.observed_total_s > 0
+    events = [e.status for e in Ledger(data_dir / "ledger.db").events(row.id)]
     assert events[:3] == ["CREATED", "SUBMITTING", "QUEUED"] and events[-2:] == ["DOWNLOADING", "COMPLETED"]
 
 
@@ -63,55 +63,55 @@ def test_the_key_never_reaches_the_ledger(emulator, data_dir):
 def test_a_third_of_polls_failing_still_completes_every_run_with_one_submit_each(emulator, data_dir):
     server = emulator(poll_fault_rate=0.34, latency_s=0.3)
     rows = run_all(make_runner(server, data_dir), [params(seed=s) for s in range(6)])
-    assert [r["status"] for r in rows] == [store.COMPLETED] * 6
+    assert [r.status for r in rows] == [store.COMPLETED] * 6
     assert server.stats.submits == server.stats.submit_requests == 6 and server.stats.faults > 0
 
 
 def test_a_connection_dropped_during_submit_is_recorded_not_repeated(emulator, data_dir):
     server = emulator(submit_fault_rate=1.0, submit_faults=("drop-after",))
     [row] = run_all(make_runner(server, data_dir), [params()])
-    assert row["status"] == store.SUBMIT_UNKNOWN and "was not repeated" in row["error"]
+    assert row.status == store.SUBMIT_UNKNOWN and "was not repeated" in row.error
     assert server.stats.submit_requests == 1
 
 
 def test_a_submit_refused_with_500_is_retried_once_taken(emulator, data_dir):
     server = emulator(submit_fault_rate=0.5, submit_faults=("500",), random_seed=3)
     rows = run_all(make_runner(server, data_dir), [params(seed=s) for s in range(4)])
-    assert all(r["status"] == store.COMPLETED for r in rows)
+    assert all(r.status == store.COMPLETED for r in rows)
     assert server.stats.submits == 4 and server.stats.submit_requests > 4
 
 
 def test_failed_blocked_and_refused_runs_say_why(emulator, data_dir):
     server = emulator(credits=0.0)
     rows = run_all(make_runner(server, data_dir), [params()])
-    assert rows[0]["status"] == store.ERROR and rows[0]["error_kind"] == "credits"
-    assert "Insufficient credits" in rows[0]["error"] and "Nothing was charged" in rows[0]["error"]
+    assert rows[0].status == store.ERROR and rows[0].error_kind == "credits"
+    assert "Insufficient credits" in rows[0].error and "Nothing was charged" in rows[0].error
 
     server = emulator()
     failed, blocked = run_all(
         make_runner(server, data_dir / "b"), [params("a cube #fail"), params("a zombie", safety_tolerance=1)]
     )
-    assert failed["status"] == store.FAILED and "Internal model error" in failed["error"]
-    assert blocked["status"] == store.BLOCKED and "safety tolerance 1" in blocked["error"]
-    assert blocked["image_path"] is None
+    assert failed.status == store.FAILED and "Internal model error" in failed.error
+    assert blocked.status == store.BLOCKED and "safety tolerance 1" in blocked.error
+    assert blocked.image_path is None
 
 
 def test_a_rejected_key_is_an_error_without_the_key(emulator, data_dir):
     server = emulator(keys=("SG_other0000000000",))
     [row] = run_all(make_runner(server, data_dir), [params()])
-    assert row["status"] == store.ERROR and row["error_kind"] == "auth" and TEST_KEY not in row["error"]
+    assert row.status == store.ERROR and row.error_kind == "auth" and TEST_KEY not in row.error
 
 
 def test_a_run_past_retention_is_expired(emulator, data_dir):
     server = emulator(retention_s=0)
     [row] = run_all(make_runner(server, data_dir), [params()])
-    assert row["status"] == store.EXPIRED and "no longer knows" in row["error"]
+    assert row.status == store.EXPIRED and "no longer knows" in row.error
 
 
 def test_rate_limits_are_ridden_out_with_one_submit_per_run(emulator, data_dir):
     server = emulator(rpm=6, rate_window_s=1.0, latency_s=0.2)
     rows = run_all(make_runner(server, data_dir, concurrency=8), [params(seed=s) for s in range(8)])
-    assert all(r["status"] == store.COMPLETED for r in rows)
+    assert all(r.status == store.COMPLETED for r in rows)
     assert server.stats.submits == 8 and server.stats.rate_limited > 0
 
 
@@ -138,10 +138,10 @@ def test_runs_of_a_killed_process_are_finished_on_resume(emulator, data_dir):
     rows = runner.wait(taken)
     runner.shutdown()
     assert sorted(taken) == sorted(ids + [unsent])
-    assert all(r["status"] == store.COMPLETED for r in rows)
+    assert all(r.status == store.COMPLETED for r in rows)
     assert server.stats.submits == 4  # the three from before, and the one never sent; none twice
     orphan = ledger.get(in_flight)
-    assert orphan["status"] == store.SUBMIT_UNKNOWN and "in flight" in orphan["error"]
+    assert orphan.status == store.SUBMIT_UNKNOWN and "in flight" in orphan.error
 
 
 def test_resume_leaves_runs_of_a_live_runner_alone(emulator, data_dir):
@@ -153,7 +153,7 @@ def test_resume_leaves_runs_of_a_live_runner_alone(emulator, data_dir):
     assert other.resume() == []
     alive.shutdown()
     other.shutdown()
-    assert ledger.get(run_id)["status"] == store.CREATED
+    assert ledger.get(run_id).status == store.CREATED
 
 
 def test_resume_ignores_runs_of_another_server(emulator, data_dir):
@@ -191,6 +191,6 @@ def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
         assert bench.resume_orphans(min_interval_s=3600) == []  # not due yet
         assert bench.resume_orphans(min_interval_s=0) == [run_id]
         [row] = bench.default.runner.wait([run_id])
-        assert row["status"] == store.COMPLETED and row["error"] is None
+        assert row.status == store.COMPLETED and row.error is None
     finally:
         bench.shutdown(wait=True)

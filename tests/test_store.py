@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 
 from flux_core.ledger import store
 from flux_core.params import FluxParams
@@ -132,11 +131,9 @@ def test_a_run_is_written_with_its_exact_request_and_history(data_dir):
     ledger.transition(run_id, store.SUBMITTING)
     ledger.transition(run_id, store.QUEUED, request_id="r-1")
     row = ledger.get(run_id)
-    assert row["status"] == store.QUEUED and row["request_id"] == "r-1" and row["width"] == 512
-    assert (
-        json.loads(row["request_json"]) == FluxParams.parse(prompt="a red cube", seed=1, width=512).payload()
-    )
-    assert [e["status"] for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "QUEUED"]
+    assert row.status == store.QUEUED and row.request_id == "r-1" and row.width == 512
+    assert row.request == FluxParams.parse(prompt="a red cube", seed=1, width=512).payload()
+    assert [e.status for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "QUEUED"]
 
 
 def test_ids_sort_by_time():
@@ -149,13 +146,13 @@ def test_full_text_search_over_prompts_notes_and_tags(data_dir):
     cube = make_run(ledger, "a red cube on a table")
     ball = make_run(ledger, "a blue ball")
     ledger.update_curation(ball, notes="client loved the lighting", tags=["keeper"])
-    assert [r["id"] for r in ledger.search("cube")] == [cube]
-    assert [r["id"] for r in ledger.search("cubes")] == [cube]  # porter stemming
-    assert [r["id"] for r in ledger.search("lighting")] == [ball]
-    assert [r["id"] for r in ledger.search("keeper")] == [ball]
+    assert [r.id for r in ledger.search("cube")] == [cube]
+    assert [r.id for r in ledger.search("cubes")] == [cube]  # porter stemming
+    assert [r.id for r in ledger.search("lighting")] == [ball]
+    assert [r.id for r in ledger.search("keeper")] == [ball]
     ledger.update_curation(ball, notes="")
     assert ledger.search("lighting") == []  # the index follows edits
-    assert [r["id"] for r in ledger.search(None)] == [ball, cube]  # newest first
+    assert [r.id for r in ledger.search(None)] == [ball, cube]  # newest first
 
 
 def test_search_input_is_quoted_not_parsed(data_dir):
@@ -175,7 +172,7 @@ def test_completed_runs_are_found_by_exact_request(data_dir):
         ledger.transition(run_id, status)
     assert ledger.completed_for("flux-2-max", payload) is None
     ledger.transition(run_id, store.COMPLETED)
-    assert ledger.completed_for("flux-2-max", payload)["id"] == run_id
+    assert ledger.completed_for("flux-2-max", payload).id == run_id
     assert ledger.completed_for("flux-2-max", {**payload, "seed": 6}) is None
 
 

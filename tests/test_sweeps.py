@@ -33,7 +33,7 @@ def lab(emulator, data_dir):
 def run_sweep(ledger, runner, plan, **kw) -> sweeps.SweepView:
     sweep_id = sweeps.start(plan, ledger, runner, **kw)
     view = sweeps.load(ledger, sweep_id)
-    runner.wait([c.run["id"] for c in view.cells])
+    runner.wait([c.run.id for c in view.cells])
     return sweeps.load(ledger, sweep_id)
 
 
@@ -115,7 +115,7 @@ def test_a_sweep_runs_saves_and_reuses(lab):
     plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3]), sweeps.axis("safety_tolerance", [1, 3])])
     view = run_sweep(ledger, runner, plan, name="zombies")
     assert view.progress() == {"done": 3, "blocked": 3, "failed": 0, "pending": 0} and view.finished
-    assert all(c.run["sweep_id"] == view.id for c in view.cells)
+    assert all(c.run.sweep_id == view.id for c in view.cells)
     assert view.label(view.at((1, 0))) == "seed 2 · tolerance 1"
     assert server.stats.submits == 6
     again = run_sweep(ledger, runner, plan)
@@ -123,7 +123,7 @@ def test_a_sweep_runs_saves_and_reuses(lab):
     assert sum(c.reused for c in again.cells) == 3
     fresh = run_sweep(ledger, runner, plan, run_again=True)
     assert server.stats.submits == 15 and not any(c.reused for c in fresh.cells)
-    assert "zombies — 3 seeds × 2 safety tolerances (6 cells)" in sweeps.describe(sweeps.recent(ledger)[-1])
+    assert "zombies — 3 seeds × 2 safety tolerances (6 cells)" in sweeps.recent(ledger)[-1].describe()
 
 
 def test_the_safety_matrix_finds_the_lowest_passing_tolerance(lab):
@@ -153,12 +153,12 @@ def test_failed_cells_are_retried_alone(lab):
     prompts = ["a cube", "a cube #fail"]
     view = run_sweep(ledger, runner, sweeps.make_plan(base, [sweeps.axis("prompt", prompts)]))
     assert view.progress()["failed"] == 1
-    old = {c.idx: c.run["id"] for c in view.cells}
+    old = {c.idx: c.run.id for c in view.cells}
     new_ids = sweeps.retry_failed(view, ledger, runner)
     runner.wait(new_ids)
     after = sweeps.load(ledger, view.id)
-    assert len(new_ids) == 1 and after.cells[1].run["id"] == new_ids[0] != old[1]
-    assert after.cells[0].run["id"] == old[0] and server.stats.submits == 3
+    assert len(new_ids) == 1 and after.cells[1].run.id == new_ids[0] != old[1]
+    assert after.cells[0].run.id == old[0] and server.stats.submits == 3
 
 
 def test_ab_flags_exactly_the_differing_settings(lab):
@@ -173,10 +173,10 @@ def test_votes_are_tallied_per_axis_value(lab):
     view = run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3])]))
     pairs = sweeps.vote_pairs(view, "Ana")
     assert len(pairs) == 3 and pairs == sweeps.vote_pairs(view, "ana ")  # stable per voter
-    seed_3 = next(c for c in view.cells if c.run["seed"] == 3)
+    seed_3 = next(c for c in view.cells if c.run.seed == 3)
     for a, b in pairs:
-        winner, loser = (a, b) if a is seed_3 or b is not seed_3 and a.run["seed"] < b.run["seed"] else (b, a)
-        sweeps.record_vote(ledger, view.id, "Ana", winner.run["id"], loser.run["id"])
+        winner, loser = (a, b) if a is seed_3 or b is not seed_3 and a.run.seed < b.run.seed else (b, a)
+        sweeps.record_vote(ledger, view.id, "Ana", winner.run.id, loser.run.id)
     assert len(sweeps.voted_pairs(ledger, view.id, "Ana")) == 3
     wins = {row["value"]: row["wins"] for row in sweeps.tally(view, ledger)["Seed"]}
     assert wins == {"seed 3": 2, "seed 1": 1, "seed 2": 0}
@@ -224,9 +224,9 @@ def test_the_zip_holds_images_and_a_manifest_that_matches_the_ledger(lab, data_d
     assert len(manifest["cells"]) == 4 and len(images) == 2
     for entry in manifest["cells"]:
         row = ledger.get(entry["run_id"])
-        assert entry["status"] == row["status"] and entry["seed"] == row["seed"]
-        assert entry["coords"] == {"seed": row["seed"], "safety_tolerance": row["safety_tolerance"]}
-        assert (entry["file"] in images) == (row["status"] == store.COMPLETED)
+        assert entry["status"] == row.status and entry["seed"] == row.seed
+        assert entry["coords"] == {"seed": row.seed, "safety_tolerance": row.safety_tolerance}
+        assert (entry["file"] in images) == (row.status == store.COMPLETED)
 
 
 def test_a_picture_two_cells_share_is_offered_for_votes_once(lab, data_dir):
@@ -241,7 +241,7 @@ def test_a_picture_two_cells_share_is_offered_for_votes_once(lab, data_dir):
     )
     assert view.progress()["done"] == 4
     [(a, b)] = sweeps.vote_pairs(view, "Ana", data_dir)
-    assert a.run["seed"] != b.run["seed"]
+    assert a.run.seed != b.run.seed
     assert sweeps.picture_key(a, data_dir) != sweeps.picture_key(b, data_dir)
 
 
@@ -251,8 +251,8 @@ def test_skipped_pairs_are_not_counted_as_judged(lab, data_dir):
     pairs = sweeps.vote_pairs(view, "Ana", data_dir)
     assert len(pairs) == 6
     (w, lo), skip_a, skip_b = pairs[0], pairs[1], pairs[2]
-    sweeps.record_vote(ledger, view.id, "Ana", w.run["id"], lo.run["id"])
-    skipped = {frozenset((a.run["id"], b.run["id"])) for a, b in (skip_a, skip_b)}
+    sweeps.record_vote(ledger, view.id, "Ana", w.run.id, lo.run.id)
+    skipped = {frozenset((a.run.id, b.run.id)) for a, b in (skip_a, skip_b)}
     progress = sweeps.vote_progress(pairs, sweeps.voted_pairs(ledger, view.id, "Ana"), skipped)
     assert (progress.pairs, progress.judged, progress.skipped) == (6, 1, 2)
     assert progress.line() == "1 of 6 pairs judged · 2 skipped"
@@ -278,7 +278,7 @@ def test_contact_sheet_tiles_are_one_size_full_images_and_a_titled_band(lab, dat
         sweeps._draw_cell(sheet, ImageDraw.Draw(sheet), cell, data_dir, (20, 20), size, sweeps._font(14))
         boxes.append(ImageChops.difference(sheet, Image.new("RGB", sheet.size, background)).getbbox())
         if cell is done:  # the full image, scaled to the tile (the 200 px thumbnail left a margin)
-            with Image.open(data_dir / done.run["image_path"]) as full:
+            with Image.open(data_dir / done.run.image_path) as full:
                 full = full.convert("RGB").resize((size, size))
             assert sheet.getpixel((20, 20)) == full.getpixel((0, 0))
     assert boxes[0] == boxes[1] == (20, 20, 20 + size, 20 + size)  # same-size tiles, blocked or not

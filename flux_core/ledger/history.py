@@ -21,7 +21,7 @@ from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
-from flux_core.presentation import run_as_json
+from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
 
 STATUS_GROUPS = lifecycle.BY_GROUP  # the status filters: group name -> its statuses
@@ -61,7 +61,7 @@ class Query:
 
 @dataclass
 class Page:
-    rows: list[dict[str, Any]]
+    rows: list[Run]
     total: int  # matches, counted up to HISTORY_COUNT_CAP
     capped: bool  # more than HISTORY_COUNT_CAP matched
     page: int
@@ -129,12 +129,13 @@ def find(ledger: Ledger, q: Query) -> Page:
     order = SORTS.get(q.sort, SORTS["newest"])[0]
     with ledger.db() as db:
         clause, args = _where(db, q)
-        rows = list(
-            db.query(
+        rows = [
+            Run.from_row(row)
+            for row in db.query(
                 f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*args, q.page_size, (q.page - 1) * q.page_size],
             )
-        )
+        ]
         counted = db.execute(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {clause} LIMIT ?)",
             [*args, D.HISTORY_COUNT_CAP + 1],
@@ -192,26 +193,25 @@ def restore(ledger: Ledger, run_ids: list[str]) -> None:
 def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> int:
     """Delete runs in the trash for good (all of them, or those named), with image files no other
     run uses. Runs still in flight are never purged."""
-    with ledger.db() as db:
-        sql = "SELECT * FROM runs WHERE deleted_at IS NOT NULL"
-        args: list[Any] = []
-        if run_ids is not None:
-            sql += f" AND id IN ({','.join('?' * len(run_ids))})"
-            args = list(run_ids)
-        doomed = [r for r in db.query(sql, args) if r["status"] not in store.ACTIVE]
+    sql = "SELECT * FROM runs WHERE deleted_at IS NOT NULL"
+    args: list[Any] = []
+    if run_ids is not None:
+        sql += f" AND id IN ({','.join('?' * len(run_ids))})"
+        args = list(run_ids)
+    doomed = [run for run in ledger.runs(sql, args) if not run.active]
     with ledger.write() as db:
-        for row in doomed:
-            db.execute("DELETE FROM run_events WHERE run_id = ?", [row["id"]])
-            db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [row["id"]])
-            db.execute("DELETE FROM runs WHERE id = ?", [row["id"]])
-        for row in doomed:
+        for run in doomed:
+            db.execute("DELETE FROM run_events WHERE run_id = ?", [run.id])
+            db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [run.id])
+            db.execute("DELETE FROM runs WHERE id = ?", [run.id])
+        for run in doomed:
             if (
-                row["image_sha256"]
+                run.image_sha256
                 and not db.execute(
-                    "SELECT 1 FROM runs WHERE image_sha256 = ? LIMIT 1", [row["image_sha256"]]
+                    "SELECT 1 FROM runs WHERE image_sha256 = ? LIMIT 1", [run.image_sha256]
                 ).fetchone()
             ):
-                for rel in (row["image_path"], row["thumb_path"]):
+                for rel in (run.image_path, run.thumb_path):
                     if rel:
                         (data_dir / rel).unlink(missing_ok=True)
     return len(doomed)
@@ -230,25 +230,19 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _zip_name(row: dict[str, Any]) -> str:
-    return f"images/{row['id']}{Path(row['image_path']).suffix}"
+def _zip_name(run: Run) -> str:
+    return f"images/{run.id}{Path(run.image_path or '').suffix}"
 
 
-def export_zip(rows: list[dict[str, Any]], data_dir: Path) -> bytes:
+def export_zip(rows: list[Run], data_dir: Path) -> bytes:
     """Images (their recipes embedded), manifest.json and runs.csv for the given runs."""
     manifest = []
-    for row in rows:
-        info = run_as_json(row, data_dir)
+    for run in rows:
+        info = run.public()
         info.pop("image_path", None)
         info.pop("thumb_path", None)
-        has_image = bool(row.get("image_path")) and (data_dir / row["image_path"]).exists()
-        info.update(
-            file=_zip_name(row) if has_image else None,
-            notes=row["notes"],
-            tags=json.loads(row["tags_json"]),
-            favourite=bool(row["favourite"]),
-            rating=row["rating"],
-        )
+        has_image = bool(run.image_path) and (data_dir / (run.image_path or "")).exists()
+        info["file"] = _zip_name(run) if has_image else None
         manifest.append(info)
     table = io.StringIO()
     columns = [
@@ -276,9 +270,9 @@ def export_zip(rows: list[dict[str, Any]], data_dir: Path) -> bytes:
     )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
-        for row, info in zip(rows, manifest):
-            if info["file"]:
-                zf.write(data_dir / row["image_path"], info["file"])
+        for run, info in zip(rows, manifest):
+            if info["file"] and run.image_path:
+                zf.write(data_dir / run.image_path, info["file"])
         zf.writestr("manifest.json", json.dumps({"model": D.MODEL_SLUG, "runs": manifest}, indent=2))
         zf.writestr("runs.csv", table.getvalue())
     return out.getvalue()

@@ -25,6 +25,7 @@ from sqlite_utils.migrations import Migrations
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.errors import IllegalTransition, LedgerError, redact
+from flux_core.ledger.records import Event, Run
 from flux_core.params import FluxParams
 
 # Where a run can be, what each state means and where it may go next: lifecycle's table.
@@ -353,10 +354,6 @@ def _redacted(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def params_of(row: dict[str, Any]) -> FluxParams:
-    return FluxParams.parse(json.loads(row["request_json"]))
-
-
 class Ledger:
     _migrated: set[str] = set()
     _migrate_lock = threading.Lock()
@@ -579,29 +576,34 @@ class Ledger:
             )
 
     # --- reading --------------------------------------------------------------------------
-    def get(self, run_id: str) -> dict[str, Any] | None:
+    def runs(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[Run]:
+        """The runs a `SELECT * FROM runs …` finds, as records."""
         with self.db() as db:
-            rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
-        return rows[0] if rows else None
+            return [Run.from_row(row) for row in db.query(sql, list(args))]
 
-    def get_many(self, run_ids: list[str]) -> list[dict[str, Any]]:
+    def get(self, run_id: str) -> Run | None:
+        found = self.runs("SELECT * FROM runs WHERE id = ?", [run_id])
+        return found[0] if found else None
+
+    def get_many(self, run_ids: list[str]) -> list[Run]:
         if not run_ids:
             return []
-        with self.db() as db:
-            marks = ",".join("?" * len(run_ids))
-            rows = {r["id"]: r for r in db.query(f"SELECT * FROM runs WHERE id IN ({marks})", run_ids)}
-        return [rows[i] for i in run_ids if i in rows]
+        marks = ",".join("?" * len(run_ids))
+        found = {r.id: r for r in self.runs(f"SELECT * FROM runs WHERE id IN ({marks})", run_ids)}
+        return [found[i] for i in run_ids if i in found]
 
-    def events(self, run_id: str) -> list[dict[str, Any]]:
+    def events(self, run_id: str) -> list[Event]:
         with self.db() as db:
-            return list(
-                db.query("SELECT at, status, detail FROM run_events WHERE run_id = ? ORDER BY id", [run_id])
-            )
+            return [
+                Event.model_validate(row)
+                for row in db.query(
+                    "SELECT at, status, detail FROM run_events WHERE run_id = ? ORDER BY id", [run_id]
+                )
+            ]
 
-    def active(self) -> list[dict[str, Any]]:
+    def active(self) -> list[Run]:
         marks = ",".join("?" * len(ACTIVE))
-        with self.db() as db:
-            return list(db.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY seq", list(ACTIVE)))
+        return self.runs(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY seq", list(ACTIVE))
 
     def search(
         self,
@@ -611,7 +613,7 @@ class Ledger:
         offset: int = 0,
         status: str | None = None,
         sweep_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Run]:
         where, args = ["deleted_at IS NULL"], []
         quoted = ""
         if text and text.strip():
@@ -627,24 +629,18 @@ class Ledger:
             where.append("sweep_id = ?")
             args.append(sweep_id)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        with self.db() as db:
-            return list(
-                db.query(
-                    f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
-                )
-            )
+        return self.runs(
+            f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
+        )
 
-    def completed_for(self, model: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def completed_for(self, model: str, payload: dict[str, Any]) -> Run | None:
         """The newest COMPLETED run of exactly this request, if any."""
-        with self.db() as db:
-            rows = list(
-                db.query(
-                    "SELECT * FROM runs WHERE request_hash = ? AND status = ? AND deleted_at IS NULL "
-                    "ORDER BY seq DESC LIMIT 1",
-                    [request_hash(model, payload), COMPLETED],
-                )
-            )
-        return rows[0] if rows else None
+        found = self.runs(
+            "SELECT * FROM runs WHERE request_hash = ? AND status = ? AND deleted_at IS NULL "
+            "ORDER BY seq DESC LIMIT 1",
+            [request_hash(model, payload), COMPLETED],
+        )
+        return found[0] if found else None
 
     def typical_duration(self, base_url: str, sample: int = 20) -> float | None:
         """Median observed submit-to-completion time of recent runs on this server."""

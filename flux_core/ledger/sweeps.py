@@ -24,8 +24,8 @@ from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.params import FluxParams, ParamsError, random_seed
-from flux_core.presentation import run_as_json
 from flux_core.runner import Runner
+from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
 
 AXIS_LABELS = {
@@ -184,7 +184,7 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
     planned = plan.cells()
     for coords, params in planned:
         existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
-        cells.append((list(coords), existing["id"] if existing else params, False))
+        cells.append((list(coords), existing.id if existing else params, False))
     # the base as recorded: the first cell's request, so a field an axis covers holds its first
     # value whichever front end planned the sweep
     base = planned[0][1].payload()
@@ -192,9 +192,9 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
     return sweep_id
 
 
-def outcome(row: dict[str, Any]) -> str:
+def outcome(status: str) -> str:
     """A cell's outcome (one of OUTCOMES), from its run's state in the lifecycle table."""
-    state = lifecycle.STATES[row["status"]]
+    state = lifecycle.STATES[status]
     if not state.terminal:
         return "pending"
     return {"completed": "done", "blocked": "blocked"}.get(state.group, "failed")
@@ -204,12 +204,12 @@ def outcome(row: dict[str, Any]) -> str:
 class Cell:
     idx: int
     coords: tuple[int, ...]
-    run: dict[str, Any]
+    run: Run
     reused: bool
 
     @property
     def outcome(self) -> str:
-        return outcome(self.run)
+        return outcome(self.run.status)
 
 
 @dataclass
@@ -241,6 +241,11 @@ class SweepView:
     def finished(self) -> bool:
         return all(c.outcome != "pending" for c in self.cells)
 
+    def summary(self, *, named: bool = True) -> "SweepSummary":
+        return SweepSummary(
+            self.id, self.created_at, self.name if named else "", tuple(self.axes), len(self.cells)
+        )
+
 
 def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
     with ledger.db() as db:
@@ -248,9 +253,9 @@ def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
         if not sweeps:
             return None
         cells = list(db.query("SELECT * FROM sweep_cells WHERE sweep_id = ? ORDER BY idx", [sweep_id]))
-    rows = {r["id"]: r for r in ledger.get_many([c["run_id"] for c in cells])}
+    runs = {r.id: r for r in ledger.get_many([c["run_id"] for c in cells])}
     sweep = sweeps[0]
-    axes = [Axis(a["name"], tuple(a["values"]), tuple(a["labels"])) for a in json.loads(sweep["axes_json"])]
+    axes = _axes(sweep["axes_json"])
     return SweepView(
         id=sweep["id"],
         name=sweep["name"],
@@ -258,46 +263,54 @@ def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
         base=json.loads(sweep["base_json"]),
         axes=axes,
         cells=[
-            Cell(c["idx"], tuple(json.loads(c["coords_json"])), rows[c["run_id"]], bool(c["reused"]))
+            Cell(c["idx"], tuple(json.loads(c["coords_json"])), runs[c["run_id"]], bool(c["reused"]))
             for c in cells
-            if c["run_id"] in rows
+            if c["run_id"] in runs
         ],
     )
 
 
-def recent(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SweepSummary:
+    """A saved sweep as listed: what it swept and how many cells it has (not its runs)."""
+
+    id: str
+    created_at: str
+    name: str
+    axes: tuple[Axis, ...]
+    cells: int
+
+    def describe(self) -> str:
+        shape = " × ".join(f"{len(a.values)} {a.plural}" for a in self.axes)
+        name = f"{self.name} — " if self.name else ""
+        return f"{name}{shape} ({self.cells} cells) · {self.created_at[:16].replace('T', ' ')}"
+
+
+def _axes(axes_json: str) -> list[Axis]:
+    return [Axis(a["name"], tuple(a["values"]), tuple(a["labels"])) for a in json.loads(axes_json)]
+
+
+def recent(ledger: Ledger, limit: int = 20) -> list[SweepSummary]:
     with ledger.db() as db:
-        return list(
-            db.query(
-                "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) AS cells FROM sweeps s "
-                "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?",
-                [limit],
-            )
-        )
-
-
-def describe(row: dict[str, Any]) -> str:
-    axes = json.loads(row["axes_json"])
-    shape = " × ".join(
-        f"{len(a['values'])} "
-        + (AXIS_PLURALS[a["name"]] if len(a["values"]) != 1 else AXIS_LABELS[a["name"]].lower())
-        for a in axes
-    )
-    name = f"{row['name']} — " if row.get("name") else ""
-    return f"{name}{shape} ({row['cells']} cells) · {row['created_at'][:16].replace('T', ' ')}"
+        found = db.execute(
+            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) FROM sweeps s "
+            "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+    return [SweepSummary(sid, at, name, tuple(_axes(axes)), cells) for sid, at, name, axes, cells in found]
 
 
 def failed_cells(view: SweepView) -> list[Cell]:
     """The cells "retry failed cells" runs again: those the lifecycle table marks retryable. A
     SUBMIT_UNKNOWN cell is never among them: it may have been billed."""
-    return [cell for cell in view.cells if lifecycle.STATES[cell.run["status"]].retryable]
+    return [cell for cell in view.cells if cell.run.state.retryable]
 
 
 def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
     """Run the failed cells again, alone; the old runs stay in the ledger."""
     new_ids = []
     for cell in failed_cells(view):
-        run_id = runner.enqueue(store.params_of(cell.run), sweep_id=view.id)
+        run_id = runner.enqueue(cell.run.params, sweep_id=view.id)
         with ledger.write() as db:
             db.execute(
                 "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
@@ -352,10 +365,10 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
 def picture_key(cell: Cell, data_dir: Path | None) -> str:
     """What identifies a cell's picture. Two runs with the same pixels differ in their stored files
     (each embeds its own recipe), not in their thumbnails, which are drawn from the pixels alone."""
-    thumb = data_dir / cell.run["thumb_path"] if data_dir is not None and cell.run.get("thumb_path") else None
+    thumb = data_dir / cell.run.thumb_path if data_dir is not None and cell.run.thumb_path else None
     if thumb is not None and thumb.exists():
         return "thumb:" + hashlib.sha256(thumb.read_bytes()).hexdigest()
-    return "image:" + str(cell.run.get("image_sha256") or cell.run["id"])
+    return "image:" + str(cell.run.image_sha256 or cell.run.id)
 
 
 def vote_pairs(view: SweepView, voter: str, data_dir: Path | None = None) -> list[tuple[Cell, Cell]]:
@@ -390,7 +403,7 @@ def vote_progress(
     pairs: list[tuple[Cell, Cell]], voted: set[frozenset[str]], skipped: set[frozenset[str]]
 ) -> VoteProgress:
     """How far a voter is: a skipped pair is not a judged one."""
-    keys = [frozenset((a.run["id"], b.run["id"])) for a, b in pairs]
+    keys = [frozenset((a.run.id, b.run.id)) for a, b in pairs]
     judged = sum(1 for k in keys if k in voted)
     return VoteProgress(len(pairs), judged, sum(1 for k in keys if k in skipped and k not in voted))
 
@@ -425,7 +438,7 @@ def tally(view: SweepView, ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
     """Wins per axis value over every vote cast on the sweep."""
     with ledger.db() as db:
         votes = list(db.query("SELECT winner_run_id, loser_run_id FROM votes WHERE sweep_id = ?", [view.id]))
-    by_run = {c.run["id"]: c for c in view.cells}
+    by_run = {c.run.id: c for c in view.cells}
     out: dict[str, list[dict[str, Any]]] = {}
     for k, ax in enumerate(view.axes):
         wins = [0] * len(ax.values)
@@ -562,7 +575,7 @@ def _draw_cell(
 ) -> None:
     """One size x size tile: the cell's full image scaled to fit it, or a labelled block."""
     x, y = at
-    path = data_dir / cell.run["image_path"] if cell and cell.run.get("image_path") else None
+    path = data_dir / cell.run.image_path if cell and cell.run.image_path else None
     if cell and cell.outcome == "done" and path and path.exists():
         with Image.open(path) as opened:
             im = opened.convert("RGB")
@@ -578,7 +591,7 @@ def _draw_cell(
     draw.rectangle(
         [x, y, x + size - 1, y + size - 1], fill=colours.get(state, (232, 232, 232)), outline=(180, 180, 180)
     )
-    word = {"blocked": "BLOCKED", "failed": cell.run["status"] if cell else "", "pending": "PENDING"}.get(
+    word = {"blocked": "BLOCKED", "failed": cell.run.status if cell else "", "pending": "PENDING"}.get(
         state, ""
     )
     draw.text((x + 8, y + size // 2 - 8), word, fill=(90, 60, 30), font=font)
@@ -587,7 +600,7 @@ def _draw_cell(
 def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
     cells = []
     for cell in view.cells:
-        info = run_as_json(cell.run, data_dir)
+        info = cell.run.public()
         info.pop("thumb_path", None)
         entry = {
             "cell": cell.idx,
@@ -595,7 +608,7 @@ def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
             "label": view.label(cell),
             "outcome": cell.outcome,
             "reused": cell.reused,
-            "file": _zip_name(cell) if cell.run.get("image_path") else None,
+            "file": _zip_name(cell) if cell.run.image_path else None,
             **info,
         }
         entry.pop("image_path", None)
@@ -612,8 +625,8 @@ def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
 
 
 def _zip_name(cell: Cell) -> str:
-    ext = Path(cell.run["image_path"]).suffix
-    return f"images/cell-{cell.idx:03d}-{cell.run['id']}{ext}"
+    ext = Path(cell.run.image_path or "").suffix
+    return f"images/cell-{cell.idx:03d}-{cell.run.id}{ext}"
 
 
 def export_zip(view: SweepView, data_dir: Path) -> bytes:
@@ -621,7 +634,7 @@ def export_zip(view: SweepView, data_dir: Path) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
         for cell in view.cells:
-            if cell.run.get("image_path") and (data_dir / cell.run["image_path"]).exists():
-                zf.write(data_dir / cell.run["image_path"], _zip_name(cell))
+            if cell.run.image_path and (data_dir / cell.run.image_path).exists():
+                zf.write(data_dir / cell.run.image_path, _zip_name(cell))
         zf.writestr("manifest.json", json.dumps(manifest(view, data_dir), indent=2))
     return out.getvalue()

@@ -37,7 +37,7 @@ def test_type_generate_see_the_image_reload_still_there(app_server, page, data_d
     expect(page.get_by_label("Prompt")).to_have_value("a red cube on a blue ball near a green mountain")
     shoot(page, artifacts, "3-after-reload")
     # must not happen: a reload submitting again
-    assert [r["status"] for r in runs(data_dir)] == [store.COMPLETED]
+    assert [r.status for r in runs(data_dir)] == [store.COMPLETED]
 
 
 def test_a_prompt_with_markup_is_shown_as_text_and_runs_no_script(app_server, page, data_dir, artifacts):
@@ -62,7 +62,7 @@ def test_restarting_the_server_mid_run_loses_nothing(app_server, page, data_dir,
     expect(page.get_by_text("elapsed · request ")).to_be_visible()  # submitted, not finished
     shoot(page, artifacts, "1-in-flight")
     [run] = runs(data_dir)
-    assert run["request_id"]  # submitted before the crash
+    assert run.request_id  # submitted before the crash
 
     server.kill()  # a crash, not a clean shutdown
     server.start()
@@ -71,6 +71,6 @@ def test_restarting_the_server_mid_run_loses_nothing(app_server, page, data_dir,
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     shoot(page, artifacts, "2-finished-after-restart")
     [after] = runs(data_dir)
-    assert after["id"] == run["id"] and after["status"] == store.COMPLETED
+    assert after.id == run.id and after.status == store.COMPLETED
     state = json.loads((data_dir / "emulator-state.json").read_text())
     assert len(state["jobs"]) == 1  # must not happen: the run submitted a second time

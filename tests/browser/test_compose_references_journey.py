@@ -78,7 +78,7 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
     expect(page.get_by_text("Done in")).to_be_visible()
     shoot(page, artifacts, "4-generated")
     [run] = Ledger(data_dir / "ledger.db").search(None, limit=10)
-    assert run["status"] == store.COMPLETED and "image_urls" not in run["request_json"]
+    assert run.status == store.COMPLETED and "image_urls" not in run.request
     expect(page.get_by_test_id("stImage")).to_have_count(1 + 1)  # the result and its recent-runs thumbnail
 
 

@@ -41,10 +41,10 @@ def test_runs_in_flight_are_resumed_when_the_server_starts_with_nobody_visiting(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # a bounded watch on the ledger, not a fixed sleep
             rows = ledger.get_many(ids)
-            if all(r["status"] not in store.ACTIVE for r in rows):
+            if all(r.status not in store.ACTIVE for r in rows):
                 break
             time.sleep(0.2)
-        assert [r["status"] for r in ledger.get_many(ids)] == [store.COMPLETED] * 3
+        assert [r.status for r in ledger.get_many(ids)] == [store.COMPLETED] * 3
         assert segmind.stats.submits == 3  # none sent again
     finally:
         server.stop()

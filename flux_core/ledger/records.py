@@ -1,0 +1,157 @@
+"""What leaves the ledger: typed records of runs and sweeps, never bare rows.
+
+`Run` is one row of `runs` with its JSON columns decoded (`image_urls`, `tags`, `request`) and its
+flags as booleans; the lifecycle's meaning of its status is a property away (`run.state`). The
+public JSON shape of a run (the CLI's `--json`, manifests, exports) is `run.public(data_dir)`, the
+model's own dump of the fields in `PUBLIC_FIELDS`, with stored paths made absolute; it never holds
+the key, its fingerprint or the lease.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, field_serializer
+
+from flux_core import lifecycle
+from flux_core.params import FluxParams
+
+# The fields of a run's public shape (the model's own dump of them, `id` as `run_id`).
+PUBLIC_FIELDS = (
+    "id",
+    "request_id",
+    "status",
+    "prompt",
+    "seed",
+    "seed_random",
+    "width",
+    "height",
+    "safety_tolerance",
+    "output_format",
+    "image_urls",
+    "image_path",
+    "thumb_path",
+    "inference_time",
+    "queue_time",
+    "total_time",
+    "observed_total_s",
+    "cost",
+    "remaining_credits",
+    "error",
+    "error_kind",
+    "backend",
+    "sweep_id",
+    "created_at",
+    "finished_at",
+    "favourite",
+    "rating",
+    "notes",
+    "tags",
+)
+
+
+class Run(BaseModel):
+    """One run as the ledger holds it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    seq: int = 0
+    id: str = Field(serialization_alias="run_id")
+    created_at: str
+    updated_at: str
+    status: str
+    model: str
+    backend: str
+    base_url: str
+    prompt: str
+    image_urls: tuple[str, ...] = ()
+    width: int
+    height: int
+    seed: int
+    seed_random: bool = False
+    safety_tolerance: int
+    output_format: str
+    request: dict[str, Any]  # the exact body that is (or was) sent
+    request_hash: str
+    key_id: str | None = None  # a one-way fingerprint of the key that submitted it, never the key
+    # Segmind's job
+    request_id: str | None = None
+    status_url: str | None = None
+    response_url: str | None = None
+    poll_url: str | None = None
+    submitted_at: str | None = None
+    processing_at: str | None = None
+    finished_at: str | None = None
+    queue_time: float | None = None
+    inference_time: float | None = None
+    total_time: float | None = None
+    observed_queue_s: float | None = None
+    observed_total_s: float | None = None
+    cost: float | None = None
+    remaining_credits: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    # the image
+    output_url: str | None = None
+    download_attempts: int = 0
+    image_sha256: str | None = None
+    image_path: str | None = None  # relative to the data directory
+    thumb_path: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+    image_bytes: int | None = None
+    # where it belongs and what people made of it
+    sweep_id: str | None = None
+    favourite: bool = False
+    rating: int | None = None
+    notes: str = ""
+    tags: tuple[str, ...] = ()
+    deleted_at: str | None = None
+    # which process drives it
+    lease: str | None = None
+    lease_until: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Run":
+        data = dict(row)
+        data["image_urls"] = json.loads(data.pop("image_urls_json", None) or "[]")
+        data["tags"] = json.loads(data.pop("tags_json", None) or "[]")
+        data["request"] = json.loads(data.pop("request_json", None) or "{}")
+        return cls.model_validate(data)
+
+    @property
+    def state(self) -> lifecycle.State:
+        return lifecycle.STATES[self.status]
+
+    @property
+    def active(self) -> bool:
+        return not self.state.terminal
+
+    @property
+    def params(self) -> FluxParams:
+        """The run's request as parameters (to run it again)."""
+        return FluxParams.parse(self.request)
+
+    @field_serializer("image_path", "thumb_path")
+    def _absolute(self, value: str | None, info: SerializationInfo) -> str | None:
+        context = info.context or {}
+        if value is None or "data_dir" not in context:
+            return value
+        return str((Path(context["data_dir"]) / value).resolve())
+
+    def public(self, data_dir: Path | None = None) -> dict[str, Any]:
+        """The public JSON shape of the run: stored paths absolute under `data_dir` when given."""
+        context = {"data_dir": data_dir} if data_dir is not None else None
+        return self.model_dump(mode="json", by_alias=True, include=set(PUBLIC_FIELDS), context=context)
+
+
+class Event(BaseModel):
+    """One transition in a run's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: str
+    status: str
+    detail: str | None = None
