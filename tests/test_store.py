@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 
 from flux_core.ledger import store
 from flux_core.params import FluxParams
+from flux_core.ledger.records import PUBLIC_FIELDS, Run
 from flux_core.ledger.store import Ledger
 
 EXPECTED_RUN_COLUMNS = [
@@ -134,6 +136,31 @@ def test_a_run_is_written_with_its_exact_request_and_history(data_dir):
     assert row.status == store.QUEUED and row.request_id == "r-1" and row.width == 512
     assert row.request == FluxParams.parse(prompt="a red cube", seed=1, width=512).payload()
     assert [e.status for e in ledger.events(run_id)] == ["CREATED", "SUBMITTING", "QUEUED"]
+
+
+def test_a_run_leaves_the_ledger_typed_and_its_public_shape_is_its_dump(data_dir):
+    ledger = Ledger(data_dir / "ledger.db")
+    run_id = ledger.record_run(
+        FluxParams.parse(prompt="a red cube", seed=7, image_urls=["https://example.com/a.png"]),
+        store.COMPLETED,
+        backend="segmind",
+        base_url="https://api.segmind.com",
+        key="SG_0123456789abcdef",
+        image_path="images/ab/cd.png",
+        cost=0.07,
+    )
+    ledger.update_curation(run_id, favourite=True, rating=4, tags=["keeper", "dusk"])
+    run = ledger.get(run_id)
+    assert isinstance(run, Run)
+    assert run.favourite is True and run.tags == ("dusk", "keeper") and run.seed_random is False
+    assert run.image_urls == ("https://example.com/a.png",) and run.params.seed == 7
+    assert run.state.terminal and not run.active and run.key_id and run.key_id not in run.public()
+    shown = run.public(data_dir)
+    assert run.public() == run.model_dump(mode="json", by_alias=True, include=set(PUBLIC_FIELDS))
+    assert shown["run_id"] == run_id and shown["tags"] == ["dusk", "keeper"] and shown["cost"] == 0.07
+    assert shown["image_path"] == str((data_dir / "images/ab/cd.png").resolve())
+    assert not {"lease", "lease_until", "key_id", "request_hash"} & set(shown)
+    assert "SG_0123456789abcdef" not in json.dumps(shown)
 
 
 def test_ids_sort_by_time():
