@@ -147,5 +147,5 @@ SETTLE_GRACE_S = 600.0  # a lost submit with no record this long after it began 
 SETTLE_GRACE_ENV = "FLUX_LAB_SETTLE_GRACE_S"
 SETTLE_5XX_WAIT_S = 20.0  # after a 5xx on submit, how long the history gets to show the job
 SETTLE_5XX_WAIT_ENV = "FLUX_LAB_SETTLE_5XX_WAIT_S"
-OUTPUT_RETENTION_S = 7 * 86400.0  # output files (and the emulator's request records) live 7 days
+OUTPUT_RETENTION_S = 7 * 86400.0  # output files live 7 days; a request record, of any age, longer
 EMULATOR_HISTORY_LAG_S = 0.0  # how long after its creation a request shows in the emulator's history
