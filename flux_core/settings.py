@@ -26,7 +26,7 @@ class Connection:
     upload_url: str
     rpm: int | None
     backend: str  # "segmind" or "emulator"
-    control_url: str = D.CONTROL_URL  # where the request history is read (protocol section 6b)
+    control_url: str  # where the request history is read (protocol section 6b)
 
     def __repr__(self) -> str:
         return (

@@ -106,7 +106,8 @@ def test_a_request_in_flight_is_pending_and_a_failure_carries_its_error(clocked,
     failed = client.request_record(failing.request_id)
     assert failed is not None and failed.status == FAILED and failed.cost_usd == 0
     assert failed.error and "did not finish" in failed.error and failed.generation_url is None
-    assert client.request_record(running.request_id).status == COMPLETED  # type: ignore[union-attr]
+    done = client.request_record(running.request_id)
+    assert done is not None and done.status == COMPLETED
     assert {r.request_id for r in client.history(status="FAILED").records} == {failing.request_id}
 
 

@@ -44,7 +44,8 @@ ROW = {
 
 @pytest.fixture(autouse=True)
 def _no_control_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(D.CONTROL_URL_ENV, raising=False)
+    for name in (D.CONTROL_URL_ENV, D.SETTLE_GRACE_ENV, D.SETTLE_5XX_WAIT_ENV):
+        monkeypatch.delenv(name, raising=False)
 
 
 def make(script: Script, sleeps=None, key: str | None = KEY, **kwargs) -> SegmindClient:
