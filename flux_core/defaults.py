@@ -135,3 +135,17 @@ HISTORY_COLUMNS = 6  # gallery cards a row, at most
 HISTORY_CARD_MIN_PX = 160  # narrowest gallery card: a narrow screen shows fewer a row
 HISTORY_COUNT_CAP = 10_000  # beyond this many matches the page count says "10,000+"
 INSIGHTS_SAMPLE = 5_000  # runs drawn for the charts
+
+# --- the control plane's request history (protocol section 6b) --------------------------
+CONTROL_URL = "https://api.spotprod.segmind.com"  # Segmind's request history; other servers: the base URL
+CONTROL_URL_ENV = "SEGMIND_CONTROL_URL"
+HISTORY_PER_PAGE = 100  # rows asked for a page: the most the history serves
+HISTORY_PER_PAGE_MAX = 100  # the history's own bound on per_page (1..100)
+HISTORY_WINDOW_DAYS = 7  # the history's default date window, from_date..to_date
+HISTORY_MAX_WINDOW_DAYS = 31  # the widest date window the history accepts
+SETTLE_GRACE_S = 600.0  # a lost submit with no record this long after it began was never taken
+SETTLE_GRACE_ENV = "FLUX_LAB_SETTLE_GRACE_S"
+SETTLE_5XX_WAIT_S = 20.0  # after a 5xx on submit, how long the history gets to show the job
+SETTLE_5XX_WAIT_ENV = "FLUX_LAB_SETTLE_5XX_WAIT_S"
+OUTPUT_RETENTION_S = 7 * 86400.0  # output files live 7 days; a request record, of any age, longer
+EMULATOR_HISTORY_LAG_S = 0.0  # how long after its creation a request shows in the emulator's history

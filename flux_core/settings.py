@@ -26,11 +26,12 @@ class Connection:
     upload_url: str
     rpm: int | None
     backend: str  # "segmind" or "emulator"
+    control_url: str  # where the request history is read (protocol section 6b)
 
     def __repr__(self) -> str:
         return (
             f"Connection(backend={self.backend!r}, base_url={self.base_url!r}, "
-            f"key={key_hint(self.api_key)!r}, rpm={self.rpm})"
+            f"control_url={self.control_url!r}, key={key_hint(self.api_key)!r}, rpm={self.rpm})"
         )
 
     @classmethod
@@ -41,11 +42,15 @@ class Connection:
         upload_url: str | None = None,
         rpm: int | None = None,
         backend: str = "segmind",
+        control_url: str | None = None,
     ) -> "Connection":
         base = str(_pick(base_url, D.BASE_URL_ENV, D.BASE_URL)).rstrip("/")
         if base.endswith("/v1") or base.endswith("/v2"):
             base = base[:-3]
         upload_default = D.UPLOAD_URL if base == D.BASE_URL else base + "/upload-asset"
+        # Segmind's history lives on its control host; another protocol server serves it on its own origin
+        control_default = D.CONTROL_URL if base == D.BASE_URL else base
+        control = str(_pick(control_url, D.CONTROL_URL_ENV, control_default)).rstrip("/")
         rpm_value = _pick(rpm, D.RPM_ENV, D.REQUESTS_PER_MINUTE)
         try:
             rpm_int = int(rpm_value) or None
@@ -61,7 +66,31 @@ class Connection:
             upload_url=str(_pick(upload_url, D.UPLOAD_URL_ENV, upload_default)),
             rpm=rpm_int,
             backend=backend,
+            control_url=control,
         )
+
+
+def _seconds(arg: float | str | None, env_name: str, default: float) -> float:
+    value = _pick(arg, env_name, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{env_name} must be a number of seconds, 0 or more (got {value!r})")
+    return seconds
+
+
+def settle_grace_s(arg: float | str | None = None) -> float:
+    """How long a submit whose fate is unknown waits for its request record before it may be sent
+    again: argument, then FLUX_LAB_SETTLE_GRACE_S, then SETTLE_GRACE_S."""
+    return _seconds(arg, D.SETTLE_GRACE_ENV, D.SETTLE_GRACE_S)
+
+
+def settle_5xx_wait_s(arg: float | str | None = None) -> float:
+    """How long a submit answered 5xx waits for its request record before it is sent again:
+    argument, then FLUX_LAB_SETTLE_5XX_WAIT_S, then SETTLE_5XX_WAIT_S."""
+    return _seconds(arg, D.SETTLE_5XX_WAIT_ENV, D.SETTLE_5XX_WAIT_S)
 
 
 def key_hint(api_key: str | None) -> str:

@@ -2,13 +2,19 @@
 
 Routes: POST /v1/{slug} (sync, image bytes), POST /v2/{slug} (submit), GET /v2/requests/{id}/status,
 GET /v2/requests/{id} (result), GET /v1/requests/{id} (legacy poll_url), GET /v1/get-user-credits,
-POST /upload-asset, GET /files/{name}. GET /_emulator/stats is the emulator's own (tests read it);
-no client code uses it.
+POST /upload-asset, GET /files/{name}, and the control plane's request history (protocol 6b):
+GET /inference-request/request-history and GET /inference-request/request-history/{id}, served on
+the same origin. GET /_emulator/stats is the emulator's own (tests read it); no client code uses it.
 
 Knobs (EmulatorConfig) reproduce what the real API can do: latency and its spread, queue time,
 moderation that depends on safety_tolerance, job failures, faults on polls and submits (429,
 5xx, dropped connections, garbage bodies), a credit balance, per-key rate limits with the reset
-header, retention, validation at submit or as FAILED, the upload reply's key.
+header, retention, validation at submit or as FAILED, the upload reply's key; a scripted sequence of
+submit faults (a reply lost after the job was made, a 5xx before or after), the history's lag.
+
+A request's record outlives its status: after `retention_s` the status and result endpoints answer
+404, while the history still holds the record (of any age) and its output file still downloads for
+`output_retention_s` (7 days). Time is read from an injectable clock (`Emulator(clock=...)`).
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -60,6 +66,14 @@ RISK_WORDS = {
 _ASSET_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 _ASSET_NAME = re.compile(r"assets/[0-9a-f]{32}\.(png|jpeg|webp|gif|bin)")
 FAIL_MARKER = "#fail"  # a prompt containing it ends FAILED (for tests and demos of failures)
+# Submit faults, scripted (EmulatorConfig.submit_script) or drawn (submit_faults). "<code>" and
+# "<code>-before" answer that code without making a job; "<code>-after" makes the job, then answers
+# the code; "drop-before"/"drop-after" close the connection mid-reply without/with a job;
+# "garbage-after" makes the job and answers an HTML page; "" or "ok" is no fault.
+_SUBMIT_FAULT = re.compile(r"(?:(429|5\d\d|drop)(?:-before)?|(5\d\d|drop|garbage)-after|ok|)")
+_SUBMIT_FAULT_ALIASES = {"lost-reply": "drop-after"}  # the job is made, its reply never arrives
+_HISTORY_SORTS = ("model_created", "model_name", "credits_deduction")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -67,7 +81,10 @@ class EmulatorConfig:
     latency_s: float = D.EMULATOR_LATENCY_S
     latency_spread_s: float = D.EMULATOR_LATENCY_SPREAD_S
     queue_s: float = D.EMULATOR_QUEUE_S
-    retention_s: float = D.RETENTION_S
+    retention_s: float = D.RETENTION_S  # how long status and result answer; then 404
+    output_retention_s: float = D.OUTPUT_RETENTION_S  # how long output files download
+    history_lag_s: float = D.EMULATOR_HISTORY_LAG_S  # a request shows in the history this long after
+    emails: tuple[tuple[str, str], ...] = ()  # (key, email) of a team's members; rows carry the email
     credits: float = D.EMULATOR_CREDITS
     cost: float = D.EMULATOR_COST
     keys: tuple[str, ...] = ()  # accepted keys; empty: any non-empty key
@@ -80,6 +97,9 @@ class EmulatorConfig:
     poll_faults: tuple[str, ...] = ("429", "500", "502", "503", "drop", "garbage")
     submit_fault_rate: float = 0.0
     submit_faults: tuple[str, ...] = ("500",)  # also 429, 503, drop-before, drop-after, garbage-after
+    # consumed in order, one word per submit that passes the key, rate, content-type and slug checks
+    # (see _SUBMIT_FAULT): e.g. ("ok", "lost-reply", "504-before", "500-after"); then no more faults
+    submit_script: tuple[str, ...] = ()
     validation: str = "submit"  # "submit": 400 at submit; "failed": the job ends FAILED
     strict_image_urls: bool = False  # reject a request without image_urls (the page's "required")
     max_tolerance: int = D.SAFETY_MAX
@@ -89,6 +109,23 @@ class EmulatorConfig:
     random_seed: int | None = None  # seeds fault injection and latency spread
     state_path: str | None = None  # keep jobs and the balance in this file across restarts, and
     # uploaded assets in EMULATOR_ASSETS_DIR beside it: their hosted URLs still answer after a restart
+
+
+def _submit_fault_word(word: str) -> str:
+    """A submit fault's canonical name; ValueError for a word the emulator does not know."""
+    word = _SUBMIT_FAULT_ALIASES.get(word.strip().lower(), word.strip().lower())
+    if not _SUBMIT_FAULT.fullmatch(word):
+        raise ValueError(
+            f"unknown submit fault {word!r}: use ok, lost-reply, drop-before, drop-after, garbage-after, "
+            "429, <5xx>, <5xx>-before or <5xx>-after"
+        )
+    return word
+
+
+def _iso(moment: float) -> str:
+    return (
+        datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 class DroppedConnection(Exception):
@@ -124,6 +161,8 @@ class _Job:
     error: str | None = None
     file_name: str | None = None
     charged: bool = False
+    slug: str = D.MODEL_SLUG
+    cost: float = 0.0  # what the request was charged (USD), once COMPLETED
 
 
 @dataclass
@@ -136,15 +175,20 @@ class Stats:
     downloads: int = 0
     uploads: int = 0
     rate_limited: int = 0
-    faults: int = 0
+    faults: int = 0  # faults injected, drawn or scripted
+    history_requests: int = 0  # GETs of the request history (list or one record)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 class Emulator:
-    def __init__(self, config: EmulatorConfig | None = None):
+    def __init__(self, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time):
         self.config = config or EmulatorConfig()
+        self.clock = clock  # wall-clock seconds: job ages, the history's dates and lag
+        self._script = [_submit_fault_word(word) for word in self.config.submit_script]
+        for word in self.config.submit_faults:
+            _submit_fault_word(word)
         self.balance = self.config.credits
         self.jobs: dict[str, _Job] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
@@ -188,6 +232,8 @@ class Emulator:
             Route("/v2/{slug}", self.submit, methods=["POST"]),
             Route("/upload-asset", self.upload, methods=["POST"]),
             Route("/files/{name:path}", self.file, methods=["GET"]),
+            Route("/inference-request/request-history", self.history, methods=["GET"]),
+            Route("/inference-request/request-history/{rid}", self.history_record, methods=["GET"]),
             Route("/_emulator/stats", self.stats_route, methods=["GET"]),
         ]
         return Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
@@ -317,35 +363,51 @@ class Emulator:
                 )
         return None
 
-    def _new_job(self, key: str, params: dict[str, Any], error: str | None = None) -> _Job:
+    def _new_job(
+        self, key: str, params: dict[str, Any], error: str | None = None, slug: str = D.MODEL_SLUG
+    ) -> _Job:
         spread = self.config.latency_spread_s
         latency = max(0.0, self.config.latency_s + (self.rng.uniform(-spread, spread) if spread else 0.0))
         job = _Job(
             id=str(uuid.uuid4()),
             key=key,
             params=params,
-            created=time.time(),
+            created=self.clock(),
             queue_s=self.config.queue_s,
             latency_s=latency,
             error=error if error else self._verdict(params),
+            slug=slug,
         )
         self.jobs[job.id] = job
         self._save()
         return job
 
     def _state(self, job: _Job) -> str:
-        age = time.time() - job.created
+        age = self.clock() - job.created
         if age < job.queue_s:
             return "QUEUED"
         if age < job.queue_s + job.latency_s:
             return "PROCESSING"
         if job.error:
             return "FAILED"
-        self._finish(job)
+        self._charge(job)
         return "COMPLETED"
+
+    def _charge(self, job: _Job) -> None:
+        """A completed job is paid for once."""
+        if not job.charged:
+            job.charged, job.cost = True, self.config.cost
+            self.balance = round(self.balance - self.config.cost, 6)
+            self._save()
+
+    @staticmethod
+    def _file_name(job: _Job) -> str:
+        fmt = job.params.get("output_format", D.OUTPUT_FORMAT)
+        return f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
 
     def _finish(self, job: _Job) -> str:
         """Render a completed job's image once; its file name."""
+        self._charge(job)
         if job.file_name and job.file_name in self.files:
             return job.file_name
         p = job.params
@@ -357,12 +419,8 @@ class Emulator:
             int(p.get("height", D.HEIGHT)),
             fmt,
         )
-        name = job.file_name = f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
+        name = job.file_name = self._file_name(job)
         self._store_file(name, image, f"image/{fmt}")
-        if not job.charged:
-            job.charged = True
-            self.balance = round(self.balance - self.config.cost, 6)
-            self._save()
         return name
 
     @property
@@ -400,10 +458,10 @@ class Emulator:
             self.files.pop(next(iter(self.files)))
 
     def _lookup(self, rid: str) -> _Job | None:
+        """A job the status and result endpoints still answer for (within `retention_s`); its
+        record stays in the request history, of any age."""
         job = self.jobs.get(rid)
-        if job and time.time() - job.created > self.config.retention_s:
-            del self.jobs[rid]
-            self._save()
+        if job and self.clock() - job.created > self.config.retention_s:
             return None
         return job
 
@@ -472,24 +530,31 @@ class Emulator:
         key, body, refused = await self._model_call(request)
         if refused:
             return refused
-        fault = None
-        if self.config.submit_fault_rate and self.rng.random() < self.config.submit_fault_rate:
-            fault = self.rng.choice(self.config.submit_faults)
+        fault = self._script.pop(0) if self._script else ""
+        if fault in ("", "ok") and self.config.submit_fault_rate:
+            if self.rng.random() < self.config.submit_fault_rate:
+                fault = _submit_fault_word(self.rng.choice(self.config.submit_faults))
+        if fault in ("", "ok"):
+            fault = ""
+        else:
             self.stats.faults += 1
             if not fault.endswith("-after"):
-                return self._fault(fault.replace("-before", ""))
+                return self._fault(fault.removesuffix("-before"))
         problems = self._validate(body)
         if problems and self.config.validation == "submit":
             return self._error(400, "; ".join(problems))
         short = self._credit_problem()
         if short:
             return short
-        job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None)
+        slug = request.path_params["slug"]
+        job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None, slug)
         self.stats.submits += 1
         if fault == "drop-after":
             return _Drop()
         if fault == "garbage-after":
             return Response("<html>gateway hiccup</html>", 200, media_type="text/html")
+        if fault:  # "<code>-after": the job exists, the reply says it failed
+            return self._fault(fault.removesuffix("-after"))
         return JSONResponse({"request_id": job.id, "status": "QUEUED", **self._urls(request, job.id)})
 
     async def status(self, request: Request) -> Response:
@@ -550,7 +615,7 @@ class Emulator:
         short = self._credit_problem()
         if short:
             return short
-        job = self._new_job(key, body)
+        job = self._new_job(key, body, slug=request.path_params["slug"])
         await asyncio.sleep(job.queue_s + job.latency_s)
         del self.jobs[job.id]
         if job.error:
@@ -607,16 +672,145 @@ class Emulator:
     async def file(self, request: Request) -> Response:
         self.stats.downloads += 1
         name = request.path_params["name"]
-        item = self.files.get(name)
-        if item is None and name.startswith("generations/"):  # rendered again after a restart
-            job = self._lookup(name.split("/")[-1].rsplit(".", 1)[0])
-            if job is not None and self._state(job) == "COMPLETED":
-                item = self.files.get(job.file_name or "")
+        item = None if name.startswith("generations/") else self.files.get(name)
+        if name.startswith("generations/"):  # for output_retention_s, past the status retention
+            job = self.jobs.get(name.split("/")[-1].rsplit(".", 1)[0])
+            if job is not None and self._file_name(job) == name and self._output_lives(job):
+                item = self.files.get(self._finish(job))  # rendered again after a restart
         if item is None and name.startswith("assets/"):  # uploaded before a restart
             item = self._kept_asset(name)
         if item is None:
             return self._error(404, "File not found")
         return Response(item[0], 200, media_type=item[1])
+
+    # --- the control plane's request history (protocol 6b) ----------------------------------
+    def _visible(self, job: _Job) -> bool:
+        """A request shows in the history `history_lag_s` after it was made."""
+        return self.clock() - job.created >= self.config.history_lag_s
+
+    def _output_lives(self, job: _Job) -> bool:
+        """A COMPLETED job's file downloads for `output_retention_s` after it was made."""
+        return (
+            self.clock() - job.created <= self.config.output_retention_s and self._state(job) == "COMPLETED"
+        )
+
+    def _row(self, request: Request, job: _Job) -> dict[str, Any]:
+        """A history row, with the fields the official SDK documents."""
+        state = self._state(job)
+        status = {"COMPLETED": "COMPLETED", "FAILED": "FAILED"}.get(state, "PENDING")
+        done = job.created + job.queue_s + job.latency_s
+        base = str(request.base_url).rstrip("/")
+        return {
+            "request_id": job.id,
+            "model_name": job.slug,
+            "model_status": status,
+            "credits_deduction": job.cost if status == "COMPLETED" else 0,
+            "request_body": job.params,
+            "generation_url": f"{base}/files/{self._file_name(job)}" if status == "COMPLETED" else None,
+            "latency_ms": round((job.queue_s + job.latency_s) * 1000) if status != "PENDING" else None,
+            "user_email": dict(self.config.emails).get(job.key),
+            "created_at": _iso(job.created),
+            "updated_at": _iso(done if status != "PENDING" else job.created),
+            "error": job.error if status == "FAILED" else None,
+        }
+
+    def _history_keys(self, key: str, user_email: str | None) -> set[str]:
+        """Whose rows the caller may read: inside a team (emails), any member by email; else its own."""
+        emails = dict(self.config.emails)
+        if user_email and key in emails:
+            return {k for k, e in emails.items() if e.lower() == user_email.lower()}
+        return {key}
+
+    def _history_query(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        q = request.query_params
+        out: dict[str, Any] = {}
+        for name, low, high, default in (("page", 1, None, 1), ("per_page", 1, D.HISTORY_PER_PAGE_MAX, 20)):
+            raw = q.get(name) or str(default)
+            value = int(raw) if raw.strip().isdigit() else -1
+            if value < low or (high is not None and value > high):
+                allowed = f"between {low} and {high}" if high else f"{low} or more"
+                return out, self._error(400, f"{name} must be an integer {allowed} (got {raw!r})")
+            out[name] = value
+        today = datetime.fromtimestamp(self.clock(), timezone.utc).date()
+        days: dict[str, date | None] = {}
+        for name in ("from_date", "to_date"):
+            raw = q.get(name) or ""
+            if not raw:
+                days[name] = None
+                continue
+            try:
+                days[name] = date.fromisoformat(raw) if _DAY.fullmatch(raw) else None
+            except ValueError:
+                days[name] = None
+            if days[name] is None:
+                return out, self._error(400, f"{name} must be a date YYYY-MM-DD (got {raw!r})")
+        to_day = days["to_date"] or today
+        from_day = days["from_date"] or to_day - timedelta(days=D.HISTORY_WINDOW_DAYS)
+        if from_day > to_day:
+            return out, self._error(400, f"from_date ({from_day}) must not be after to_date ({to_day})")
+        if (to_day - from_day).days > D.HISTORY_MAX_WINDOW_DAYS:
+            return out, self._error(
+                400,
+                f"from_date..to_date may span at most {D.HISTORY_MAX_WINDOW_DAYS} days (got {from_day}..{to_day})",
+            )
+        out.update(from_date=from_day, to_date=to_day)
+        status = q.get("status")
+        if status and status.upper() not in ("COMPLETED", "FAILED", "PENDING"):
+            return out, self._error(400, f"status must be one of COMPLETED, FAILED, PENDING (got {status!r})")
+        out["status"] = status.upper() if status else None
+        sort_by, sort_order = q.get("sort_by") or "model_created", q.get("sort_order") or "desc"
+        if sort_by not in _HISTORY_SORTS:
+            return out, self._error(
+                400, f"sort_by must be one of {', '.join(_HISTORY_SORTS)} (got {sort_by!r})"
+            )
+        if sort_order not in ("asc", "desc"):
+            return out, self._error(400, f"sort_order must be asc or desc (got {sort_order!r})")
+        out.update(sort_by=sort_by, sort_order=sort_order, model_name=q.get("model_name") or "")
+        out["user_email"] = q.get("user_email") or None
+        return out, None
+
+    async def history(self, request: Request) -> Response:
+        self.stats.history_requests += 1
+        key, denied = self._gate(request, counted=self.config.count_polls)
+        if denied:
+            return denied
+        fault = self._poll_fault()
+        if fault:
+            return fault
+        query, bad = self._history_query(request)
+        if bad:
+            return bad
+        keys = self._history_keys(key, query["user_email"])
+        rows = []
+        for job in list(self.jobs.values()):
+            if job.key not in keys or not self._visible(job):
+                continue
+            day = datetime.fromtimestamp(job.created, timezone.utc).date()
+            if not query["from_date"] <= day <= query["to_date"] or query["model_name"] not in job.slug:
+                continue
+            row = self._row(request, job)
+            if query["status"] and row["model_status"] != query["status"]:
+                continue
+            rows.append(row)
+        field = {"model_created": "created_at"}.get(query["sort_by"], query["sort_by"])
+        rows.sort(key=lambda r: (r[field], r["created_at"]), reverse=query["sort_order"] == "desc")
+        page, per_page = query["page"], query["per_page"]
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        return JSONResponse({"data": chunk, "page": page, "per_page": per_page, "total": len(rows)})
+
+    async def history_record(self, request: Request) -> Response:
+        self.stats.history_requests += 1
+        key, denied = self._gate(request, counted=self.config.count_polls)
+        if denied:
+            return denied
+        fault = self._poll_fault()
+        if fault:
+            return fault
+        rid = request.path_params["rid"]
+        job = self.jobs.get(rid)
+        if job is None or job.key != key or not self._visible(job):  # of any age, but only one's own
+            return self._error(404, f"Request {rid} not found")
+        return JSONResponse(self._row(request, job))
 
     async def stats_route(self, request: Request) -> Response:
         return JSONResponse({**self.stats.as_dict(), "balance": self.balance, "jobs": len(self.jobs)})
@@ -625,10 +819,16 @@ class Emulator:
 class EmulatorServer:
     """The emulator on a real loopback HTTP server (uvicorn) in a background thread."""
 
-    def __init__(self, config: EmulatorConfig | None = None, host: str = D.EMULATOR_HOST, port: int = 0):
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        host: str = D.EMULATOR_HOST,
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ):
         import uvicorn
 
-        self.emulator = Emulator(config)
+        self.emulator = Emulator(config, clock)
         # IPPROTO_TCP said out loud: asyncio turns Nagle off only for sockets that name TCP, and with
         # Nagle on every small reply on a kept-alive connection waits ~40 ms for a delayed ACK.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -1,4 +1,5 @@
-"""The Segmind client: v2 submit -> status -> result, v1 sync, upload-asset, credits.
+"""The Segmind client: v2 submit -> status -> result, v1 sync, upload-asset, credits, and the
+control plane's request history (one page, or one request's record).
 
 Each operation is written once, as a generator that yields what it needs done (`Send` a
 request, `Sleep`) and receives the outcome. `SegmindClient` runs those generators with
@@ -15,8 +16,9 @@ import contextlib
 import io
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, BinaryIO, Callable, Generator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -39,6 +41,7 @@ from flux_core.errors import (
 from flux_core.segmind.jobs import Job, Outcome, decode_data_uri, image_url_from, metrics_from
 from flux_core.logs import logger
 from flux_core.params import FluxParams
+from flux_core.segmind.records import STATUSES, HistoryPage, RequestRecord, page_from, record_from
 from flux_core.segmind.retry import DurationEstimate, PollSchedule, retry_delay
 from flux_core.settings import Connection
 
@@ -98,6 +101,7 @@ class _Protocol:
         clock: Callable[[], float] = time.monotonic,
         estimate: DurationEstimate | None = None,
         budget: RequestBudget | None = None,
+        control_budget: RequestBudget | None = None,
     ):
         self.connection = connection or Connection.resolve(api_key=api_key, base_url=base_url)
         self.slug = slug
@@ -107,6 +111,13 @@ class _Protocol:
             self.connection.base_url, self.connection.api_key, self.connection.rpm
         )
         self._origin = _origin(self.connection.base_url)
+        self._control_origin = _origin(self.connection.control_url)
+        if self._control_origin == self._origin:  # one server, one budget
+            self.control_budget = self.budget
+        else:
+            self.control_budget = control_budget or budget_for(
+                self.connection.control_url, self.connection.api_key, self.connection.rpm
+            )
 
     # --- plumbing -------------------------------------------------------------------------
     @property
@@ -114,7 +125,12 @@ class _Protocol:
         return self.connection.base_url
 
     def _is_api(self, url: str) -> bool:
-        return _origin(url) == self._origin or url == self.connection.upload_url
+        """Whether `url` may carry the key: the API host, the control host, the upload URL; no other."""
+        origin = _origin(url)
+        return origin in (self._origin, self._control_origin) or url == self.connection.upload_url
+
+    def _budget_of(self, url: str) -> RequestBudget:
+        return self.control_budget if _origin(url) == self._control_origin else self.budget
 
     def headers_for(self, send: Send) -> dict[str, str]:
         headers = {"User-Agent": D.USER_AGENT, "Accept": "application/json, */*"}
@@ -136,7 +152,7 @@ class _Protocol:
         if send.api:
             if not self.connection.api_key:
                 raise MissingKey("No Segmind API key is set.")
-            delay = self.budget.reserve()
+            delay = self._budget_of(send.url).reserve()
             if delay > 0:
                 yield Sleep(delay)
         response = yield send
@@ -145,7 +161,8 @@ class _Protocol:
     def _error(self, response: httpx.Response) -> CallFailed:
         error = error_from_response(response, secret=self.connection.api_key)
         if isinstance(error, RateLimited) and error.reset_at is not None:
-            self.budget.pause_until(error.reset_at)  # every request with this key waits for the reset
+            # every request with this key to that server waits for the reset
+            self._budget_of(str(response.request.url)).pause_until(error.reset_at)
         return error
 
     def _read_state(self, response: httpx.Response) -> dict[str, Any]:
@@ -164,6 +181,23 @@ class _Protocol:
                 f"{response.headers.get('content-type', 'no content type')})."
             )
         return body
+
+    def _json(self, what: str) -> Callable[[httpx.Response], Any]:
+        """A reader for a JSON GET: an error status raised as its CallFailed, an unreadable body as
+        a ProtocolError (retried like any GET)."""
+
+        def read(response: httpx.Response) -> Any:
+            if response.status_code >= 400:
+                raise self._error(response)
+            if response.status_code >= 300:
+                raise ProtocolError(f"The {what} answered HTTP {response.status_code} (a redirect).")
+            try:
+                return response.json()
+            except ValueError:
+                ctype = response.headers.get("content-type", "no content type")
+                raise ProtocolError(f"The {what} was not JSON ({ctype}).") from None
+
+        return read
 
     def _get(
         self,
@@ -424,6 +458,35 @@ class _Protocol:
             raise ProtocolError("The upload reply did not list one URL per image.")
         return [str(u) for u in urls]
 
+    def history_ops(
+        self,
+        page: int = 1,
+        per_page: int = D.HISTORY_PER_PAGE,
+        from_date: str | date | None = None,
+        to_date: str | date | None = None,
+        model_name: str | None = None,
+        status: str | None = None,
+        user_email: str | None = None,
+    ) -> Ops:
+        """GET {control}/inference-request/request-history: one page of the key's request records,
+        with the SDK's parameter names (unset ones omitted). Returns a HistoryPage."""
+        params = _history_params(page, per_page, from_date, to_date, model_name, status, user_email)
+        url = f"{self.connection.control_url}/inference-request/request-history?{urlencode(params)}"
+        body = yield from self._get(url, read=self._json("request history"))
+        return page_from(body, page, per_page)
+
+    def request_record_ops(self, request_id: str) -> Ops:
+        """GET {control}/inference-request/request-history/{id}: the record of one of the key's own
+        requests, of any age; None when Segmind answers 404 (it holds no such request)."""
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise ValueError("request_id must be a non-empty string")
+        url = f"{self.connection.control_url}/inference-request/request-history/{quote(request_id, safe='')}"
+        try:
+            body = yield from self._get(url, read=self._json("request record"))
+        except NotFoundError:
+            return None
+        return record_from(body, request_id)
+
     def credits_ops(self) -> Ops:
         response = yield from self._get(f"{self.base_url}/v1/get-user-credits", attempts=1)
         try:
@@ -474,6 +537,48 @@ class _Sink:
             content=bytes(self.kept),
             request=self.response.request,
         )
+
+
+def _history_params(
+    page: int,
+    per_page: int,
+    from_date: str | date | None,
+    to_date: str | date | None,
+    model_name: str | None,
+    status: str | None,
+    user_email: str | None,
+) -> dict[str, str | int]:
+    """The query of a history page, checked: a bad value is a ValueError naming the parameter."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page must be a whole number, 1 or more (got {page!r})")
+    if (
+        isinstance(per_page, bool)
+        or not isinstance(per_page, int)
+        or not 1 <= per_page <= D.HISTORY_PER_PAGE_MAX
+    ):
+        raise ValueError(
+            f"per_page must be a whole number from 1 to {D.HISTORY_PER_PAGE_MAX} (got {per_page!r})"
+        )
+    params: dict[str, str | int] = {"page": page, "per_page": per_page}
+    for name, day in (("from_date", from_date), ("to_date", to_date)):
+        if day is None or day == "":
+            continue
+        if isinstance(day, date):
+            params[name] = day.isoformat()[:10]
+            continue
+        try:
+            params[name] = date.fromisoformat(str(day)).isoformat()
+        except ValueError:
+            raise ValueError(f"{name} must be a date YYYY-MM-DD (got {day!r})") from None
+    if status:
+        if str(status).upper() not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        params["status"] = str(status).upper()
+    if model_name:
+        params["model_name"] = str(model_name)
+    if user_email:
+        params["user_email"] = str(user_email)
+    return params
 
 
 def _where(url: str) -> str:
@@ -575,6 +680,21 @@ class SegmindClient(_Protocol):
     def credits(self) -> dict[str, Any]:
         return self._run(self.credits_ops())
 
+    def history(
+        self,
+        page: int = 1,
+        per_page: int = D.HISTORY_PER_PAGE,
+        from_date: str | date | None = None,
+        to_date: str | date | None = None,
+        model_name: str | None = None,
+        status: str | None = None,
+        user_email: str | None = None,
+    ) -> HistoryPage:
+        return self._run(self.history_ops(page, per_page, from_date, to_date, model_name, status, user_email))
+
+    def request_record(self, request_id: str) -> RequestRecord | None:
+        return self._run(self.request_record_ops(request_id))
+
     def close(self) -> None:
         self._http.close()
         self._fresh.close()
@@ -666,6 +786,23 @@ class AsyncSegmindClient(_Protocol):
     async def credits(self) -> dict[str, Any]:
         return await self._run(self.credits_ops())
 
+    async def history(
+        self,
+        page: int = 1,
+        per_page: int = D.HISTORY_PER_PAGE,
+        from_date: str | date | None = None,
+        to_date: str | date | None = None,
+        model_name: str | None = None,
+        status: str | None = None,
+        user_email: str | None = None,
+    ) -> HistoryPage:
+        return await self._run(
+            self.history_ops(page, per_page, from_date, to_date, model_name, status, user_email)
+        )
+
+    async def request_record(self, request_id: str) -> RequestRecord | None:
+        return await self._run(self.request_record_ops(request_id))
+
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._fresh.aclose()
@@ -677,4 +814,12 @@ class AsyncSegmindClient(_Protocol):
         await self.aclose()
 
 
-__all__ = ["SegmindClient", "AsyncSegmindClient", "Job", "Outcome", "SyncReply"]
+__all__ = [
+    "SegmindClient",
+    "AsyncSegmindClient",
+    "Job",
+    "Outcome",
+    "SyncReply",
+    "HistoryPage",
+    "RequestRecord",
+]
