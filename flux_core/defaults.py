@@ -46,8 +46,9 @@ DOWNLOAD_MAX_ATTEMPTS = 3  # drives of one run's download (each with its own GET
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 20.0
 GET_MAX_ATTEMPTS = 8  # per single status/result/download GET
-SUBMIT_MAX_ATTEMPTS = 4  # only for connect errors, 429 and unbilled 5xx
-SUBMIT_RETRY_STATUSES = (429, 500, 502, 503)  # Segmind: not billed, the job was not taken
+SUBMIT_MAX_ATTEMPTS = 4  # only for connect errors, 429 and 5xx with no job in the history
+SUBMIT_RETRY_STATUSES = (429,)  # refused before any job: sent again at once (after the reset)
+SUBMIT_CHECK_STATUSES = (500, 502, 503)  # Segmind says not taken; the history is checked first
 SUBMIT_AMBIGUOUS_STATUSES = (504,)  # the gateway timed out: it may have queued the job
 
 # --- polling ---------------------------------------------------------------------------
@@ -149,3 +150,14 @@ SETTLE_5XX_WAIT_S = 20.0  # after a 5xx on submit, how long the history gets to 
 SETTLE_5XX_WAIT_ENV = "FLUX_LAB_SETTLE_5XX_WAIT_S"
 OUTPUT_RETENTION_S = 7 * 86400.0  # output files live 7 days; a request record, of any age, longer
 EMULATOR_HISTORY_LAG_S = 0.0  # how long after its creation a request shows in the emulator's history
+
+# --- settling runs with Segmind's request history (flux_core/settle.py) -------------------
+SETTLE_CLOCK_SKEW_S = 120.0  # a request record may carry a time this much before our submit began
+SETTLE_MAX_PAGES = 5  # history pages read to find one submit (newest first, 100 a page)
+SETTLE_LOOKUP_FIRST_S = 1.0  # first pause between two looks at the history; doubles each time
+SETTLE_LOOKUP_MAX_S = 60.0  # the longest pause between two looks at the history
+COST_CHECK_EVERY_S = 300.0  # a finished run without its real cost is looked up at most this often
+COST_CHECK_FOR_S = 86400.0  # ... for this long after it finished; then its cost stays unknown
+IMPORT_DAYS = 7  # `flux-lab import-history` and History's import look back this many days
+IMPORT_MAX_PAGES = 50  # history pages read per date window on an import
+IMPORTED = "imported"  # a run's origin when it was made elsewhere and brought in from the history

@@ -102,6 +102,11 @@ class ServerError(CallFailed):
     hint = "Segmind had server trouble; try again in a minute."
 
 
+class SubmitServerError(ServerError):
+    """A submit answered 500, 502 or 503. Segmind says it did not take the job, but a job may exist
+    all the same: it is looked up in the request history before it is ever sent again."""
+
+
 class NetworkError(CallFailed):
     kind = "network"
     retryable = True
@@ -189,7 +194,7 @@ class JobBlocked(JobFailed):
 class JobExpired(JobFailed):
     kind = "expired"
     status_name = "EXPIRED"
-    hint = "Segmind keeps results for one hour after submission."
+    hint = "Segmind keeps a request's status for one hour and its output for seven days."
 
 
 class OutputUnusable(JobFailed):

@@ -5,8 +5,10 @@ does not allow), History's filters, a sweep's cells, the words pages show and th
 Only QUEUED, PROCESSING and COMPLETED are also the server's words; the rest are Flux Lab's.
 
 The transitions are the ones the runner makes (flux_core/runner.py), including `resume()`: a run
-caught SUBMITTING becomes SUBMIT_UNKNOWN, and a run waiting for a key nobody enters again EXPIRES
-once Segmind's retention is over. A non-terminal state may be reported again (a resumed run sees
+caught SUBMITTING is SETTLING (looked up in Segmind's request history: adopted when found, sent
+again once when the history has had its grace window and holds nothing, SUBMIT_UNKNOWN for a person
+when the history cannot be read), and a run waiting for a key nobody enters again EXPIRES once its
+output can no longer exist. A non-terminal state may be reported again (a resumed run sees
 PROCESSING a second time); a terminal state takes no further status change. Changing only a run's
 fields (notes, an error text, a lease) is not a transition and is always allowed.
 """
@@ -24,7 +26,8 @@ DOWNLOADING = "DOWNLOADING"  # COMPLETED on the server, image not stored yet
 COMPLETED = "COMPLETED"  # the image is stored
 FAILED, BLOCKED, EXPIRED = "FAILED", "BLOCKED", "EXPIRED"
 ERROR = "ERROR"  # the call failed before Segmind took the job: nothing billed
-SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed: never repeated silently
+SETTLING = "SETTLING"  # the submit's reply was lost: looking it up in Segmind's request history
+SUBMIT_UNKNOWN = "SUBMIT_UNKNOWN"  # the submit may have landed and the history cannot tell: a person checks
 UNUSABLE = "UNUSABLE"  # Segmind completed (and billed) the job, but its output could not be used
 
 # The CLI's exit codes (a run that needs a person's attention outranks one that merely failed).
@@ -56,7 +59,8 @@ _CALL, _JOB, _OK = EXIT_CALL_FAILED, EXIT_JOB_FAILED, EXIT_OK
 STATES: dict[str, State] = {s.name: s for s in (
     #     name            group        words                                  terminal billed  retry  exit   then
     State(CREATED,        "in flight", "Written down, about to be sent",      False,   "no",    False, _CALL, (CREATED, SUBMITTING, ERROR)),
-    State(SUBMITTING,     "in flight", "Sending to the server",               False,   "maybe", False, _CALL, (SUBMITTING, QUEUED, ERROR, SUBMIT_UNKNOWN)),
+    State(SUBMITTING,     "in flight", "Sending to the server",               False,   "maybe", False, _CALL, (SUBMITTING, QUEUED, ERROR, SETTLING)),
+    State(SETTLING,       "in flight", "Reply lost; checking Segmind's record", False, "maybe", False, _CALL, (SETTLING, SUBMITTING, QUEUED, SUBMIT_UNKNOWN)),
     State(QUEUED,         "in flight", "Queued at the server",                False,   "maybe", False, _CALL, (QUEUED, PROCESSING, DOWNLOADING, *_ENDS)),
     State(PROCESSING,     "in flight", "Generating",                          False,   "maybe", False, _CALL, (PROCESSING, DOWNLOADING, *_ENDS)),
     State(DOWNLOADING,    "in flight", "Finished; saving the image",          False,   "yes",   False, _CALL, (DOWNLOADING, COMPLETED, UNUSABLE, EXPIRED)),

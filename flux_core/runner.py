@@ -12,6 +12,7 @@ import queue
 import secrets
 import socket
 import threading
+import time
 from concurrent.futures import Future, wait as wait_futures
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,14 +28,22 @@ from flux_core.errors import (
     AuthError,
     CallFailed,
     IllegalTransition,
+    JobExpired,
     JobFailed,
     JobTimedOut,
     LedgerError,
+    NetworkError,
     OutputUnusable,
+    SubmitServerError,
     SubmitUnknown,
+    failure_from_body,
     join,
 )
+from flux_core import settle
 from flux_core.segmind.jobs import Job, Outcome
+from flux_core.segmind.records import RequestRecord
+from flux_core.segmind.retry import retry_delay
+from flux_core.settings import settle_5xx_wait_s, settle_grace_s
 from flux_core.logs import logger
 from flux_core.params import FluxParams
 from flux_core.ledger.store import Ledger, parse_iso, storage_error
@@ -130,6 +139,18 @@ class _LeaseLost(Exception):
     """Another process took this run over (our lease lapsed): stop driving it, write nothing."""
 
 
+class _Stopping(Exception):
+    """The runner is stopping while a run waits: it stays as the ledger has it, for resume."""
+
+
+def _moment(iso: str | None) -> datetime:
+    return parse_iso(iso) or datetime.now(timezone.utc)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
 def _seconds_since(iso: str | None) -> float:
     moment = parse_iso(iso)
     return (datetime.now(timezone.utc) - moment).total_seconds() if moment else 0.0
@@ -217,17 +238,9 @@ class Runner:
             if not self.ledger.claim(row.id, self.owner, expected_lease=row.lease):
                 continue
             log.info("taking over run %s (%s) from %s", row.id, row.status, row.lease or "nobody")
-            if row.status == store.SUBMITTING:
-                self._settle_now(
-                    row.id,
-                    store.SUBMIT_UNKNOWN,
-                    lease=None,
-                    lease_until=None,
-                    error_kind=SubmitUnknown.kind,
-                    error="Flux Lab stopped while this submit was in flight. " + SubmitUnknown.hint,
-                    finished_at=store.now_iso(),
-                )
-                continue
+            if row.status == store.SUBMITTING:  # its reply never came: Segmind's record settles it
+                words = "Flux Lab stopped while this submit was in flight. Looking it up in Segmind's request history."
+                self._settle_now(row.id, store.SETTLING, detail=words, settlement=words)
             taken.append(row.id)
             self._schedule(row.id)
         return taken
@@ -235,13 +248,13 @@ class Runner:
     def _note_waiting_for_key(self, row: Run) -> None:
         submitted = parse_iso(row.submitted_at)
         if row.status != store.CREATED and submitted is not None:
-            if _seconds_since(row.submitted_at) >= D.RETENTION_S:
+            if _seconds_since(row.submitted_at) >= D.OUTPUT_RETENTION_S:
                 self._settle_now(
                     row.id,
                     store.EXPIRED,
                     error_kind="expired",
-                    error="The API key that submitted this run was not entered again before Segmind's "
-                    "one-hour retention ended, so its result could not be collected.",
+                    error="The API key that submitted this run was not entered again before Segmind "
+                    "deleted its output (seven days), so its result could not be collected.",
                     finished_at=store.now_iso(),
                 )
                 return
@@ -312,6 +325,8 @@ class Runner:
         except _LeaseLost:
             log.warning("run %s was taken over by another process; this one stops driving it", run_id)
             return
+        except _Stopping:
+            log.info("run %s left %s for resume: this runner is stopping", run_id, "as it is")
         except IllegalTransition as exc:  # a bug: the run stays as the ledger has it, resumable
             log.error("run %s: %s", run_id, exc.message, exc_info=True)
             with self._lock:
@@ -378,7 +393,7 @@ class Runner:
                     error=join(exc.user_text(), STAYS_OPEN),
                     error_kind=exc.kind,
                 )
-        except (_LeaseLost, LedgerError, IllegalTransition):
+        except (_LeaseLost, _Stopping, LedgerError, IllegalTransition):
             raise
         except OSError as exc:  # the data directory: a full disk, no permission
             log.error("run %s: cannot write to the data directory", run_id, exc_info=True)
@@ -393,11 +408,53 @@ class Runner:
             )
 
     def _advance(self, row: Run) -> None:
-        run_id, status = row.id, row.status
-        params = row.params
-        if status == store.CREATED:
-            self._set(run_id, store.SUBMITTING)
-            job = self.client.submit(params)
+        """Move the run on, state by state, until it ends or must wait (then it stays open)."""
+        run_id, params = row.id, row.params
+        while True:
+            status = row.status
+            if status in (store.CREATED, store.SUBMITTING):
+                self._submit(row, params)
+            elif status == store.SETTLING:
+                if not self._settle_submit(row, params):
+                    return
+            elif status in (store.QUEUED, store.PROCESSING):
+                outcome = self._collect(row, params)
+                self._set(
+                    run_id,
+                    store.DOWNLOADING,
+                    output_url=outcome.image_url,
+                    observed_total_s=round(_seconds_since(row.submitted_at), 3),
+                    **_metric_fields(outcome.metrics),
+                )
+            elif status == store.DOWNLOADING:
+                self._download(row, params)
+                self._record_cost(run_id)
+                return
+            else:
+                return
+            row = self.ledger.get(run_id) or row
+
+    # --- the submit, settled with Segmind's request history when its fate is unclear ----------
+    def _submit(self, row: Run, params: FluxParams) -> None:
+        """Send the run (QUEUED when it is taken). A 500/502/503 is looked up in the request history
+        before the submit is sent again; a reply that was lost leaves the run SETTLING."""
+        run_id = row.id
+        for attempt in range(1, D.SUBMIT_MAX_ATTEMPTS + 1):
+            began = store.now_iso()
+            self._set(run_id, store.SUBMITTING, submit_began_at=began)
+            try:
+                job = self.client.submit(params)
+            except SubmitServerError as exc:
+                if self._adopted_after_5xx(run_id, params, began, exc):
+                    return
+                if attempt == D.SUBMIT_MAX_ATTEMPTS:
+                    raise  # Segmind refused every time and holds none of them: nothing was billed
+                self._pause(retry_delay(exc, attempt - 1))
+                continue
+            except SubmitUnknown as exc:
+                words = f"{exc.message} Looking it up in Segmind's request history."
+                self._set(run_id, store.SETTLING, detail=words, settlement=words, error=None, error_kind=None)
+                return
             self._set(
                 run_id,
                 store.QUEUED,
@@ -409,51 +466,218 @@ class Runner:
                 error=None,
                 error_kind=None,
             )
-            row = self.ledger.get(run_id) or row
-            status = store.QUEUED
-        if status in (store.QUEUED, store.PROCESSING):
-            outcome = self._collect(row, params)
-            self._set(
-                run_id,
-                store.DOWNLOADING,
-                output_url=outcome.image_url,
-                observed_total_s=round(_seconds_since(row.submitted_at), 3),
-                **_metric_fields(outcome.metrics),
-            )
-            row = self.ledger.get(run_id) or row
-        self._download(row, params)
+            return
 
-    def _collect(self, row: Run, params: FluxParams) -> Outcome:
+    def _adopted_after_5xx(self, run_id: str, params: FluxParams, began: str, exc: SubmitServerError) -> bool:
+        """After a submit answered 5xx: give the history SETTLE_5XX_WAIT_S to show a job it created.
+        Adopts it (True), or writes why the submit is sent again (False)."""
+        wait = settle_5xx_wait_s()
+        deadline = time.monotonic() + wait
+        delay = D.SETTLE_LOOKUP_FIRST_S
+        while True:
+            look = settle.find_submit(self.client, self.ledger, params.payload(), _moment(began))
+            if look.record is not None:
+                self._adopt(
+                    run_id,
+                    look.record,
+                    f"{exc.message} But Segmind had taken it: its request history shows it received "
+                    f"at {settle.clock(look.record.created_at)}; collected, not sent again.",
+                )
+                return True
+            if not look.reachable:
+                log.warning(
+                    "run %s: submit answered %s; history unreadable: %s", run_id, exc.status, look.problem
+                )
+                self.ledger.note(
+                    run_id,
+                    f"{exc.message} Segmind's request history could not be read ({look.problem}); "
+                    "sent again on Segmind's word that it did not take the job.",
+                    owner=self.owner,
+                )
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.ledger.note(
+                    run_id,
+                    f"{exc.message} Segmind's request history shows no such request after {wait:.0f} s; "
+                    "sent again.",
+                    owner=self.owner,
+                )
+                return False
+            self._pause(min(delay, left))
+            delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
+
+    def _settle_submit(self, row: Run, params: FluxParams) -> bool:
+        """A SETTLING run: look for the job its submit created. Found: adopted (QUEUED). None after
+        the grace window: sent again, once (SUBMITTING). History unreadable: SUBMIT_UNKNOWN, for a
+        person. Returns whether the run moved on; False: it ended or waits (resume goes on)."""
         run_id = row.id
-        elapsed = _seconds_since(row.submitted_at)
-        if elapsed >= D.RETENTION_S:
-            raise JobTimedOut(
-                f"Request {row.request_id} was submitted {elapsed / 60:.0f} minutes ago "
-                f"and was not collected before Segmind's one-hour retention ended."
+        grace = settle_grace_s()
+        began = _moment(row.submit_began_at or row.submitted_at or row.created_at)
+        delay, looks = D.SETTLE_LOOKUP_FIRST_S, 0
+        while True:
+            look = settle.find_submit(self.client, self.ledger, params.payload(), began)
+            looks += 1
+            if look.record is not None:
+                self._adopt(
+                    run_id,
+                    look.record,
+                    f"Segmind received it at {settle.clock(look.record.created_at)}; collected.",
+                )
+                return True
+            age = (settle.utc_now() - began).total_seconds()
+            if not look.reachable and (look.final or age >= grace):
+                words = (
+                    f"Segmind's request history could not be read ({look.problem}), so whether this "
+                    "submit created a job is unknown."
+                )
+                self._set(
+                    run_id,
+                    store.SUBMIT_UNKNOWN,
+                    detail=words,
+                    settlement=words,
+                    error=join(words, SubmitUnknown.hint),
+                    error_kind=SubmitUnknown.kind,
+                    finished_at=store.now_iso(),
+                )
+                return False
+            if look.reachable and age >= grace:
+                waited = _duration(grace)
+                if row.resent:
+                    words = (
+                        f"Segmind has no record of it after {waited}, and it was already sent again once: "
+                        "Flux Lab does not send it a third time."
+                    )
+                    self._set(
+                        run_id,
+                        store.SUBMIT_UNKNOWN,
+                        detail=words,
+                        settlement=words,
+                        error=join(words, SubmitUnknown.hint),
+                        error_kind=SubmitUnknown.kind,
+                        finished_at=store.now_iso(),
+                    )
+                    return False
+                words = f"Segmind has no record after {waited}; sent again."
+                self._set(run_id, store.SUBMITTING, detail=words, settlement=words, resent=1)
+                return True
+            seen = "no such request yet" if look.reachable else f"could not be read ({look.problem})"
+            self.ledger.note(
+                run_id,
+                f"Segmind's request history, look {looks}: {seen}.",
+                owner=self.owner,
+                settlement=f"Looking in Segmind's request history: {seen} ({looks} look(s) so far).",
             )
+            self._pause(max(0.05, min(delay, grace - age)))
+            delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
+
+    def _adopt(self, run_id: str, record: RequestRecord, words: str) -> None:
+        """The run takes the request the history found: collected like any other, never sent again."""
+        job = Job.from_request_id(record.request_id, self.client.base_url)
+        current = self.ledger.get(run_id)
+        log.info("run %s adopts request %s from Segmind's request history", run_id, record.request_id)
+        self._set(
+            run_id,
+            store.QUEUED,
+            detail=words,
+            settlement=words,
+            request_id=record.request_id,
+            status_url=job.status_url,
+            response_url=job.response_url,
+            poll_url=job.poll_url,
+            submitted_at=(current.submit_began_at if current else None) or store.now_iso(),
+            error=None,
+            error_kind=None,
+        )
+
+    def _pause(self, seconds: float) -> None:
+        """Wait, unless the runner is stopping: then leave the run where the ledger has it."""
+        if self._stopped.wait(seconds):
+            raise _Stopping()
+
+    # --- collecting the result ---------------------------------------------------------------
+    def _collect(self, row: Run, params: FluxParams) -> Outcome:
+        """Poll the job to its end. Once its status has gone (Segmind's one-hour retention), ask the
+        request history, which keeps every request: a job is never given up on for its age alone."""
+        run_id = row.id
         if row.request_id is None:
             raise OutputUnusable("the ledger holds no request id for this run")  # never written so
         if row.status_url and row.response_url:
             job = Job(row.request_id, row.status_url, row.response_url, row.poll_url)
         else:  # a run adopted by its request id alone: the documented URL shapes
             job = Job.from_request_id(row.request_id, row.base_url)
+        elapsed = _seconds_since(row.submitted_at)
+        if elapsed < D.RETENTION_S:
 
-        def on_status(state: str, body: dict[str, Any]) -> None:
-            if state == store.PROCESSING:
-                self._set(
-                    run_id,
-                    store.PROCESSING,
-                    processing_at=store.now_iso(),
-                    observed_queue_s=round(_seconds_since(row.submitted_at), 3),
+            def on_status(state: str, body: dict[str, Any]) -> None:
+                if state == store.PROCESSING:
+                    self._set(
+                        run_id,
+                        store.PROCESSING,
+                        processing_at=store.now_iso(),
+                        observed_queue_s=round(_seconds_since(row.submitted_at), 3),
+                    )
+
+            try:
+                return self.client.wait(
+                    job,
+                    timeout=D.RETENTION_S,
+                    elapsed_s=elapsed,
+                    on_status=on_status,
+                    safety_tolerance=params.safety_tolerance,
                 )
+            except (JobExpired, JobTimedOut) as exc:
+                log.info("run %s: %s; asking the request history", run_id, exc.message)
+        return self._collect_from_record(row, params, job)
 
-        return self.client.wait(
-            job,
-            timeout=D.RETENTION_S,
-            elapsed_s=elapsed,
-            on_status=on_status,
-            safety_tolerance=params.safety_tolerance,
-        )
+    def _collect_from_record(self, row: Run, params: FluxParams, job: Job) -> Outcome:
+        request_id = job.request_id
+        delay = D.SETTLE_LOOKUP_FIRST_S
+        while True:
+            look = settle.find_request(self.client, request_id)
+            record = look.record
+            if not look.reachable:
+                if look.final or _seconds_since(row.submitted_at) >= D.OUTPUT_RETENTION_S:
+                    raise JobExpired(
+                        f"Segmind no longer answers for request {request_id}, and its request history "
+                        f"could not be read ({look.problem})."
+                    )
+                raise NetworkError(
+                    f"Segmind no longer answers for request {request_id} by polling, and its request "
+                    f"history could not be read ({look.problem})."
+                )
+            if record is None:
+                raise JobExpired(f"Segmind has no record of request {request_id}.")
+            if record.status == "COMPLETED":
+                if not record.generation_url:
+                    raise OutputUnusable(
+                        f"Segmind's record of request {request_id} says COMPLETED but names no output."
+                    )
+                words = (
+                    "Past Segmind's one-hour status retention; its request history has the result; collected."
+                )
+                self.ledger.note(row.id, words, owner=self.owner, settlement=words, cost_usd=record.cost_usd)
+                return Outcome(job=job, body={}, image_url=record.generation_url, metrics={})
+            if record.status == "FAILED":
+                raise failure_from_body({"status": "FAILED", "error": record.error}, params.safety_tolerance)
+            self.ledger.note(
+                row.id,
+                "Segmind's request history says the request is still pending.",
+                owner=self.owner,
+            )
+            self._pause(delay)
+            delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
+
+    def _record_cost(self, run_id: str) -> None:
+        """The run's real cost from Segmind's record (a record that lags is looked up again later)."""
+        row = self.ledger.get(run_id)
+        if row is None or row.request_id is None or row.cost_usd is not None:
+            return
+        look = settle.find_request(self.client, row.request_id)
+        fields: dict[str, Any] = {"cost_checked_at": store.now_iso()}
+        if look.record is not None and look.record.cost_usd is not None:
+            fields["cost_usd"] = look.record.cost_usd
+        self.ledger.transition(run_id, **fields)
 
     def _download(self, row: Run, params: FluxParams) -> None:
         """Fetch the image (streamed to disk, capped), check it and store it. An output that can

@@ -16,10 +16,21 @@ TEST_KEY = "SG_0123456789abcdef"
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own data directory and no Segmind settings from the machine."""
-    for name in ("SEGMIND_API_KEY", "SEGMIND_BASE_URL", "SEGMIND_UPLOAD_URL", "SEGMIND_RPM"):
+    """Every test gets its own data directory and no Segmind settings from the machine. Settling
+    waits are zero unless a test sets its own: a lost submit is adopted on the first look at the
+    history when its job exists (the emulator's history has no lag), and sent again at once when
+    the history shows none; a test about the waits sets them."""
+    for name in (
+        "SEGMIND_API_KEY",
+        "SEGMIND_BASE_URL",
+        "SEGMIND_UPLOAD_URL",
+        "SEGMIND_RPM",
+        "SEGMIND_CONTROL_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FLUX_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FLUX_LAB_SETTLE_GRACE_S", "0")
+    monkeypatch.setenv("FLUX_LAB_SETTLE_5XX_WAIT_S", "0")
 
 
 @pytest.fixture

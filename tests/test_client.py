@@ -13,6 +13,7 @@ from flux_core.segmind.budget import RequestBudget
 from flux_core.segmind.client import AsyncSegmindClient, SegmindClient
 from flux_core.errors import (
     AuthError,
+    SubmitServerError,
     InsufficientCredits,
     JobBlocked,
     JobExpired,
@@ -232,13 +233,21 @@ def test_an_unreadable_or_timed_out_submit_reply_is_unknown_not_retried(reply):
     assert script.count(SUBMIT) == 1
 
 
-@pytest.mark.parametrize(
-    "first", [httpx.ConnectError("refused"), (429, {"error": "rate"}), (500, {"error": "x"}), (503, b"")]
-)
+@pytest.mark.parametrize("first", [httpx.ConnectError("refused"), (429, {"error": "rate"})])
 def test_a_submit_that_provably_did_not_land_is_retried(first, sleeps):
     script = Script({SUBMIT: [first, (200, SUBMIT_BODY)]})
     assert make(script, sleeps).submit(PARAMS).request_id == RID
     assert script.count(SUBMIT) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("first", [(500, {"error": "x"}), (502, b""), (503, b"")])
+def test_a_submit_answered_5xx_is_not_sent_again_by_the_client(first):
+    """Segmind says a 5xx'd submit was not taken, but a job may exist: the caller checks the
+    request history before anything is sent again (the runner does)."""
+    script = Script({SUBMIT: [first, (200, SUBMIT_BODY)]})
+    with pytest.raises(SubmitServerError) as caught:
+        make(script).submit(PARAMS)
+    assert script.count(SUBMIT) == 1 and caught.value.status == first[0]
 
 
 def test_connect_errors_give_up_after_the_retry_budget():

@@ -64,10 +64,13 @@ def test_the_table_holds_what_the_runner_does_and_nothing_more():
         (store.CREATED, store.ERROR),
         (store.SUBMITTING, store.QUEUED),
         (store.SUBMITTING, store.ERROR),
-        (store.SUBMITTING, store.SUBMIT_UNKNOWN),  # on resume: the submit was in flight
+        (store.SUBMITTING, store.SETTLING),  # its reply was lost, or it was in flight on resume
+        (store.SETTLING, store.QUEUED),  # the history holds the job it made: adopted
+        (store.SETTLING, store.SUBMITTING),  # the history holds none after the grace window: sent again
+        (store.SETTLING, store.SUBMIT_UNKNOWN),  # the history cannot be read: a person checks
         (store.DOWNLOADING, store.COMPLETED),
         (store.DOWNLOADING, store.UNUSABLE),
-        (store.DOWNLOADING, store.EXPIRED),  # its key was never entered again
+        (store.DOWNLOADING, store.EXPIRED),  # its key was never entered again in seven days
     }
     for status in (store.QUEUED, store.PROCESSING):
         does |= {(status, store.DOWNLOADING), (status, store.PROCESSING)}

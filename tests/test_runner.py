@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import socket
 
+import pytest
 from PIL import Image
 
 from flux_core.ledger import store
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
+from flux_core.segmind.client import SegmindClient
+from flux_core.settings import Connection
 from flux_core.ledger.store import Ledger
 from tests.conftest import TEST_KEY, client_for, left_in_flight
 
@@ -67,11 +70,42 @@ def test_a_third_of_polls_failing_still_completes_every_run_with_one_submit_each
     assert server.stats.submits == server.stats.submit_requests == 6 and server.stats.faults > 0
 
 
-def test_a_connection_dropped_during_submit_is_recorded_not_repeated(emulator, data_dir):
+def test_a_submit_whose_reply_was_lost_is_adopted_from_the_history_not_repeated(emulator, data_dir):
     server = emulator(submit_fault_rate=1.0, submit_faults=("drop-after",))
     [row] = run_all(make_runner(server, data_dir), [params()])
+    assert row.status == store.COMPLETED and row.request_id and row.image_path
+    assert server.stats.submits == server.stats.submit_requests == 1
+    assert "Segmind received it at" in (row.settlement or "")
+    ledger = Ledger(data_dir / "ledger.db")
+    walk = [e.status for e in ledger.events(row.id)]
+    assert walk[:4] == [store.CREATED, store.SUBMITTING, store.SETTLING, store.QUEUED]
+
+
+def runner_without_history(server, data_dir) -> Runner:
+    """A runner whose control host has no request history (it answers 404 for good)."""
+    connection = Connection.resolve(
+        api_key=TEST_KEY, base_url=server.url, rpm=0, backend="emulator", control_url=server.url + "/nowhere"
+    )
+    return Runner(
+        Ledger(data_dir / "ledger.db"), data_dir, SegmindClient(connection=connection), backend="emulator"
+    )
+
+
+def test_a_lost_submit_is_left_for_a_person_when_the_history_cannot_be_read(emulator, data_dir):
+    server = emulator(submit_fault_rate=1.0, submit_faults=("drop-after",))
+    [row] = run_all(runner_without_history(server, data_dir), [params()])
     assert row.status == store.SUBMIT_UNKNOWN and "was not repeated" in row.error
-    assert server.stats.submit_requests == 1
+    assert "request history could not be read" in row.error and server.stats.submit_requests == 1
+
+
+def test_a_submit_answered_504_before_any_job_is_sent_again_once_the_history_shows_none(emulator, data_dir):
+    server = emulator(submit_script=("504-before",))
+    [row] = run_all(make_runner(server, data_dir), [params()])
+    assert row.status == store.COMPLETED and row.resent is True
+    assert server.stats.submits == 1 and server.stats.submit_requests == 2
+    assert "Segmind has no record after 0 s; sent again." in [
+        e.detail for e in Ledger(data_dir / "ledger.db").events(row.id)
+    ]
 
 
 def test_a_submit_refused_with_500_is_retried_once_taken(emulator, data_dir):
@@ -79,6 +113,15 @@ def test_a_submit_refused_with_500_is_retried_once_taken(emulator, data_dir):
     rows = run_all(make_runner(server, data_dir), [params(seed=s) for s in range(4)])
     assert all(r.status == store.COMPLETED for r in rows)
     assert server.stats.submits == 4 and server.stats.submit_requests > 4
+
+
+@pytest.mark.parametrize("fault", ["500-after", "502-after", "503-after"])
+def test_a_submit_answered_5xx_after_its_job_was_made_is_adopted_not_sent_again(emulator, data_dir, fault):
+    server = emulator(submit_script=(fault, fault))
+    rows = run_all(make_runner(server, data_dir), [params(seed=1), params(seed=2)])
+    assert [r.status for r in rows] == [store.COMPLETED] * 2 and len({r.request_id for r in rows}) == 2
+    assert server.stats.submits == server.stats.submit_requests == 2  # no double submit
+    assert all("But Segmind had taken it" in (r.settlement or "") for r in rows)
 
 
 def test_failed_blocked_and_refused_runs_say_why(emulator, data_dir):
@@ -102,10 +145,37 @@ def test_a_rejected_key_is_an_error_without_the_key(emulator, data_dir):
     assert row.status == store.ERROR and row.error_kind == "auth" and TEST_KEY not in row.error
 
 
-def test_a_run_past_retention_is_expired(emulator, data_dir):
+def test_a_run_past_retention_is_completed_from_the_request_history(emulator, data_dir):
     server = emulator(retention_s=0)
     [row] = run_all(make_runner(server, data_dir), [params()])
-    assert row.status == store.EXPIRED and "no longer knows" in row.error
+    assert (
+        row.status == store.COMPLETED
+        and row.image_path
+        and "request history has the result" in row.settlement
+    )
+    assert server.stats.submits == server.stats.submit_requests == 1
+
+
+def test_a_run_segmind_has_no_record_of_is_expired(emulator, data_dir):
+    server = emulator()
+    ledger = Ledger(data_dir / "ledger.db")
+    ghost = "00000000-0000-4000-8000-000000000000"
+    run_id = ledger.record_run(
+        params(),
+        store.QUEUED,
+        backend="emulator",
+        base_url=server.url,
+        lease=dead_lease(),
+        request_id=ghost,
+        status_url=f"{server.url}/v2/requests/{ghost}/status",
+        response_url=f"{server.url}/v2/requests/{ghost}",
+        submitted_at=store.now_iso(),
+    )
+    runner = make_runner(server, data_dir)
+    runner.wait(runner.resume())
+    runner.shutdown()
+    row = ledger.get(run_id)
+    assert row.status == store.EXPIRED and "Segmind has no record of request" in row.error
 
 
 def test_rate_limits_are_ridden_out_with_one_submit_per_run(emulator, data_dir):
@@ -137,11 +207,13 @@ def test_runs_of_a_killed_process_are_finished_on_resume(emulator, data_dir):
     taken = runner.resume()
     rows = runner.wait(taken)
     runner.shutdown()
-    assert sorted(taken) == sorted(ids + [unsent])
+    assert sorted(taken) == sorted(ids + [unsent, in_flight])
     assert all(r.status == store.COMPLETED for r in rows)
-    assert server.stats.submits == 4  # the three from before, and the one never sent; none twice
+    # the three from before, the one never sent, and the one caught in flight: the history had no
+    # job for it, so it was sent again; none twice
+    assert server.stats.submits == 5
     orphan = ledger.get(in_flight)
-    assert orphan.status == store.SUBMIT_UNKNOWN and "in flight" in orphan.error
+    assert orphan.resent is True and "in flight" in " ".join(e.detail or "" for e in ledger.events(in_flight))
 
 
 def test_resume_leaves_runs_of_a_live_runner_alone(emulator, data_dir):

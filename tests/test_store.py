@@ -59,6 +59,12 @@ EXPECTED_RUN_COLUMNS = [
     "key_id",
     "lease_until",
     "download_attempts",
+    "submit_began_at",
+    "resent",
+    "settlement",
+    "cost_usd",
+    "cost_checked_at",
+    "origin",
 ]
 
 
@@ -91,6 +97,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0003_history_indexes_and_soft_delete",
             "0004_sort_indexes",
             "0005_key_ids_lease_expiry_download_attempts",
+            "0006_settling_real_cost_imports",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -116,7 +123,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 5
+        assert db["_sqlite_migrations"].count == 6
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

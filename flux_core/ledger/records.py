@@ -38,11 +38,14 @@ PUBLIC_FIELDS = (
     "total_time",
     "observed_total_s",
     "cost",
+    "cost_usd",
     "remaining_credits",
     "error",
     "error_kind",
     "backend",
     "sweep_id",
+    "origin",
+    "settlement",
     "created_at",
     "finished_at",
     "favourite",
@@ -93,6 +96,13 @@ class Run(BaseModel):
     remaining_credits: float | None = None
     error: str | None = None
     error_kind: str | None = None
+    # settling with Segmind's own record (its request history)
+    submit_began_at: str | None = None  # when the latest submit of this run began
+    resent: bool = False  # sent again once, automatically, after the history showed no job
+    settlement: str | None = None  # what the last look at Segmind's record found, in words
+    cost_usd: float | None = None  # the real cost, from Segmind's record (credits_deduction)
+    cost_checked_at: str | None = None
+    origin: str = "flux-lab"  # or "imported": made elsewhere, brought in from Segmind's record
     # the image
     output_url: str | None = None
     download_attempts: int = 0

@@ -41,6 +41,7 @@ from flux_core.lifecycle import (
     FAILED as FAILED,
     PROCESSING as PROCESSING,
     QUEUED as QUEUED,
+    SETTLING as SETTLING,
     SUBMIT_UNKNOWN as SUBMIT_UNKNOWN,
     SUBMITTING as SUBMITTING,
     UNUSABLE as UNUSABLE,
@@ -205,6 +206,24 @@ def _m0005(db: Database) -> None:
         ALTER TABLE runs ADD COLUMN download_attempts INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX runs_active ON runs(status) WHERE status IN
             ('CREATED', 'SUBMITTING', 'QUEUED', 'PROCESSING', 'DOWNLOADING');
+        """
+    )
+
+
+@migrations(name="0006_settling_real_cost_imports")
+def _m0006(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN submit_began_at TEXT;
+        ALTER TABLE runs ADD COLUMN resent INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN settlement TEXT;
+        ALTER TABLE runs ADD COLUMN cost_usd REAL;
+        ALTER TABLE runs ADD COLUMN cost_checked_at TEXT;
+        ALTER TABLE runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'flux-lab';
+        DROP INDEX runs_active;
+        CREATE INDEX runs_active ON runs(status) WHERE status IN
+            ('CREATED', 'SUBMITTING', 'SETTLING', 'QUEUED', 'PROCESSING', 'DOWNLOADING');
+        CREATE INDEX runs_cost_open ON runs(finished_at) WHERE cost_usd IS NULL AND request_id IS NOT NULL;
         """
     )
 
@@ -528,6 +547,31 @@ class Ledger:
                     {"run_id": run_id, "at": at, "status": status, "detail": detail}
                 )
         return True
+
+    def note(self, run_id: str, detail: str, *, owner: str | None = None, **fields: Any) -> bool:
+        """Write something that happened to a run into its history (an event under its current
+        status, which does not change) with any `fields`; with `owner`, only while it holds the lease."""
+        at = now_iso()
+        updates = {**_redacted(fields), "updated_at": at}
+        sets = ", ".join(f"[{k}] = ?" for k in updates)
+        with self.write() as db:
+            found = db.execute("SELECT status, lease FROM runs WHERE id = ?", [run_id]).fetchone()
+            if found is None or (owner is not None and found[1] != owner):
+                return False
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
+            db.table("run_events").insert({"run_id": run_id, "at": at, "status": found[0], "detail": detail})
+        return True
+
+    def claimed_request_ids(self, request_ids: list[str]) -> set[str]:
+        """Which of these Segmind request ids a run in the ledger already holds."""
+        if not request_ids:
+            return set()
+        marks = ",".join("?" * len(request_ids))
+        with self.db() as db:
+            return {
+                r[0]
+                for r in db.execute(f"SELECT request_id FROM runs WHERE request_id IN ({marks})", request_ids)
+            }
 
     def update_curation(
         self,

@@ -34,6 +34,7 @@ from flux_core.errors import (
     OutputUnusable,
     ProtocolError,
     RateLimited,
+    SubmitServerError,
     SubmitUnknown,
     error_from_response,
     failure_from_body,
@@ -237,8 +238,9 @@ class _Protocol:
 
     # --- operations -----------------------------------------------------------------------
     def submit_ops(self, params: FluxParams) -> Ops:
-        """POST /v2/{slug}. Retried only when it provably never landed (connect error) or the
-        server said it was not taken (429, unbilled 5xx). Anything ambiguous: SubmitUnknown."""
+        """POST /v2/{slug}. Retried here only when it provably never landed (a connect error) or
+        was refused before any job (429). A 500/502/503 is SubmitServerError: the caller looks the
+        request up in Segmind's history before sending it again. Anything ambiguous: SubmitUnknown."""
         url = f"{self.base_url}/v2/{self.slug}"
         attempt = 0
         while True:
@@ -273,6 +275,8 @@ class _Protocol:
                     raise SubmitUnknown(
                         f"{error.message} The gateway may have queued the job before failing."
                     )
+                if response.status_code in D.SUBMIT_CHECK_STATUSES:  # the history settles it
+                    raise SubmitServerError(error.message, status=response.status_code)
                 if response.status_code not in D.SUBMIT_RETRY_STATUSES:
                     raise error
             attempt += 1
