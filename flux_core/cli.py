@@ -142,6 +142,16 @@ def build_parser() -> _Parser:
     resume = sub.add_parser("resume", help="finish runs left unfinished by a stopped process")
     resume.add_argument("--json", action="store_true")
 
+    imp = sub.add_parser(
+        "import-history",
+        help="bring this key's FLUX.2 [max] requests made elsewhere into the ledger (Segmind's request history)",
+    )
+    imp.add_argument(
+        "--days", type=int, default=D.IMPORT_DAYS, help=f"how far back to look (1..{D.IMPORT_MAX_DAYS})"
+    )
+    imp.add_argument("--user-email", default=None, help="a teammate's requests (inside a Segmind team)")
+    imp.add_argument("--json", action="store_true")
+
     emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
     emu.add_argument("--host", default=D.EMULATOR_HOST)
     emu.add_argument("--port", type=int, default=D.EMULATOR_PORT)
@@ -363,6 +373,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         row = wb.run(args.run_id)
         if row is None:
             raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
+        if row.cost_usd is None and os.environ.get(D.API_KEY_ENV):
+            try:  # its real cost from Segmind's record, if it had not landed when the run finished
+                row = wb.real_cost(row.id)
+            except CallFailed as exc:
+                log.info("the real cost of %s could not be looked up: %s", row.id, exc.message)
         info = row.public(wb.data_dir)
         info["events"] = [event.model_dump() for event in wb.events(args.run_id)]
     if args.json:
@@ -397,6 +412,33 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return _exit_code(rows)
 
 
+def cmd_import_history(args: argparse.Namespace) -> int:
+    with workbench(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as wb:
+        wb.require_key()
+        try:
+            report = wb.import_history(days=args.days, user_email=args.user_email)
+        except ParamsError as exc:
+            raise UsageError("flux-lab import-history: " + "; ".join(exc.problems)) from None
+        rows = wb.wait(list(report.imported))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "imported": [row.public(wb.data_dir) for row in rows],
+                    "skipped": [{"request_id": rid, "why": why} for rid, why in report.skipped],
+                    "already": report.already,
+                }
+            )
+        )
+    else:
+        for row in rows:
+            _print_run(row, wb.data_dir, False)
+        for rid, why in report.skipped:
+            print(f"skipped {rid}: {terminal_text(why)}", file=sys.stderr)
+        print(report.words(), file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     print(
         f"Flux Lab emulator on http://{args.host}:{args.port}  (preview images, not FLUX)",
@@ -413,6 +455,7 @@ COMMANDS = {
     "history": cmd_history,
     "show": cmd_show,
     "resume": cmd_resume,
+    "import-history": cmd_import_history,
     "emulator": cmd_emulator,
 }
 

@@ -161,3 +161,6 @@ COST_CHECK_FOR_S = 86400.0  # ... for this long after it finished; then its cost
 IMPORT_DAYS = 7  # `flux-lab import-history` and History's import look back this many days
 IMPORT_MAX_PAGES = 50  # history pages read per date window on an import
 IMPORTED = "imported"  # a run's origin when it was made elsewhere and brought in from the history
+PRICING_SAMPLE = 200  # recent runs with a real cost that the estimate is learned from
+COST_CHECK_BATCH = 10  # finished runs whose real cost is looked up in one pass of the scan
+IMPORT_MAX_DAYS = 365  # the furthest back an import may look

@@ -62,6 +62,8 @@ def headline(row: Run) -> Headline:
     if status in store.ACTIVE:
         request = f" · request {row.request_id}" if row.request_id else ""
         detail = f"{elapsed_s(row):.1f} s elapsed{request}"
+        if status == store.SETTLING:  # the submit's reply was lost: what Segmind's record shows so far
+            return Headline("warning", STATUS_WORDS[status], f"{row.settlement or ''} {detail}".strip())
         if row.error_kind == "waiting_key":
             return Headline("warning", f"{STATUS_WORDS[status]} — {_KIND_TITLES['waiting_key']}", error)
         if error:  # an open run that hit a problem it will be resumed from
@@ -69,7 +71,8 @@ def headline(row: Run) -> Headline:
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
         took = f"{row.observed_total_s:.1f} s" if row.observed_total_s else f"{elapsed_s(row):.1f} s"
-        return Headline("success", "Done", f"in {took} · seed {row.seed}")
+        spent = f" · ${row.cost_usd:.4g}" if row.cost_usd is not None else ""
+        return Headline("success", "Done", f"in {took} · seed {row.seed}{spent}")
     if status == store.BLOCKED:
         return Headline("warning", f"Blocked by the safety filter at tolerance {row.safety_tolerance}", error)
     if status == store.EXPIRED:
@@ -105,6 +108,12 @@ def recipe(row: Run) -> dict[str, Any]:
         out["timings_s"] = timings
     if row.cost is not None:
         out["cost"] = row.cost
+    if row.cost_usd is not None:
+        out["cost_usd"] = row.cost_usd  # what Segmind's record says it cost
+    if row.settlement:
+        out["settled"] = row.settlement
+    if row.origin != "flux-lab":
+        out["origin"] = row.origin
     out["backend"] = row.backend
     return out
 
@@ -124,12 +133,6 @@ def form_values(row: Run) -> dict[str, Any]:
     }
 
 
-def cost_line(price: float | None, cells: int = 1) -> str | None:
-    if price is None:
-        return None
-    return f"Estimated cost: {price * cells:.4g} credits" + (f" ({cells} images)" if cells > 1 else "")
-
-
 # What a person chose (the differences between runs) and what came of it (shown apart, never "a difference").
 SETTING_FIELDS = (
     "prompt",
@@ -141,7 +144,7 @@ SETTING_FIELDS = (
     "image_urls",
     "backend",
 )
-OUTCOME_FIELDS = ("status", "inference_time", "cost")
+OUTCOME_FIELDS = ("status", "inference_time", "cost", "cost_usd")
 
 
 def compare_fields(

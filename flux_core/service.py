@@ -23,21 +23,48 @@ from concurrent.futures import as_completed
 from typing import Any, Iterator
 
 from flux_core import defaults as D
+from flux_core import pricing
+from flux_core.pricing import Pricing
 from flux_core.ledger import history
 from flux_core.ledger import store
 from flux_core.ledger.records import Event, Run
 from flux_core.ledger import sweeps
 from flux_core.segmind.client import SegmindClient
 from flux_core.emulator.server import EmulatorConfig, EmulatorServer
-from flux_core.errors import AuthError, CallFailed, ConfirmationNeeded, ForbiddenError, MissingKey, UnknownRun
+from flux_core import settle
+from flux_core.errors import (
+    AuthError,
+    CallFailed,
+    ConfirmationNeeded,
+    ForbiddenError,
+    LedgerError,
+    MissingKey,
+    UnknownRun,
+    failure_from_body,
+)
 from flux_core.logs import logger
-from flux_core.params import FluxParams, random_seed
+from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.segmind.jobs import Job
+from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
 from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.ledger.sweeps import SweepPlan
 
 
 log = logger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import from Segmind's request history did."""
+
+    imported: tuple[str, ...]  # the new runs' ids
+    skipped: tuple[tuple[str, str], ...]  # (request id, why) for records Flux Lab cannot replay
+    already: int  # requests the ledger held already
+
+    def words(self) -> str:
+        skipped = f"; {len(self.skipped)} skipped" if self.skipped else ""
+        return f"Imported {len(self.imported)} run(s) made elsewhere{skipped}; {self.already} were in the ledger already."
 
 
 @dataclass
@@ -249,7 +276,7 @@ class Workbench:
             plan,
             self.ledger,
             base_url=backend.connection.base_url,
-            price=self.price_per_image(session_key),
+            pricing=self.pricing(session_key),
             run_again=run_again,
         )
 
@@ -434,6 +461,10 @@ class Workbench:
         taken: list[str] = []
         for backend in backends:
             taken += backend.runner.resume()
+            try:
+                self._settle_costs(backend)
+            except (CallFailed, LedgerError):  # tried again on the next scan
+                log.info("real costs could not be looked up this time", exc_info=True)
         return taken
 
     def _scan_orphans(self) -> None:
@@ -443,6 +474,149 @@ class Workbench:
                 self.resume_orphans()
             except Exception:  # a scan that failed is tried again next time
                 log.exception("the scan for runs nobody drives failed")
+
+    # --- Segmind's own record: real costs, and the runs made elsewhere ------------------------
+    def settle_costs(self, session_key: str | None = None, limit: int = D.COST_CHECK_BATCH) -> int:
+        """Look up the real cost of finished runs whose request record had not landed when they
+        finished (each at most every COST_CHECK_EVERY_S, for COST_CHECK_FOR_S); returns how many
+        got theirs."""
+        return self._settle_costs(self.backend(session_key), limit)
+
+    def _settle_costs(self, backend: "Backend", limit: int = D.COST_CHECK_BATCH) -> int:
+        key = store.key_id(backend.connection.api_key)
+        due = self.ledger.runs(
+            "SELECT * FROM runs WHERE cost_usd IS NULL AND request_id IS NOT NULL AND status IN (?, ?) "
+            "AND base_url = ? AND key_id = ? AND finished_at >= ? "
+            "AND (cost_checked_at IS NULL OR cost_checked_at < ?) ORDER BY seq DESC LIMIT ?",
+            [
+                store.COMPLETED,
+                store.UNUSABLE,
+                backend.connection.base_url,
+                key,
+                store.now_iso(-D.COST_CHECK_FOR_S),
+                store.now_iso(-D.COST_CHECK_EVERY_S),
+                limit,
+            ],
+        )
+        found = 0
+        for row in due:
+            look = settle.find_request(backend.client, row.request_id or "")
+            if not look.reachable:
+                break  # tried again on the next pass
+            cost = look.record.cost_usd if look.record is not None else None
+            if cost is not None:
+                self.ledger.transition(row.id, cost_checked_at=store.now_iso(), cost_usd=cost)
+                found += 1
+            else:
+                self.ledger.transition(row.id, cost_checked_at=store.now_iso())
+        return found
+
+    def real_cost(self, run_id: str, session_key: str | None = None) -> Run:
+        """The run, with its real cost looked up in Segmind's record if the ledger lacks it."""
+        row = self._row(run_id)
+        backend = self.backend(session_key)
+        if (
+            row.cost_usd is None
+            and row.request_id
+            and row.state.billed != "no"
+            and row.base_url == backend.connection.base_url
+            and row.key_id == store.key_id(backend.connection.api_key)
+        ):
+            look = settle.find_request(backend.client, row.request_id)
+            if look.record is not None and look.record.cost_usd is not None:
+                self.ledger.transition(row.id, cost_usd=look.record.cost_usd, cost_checked_at=store.now_iso())
+                return self._row(run_id)
+        return row
+
+    def import_history(
+        self, *, days: int = D.IMPORT_DAYS, user_email: str | None = None, session_key: str | None = None
+    ) -> "ImportReport":
+        """Bring the key's FLUX.2 [max] requests of the last `days` that the ledger does not hold
+        (made in Segmind's playground, by scripts, by a teammate when `user_email` is given) into the
+        ledger, marked imported; their images are downloaded while their URLs live. Running it again
+        imports nothing new."""
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= D.IMPORT_MAX_DAYS:
+            raise ParamsError([f"days must be a whole number from 1 to {D.IMPORT_MAX_DAYS} (got {days!r})"])
+        email = (user_email or "").strip() or None
+        if email is not None and ("@" not in email or any(c.isspace() for c in email)):
+            raise ParamsError([f"user_email must be an e-mail address (got {email!r})"])
+        backend = self.backend(session_key)
+        records = [
+            r for r in settle.records_since(backend.client, days, user_email=email) if settle.is_this_model(r)
+        ]
+        known = self.ledger.claimed_request_ids([r.request_id for r in records])
+        imported: list[str] = []
+        skipped: list[tuple[str, str]] = []
+        for record in records:
+            if record.request_id in known:
+                continue
+            try:
+                imported.append(self._import_one(backend, record))
+            except ParamsError as exc:
+                skipped.append((record.request_id, "; ".join(exc.problems)))
+        if imported:
+            backend.runner.resume()  # download what finished, poll what is still pending
+        log.info(
+            "imported %d runs from the request history (%d skipped, %d held already)",
+            len(imported),
+            len(skipped),
+            len(known),
+        )
+        return ImportReport(tuple(imported), tuple(skipped), len(known))
+
+    def _import_one(self, backend: "Backend", record: RequestRecord) -> str:
+        body = dict(record.request_body or {})
+        if "seed" not in body:
+            raise ParamsError(["Segmind's record does not say which seed it used"])
+        left_out = sorted(k for k in body if k not in FluxParams.model_fields)
+        params = FluxParams.parse({k: v for k, v in body.items() if k in FluxParams.model_fields})
+        made = record.created_at or settle.utc_now()
+        words = (
+            f"Imported from Segmind's request history: made outside Flux Lab at {made:%Y-%m-%d %H:%M:%S} UTC."
+        )
+        if left_out:
+            words += f" Inputs Flux Lab does not model were left out: {', '.join(left_out)}."
+        job = Job.from_request_id(record.request_id, backend.connection.base_url)
+        fields: dict[str, Any] = dict(
+            origin=D.IMPORTED,
+            settlement=words,
+            request_id=record.request_id,
+            status_url=job.status_url,
+            response_url=job.response_url,
+            poll_url=job.poll_url,
+            submitted_at=made.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            cost_usd=record.cost_usd,
+        )
+        status = store.QUEUED
+        if record.status == "COMPLETED":
+            age = (settle.utc_now() - made).total_seconds()
+            if record.generation_url and age < D.OUTPUT_RETENTION_S:
+                status, fields["output_url"] = store.DOWNLOADING, record.generation_url
+            else:
+                status = store.EXPIRED if record.generation_url else store.UNUSABLE
+                fields["finished_at"] = store.now_iso()
+                fields["error"] = (
+                    "Segmind deletes outputs after seven days, and this one is older."
+                    if record.generation_url
+                    else "Segmind's record of it names no output."
+                )
+        elif record.status == "FAILED":
+            failure = failure_from_body({"status": "FAILED", "error": record.error}, params.safety_tolerance)
+            status, fields["error"], fields["error_kind"] = (
+                failure.status_name,
+                failure.user_text(),
+                failure.kind,
+            )
+            fields["finished_at"] = store.now_iso()
+        return self.ledger.record_run(
+            params,
+            status,
+            backend=backend.connection.backend,
+            base_url=backend.connection.base_url,
+            key=backend.connection.api_key,
+            detail=words,
+            **fields,
+        )
 
     def sweep_cap(self) -> int:
         return _env_number(D.SWEEP_CAP_ENV, int, D.SWEEP_CELL_CAP)
@@ -457,14 +631,19 @@ class Workbench:
         rel = row.thumb_path if thumb else row.image_path
         return self.data_dir / rel if rel else None
 
-    def price_per_image(self, session_key: str | None = None) -> float | None:
+    def pricing(self, session_key: str | None = None) -> Pricing:
+        """What requests cost on this backend: learned from the ledger's real costs once it holds
+        some, else the flat price (FLUX_LAB_PRICE, or the embedded emulator's)."""
         backend = self.backend(session_key)
+        flat: float | None
         if backend.is_emulator and self.emulator is not None:
-            return self.emulator.emulator.config.cost
-        try:
-            return float(os.environ[D.PRICE_ENV])
-        except (KeyError, ValueError):
-            return None
+            flat = self.emulator.emulator.config.cost
+        else:
+            try:
+                flat = float(os.environ[D.PRICE_ENV])
+            except (KeyError, ValueError):
+                flat = None
+        return pricing.learn(self.ledger, backend.connection.base_url, flat)
 
     def credits(self, session_key: str | None = None, max_age_s: float = 60.0) -> float | None:
         """Remaining credits as last known; a stale value is refreshed in the background, so a

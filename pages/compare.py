@@ -297,7 +297,7 @@ def plan_page() -> None:
     )
     est = wb.estimate(plan, session_key=session_key, run_again=run_again)
     shape = " × ".join(f"{len(a.values)} {a.plural}" for a in plan.axes)
-    cost = f"{est.cost:.4g} credits" if est.cost is not None else "unknown (set FLUX_LAB_PRICE)"
+    cost = est.cost_words
     st.info(
         f"{est.cells} cells ({shape}) · {est.new} new, {est.reused} reused from the ledger · "
         f"about {est.seconds:.0f} s · estimated cost {cost}",
@@ -415,6 +415,9 @@ def sweep_page(sweep_id: str) -> None:
     top = st.columns([4, 1])
     top[0].subheader(P.markdown_text(view.name) if view.name else "Sweep", anchor=False)
     top[0].text(view.summary(named=False).describe())
+    spent, known = view.spend()
+    if known:
+        top[0].caption(f"Real spend: ${spent:.4g} for {known} image(s), from Segmind's record.")
     top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
     failed = sweeps.failed_cells(view)
     if failed and st.button(

@@ -201,7 +201,10 @@ with right:
             sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
             for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                 thumbs[i % 4].image(source, width=80)
-    cost = P.cost_line(wb.price_per_image(session_key))
+    pricing = wb.pricing(session_key)
+    cost = pricing.words(
+        pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))
+    )
     if cost:
         st.caption(cost)
 

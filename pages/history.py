@@ -15,6 +15,7 @@ from flux_core.media import images
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
+from flux_core.errors import CallFailed, for_app
 from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
@@ -433,7 +434,31 @@ if len(rows) >= 2:
         position = st.slider("Overlay: #1 on the left of the line, #2 on the right", 0, 100, 50, key="h_wipe")
         st.image(images.wipe(a_path, b_path, position / 100), width=480)
 
-# --- recall from a file, and insights ---------------------------------------------------------
+# --- runs made elsewhere, recall from a file, and insights --------------------------------------
+with st.expander("Import runs made elsewhere (Segmind's request history)"):
+    st.caption(
+        "Brings this key's FLUX.2 [max] requests that the ledger does not hold (made in Segmind's "
+        "playground, by scripts, or by a teammate) into History, marked imported; their images are "
+        "downloaded while Segmind still has them (seven days). Importing again adds nothing twice."
+    )
+    i1, i2 = st.columns([1, 2])
+    days = i1.number_input(
+        "Days back", min_value=1, max_value=D.IMPORT_MAX_DAYS, value=D.IMPORT_DAYS, key="h_imp_days"
+    )
+    email = i2.text_input("A teammate's e-mail (optional, inside a Segmind team)", key="h_imp_email")
+    if st.button("Import", key="h_imp_go", icon=":material/download:"):
+        try:
+            report = wb.import_history(days=int(days), user_email=email or None, session_key=session_key)
+        except ParamsError as exc:
+            st.error("Nothing was imported: " + "; ".join(exc.problems))
+        except CallFailed as exc:
+            st.error("Segmind's request history could not be read; nothing was imported.")
+            st.text(for_app(exc.user_text()))
+        else:
+            st.success(report.words())
+            for request_id, why in report.skipped:
+                st.text(f"Skipped {request_id}: {why}")
+
 with st.expander("Recall a recipe from an image file"):
     upload = st.file_uploader(
         "An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import"
@@ -467,8 +492,12 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
             st.bar_chart(pd.DataFrame(data["outcomes"]), x="safety_tolerance", y="runs", color="outcome")
     if data["daily"]:  # bars: a single day is one bar, not an invisible one-point line
         daily = pd.DataFrame(data["daily"])
-        c3, c4 = st.columns(2)
+        c3, c4, c5 = st.columns(3)
         c3.caption("Runs per day")
         c3.bar_chart(daily, x="day", y="runs")
-        c4.caption("Credits per day")
-        c4.bar_chart(daily, x="day", y="credits")
+        c4.caption("Real spend per day (USD, from Segmind's record)")
+        c4.bar_chart(daily, x="day", y="spend_usd")
+        c5.caption("Credits reported per day")
+        c5.bar_chart(daily, x="day", y="credits")
+        spent = sum(d["spend_usd"] for d in data["daily"])
+        st.caption(f"Real spend in the ledger: ${spent:.4g} over {len(data['daily'])} day(s).")

@@ -108,12 +108,12 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     # only settings are differences; outcomes (inference time, cost, status) are shown apart, unmarked
     assert set(settings[settings["differs"] == "≠"]["field"]) == {"prompt", "seed", "safety_tolerance"}
     assert "differs" not in outcomes.columns
-    assert list(outcomes["field"]) == ["status", "inference_time", "cost"]
+    assert list(outcomes["field"]) == ["status", "inference_time", "cost", "cost_usd"]
     assert "#1 → #2" in texts(at)
     at.toggle(key="h_diff_only").set_value(True)
     at.run()
     settings, outcomes = compare_tables(at)
-    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 3
+    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 4
 
 
 def test_a_link_with_the_selection_reopens_the_same_comparison():
@@ -227,6 +227,7 @@ def test_insights_draw_from_the_ledger_runs_and_credits_each_on_its_own_axis():
     # one day is one bar each (a one-point line is blank), runs and credits never share an axis
     assert [(s["mark"]["type"], s["encoding"]["y"]["field"]) for s in daily] == [
         ("bar", "runs"),
+        ("bar", "spend_usd"),
         ("bar", "credits"),
     ]
 

@@ -12,6 +12,7 @@ from PIL import Image
 from flux_core import defaults as D
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
+from flux_core.pricing import Pricing
 from flux_core.params import FluxParams, ParamsError
 from flux_core.presentation import compare_fields
 from flux_core.runner import Runner
@@ -97,14 +98,16 @@ def test_search_and_replace_variants():
 def test_estimate_counts_reuse_time_and_cost(lab):
     server, ledger, runner = lab
     plan = sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2, 3, 4])])
-    first = sweeps.estimate(plan, ledger, base_url=server.url, price=0.07, concurrency=2)
+    first = sweeps.estimate(plan, ledger, base_url=server.url, pricing=Pricing(per_image=0.07), concurrency=2)
     assert (first.cells, first.new, first.reused) == (4, 4, 0)
     assert first.cost == pytest.approx(0.28) and first.seconds == 2 * D.ASSUMED_DURATION_S
     run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2])]))
-    second = sweeps.estimate(plan, ledger, base_url=server.url, price=0.07, concurrency=2)
+    second = sweeps.estimate(
+        plan, ledger, base_url=server.url, pricing=Pricing(per_image=0.07), concurrency=2
+    )
     assert (second.new, second.reused) == (2, 2) and second.cost == pytest.approx(0.14)
     assert second.seconds < 2 * D.ASSUMED_DURATION_S  # learned from the ledger's own runs
-    again = sweeps.estimate(plan, ledger, base_url=server.url, price=None, run_again=True)
+    again = sweeps.estimate(plan, ledger, base_url=server.url, pricing=Pricing(), run_again=True)
     assert (again.new, again.reused, again.cost) == (4, 0, None)
     assert sweeps.needs_confirmation(sweeps.Estimate(30, 25, 5, 0, None))
     assert not sweeps.needs_confirmation(sweeps.Estimate(30, 24, 6, 0, None))

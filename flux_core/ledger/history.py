@@ -296,7 +296,7 @@ def recall_image(data: bytes) -> Recalled:
 # --- insights --------------------------------------------------------------------------------
 def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[dict[str, Any]]]:
     """The figures behind the charts: inference time against megapixels, outcome by tolerance,
-    runs and credits per day."""
+    runs, reported credits and real spend (USD, from Segmind's record) per day."""
     with ledger.db() as db:
         speed = [
             {"megapixels": round(r[0] * r[1] / 1e6, 3), "inference_s": r[2], "format": r[3]}
@@ -311,10 +311,10 @@ def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[
             "GROUP BY safety_tolerance, status"
         ).fetchall()
         daily = [
-            {"day": r[0], "runs": r[1], "credits": round(r[2] or 0.0, 4)}
+            {"day": r[0], "runs": r[1], "credits": round(r[2] or 0.0, 4), "spend_usd": round(r[3] or 0.0, 4)}
             for r in db.execute(
-                "SELECT substr(created_at, 1, 10) AS day, COUNT(*), SUM(cost) FROM runs WHERE deleted_at IS NULL "
-                "GROUP BY day ORDER BY day"
+                "SELECT substr(created_at, 1, 10) AS day, COUNT(*), SUM(cost), SUM(cost_usd) FROM runs "
+                "WHERE deleted_at IS NULL GROUP BY day ORDER BY day"
             )
         ]
     group_of = {s: name for name, members in STATUS_GROUPS.items() for s in members}

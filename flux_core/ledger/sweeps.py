@@ -24,6 +24,7 @@ from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.pricing import Pricing
 from flux_core.runner import Runner
 from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
@@ -149,6 +150,13 @@ class Estimate:
     reused: int
     seconds: float
     cost: float | None
+    pricing: Pricing = field(default_factory=Pricing)
+
+    @property
+    def cost_words(self) -> str:
+        if self.cost is None:
+            return f"unknown (set {D.PRICE_ENV})"
+        return f"${self.cost:.4g}" if self.pricing.learned else f"{self.cost:.4g} credits"
 
 
 def estimate(
@@ -156,20 +164,21 @@ def estimate(
     ledger: Ledger,
     *,
     base_url: str,
-    price: float | None,
+    pricing: Pricing,
     concurrency: int = D.SWEEP_CONCURRENCY,
     run_again: bool = False,
 ) -> Estimate:
-    """Cells, how many are new, the time (from the ledger's own durations) and the cost."""
-    reused = (
-        0
-        if run_again
-        else sum(1 for _, p in plan.cells() if ledger.completed_for(D.MODEL_SLUG, p.payload()) is not None)
-    )
-    new = plan.count - reused
+    """Cells, how many are new, the time (from the ledger's own durations) and the cost (learned
+    from real costs once the ledger has them)."""
+    new_cells = [
+        p for _, p in plan.cells() if run_again or ledger.completed_for(D.MODEL_SLUG, p.payload()) is None
+    ]
+    new = len(new_cells)
     per_run = ledger.typical_duration(base_url) or D.ASSUMED_DURATION_S
     seconds = per_run * math.ceil(new / max(1, concurrency)) if new else 0.0
-    return Estimate(plan.count, new, reused, seconds, None if price is None else round(price * new, 6))
+    costs = [pricing.for_params(p) for p in new_cells]
+    cost = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
+    return Estimate(plan.count, new, plan.count - new, seconds, cost, pricing)
 
 
 def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
@@ -240,6 +249,12 @@ class SweepView:
     @property
     def finished(self) -> bool:
         return all(c.outcome != "pending" for c in self.cells)
+
+    def spend(self) -> tuple[float, int]:
+        """The real cost (USD, from Segmind's record) of the sweep's own runs, and how many of its
+        cells it is known for; a reused cell was paid for by the sweep that made it."""
+        known = [c.run.cost_usd for c in self.cells if not c.reused and c.run.cost_usd is not None]
+        return round(sum(known), 6), len(known)
 
     def summary(self, *, named: bool = True) -> "SweepSummary":
         return SweepSummary(
