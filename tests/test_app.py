@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flux_core.ledger import store
+from flux_core.params import FluxParams
 from flux_ui.templates import MAGAZINE_SHOOT
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -217,7 +218,6 @@ def test_a_key_nobody_could_check_yet_is_called_unchecked(monkeypatch):
 
 def unknown_run(at: AppTest) -> str:
     """A run whose submit may have reached Segmind (the connection broke after the body was sent)."""
-    from flux_core.params import FluxParams
 
     bench = at.session_state["workbench"]
     return bench.ledger.record_run(
@@ -388,7 +388,6 @@ def test_a_reload_brings_back_the_whole_draft_from_the_url():
 
 def test_a_failed_call_gives_a_browser_user_advice_for_the_app():
     from flux_core.errors import NetworkError
-    from flux_core.params import FluxParams
 
     at = start()
     bench = at.session_state["workbench"]
@@ -441,3 +440,22 @@ def test_streamlit_shows_visitors_no_error_details():
 
     config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_a_run_being_settled_says_what_segmind_s_record_shows_so_far():
+    at = start()
+    bench = at.session_state["workbench"]
+    words = "Looking in Segmind's request history: no such request yet (2 look(s) so far)."
+    run_id = bench.ledger.record_run(
+        FluxParams.parse(prompt="a red cube", seed=5),
+        store.SETTLING,
+        backend="emulator",
+        base_url=bench.default.connection.base_url,
+        lease="another-host:1:live",  # another host drives it: this page only shows it
+        settlement=words,
+    )
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Reply lost; checking Segmind's record" in shown and words in shown

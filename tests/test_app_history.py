@@ -329,3 +329,30 @@ def test_deleting_for_good_asks_first_and_leaves_no_undo_behind():
     assert bench.ledger.get_many([ids[0], ids[1]]) == []
     # must not happen: an offer to undo a deletion that is final
     assert "Deleted 2 run(s)" not in texts(at) and not [b for b in at.button if b.key == "h_undo_button"]
+
+
+def test_runs_made_elsewhere_are_imported_from_the_history_once():
+    at, _ = history_page([{"prompt": "a red cube", "seed": 1}])
+    bench = at.session_state["workbench"]
+    client = bench.default.client  # the same key, but no ledger: a request made outside Flux Lab
+    elsewhere = client.submit(FluxParams.parse(prompt="a harbour at noon", seed=77)).request_id
+    at.button(key="h_imp_go").click()
+    at.run()
+    assert not at.exception
+    assert "Imported 1 run(s) made elsewhere; 1 were in the ledger already." in [s.value for s in at.success]
+    [imported] = [r for r in bench.recent(10) if r.request_id == elsewhere]
+    bench.default.runner.wait([imported.id])
+    row = bench.run(imported.id)
+    assert row.origin == "imported" and row.status == "COMPLETED" and row.prompt == "a harbour at noon"
+    at.button(key="h_imp_go").click()
+    at.run()
+    assert "Imported 0 run(s) made elsewhere; 2 were in the ledger already." in [s.value for s in at.success]
+
+
+def test_the_history_import_refuses_a_teammate_address_that_is_none():
+    at, _ = history_page([])
+    at.text_input(key="h_imp_email").set_value("not an address")
+    at.button(key="h_imp_go").click()
+    at.run()
+    assert not at.exception and not at.success
+    assert any("user_email must be an e-mail address" in e.value for e in at.error)
