@@ -141,7 +141,15 @@ class SoakServer:
         submit_delay_s: float = 0.0,
         output_delay_s: float = 0.0,
         seed: int = 7,
+        submit_script: tuple[str, ...] = (),
+        retention_s: float | None = None,
     ):
+        """`submit_script`: what successive submits meet, in order ("ok"; "lost": the job is made and
+        the connection dropped before the reply; "504": answered 504 with no job; "500-after": the
+        job is made, then 500 answered). `retention_s`: status and result 404 this long after a
+        job was made (Segmind's one hour); the request history keeps it."""
+        self.submit_script = list(submit_script)
+        self.retention_s = retention_s
         self.latency_s, self.spread_s, self.queue_s = latency_s, spread_s, queue_s
         self.submit_delay_s, self.output_delay_s = submit_delay_s, output_delay_s
         self.rng = random.Random(seed)
@@ -210,9 +218,17 @@ class SoakServer:
             time.sleep(0.1)
 
     # --- the protocol ------------------------------------------------------------------------
-    def _job(self, request: Request) -> Job | None:
+    def _job(self, request: Request, *, any_age: bool = False) -> Job | None:
         with self.lock:
-            return self.jobs.get(request.path_params["rid"])
+            job = self.jobs.get(request.path_params["rid"])
+        if (
+            job
+            and not any_age
+            and self.retention_s is not None
+            and time.time() - job.created > self.retention_s
+        ):
+            return None  # past the status retention: only the request history still has it
+        return job
 
     @staticmethod
     def _missing(rid: str) -> JSONResponse:
@@ -232,6 +248,9 @@ class SoakServer:
         with self.lock:
             self.counts.submit_posts += 1
             self.counts.submits[submit_key(body)] += 1
+            scripted = self.submit_script.pop(0) if self.submit_script else "ok"
+        if scripted == "504":
+            return JSONResponse({"error": "Gateway timeout"}, status_code=504)
         if tags.get("submit") == "key":
             return JSONResponse(
                 {"error": f"Request rejected: quota exhausted for api key {key}"}, status_code=400
@@ -243,6 +262,17 @@ class SoakServer:
             self.jobs[job.id] = job
         if self.submit_delay_s:
             await asyncio.sleep(self.submit_delay_s)
+        if scripted == "500-after":
+            return JSONResponse({"error": "Internal server error"}, status_code=500)
+        if scripted == "lost":  # the job exists; the reply breaks off before its body
+
+            async def broken():
+                yield b'{"request_id": '
+                raise ConnectionResetError("reply lost")
+
+            return StreamingResponse(
+                broken(), media_type="application/json", headers={"content-length": "400"}
+            )
         base = str(request.base_url).rstrip("/")
         with self.lock:
             self.counts.submit_replies += 1
@@ -322,7 +352,7 @@ class SoakServer:
 
     async def output(self, request: Request) -> Response:
         rid = request.path_params["rid"]
-        job = self._job(request)
+        job = self._job(request, any_age=True)  # output files live seven days
         if job is None:
             return Response(b"Not Found", status_code=404, media_type="text/plain")
         with self.lock:
@@ -402,7 +432,7 @@ class SoakServer:
         return JSONResponse({"data": rows, "page": page, "per_page": per_page, "total": len(jobs)})
 
     async def history_one(self, request: Request) -> Response:
-        job = self._job(request)
+        job = self._job(request, any_age=True)
         if job is None or job.key != request.headers.get("x-api-key"):
             return self._missing(request.path_params["rid"])
         with self.lock:
