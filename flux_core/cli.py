@@ -173,7 +173,20 @@ def build_parser() -> _Parser:
     emu.add_argument("--poll-faults", default="429,500,502,503,drop,garbage")
     emu.add_argument("--submit-fault-rate", type=float, default=0.0)
     emu.add_argument(
-        "--submit-faults", default="500", help="from 429,500,502,503,drop-before,drop-after,garbage-after"
+        "--submit-faults",
+        default="500",
+        help="from 429, <5xx>, <5xx>-before, <5xx>-after, drop-before, drop-after (lost-reply), garbage-after",
+    )
+    emu.add_argument(
+        "--submit-script",
+        default="",
+        help="faults met by successive submits, in order (e.g. ok,lost-reply,504-before,500-after)",
+    )
+    emu.add_argument(
+        "--history-lag",
+        type=float,
+        default=D.EMULATOR_HISTORY_LAG_S,
+        help="seconds before a request shows in the history",
     )
     emu.add_argument("--validation", choices=("submit", "failed"), default="submit")
     emu.add_argument("--strict-image-urls", action="store_true")
@@ -206,6 +219,8 @@ def emulator_config(args: argparse.Namespace) -> EmulatorConfig:
         poll_faults=_split(args.poll_faults),
         submit_fault_rate=args.submit_fault_rate,
         submit_faults=_split(args.submit_faults),
+        submit_script=_split(args.submit_script),
+        history_lag_s=args.history_lag,
         validation=args.validation,
         strict_image_urls=args.strict_image_urls,
         max_tolerance=args.max_tolerance,
