@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections import Counter
 import io
 import os
 import sqlite3
@@ -21,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak_server import SoakServer, submit_key  # noqa: E402
 
-from bench.soak_server import SoakServer  # noqa: E402
 from flux_core.cli import main  # noqa: E402
 
 KEY = "SG_5e771e5e771e5e77"
@@ -50,10 +51,6 @@ def report(name: str, data_dir: Path, server: SoakServer, seconds: float) -> Non
     completed = sum(1 for r in rows if r[0] == "COMPLETED")
     on_disk = sum(1 for r in rows if r[2] and (data_dir / r[2]).exists())
     ids = {r[1] for r in rows if r[1]}
-    from collections import Counter
-
-    from bench.soak_server import submit_key
-
     per_run = Counter(submit_key(job.payload) for job in server.jobs.values())
     doubles = sum(n - 1 for n in per_run.values() if n > 1)  # a run paid for twice
     print(
