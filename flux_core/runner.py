@@ -527,35 +527,19 @@ class Runner:
                 return True
             age = (settle.utc_now() - began).total_seconds()
             if not look.reachable and (look.final or age >= grace):
-                words = (
-                    f"Segmind's request history could not be read ({look.problem}), so whether this "
-                    "submit created a job is unknown."
-                )
-                self._set(
+                self._leave_unknown(
                     run_id,
-                    store.SUBMIT_UNKNOWN,
-                    detail=words,
-                    settlement=words,
-                    error=join(words, SubmitUnknown.hint),
-                    error_kind=SubmitUnknown.kind,
-                    finished_at=store.now_iso(),
+                    f"Segmind's request history could not be read ({look.problem}), so whether this "
+                    "submit created a job is unknown.",
                 )
                 return False
             if look.reachable and age >= grace:
                 waited = _duration(grace)
                 if row.resent:
-                    words = (
-                        f"Segmind has no record of it after {waited}, and it was already sent again once: "
-                        "Flux Lab does not send it a third time."
-                    )
-                    self._set(
+                    self._leave_unknown(
                         run_id,
-                        store.SUBMIT_UNKNOWN,
-                        detail=words,
-                        settlement=words,
-                        error=join(words, SubmitUnknown.hint),
-                        error_kind=SubmitUnknown.kind,
-                        finished_at=store.now_iso(),
+                        f"Segmind has no record of it after {waited}, and it was already sent again once: "
+                        "Flux Lab does not send it a third time.",
                     )
                     return False
                 words = f"Segmind has no record after {waited}; sent again."
@@ -570,6 +554,18 @@ class Runner:
             )
             self._pause(max(0.05, min(delay, grace - age)))
             delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
+
+    def _leave_unknown(self, run_id: str, words: str) -> None:
+        """SUBMIT_UNKNOWN: what became of the submit is for a person to check in Segmind's console."""
+        self._set(
+            run_id,
+            store.SUBMIT_UNKNOWN,
+            detail=words,
+            settlement=words,
+            error=join(words, SubmitUnknown.hint),
+            error_kind=SubmitUnknown.kind,
+            finished_at=store.now_iso(),
+        )
 
     def _adopt(self, run_id: str, record: RequestRecord, words: str) -> None:
         """The run takes the request the history found: collected like any other, never sent again."""
