@@ -62,14 +62,6 @@ EXPECTED_INFERENCE_S = None  # unknown until the ledger or this process has seen
 # --- request budget shared by every request made with one key -------------------------
 REQUESTS_PER_MINUTE = 50  # Segmind Pro plan; set SEGMIND_RPM for Free (5) or Enterprise
 BUDGET_WINDOW_S = 60.0
-# an adaptive budget (SEGMIND_RPM unset) learns the server's limit: see flux_core/segmind/budget.py
-BUDGET_PROBE_STEP = 1.5  # a full window with no 429 yet raises the limit by half
-BUDGET_PROBE_STEP_AFTER_429 = 1.1  # after a 429, by a tenth
-BUDGET_PROBE_EVERY_S = 10.0  # at most one raise this often
-BUDGET_PROBE_QUIET_S = 300.0  # after a 429, no raise for this long
-BUDGET_PROBE_MAX_RPM = 1200  # never plan more requests a minute than this
-BUDGET_BACKOFF = 0.9  # a 429 sets the limit to this share of what was sent in the window
-BUDGET_MIN_RPM = 2
 
 # --- results ---------------------------------------------------------------------------
 RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour

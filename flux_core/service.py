@@ -160,10 +160,6 @@ class Workbench:
                 else:
                     connection = Connection.resolve(api_key=key)
                 client = SegmindClient(connection=connection)
-                if connection.rpm_learned:  # start from the limit an earlier process learned for the key
-                    learned = self.ledger.learned_rpm(connection.base_url, connection.api_key)
-                    if learned:
-                        client.budget.start_from(learned)
                 runner = Runner(
                     self.ledger,
                     self.data_dir,
@@ -469,7 +465,6 @@ class Workbench:
                 self._settle_costs(backend)
             except (CallFailed, LedgerError):  # tried again on the next scan
                 log.info("real costs could not be looked up this time", exc_info=True)
-        self.remember_limits()
         return taken
 
     def _scan_orphans(self) -> None:
@@ -702,23 +697,8 @@ class Workbench:
         for backend in self._backends.values():
             backend.runner.shutdown(wait=wait)
             backend.client.close()
-        self.remember_limits()
         if self.emulator is not None:
             self.emulator.stop()
-
-    def remember_limits(self) -> None:
-        """Write down the request limits the budgets learned, so the next process starts from them."""
-        for backend in list(self._backends.values()):
-            budget = backend.client.budget
-            if budget.adaptive and budget.changed and budget.rpm:
-                try:
-                    self.ledger.save_learned_rpm(
-                        backend.connection.base_url, backend.connection.api_key, budget.rpm
-                    )
-                except LedgerError:
-                    log.info("the learned request limit could not be saved", exc_info=True)
-                    continue
-                budget.changed = False
 
 
 def _env_number(name: str, kind: type, default: Any) -> Any:

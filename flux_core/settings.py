@@ -27,7 +27,6 @@ class Connection:
     rpm: int | None
     backend: str  # "segmind" or "emulator"
     control_url: str  # where the request history is read (protocol section 6b)
-    rpm_learned: bool = False  # nobody set `rpm`: the budget learns the server's limit from it
 
     def __repr__(self) -> str:
         return (
@@ -68,7 +67,6 @@ class Connection:
             rpm=rpm_int,
             backend=backend,
             control_url=control,
-            rpm_learned=rpm in (None, "") and not os.environ.get(D.RPM_ENV, "").strip(),
         )
 
 

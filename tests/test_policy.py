@@ -101,56 +101,6 @@ def test_budget_spreads_requests_over_the_window():
     assert budget.reserve() == 30.0  # the 5th waits for the 2nd slot
 
 
-def test_an_adaptive_budget_raises_its_limit_while_no_429_comes():
-    clock = FakeClock()
-    budget = RequestBudget(rpm=4, window_s=60.0, clock=clock, adaptive=True)
-    assert [budget.reserve() for _ in range(4)] == [0.0] * 4
-    assert budget.reserve() == 0.0 and budget.rpm == 6 and budget.changed  # a full window: +50 %
-    assert budget.reserve() == 0.0  # the 6th fits the raised limit
-    assert budget.reserve() == 60.0 and budget.rpm == 6  # no second raise within BUDGET_PROBE_EVERY_S
-    clock.now += 10
-    assert budget.reserve() == 0.0 and budget.rpm == 9
-
-
-def test_a_429_sets_an_adaptive_limit_under_what_was_sent_and_holds_it():
-    clock = FakeClock()
-    budget = RequestBudget(rpm=50, window_s=60.0, clock=clock, adaptive=True)
-    for _ in range(20):
-        budget.reserve()
-    clock.now += 1
-    budget.rate_limited(None)
-    assert budget.rpm == 18  # 90 % of the 20 sent
-    for _ in range(18):
-        budget.reserve()
-    clock.now += 30
-    assert budget.reserve() > 0 and budget.rpm == 18  # no probing for BUDGET_PROBE_QUIET_S after a 429
-    clock.now += 300
-    for _ in range(19):  # a full window again, long after the 429
-        budget.reserve()
-    assert budget.rpm == 20  # then gently: +10 %
-
-
-def test_a_limit_someone_set_is_never_learned_over():
-    clock = FakeClock()
-    budget = RequestBudget(rpm=3, window_s=60.0, clock=clock)
-    for _ in range(3):
-        budget.reserve()
-    assert budget.reserve() == 60.0 and budget.rpm == 3
-    budget.rate_limited(None)
-    assert budget.rpm == 3 and not budget.changed
-
-
-def test_the_limit_is_learned_only_when_segmind_rpm_is_unset(monkeypatch):
-    from flux_core.settings import Connection
-
-    monkeypatch.delenv("SEGMIND_RPM", raising=False)
-    assert Connection.resolve(api_key="SG_0123456789abcdef").rpm_learned
-    monkeypatch.setenv("SEGMIND_RPM", "50")
-    assert not Connection.resolve(api_key="SG_0123456789abcdef").rpm_learned
-    monkeypatch.delenv("SEGMIND_RPM")
-    assert not Connection.resolve(api_key="SG_0123456789abcdef", rpm=50).rpm_learned
-
-
 def test_budget_without_a_limit_still_honours_a_429_pause():
     clock = FakeClock()
     budget = RequestBudget(rpm=None, clock=clock)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import socket
 
-import httpx
 import pytest
 from PIL import Image
 
-from flux_core.errors import RateLimited
 from flux_core.ledger import store
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams
@@ -268,31 +266,3 @@ def test_the_app_picks_up_runs_nobody_drives(emulator, data_dir, monkeypatch):
         assert row.status == store.COMPLETED and row.error is None
     finally:
         bench.shutdown(wait=True)
-
-
-def test_the_request_limit_a_key_learned_is_where_the_next_process_starts(emulator, data_dir, monkeypatch):
-    from flux_core.segmind import budget as budgets
-    from flux_core.service import Workbench
-
-    server = emulator(rpm=8, rate_window_s=60.0, latency_s=0.1)  # counts every request of the key
-    monkeypatch.setenv("SEGMIND_BASE_URL", server.url)  # SEGMIND_RPM unset: the budget learns
-    monkeypatch.setattr(budgets, "_registry", {})
-    bench = Workbench(data_dir, api_key=TEST_KEY, emulator_port=0, background=False)
-    budget = bench.default.client.budget
-    assert budget.adaptive and budget.rpm == 50
-    for _ in range(9):  # a script's burst: the server allows 8 a minute, the 9th is a 429
-        budget.reserve()
-        httpx.get(f"{server.url}/v1/get-user-credits", headers={"x-api-key": TEST_KEY})
-    with pytest.raises(RateLimited):
-        bench.default.client.credits()
-    assert budget.rpm < 50
-    learned = budget.rpm
-    bench.shutdown(wait=True)
-    assert Ledger(data_dir / "ledger.db").learned_rpm(server.url, TEST_KEY) == learned
-
-    monkeypatch.setattr(budgets, "_registry", {})  # a new process
-    again = Workbench(data_dir, api_key=TEST_KEY, emulator_port=0, background=False)
-    try:
-        assert again.default.client.budget.rpm == learned
-    finally:
-        again.shutdown(wait=True)

@@ -78,7 +78,6 @@ def test_schema_of_a_blank_database(data_dir):
             "sweeps",
             "sweep_cells",
             "votes",
-            "key_limits",
             "runs_fts",
             "_sqlite_migrations",
         } <= tables
@@ -99,7 +98,6 @@ def test_schema_of_a_blank_database(data_dir):
             "0004_sort_indexes",
             "0005_key_ids_lease_expiry_download_attempts",
             "0006_settling_real_cost_imports",
-            "0007_learned_request_limits",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -125,7 +123,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 7
+        assert db["_sqlite_migrations"].count == 6
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

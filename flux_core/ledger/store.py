@@ -228,21 +228,6 @@ def _m0006(db: Database) -> None:
     )
 
 
-@migrations(name="0007_learned_request_limits")
-def _m0007(db: Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE key_limits (
-            base_url TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            rpm INTEGER NOT NULL,
-            learned_at TEXT NOT NULL,
-            PRIMARY KEY (base_url, key_id)
-        );
-        """
-    )
-
-
 def key_id(api_key: str | None) -> str | None:
     """Which key a run belongs to, without the key: a one-way fingerprint (never the key itself)."""
     if not api_key:
@@ -576,22 +561,6 @@ class Ledger:
             db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
             db.table("run_events").insert({"run_id": run_id, "at": at, "status": found[0], "detail": detail})
         return True
-
-    def learned_rpm(self, base_url: str, key: str | None) -> int | None:
-        """The request limit an earlier process learned for this key at this server."""
-        with self.db() as db:
-            found = db.execute(
-                "SELECT rpm FROM key_limits WHERE base_url = ? AND key_id = ?", [base_url, key_id(key)]
-            ).fetchone()
-        return int(found[0]) if found else None
-
-    def save_learned_rpm(self, base_url: str, key: str | None, rpm: int) -> None:
-        with self.write() as db:
-            db.execute(
-                "INSERT INTO key_limits (base_url, key_id, rpm, learned_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (base_url, key_id) DO UPDATE SET rpm = excluded.rpm, learned_at = excluded.learned_at",
-                [base_url, key_id(key), rpm, now_iso()],
-            )
 
     def claimed_request_ids(self, request_ids: list[str]) -> set[str]:
         """Which of these Segmind request ids a run in the ledger already holds."""

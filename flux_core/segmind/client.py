@@ -108,9 +108,8 @@ class _Protocol:
         self.slug = slug
         self._clock = clock
         self.estimate = estimate or DurationEstimate()
-        learns = self.connection.rpm_learned
         self.budget = budget or budget_for(
-            self.connection.base_url, self.connection.api_key, self.connection.rpm, adaptive=learns
+            self.connection.base_url, self.connection.api_key, self.connection.rpm
         )
         self._origin = _origin(self.connection.base_url)
         self._control_origin = _origin(self.connection.control_url)
@@ -118,7 +117,7 @@ class _Protocol:
             self.control_budget = self.budget
         else:
             self.control_budget = control_budget or budget_for(
-                self.connection.control_url, self.connection.api_key, self.connection.rpm, adaptive=learns
+                self.connection.control_url, self.connection.api_key, self.connection.rpm
             )
 
     # --- plumbing -------------------------------------------------------------------------
@@ -162,9 +161,9 @@ class _Protocol:
 
     def _error(self, response: httpx.Response) -> CallFailed:
         error = error_from_response(response, secret=self.connection.api_key)
-        if isinstance(error, RateLimited):
-            # the budget learns from it; every request with this key to that server waits for the reset
-            self._budget_of(str(response.request.url)).rate_limited(error.reset_at)
+        if isinstance(error, RateLimited) and error.reset_at is not None:
+            # every request with this key to that server waits for the reset
+            self._budget_of(str(response.request.url)).pause_until(error.reset_at)
         return error
 
     def _read_state(self, response: httpx.Response) -> dict[str, Any]:
