@@ -162,5 +162,6 @@ IMPORT_DAYS = 7  # `flux-lab import-history` and History's import look back this
 IMPORT_MAX_PAGES = 50  # history pages read per date window on an import
 IMPORTED = "imported"  # a run's origin when it was made elsewhere and brought in from the history
 PRICING_SAMPLE = 200  # recent runs with a real cost that the estimate is learned from
-COST_CHECK_BATCH = 10  # finished runs whose real cost is looked up in one pass of the scan
+COST_CHECK_BATCH = 200  # finished runs whose real cost one pass looks up (one history read)
+COST_MAX_PAGES = 3  # history pages one pass reads for them
 IMPORT_MAX_DAYS = 365  # the furthest back an import may look

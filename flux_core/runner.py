@@ -428,7 +428,6 @@ class Runner:
                 )
             elif status == store.DOWNLOADING:
                 self._download(row, params)
-                self._record_cost(run_id)
                 return
             else:
                 return
@@ -663,17 +662,6 @@ class Runner:
             )
             self._pause(delay)
             delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
-
-    def _record_cost(self, run_id: str) -> None:
-        """The run's real cost from Segmind's record (a record that lags is looked up again later)."""
-        row = self.ledger.get(run_id)
-        if row is None or row.request_id is None or row.cost_usd is not None:
-            return
-        look = settle.find_request(self.client, row.request_id)
-        fields: dict[str, Any] = {"cost_checked_at": store.now_iso()}
-        if look.record is not None and look.record.cost_usd is not None:
-            fields["cost_usd"] = look.record.cost_usd
-        self.ledger.transition(run_id, **fields)
 
     def _download(self, row: Run, params: FluxParams) -> None:
         """Fetch the image (streamed to disk, capped), check it and store it. An output that can

@@ -477,9 +477,9 @@ class Workbench:
 
     # --- Segmind's own record: real costs, and the runs made elsewhere ------------------------
     def settle_costs(self, session_key: str | None = None, limit: int = D.COST_CHECK_BATCH) -> int:
-        """Look up the real cost of finished runs whose request record had not landed when they
-        finished (each at most every COST_CHECK_EVERY_S, for COST_CHECK_FOR_S); returns how many
-        got theirs."""
+        """Look up the real cost of finished runs that lack it, from one read of Segmind's request
+        history (a page or two, not a request per run); each run is asked about at most every
+        COST_CHECK_EVERY_S, for COST_CHECK_FOR_S. Returns how many got theirs."""
         return self._settle_costs(self.backend(session_key), limit)
 
     def _settle_costs(self, backend: "Backend", limit: int = D.COST_CHECK_BATCH) -> int:
@@ -498,18 +498,18 @@ class Workbench:
                 limit,
             ],
         )
-        found = 0
+        if not due:
+            return 0
+        costs = settle.costs_of(
+            backend.client, {r.request_id or "" for r in due}, since=min(r.finished_at or "" for r in due)
+        )
         for row in due:
-            look = settle.find_request(backend.client, row.request_id or "")
-            if not look.reachable:
-                break  # tried again on the next pass
-            cost = look.record.cost_usd if look.record is not None else None
+            cost = costs.get(row.request_id or "")
             if cost is not None:
                 self.ledger.transition(row.id, cost_checked_at=store.now_iso(), cost_usd=cost)
-                found += 1
             else:
                 self.ledger.transition(row.id, cost_checked_at=store.now_iso())
-        return found
+        return sum(1 for row in due if costs.get(row.request_id or "") is not None)
 
     def real_cost(self, run_id: str, session_key: str | None = None) -> Run:
         """The run, with its real cost looked up in Segmind's record if the ledger lacks it."""

@@ -80,6 +80,23 @@ def find_request(client: SegmindClient, request_id: str) -> Lookup:
         return Lookup.failed(exc)
 
 
+def costs_of(client: SegmindClient, request_ids: set[str], since: str) -> dict[str, float]:
+    """The real cost of each of these requests that the history has, read page by page (newest
+    first) from the day before `since` (an ISO time) until all are found or the pages run out."""
+    start = datetime.fromisoformat(since.replace("Z", "+00:00")).date() if since else utc_now().date()
+    found: dict[str, float] = {}
+    for page in range(1, D.COST_MAX_PAGES + 1):
+        listed = client.history(
+            page=page, from_date=start - timedelta(days=1), to_date=utc_now().date() + timedelta(days=1)
+        )
+        for record in listed.records:
+            if record.request_id in request_ids and record.cost_usd is not None:
+                found[record.request_id] = record.cost_usd
+        if len(found) == len(request_ids) or not listed.has_more:
+            break
+    return found
+
+
 def records_since(
     client: SegmindClient, days: float, *, user_email: str | None = None
 ) -> list[RequestRecord]:
