@@ -7,6 +7,7 @@ fresh in-process emulator on loopback. Prints figures side by side and a markdow
     .venv/bin/python bench/loop_latency.py --only 1,3
     .venv/bin/python bench/loop_latency.py --scale --jobs 16,64,256   # scenario 1 at those sizes only
     .venv/bin/python bench/loop_latency.py --scale --only 1,2,3,4     # both
+    .venv/bin/python bench/loop_latency.py --scale --jobs 256 --scale-rpm 0   # Flux Lab without its budget
 
 Where the moments come from (wall clock, time.time(), the same machine on both sides):
 - a job completed on the server at created + queue_s + latency_s (the emulator's own job record);
@@ -52,7 +53,7 @@ class Scenario:
     flux_rpm: str | None = None  # SEGMIND_RPM for Flux Lab; None: unset
 
 
-def scenarios(scale_jobs: list[int]) -> dict[str, Scenario]:
+def scenarios(scale_jobs: list[int], scale_rpm: str | None = None) -> dict[str, Scenario]:
     fast = {"latency_s": 4.0, "latency_spread_s": 1.2}
     out = {
         "1": Scenario("1", "16 jobs of ~4 s ±30 %, server without a limit", 16, fast),
@@ -70,8 +71,10 @@ def scenarios(scale_jobs: list[int]) -> dict[str, Scenario]:
             {**fast, "rpm": 60, "rate_window_s": 60.0, "count_polls": True},
         ),
     }
+    rpm_note = "" if scale_rpm is None else f", SEGMIND_RPM={scale_rpm} for Flux Lab"
     for n in scale_jobs:
-        out[f"1x{n}"] = Scenario(f"1 @{n}", f"{n} jobs of ~4 s ±30 %, server without a limit", n, fast)
+        title = f"{n} jobs of ~4 s ±30 %, server without a limit{rpm_note}"
+        out[f"1x{n}"] = Scenario(f"1 @{n}", title, n, fast, flux_rpm=scale_rpm)
     return out
 
 
@@ -90,6 +93,7 @@ class Result:
     polls: int = 0
     results: int = 0
     downloads: int = 0
+    history: int = 0  # request-history lookups (Flux Lab's real-cost check after each run)
     submit_requests: int = 0
     submits: int = 0
     rate_limited: int = 0
@@ -135,7 +139,7 @@ def _fill_server_side(
     made = [j.created - started for j in list(server.emulator.jobs.values())]
     if made:
         r.submit_span = (min(made), max(made))
-    r.polls, r.results, r.downloads = s.polls, s.results, s.downloads
+    r.polls, r.results, r.downloads, r.history = s.polls, s.results, s.downloads, s.history_requests
     r.submit_requests, r.submits, r.rate_limited = s.submit_requests, s.submits, s.rate_limited
     done = _completions(server)
     if done:
@@ -269,6 +273,7 @@ def _cells(r: Result) -> list[str]:
         lag,
         f"{r.per_job(r.polls + r.results):.2f}",
         f"{r.per_job(r.submit_requests):.2f} ({r.submits} made)",
+        f"{r.per_job(r.downloads):.2f} + {r.per_job(r.history):.2f}",
         str(r.rate_limited),
         f"{r.per_job(r.cpu_s):.3f}" + (" *" if r.contender == "official SDK" else ""),
         f"{r.per_job(r.server_cpu_s):.3f}",
@@ -283,6 +288,7 @@ HEADER = [
     "completion→result median / p95 s",
     "status+result req/job",
     "submit req/job",
+    "download + history req/job",
     "429s",
     "client CPU s/job",
     "emulator CPU s/job",
@@ -301,7 +307,7 @@ def print_pair(s: Scenario, pair: list[Result]) -> None:
             f"  {r.contender:13}: {cells['completed']} in {cells['wall s']} s; overhead beyond the last job "
             f"{cells['overhead s']} s; completion→result median/p95 {cells['completion→result median / p95 s']} s; "
             f"{cells['status+result req/job']} status+result requests a job ({r.polls} status, {r.results} result, "
-            f"{r.downloads} downloads); submit requests a job {cells['submit req/job']}; 429s {r.rate_limited}; "
+            f"{r.downloads} downloads, {r.history} history lookups); submit requests a job {cells['submit req/job']}; 429s {r.rate_limited}; "
             f"CPU a job {cells['client CPU s/job']} s (emulator thread {cells['emulator CPU s/job']} s); "
             f"jobs made {_span(r)}; outcomes {r.outcomes}",
             flush=True,
@@ -330,11 +336,14 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="run scenario 1 at the sizes of --jobs")
     parser.add_argument("--jobs", default="16,64,256", help="sizes for --scale (default 16,64,256)")
     parser.add_argument(
+        "--scale-rpm", default=None, help="SEGMIND_RPM for Flux Lab in the --scale rows (default: unset)"
+    )
+    parser.add_argument(
         "--contenders", default="flux-lab,sdk", help="flux-lab, sdk or both (default flux-lab,sdk)"
     )
     args = parser.parse_args()
     sizes = [int(n) for n in args.jobs.split(",") if n.strip()] if args.scale else []
-    table = scenarios(sizes)
+    table = scenarios(sizes, args.scale_rpm)
     chosen = args.only.split(",") if args.only is not None else ([] if args.scale else ["1", "2", "3", "4"])
     chosen = [c.strip() for c in chosen if c.strip()] + [f"1x{n}" for n in sizes]
     unknown = [c for c in chosen if c not in table]
