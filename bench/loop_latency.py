@@ -142,7 +142,7 @@ def _fill_server_side(
     r.polls, r.results, r.downloads, r.history = s.polls, s.results, s.downloads, s.history_requests
     r.submit_requests, r.submits, r.rate_limited = s.submit_requests, s.submits, s.rate_limited
     done = _completions(server)
-    if done:
+    if done and r.completed:  # a client that got nothing has no overhead to speak of
         r.overhead_s = ended - max(moment for moment, _ in done.values())
     return done
 
@@ -196,16 +196,16 @@ def flux_lab(s: Scenario) -> Result:
             r.outcomes[status] = r.outcomes.get(status, 0) + 1
         if out.returncode and not out.stdout.strip():
             r.outcomes[f"exit {out.returncode}: {out.stderr.strip().splitlines()[-1:]}"] = 1
-        done = _fill_server_side(r, server, started, ended)
         db = sqlite3.connect(f"file:{Path(data) / 'ledger.db'}?mode=ro", uri=True)
         try:
-            rows = db.execute("SELECT request_id, status, finished_at FROM runs").fetchall()
+            rows = db.execute(
+                "SELECT request_id, finished_at FROM runs WHERE status = 'COMPLETED'"
+            ).fetchall()
         finally:
             db.close()
-        for request_id, status, finished_at in rows:
-            if status != "COMPLETED":
-                continue
-            r.completed += 1
+        r.completed = len(rows)
+        done = _fill_server_side(r, server, started, ended)
+        for request_id, finished_at in rows:
             if request_id in done and finished_at:
                 r.lags.append(_epoch(finished_at) - done[request_id][0])
     return r
