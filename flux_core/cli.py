@@ -327,15 +327,6 @@ def _print_run(row: Run, data_dir: Path, as_json: bool, problem: str | None = No
         print(f"flux-lab: {info['status']}: {terminal_text(error)}", file=sys.stderr, flush=True)
 
 
-def _settle_costs(wb: Workbench) -> None:
-    """The real cost of what this command finished, from one read of Segmind's request history;
-    a command never fails for it (the app's scan, or the next command, tries again)."""
-    try:
-        wb.settle_costs()
-    except (CallFailed, LedgerError) as exc:
-        log.info("real costs could not be looked up: %s", exc.message)
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     seed_random = args.seed is None or str(args.seed).strip().lower() == "random"
     _validate_all(args, [args.seed], [args.safety_tolerance])
@@ -344,9 +335,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         wb.require_key()
         params = _params(args, seed=args.seed, tolerance=args.safety_tolerance, urls=args.image_url)
         run_id = wb.submit(params, seed_random=seed_random, references=refs)
-        wb.wait([run_id])
-        _settle_costs(wb)
-        row = wb.runs([run_id])[0]
+        [row] = wb.wait([run_id])
         _print_run(row, wb.data_dir, args.json, wb.problem(run_id))
         return _exit_code([row])
 
@@ -370,12 +359,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         run_ids = [cell.run.id for cell in view.cells] if view else []
         for row in wb.as_completed(run_ids):
             _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
-        _settle_costs(wb)
+        finished = wb.wait(run_ids)  # all done already: their real costs
         if not args.json:
             print(
                 f"Sweep {sweep_id}: the Compare page shows it at /compare?sweep={sweep_id}", file=sys.stderr
             )
-        return _exit_code(wb.runs(run_ids))
+        return _exit_code(finished)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -400,7 +389,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         row = wb.run(args.run_id)
         if row is None:
             raise UsageError(f"flux-lab show: no run with id {args.run_id!r}; `flux-lab history` lists them")
-        if row.cost_usd is None and os.environ.get(D.API_KEY_ENV):
+        if row.cost_usd is None:
             try:  # its real cost from Segmind's record, if it had not landed when the run finished
                 row = wb.real_cost(row.id)
             except CallFailed as exc:
@@ -424,9 +413,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run_ids = wb.resume()
         if run_ids:
             wb.require_key()
-        wb.wait(run_ids)
-        _settle_costs(wb)
-        rows = wb.runs(run_ids)
+        rows = wb.wait(run_ids)
         for row in rows:
             _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
         if not args.json:
@@ -448,9 +435,7 @@ def cmd_import_history(args: argparse.Namespace) -> int:
             report = wb.import_history(days=args.days, user_email=args.user_email)
         except ParamsError as exc:
             raise UsageError("flux-lab import-history: " + "; ".join(exc.problems)) from None
-        wb.wait(list(report.imported))
-        _settle_costs(wb)
-        rows = wb.runs(list(report.imported))
+        rows = wb.wait(list(report.imported))
     if args.json:
         print(
             json.dumps(

@@ -487,18 +487,18 @@ class Runner:
                 log.warning(
                     "run %s: submit answered %s; history unreadable: %s", run_id, exc.status, look.problem
                 )
-                self.ledger.note(
+                self.ledger.transition(
                     run_id,
-                    f"{exc.message} Segmind's request history could not be read ({look.problem}); "
+                    detail=f"{exc.message} Segmind's request history could not be read ({look.problem}); "
                     "sent again on Segmind's word that it did not take the job.",
                     owner=self.owner,
                 )
                 return False
             left = deadline - time.monotonic()
             if left <= 0:
-                self.ledger.note(
+                self.ledger.transition(
                     run_id,
-                    f"{exc.message} Segmind's request history shows no such request after {wait:.0f} s; "
+                    detail=f"{exc.message} Segmind's request history shows no such request after {wait:.0f} s; "
                     "sent again.",
                     owner=self.owner,
                 )
@@ -545,9 +545,9 @@ class Runner:
                 self._set(run_id, store.SUBMITTING, detail=words, settlement=words, resent=1)
                 return True
             seen = "no such request yet" if look.reachable else f"could not be read ({look.problem})"
-            self.ledger.note(
+            self.ledger.transition(
                 run_id,
-                f"Segmind's request history, look {looks}: {seen}.",
+                detail=f"Segmind's request history, look {looks}: {seen}.",
                 owner=self.owner,
                 settlement=f"Looking in Segmind's request history: {seen} ({looks} look(s) so far).",
             )
@@ -651,13 +651,15 @@ class Runner:
                 words = (
                     "Past Segmind's one-hour status retention; its request history has the result; collected."
                 )
-                self.ledger.note(row.id, words, owner=self.owner, settlement=words, cost_usd=record.cost_usd)
+                self.ledger.transition(
+                    row.id, detail=words, owner=self.owner, settlement=words, cost_usd=record.cost_usd
+                )
                 return Outcome(job=job, body={}, image_url=record.generation_url, metrics={})
             if record.status == "FAILED":
                 raise failure_from_body({"status": "FAILED", "error": record.error}, params.safety_tolerance)
-            self.ledger.note(
+            self.ledger.transition(
                 row.id,
-                "Segmind's request history says the request is still pending.",
+                detail="Segmind's request history says the request is still pending.",
                 owner=self.owner,
             )
             self._pause(delay)

@@ -389,9 +389,14 @@ class Workbench:
         return self.ledger.get_many(run_ids)
 
     def wait(self, run_ids: list[str]) -> list[Run]:
-        """Block until these runs are no longer driven here; their rows as they ended."""
+        """Block until these runs are no longer driven here; their rows as they ended, with the real
+        cost of those that finished (one read of Segmind's record; never fails the wait)."""
         for backend in list(self._backends.values()):
             backend.runner.wait(run_ids)
+            try:
+                self._settle_costs(backend)
+            except (CallFailed, LedgerError) as exc:  # the app's scan, or the next command, tries again
+                log.info("real costs could not be looked up: %s", exc.message)
         return self.ledger.get_many(run_ids)
 
     def as_completed(self, run_ids: list[str]) -> Iterator[Run]:
@@ -485,7 +490,7 @@ class Workbench:
     def _settle_costs(self, backend: "Backend", limit: int = D.COST_CHECK_BATCH) -> int:
         key = store.key_id(backend.connection.api_key)
         due = self.ledger.runs(
-            "SELECT * FROM runs WHERE cost_usd IS NULL AND request_id IS NOT NULL AND status IN (?, ?) "
+            "SELECT * FROM runs INDEXED BY runs_cost_open WHERE cost_usd IS NULL AND request_id IS NOT NULL AND status IN (?, ?) "
             "AND base_url = ? AND key_id = ? AND finished_at >= ? "
             "AND (cost_checked_at IS NULL OR cost_checked_at < ?) ORDER BY seq DESC LIMIT ?",
             [
@@ -516,7 +521,8 @@ class Workbench:
         row = self._row(run_id)
         backend = self.backend(session_key)
         if (
-            row.cost_usd is None
+            backend.connection.api_key
+            and row.cost_usd is None
             and row.request_id
             and row.state.billed != "no"
             and row.base_url == backend.connection.base_url

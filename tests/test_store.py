@@ -98,6 +98,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0004_sort_indexes",
             "0005_key_ids_lease_expiry_download_attempts",
             "0006_settling_real_cost_imports",
+            "0007_real_cost_index",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -123,7 +124,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 6
+        assert db["_sqlite_migrations"].count == 7
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

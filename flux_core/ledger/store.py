@@ -228,6 +228,13 @@ def _m0006(db: Database) -> None:
     )
 
 
+@migrations(name="0007_real_cost_index")
+def _m0007(db: Database) -> None:
+    # the estimate learns from a server's newest real costs on every Compose rerun: an index range
+    # of at most PRICING_SAMPLE rows, never a scan of the ledger
+    db.executescript("CREATE INDEX runs_real_cost ON runs(base_url, seq) WHERE cost_usd IS NOT NULL;")
+
+
 def key_id(api_key: str | None) -> str | None:
     """Which key a run belongs to, without the key: a one-way fingerprint (never the key itself)."""
     if not api_key:
@@ -523,11 +530,13 @@ class Ledger:
         owner: str | None = None,
         **fields: Any,
     ) -> bool:
-        """Update a run's fields and, when `status` is given, record the transition. With `owner`,
-        only while that owner holds the run's lease (a runner whose lease was taken over stops
-        writing). Server text in `error` is redacted. Returns whether the row was updated (False:
-        no such run, or the lease is another's). A status change the lifecycle table does not
-        allow raises IllegalTransition and changes nothing; changing only fields always works."""
+        """Update a run's fields and, when `status` is given, record the transition; a `detail`
+        without a `status` is recorded as an event under the run's current status (something that
+        happened to it, such as a look at Segmind's record). With `owner`, only while that owner
+        holds the run's lease (a runner whose lease was taken over stops writing). Server text in
+        `error` is redacted. Returns whether the row was updated (False: no such run, or the lease
+        is another's). A status change the lifecycle table does not allow raises IllegalTransition
+        and changes nothing; changing only fields always works."""
         at = now_iso()
         updates = {**_redacted(fields), "updated_at": at}
         if status is not None:
@@ -542,24 +551,10 @@ class Ledger:
                 state = lifecycle.STATES.get(current)
                 raise IllegalTransition(run_id, current, status, state.then if state else ())
             db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
-            if status is not None:
+            if status is not None or detail is not None:
                 db.table("run_events").insert(
-                    {"run_id": run_id, "at": at, "status": status, "detail": detail}
+                    {"run_id": run_id, "at": at, "status": status or current, "detail": detail}
                 )
-        return True
-
-    def note(self, run_id: str, detail: str, *, owner: str | None = None, **fields: Any) -> bool:
-        """Write something that happened to a run into its history (an event under its current
-        status, which does not change) with any `fields`; with `owner`, only while it holds the lease."""
-        at = now_iso()
-        updates = {**_redacted(fields), "updated_at": at}
-        sets = ", ".join(f"[{k}] = ?" for k in updates)
-        with self.write() as db:
-            found = db.execute("SELECT status, lease FROM runs WHERE id = ?", [run_id]).fetchone()
-            if found is None or (owner is not None and found[1] != owner):
-                return False
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*updates.values(), run_id])
-            db.table("run_events").insert({"run_id": run_id, "at": at, "status": found[0], "detail": detail})
         return True
 
     def claimed_request_ids(self, request_ids: list[str]) -> set[str]:
