@@ -116,7 +116,12 @@ def build_parser() -> _Parser:
     _add_params(sweep, single=False)
     sweep.add_argument("--seeds", type=_seeds, required=True, help="e.g. 1,2,3 (or random)")
     sweep.add_argument("--safety-tolerances", type=_csv_ints, default=[D.SAFETY_TOLERANCE], help="e.g. 0,3,6")
-    sweep.add_argument("--concurrency", type=int, default=D.SWEEP_CONCURRENCY)
+    sweep.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="at most this many runs in flight (default: every cell, as the key's budget allows)",
+    )
     sweep.add_argument(
         "--run-again",
         action="store_true",
@@ -232,7 +237,7 @@ def emulator_config(args: argparse.Namespace) -> EmulatorConfig:
 
 @contextlib.contextmanager
 def workbench(
-    args: argparse.Namespace, *, concurrency: int = 1, progress: bool = False
+    args: argparse.Namespace, *, concurrency: int | None = None, progress: bool = False
 ) -> Iterator[Workbench]:
     """The service for one command: the configured key (or `--emulator`), no background scans.
     Ctrl+C or an error leaves runs in flight for `flux-lab resume` and exits at once."""
@@ -341,7 +346,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("flux-lab sweep: --concurrency must be at least 1")
     _validate_all(args, args.seeds, args.safety_tolerances)
     refs = _references(args)
@@ -408,7 +413,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    with workbench(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as wb:
+    with workbench(args, progress=not args.json) as wb:
         elsewhere = wb.elsewhere()
         run_ids = wb.resume()
         if run_ids:
@@ -429,7 +434,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_import_history(args: argparse.Namespace) -> int:
-    with workbench(args, concurrency=D.SWEEP_CONCURRENCY, progress=not args.json) as wb:
+    with workbench(args, progress=not args.json) as wb:
         wb.require_key()
         try:
             report = wb.import_history(days=args.days, user_email=args.user_email)

@@ -58,10 +58,38 @@ POLL_MAX_S = 5.0
 POLL_GROWTH = 1.35
 POLL_NEAR_EXPECTED_S = 1.0  # cadence once a job is past its expected duration
 EXPECTED_INFERENCE_S = None  # unknown until the ledger or this process has seen a job
+# --- the request scheduler's looks at jobs in flight (flux_core/segmind/scheduler.py) ---------
+SCHEDULER_CLOSE_S = 5.0  # how long a closing scheduler waits for its connections to close
+EXPECTED_MAX_S = 26.0  # FLUX.2 [max]'s median submit-to-result time, until the ledger knows better
+EXPECTED_REFRESH_S = 60.0  # how often a runner reads the ledger's durations again
+COHORT_SPAN_S = 10.0  # jobs of one expected duration submitted within this of the first: a cohort
+SENTINELS = 2  # of a cohort, this many of the oldest are looked at before any has finished
+LOOK_WINDOW_FRACTION = 0.6  # from this share of the expected duration, every job is looked at
+LOOK_SENTINEL_GROWTH = 0.2  # a sentinel's interval: this share of its age, between the bounds
+LOOK_SENTINEL_MAX_S = 5.0
+LOOK_DENSE_FRACTION = 0.03  # near the finish: this share of the expected duration between looks
+LOOK_DENSE_MIN_S = 0.25
+LOOK_DENSE_MAX_S = 1.0
+LOOK_BATCH_GAIN_MAX = 3.0  # a history read for n jobs: looks up to this many times as often
+LOOK_MIN_S = 0.1
+LOOK_BACKSTOP_S = 30.0  # a job the history watches is still polled itself this often
+LOOK_HISTORY_MAX_PAGES = 3  # of 100 rows each, per read of the history as a poll
+HISTORY_SHOWS_WITHIN_S = 3.0  # a history fit to poll with lists a request this soon after submit
+HISTORY_MAX_LAG_S = 1.0  # ... and shows it finished no later than this after a poll did
+HISTORY_MISSES_MAX = 3  # reads that fail (or list no job in flight) before polling each job
+HISTORY_RETRY_S = 600.0  # then the history is tried as a poll again after this
 
 # --- request budget shared by every request made with one key -------------------------
-REQUESTS_PER_MINUTE = 50  # Segmind Pro plan; set SEGMIND_RPM for Free (5) or Enterprise
+REQUESTS_PER_MINUTE = 50  # Segmind Pro plan: where a key's learning starts; SEGMIND_RPM forces a limit
 BUDGET_WINDOW_S = 60.0
+BUDGET_RAMP_START = 2  # requests past what the server has taken, in flight at once, at first
+BUDGET_RAMP_MAX = 64
+BUDGET_PROBE_COOLDOWN_S = 900.0  # after a 429 the learned limit holds this long before probing again
+PRIORITY_RESULT = 0  # when requests are short: a finished job's result first (it brings an image)
+PRIORITY_SUBMIT = 1
+PRIORITY_HISTORY = 2  # one read of the request history looks at every job in flight
+PRIORITY_POLL = 3
+BUDGET_RECHECK_S = 0.05  # a waiter whose slot hangs on a reply in flight asks again after this
 
 # --- results ---------------------------------------------------------------------------
 RETENTION_S = 3600.0  # Segmind keeps request status and results for one hour
@@ -73,10 +101,8 @@ THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"  # named by thei
 DATA_DIR_ENV = "FLUX_LAB_DATA"
 DATA_DIR = "~/.flux-lab"
 DB_NAME = "ledger.db"
-CONCURRENCY = 4  # runs driven at once by the runner
 LEASE_TTL_S = 90.0  # a run's lease lapses this long after its owner last renewed it
 LEASE_RENEW_S = 20.0  # how often a runner renews the leases of the runs it drives
-SWEEP_CONCURRENCY = 8
 
 # --- logging ---------------------------------------------------------------------------
 LOG_LEVEL_ENV = "FLUX_LAB_LOG_LEVEL"
@@ -101,7 +127,9 @@ EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded refer
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
 PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
-LIVE_REFRESH_S = 1.0  # how often the live status fragment reads the ledger
+LIVE_REFRESH_S = 0.25  # how often the live status fragment reads the ledger (one row: cheap)
+LIVE_GRID_REFRESH_S = 0.5  # how often Compare's grid of a sweep in flight is drawn again
+RECENT_REFRESH_S = 2.0  # how often Compose's strip of recent runs is drawn again
 KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip

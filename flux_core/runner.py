@@ -7,13 +7,14 @@ finish what this one started: `resume()` takes over the runs whose owner is gone
 
 from __future__ import annotations
 
+import functools
 import os
-import queue
 import secrets
 import socket
 import threading
 import time
-from concurrent.futures import Future, wait as wait_futures
+from collections import deque
+from concurrent.futures import CancelledError, Future, wait as wait_futures
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +23,8 @@ from flux_core import defaults as D
 from flux_core.media import images
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
-from flux_core.segmind.client import SegmindClient
+from flux_core.segmind.client import Offload, Ops, SegmindClient, Sleep
+from flux_core.segmind.scheduler import scheduler_for
 from flux_core.errors import (
     STAYS_OPEN,
     AuthError,
@@ -60,54 +62,6 @@ WAITING_FOR_KEY_TEXT = (
 UpdateCallback = Callable[[Run], None]
 
 
-class _WorkerPool:
-    """A fixed set of daemon threads. Unlike ThreadPoolExecutor's, they never hold up the exit of
-    the process (Ctrl+C on the CLI or the app): a run they were driving stays in the ledger as it
-    was, and the next runner resumes it."""
-
-    def __init__(self, workers: int, name: str):
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-            for i in range(max(1, workers))
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
-        self._queue.put((future, fn, args))
-        return future
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # handed to whoever waits on the future
-                future.set_exception(exc)
-
-    def shutdown(self, wait: bool) -> None:
-        if not wait:  # runs not started yet stay CREATED in the ledger: resume submits them
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[0].cancel()
-        for _ in self._threads:
-            self._queue.put(None)
-        if wait:
-            for thread in self._threads:
-                thread.join()
-
-
 def _owner_alive(row: Run) -> bool:
     """Is the process named in a run's lease still driving it? A lease holds until it lapses (its
     owner renews it every LEASE_RENEW_S while it lives); on this host a lease whose process is gone
@@ -139,10 +93,6 @@ class _LeaseLost(Exception):
     """Another process took this run over (our lease lapsed): stop driving it, write nothing."""
 
 
-class _Stopping(Exception):
-    """The runner is stopping while a run waits: it stays as the ledger has it, for resume."""
-
-
 def _moment(iso: str | None) -> datetime:
     return parse_iso(iso) or datetime.now(timezone.utc)
 
@@ -164,9 +114,11 @@ class Runner:
         client: SegmindClient,
         *,
         backend: str = "segmind",
-        concurrency: int = D.CONCURRENCY,
+        concurrency: int | None = None,
         on_update: UpdateCallback | None = None,
     ):
+        """`concurrency`: at most this many runs in flight (None: as many as the budget allows; the
+        key's scheduler plans their requests)."""
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.client = client
@@ -175,17 +127,24 @@ class Runner:
         self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self.key_id = store.key_id(client.connection.api_key)
         _live_owners.add(self.owner)
-        self._pool = _WorkerPool(concurrency, "flux-run")
+        self._scheduler = scheduler_for(client.connection, client.async_transport(), instant=client.instant)
+        self._cap = concurrency
+        self._released = False
+        self._queued: deque[str] = deque()  # runs waiting for a place under the cap
+        self._driving: dict[str, Future] = {}  # the scheduler's futures of the runs in flight
         self._futures: dict[str, Future] = {}
+        self._expected: dict[tuple[str, int], tuple[float, float]] = {}  # (model, pixels): (s, when read)
         self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._renewer = threading.Thread(target=self._renew_leases, name="flux-lease", daemon=True)
         self._renewer.start()
-        if client.estimate.seconds is None:
-            typical = ledger.typical_duration(client.base_url)
-            if typical:
-                client.estimate.observe(typical)
+        budget = client.budget
+        if not budget.forced and budget.on_learn is None:
+            learned = ledger.learned_limit(self.key_id, client.base_url)
+            if learned is not None:
+                budget.limit, budget.confirmed = learned
+            budget.on_learn = lambda b: ledger.keep_limit(self.key_id, client.base_url, b.limit, b.confirmed)
 
     # --- starting work ---------------------------------------------------------------------
     def enqueue(self, params: FluxParams, *, seed_random: bool = False, sweep_id: str | None = None) -> str:
@@ -272,7 +231,38 @@ class Runner:
 
     def _schedule(self, run_id: str) -> None:
         with self._lock:
-            self._futures[run_id] = self._pool.submit(self._drive, run_id)
+            if run_id in self._futures and not self._futures[run_id].done():
+                return
+            self._futures[run_id] = Future()
+            self._queued.append(run_id)
+        self._launch()
+
+    def _launch(self) -> None:
+        """Hand the queued runs to the scheduler, as many as the cap leaves room for."""
+        while True:
+            with self._lock:
+                if self._stopped.is_set() or not self._queued:
+                    return
+                if self._cap is not None and len(self._driving) >= self._cap:
+                    return
+                run_id = self._queued.popleft()
+                outer = self._futures[run_id]
+                if not outer.set_running_or_notify_cancel():
+                    continue
+                inner = self._scheduler.spawn(self._drive(run_id))
+                self._driving[run_id] = inner
+            inner.add_done_callback(functools.partial(self._landed, run_id, outer))
+
+    def _landed(self, run_id: str, outer: Future, inner: Future) -> None:
+        with self._lock:
+            self._driving.pop(run_id, None)
+        try:
+            outer.set_result(inner.result())
+        except CancelledError:  # the runner stopped: the run stays as the ledger has it
+            outer.set_result(None)
+        except BaseException as exc:  # handed to whoever waits on the future
+            outer.set_exception(exc)
+        self._launch()
 
     def wait(self, run_ids: list[str], timeout: float | None = None) -> list[Run]:
         with self._lock:
@@ -293,9 +283,22 @@ class Runner:
     def shutdown(self, wait: bool = True) -> None:
         """Stop driving runs. wait=True finishes the runs in hand, then closes the client;
         wait=False leaves them where they are in the ledger (resumable) and returns at once."""
-        self._pool.shutdown(wait=wait)
+        if wait:
+            with self._lock:
+                pending = list(self._futures.values())
+            wait_futures(pending)
         self._stopped.set()
+        with self._lock:
+            queued, self._queued = list(self._queued), deque()
+            driving = list(self._driving.values())
+        for run_id in queued:  # not started: they stay as the ledger has them, for resume
+            self._futures[run_id].cancel()
+        for future in driving:  # left where the ledger has them: the next runner resumes them
+            future.cancel()
         _live_owners.discard(self.owner)
+        if not self._released:
+            self._released = True
+            self._scheduler.release()
         if wait:
             self.client.close()
 
@@ -316,17 +319,15 @@ class Runner:
             if row is not None:
                 self.on_update(row)
 
-    def _drive(self, run_id: str) -> None:
+    def _drive(self, run_id: str) -> Ops:
         try:
             row = self.ledger.get(run_id)
             if row is None or row.lease != self.owner:
                 return
-            self._settle(run_id, row)
+            yield from self._settle(run_id, row)
         except _LeaseLost:
             log.warning("run %s was taken over by another process; this one stops driving it", run_id)
             return
-        except _Stopping:
-            log.info("run %s left %s for resume: this runner is stopping", run_id, "as it is")
         except IllegalTransition as exc:  # a bug: the run stays as the ledger has it, resumable
             log.error("run %s: %s", run_id, exc.message, exc_info=True)
             with self._lock:
@@ -346,10 +347,10 @@ class Runner:
         except LedgerError:
             pass  # the lease lapses by itself
 
-    def _settle(self, run_id: str, row: Run) -> None:
+    def _settle(self, run_id: str, row: Run) -> Ops:
         """Drive one run, and write down how it ended (or why it stays open)."""
         try:
-            self._advance(row)
+            yield from self._advance(row)
         except JobTimedOut as exc:
             self._set(
                 run_id,
@@ -393,7 +394,7 @@ class Runner:
                     error=join(exc.user_text(), STAYS_OPEN),
                     error_kind=exc.kind,
                 )
-        except (_LeaseLost, _Stopping, LedgerError, IllegalTransition):
+        except (_LeaseLost, LedgerError, IllegalTransition):
             raise
         except OSError as exc:  # the data directory: a full disk, no permission
             log.error("run %s: cannot write to the data directory", run_id, exc_info=True)
@@ -407,18 +408,18 @@ class Runner:
                 error_kind="internal",
             )
 
-    def _advance(self, row: Run) -> None:
+    def _advance(self, row: Run) -> Ops:
         """Move the run on, state by state, until it ends or must wait (then it stays open)."""
         run_id, params = row.id, row.params
         while True:
             status = row.status
             if status in (store.CREATED, store.SUBMITTING):
-                self._submit(row, params)
+                yield from self._submit(row, params)
             elif status == store.SETTLING:
-                if not self._settle_submit(row, params):
+                if not (yield from self._settle_submit(row, params)):
                     return
             elif status in (store.QUEUED, store.PROCESSING):
-                outcome = self._collect(row, params)
+                outcome = yield from self._collect(row, params)
                 self._set(
                     run_id,
                     store.DOWNLOADING,
@@ -427,14 +428,14 @@ class Runner:
                     **_metric_fields(outcome.metrics),
                 )
             elif status == store.DOWNLOADING:
-                self._download(row, params)
+                yield from self._download(row, params)
                 return
             else:
                 return
             row = self.ledger.get(run_id) or row
 
     # --- the submit, settled with Segmind's request history when its fate is unclear ----------
-    def _submit(self, row: Run, params: FluxParams) -> None:
+    def _submit(self, row: Run, params: FluxParams) -> Ops:
         """Send the run (QUEUED when it is taken). A 500/502/503 is looked up in the request history
         before the submit is sent again; a reply that was lost leaves the run SETTLING."""
         run_id = row.id
@@ -442,13 +443,13 @@ class Runner:
             began = store.now_iso()
             self._set(run_id, store.SUBMITTING, submit_began_at=began)
             try:
-                job = self.client.submit(params)
+                job = yield from self.client.submit_ops(params)
             except SubmitServerError as exc:
-                if self._adopted_after_5xx(run_id, params, began, exc):
+                if (yield from self._adopted_after_5xx(run_id, params, began, exc)):
                     return
                 if attempt == D.SUBMIT_MAX_ATTEMPTS:
                     raise  # Segmind refused every time and holds none of them: nothing was billed
-                self._pause(retry_delay(exc, attempt - 1))
+                yield Sleep(retry_delay(exc, attempt - 1))
                 continue
             except SubmitUnknown as exc:
                 words = f"{exc.message} Looking it up in Segmind's request history."
@@ -467,14 +468,16 @@ class Runner:
             )
             return
 
-    def _adopted_after_5xx(self, run_id: str, params: FluxParams, began: str, exc: SubmitServerError) -> bool:
+    def _adopted_after_5xx(self, run_id: str, params: FluxParams, began: str, exc: SubmitServerError) -> Ops:
         """After a submit answered 5xx: give the history SETTLE_5XX_WAIT_S to show a job it created.
         Adopts it (True), or writes why the submit is sent again (False)."""
         wait = settle_5xx_wait_s()
         deadline = time.monotonic() + wait
         delay = D.SETTLE_LOOKUP_FIRST_S
         while True:
-            look = settle.find_submit(self.client, self.ledger, params.payload(), _moment(began))
+            look = yield from settle.find_submit_ops(
+                self.client, self.ledger, params.payload(), _moment(began)
+            )
             if look.record is not None:
                 self._adopt(
                     run_id,
@@ -503,10 +506,10 @@ class Runner:
                     owner=self.owner,
                 )
                 return False
-            self._pause(min(delay, left))
+            yield Sleep(min(delay, left))
             delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
 
-    def _settle_submit(self, row: Run, params: FluxParams) -> bool:
+    def _settle_submit(self, row: Run, params: FluxParams) -> Ops:
         """A SETTLING run: look for the job its submit created. Found: adopted (QUEUED). None after
         the grace window: sent again, once (SUBMITTING). History unreadable: SUBMIT_UNKNOWN, for a
         person. Returns whether the run moved on; False: it ended or waits (resume goes on)."""
@@ -515,7 +518,7 @@ class Runner:
         began = _moment(row.submit_began_at or row.submitted_at or row.created_at)
         delay, looks = D.SETTLE_LOOKUP_FIRST_S, 0
         while True:
-            look = settle.find_submit(self.client, self.ledger, params.payload(), began)
+            look = yield from settle.find_submit_ops(self.client, self.ledger, params.payload(), began)
             looks += 1
             if look.record is not None:
                 self._adopt(
@@ -551,7 +554,7 @@ class Runner:
                 owner=self.owner,
                 settlement=f"Looking in Segmind's request history: {seen} ({looks} look(s) so far).",
             )
-            self._pause(max(0.05, min(delay, grace - age)))
+            yield Sleep(max(0.05, min(delay, grace - age)))
             delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
 
     def _leave_unknown(self, run_id: str, words: str) -> None:
@@ -585,13 +588,8 @@ class Runner:
             error_kind=None,
         )
 
-    def _pause(self, seconds: float) -> None:
-        """Wait, unless the runner is stopping: then leave the run where the ledger has it."""
-        if self._stopped.wait(seconds):
-            raise _Stopping()
-
     # --- collecting the result ---------------------------------------------------------------
-    def _collect(self, row: Run, params: FluxParams) -> Outcome:
+    def _collect(self, row: Run, params: FluxParams) -> Ops:
         """Poll the job to its end. Once its status has gone (Segmind's one-hour retention), ask the
         request history, which keeps every request: a job is never given up on for its age alone."""
         run_id = row.id
@@ -614,22 +612,35 @@ class Runner:
                     )
 
             try:
-                return self.client.wait(
+                outcome = yield from self.client.wait_ops(
                     job,
                     timeout=D.RETENTION_S,
                     elapsed_s=elapsed,
                     on_status=on_status,
                     safety_tolerance=params.safety_tolerance,
+                    expected_s=self._expected_s(row),
                 )
+                return outcome
             except (JobExpired, JobTimedOut) as exc:
                 log.info("run %s: %s; asking the request history", run_id, exc.message)
-        return self._collect_from_record(row, params, job)
+        outcome = yield from self._collect_from_record(row, params, job)
+        return outcome
 
-    def _collect_from_record(self, row: Run, params: FluxParams, job: Job) -> Outcome:
+    def _expected_s(self, row: Run) -> float:
+        """How long a job like this one takes: the ledger's median for this model and size on this
+        server (read at most once a minute), else the FLUX.2 [max] prior."""
+        slot = (row.model or "", int(row.width or 0) * int(row.height or 0))
+        known = self._expected.get(slot)
+        if known is None or time.monotonic() - known[1] > D.EXPECTED_REFRESH_S:
+            typical = self.ledger.typical_duration(self.client.base_url, row.model, slot[1])
+            known = self._expected[slot] = (typical or D.EXPECTED_MAX_S, time.monotonic())
+        return known[0]
+
+    def _collect_from_record(self, row: Run, params: FluxParams, job: Job) -> Ops:
         request_id = job.request_id
         delay = D.SETTLE_LOOKUP_FIRST_S
         while True:
-            look = settle.find_request(self.client, request_id)
+            look = yield from settle.find_request_ops(self.client, request_id)
             record = look.record
             if not look.reachable:
                 if look.final or _seconds_since(row.submitted_at) >= D.OUTPUT_RETENTION_S:
@@ -662,10 +673,10 @@ class Runner:
                 detail="Segmind's request history says the request is still pending.",
                 owner=self.owner,
             )
-            self._pause(delay)
+            yield Sleep(delay)
             delay = min(delay * 2, D.SETTLE_LOOKUP_MAX_S)
 
-    def _download(self, row: Run, params: FluxParams) -> None:
+    def _download(self, row: Run, params: FluxParams) -> Ops:
         """Fetch the image (streamed to disk, capped), check it and store it. An output that can
         never be an image, or one that failed DOWNLOAD_MAX_ATTEMPTS drives, ends UNUSABLE: the job
         was billed, and the run says so rather than being fetched again every scan."""
@@ -677,7 +688,7 @@ class Runner:
             with open(part, "w+b") as sink:
                 if not row.output_url:
                     raise OutputUnusable("Segmind's result named no image")
-                self.client.download_to(row.output_url, sink)
+                yield from self.client.download_ops(row.output_url, sink)
             data = part.read_bytes()
         except AuthError:
             raise  # the key may come back: the run stays open
@@ -699,7 +710,7 @@ class Runner:
             "app": "flux-lab",
         }
         try:
-            stored = images.store(self.data_dir, data, recipe)
+            stored = yield Offload(images.store, (self.data_dir, data, recipe))
         except images.ImageProblem as exc:
             raise OutputUnusable(f"What Segmind sent as the image is unusable: {exc}.") from None
         self._set(

@@ -95,7 +95,7 @@ class Workbench:
         emulator_port: int | None = None,
         *,
         emulator: str = "embedded",
-        concurrency: int = D.SWEEP_CONCURRENCY,
+        concurrency: int | None = None,
         on_update: Any = None,
         background: bool = True,
     ):

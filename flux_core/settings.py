@@ -24,7 +24,7 @@ class Connection:
     api_key: str | None
     base_url: str
     upload_url: str
-    rpm: int | None
+    rpm: int | None  # forced by SEGMIND_RPM (0: no limit); None: learned from the server
     backend: str  # "segmind" or "emulator"
     control_url: str  # where the request history is read (protocol section 6b)
 
@@ -51,13 +51,15 @@ class Connection:
         # Segmind's history lives on its control host; another protocol server serves it on its own origin
         control_default = D.CONTROL_URL if base == D.BASE_URL else base
         control = str(_pick(control_url, D.CONTROL_URL_ENV, control_default)).rstrip("/")
-        rpm_value = _pick(rpm, D.RPM_ENV, D.REQUESTS_PER_MINUTE)
+        rpm_value = _pick(rpm, D.RPM_ENV, None)  # unset: the key's limit is learned
         try:
-            rpm_int = int(rpm_value) or None
+            rpm_int = None if rpm_value in (None, "") else int(rpm_value)
         except (TypeError, ValueError):
+            rpm_int = -1
+        if rpm_int is not None and rpm_int < 0:
             raise ValueError(
-                f"{D.RPM_ENV} must be a whole number of requests per minute (got {rpm_value!r})"
-            ) from None
+                f"{D.RPM_ENV} must be a whole number of requests per minute, 0 for no limit (got {rpm_value!r})"
+            )
         key = _pick(api_key, D.API_KEY_ENV, None)
         remember_secret(key)  # kept out of every log record and stored text from now on
         return cls(

@@ -20,7 +20,7 @@ from typing import Any
 from flux_core import defaults as D
 from flux_core.errors import CallFailed
 from flux_core.ledger.store import Ledger
-from flux_core.segmind.client import SegmindClient
+from flux_core.segmind.client import Ops, SegmindClient, _Protocol
 from flux_core.segmind.records import RequestRecord, same_request
 
 
@@ -47,14 +47,14 @@ def clock(moment: datetime | None) -> str:
     return f"{moment.astimezone(timezone.utc):%H:%M:%S} UTC" if moment else "an unrecorded time"
 
 
-def find_submit(client: SegmindClient, ledger: Ledger, payload: dict[str, Any], began: datetime) -> Lookup:
+def find_submit_ops(client: _Protocol, ledger: Ledger, payload: dict[str, Any], began: datetime) -> Ops:
     """The request a submit of `payload` that began at `began` created, if the history holds one
-    that no run of the ledger has claimed."""
+    that no run of the ledger has claimed (as operation: run it with a client's `_run`)."""
     earliest = began - timedelta(seconds=D.SETTLE_CLOCK_SKEW_S)
     window = (earliest.date() - timedelta(days=1), utc_now().date() + timedelta(days=1))
     try:
         for page in range(1, D.SETTLE_MAX_PAGES + 1):
-            found = client.history(page=page, from_date=window[0], to_date=window[1])
+            found = yield from client.history_ops(page=page, from_date=window[0], to_date=window[1])
             matches = [
                 r
                 for r in found.records
@@ -72,12 +72,18 @@ def find_submit(client: SegmindClient, ledger: Ledger, payload: dict[str, Any], 
     return Lookup()
 
 
-def find_request(client: SegmindClient, request_id: str) -> Lookup:
-    """One request by its id, of any age."""
+def find_request_ops(client: _Protocol, request_id: str) -> Ops:
+    """One request by its id, of any age (as operation)."""
     try:
-        return Lookup(client.request_record(request_id))
+        record = yield from client.request_record_ops(request_id)
+        return Lookup(record)
     except CallFailed as exc:
         return Lookup.failed(exc)
+
+
+def find_request(client: SegmindClient, request_id: str) -> Lookup:
+    """One request by its id, of any age."""
+    return client._run(find_request_ops(client, request_id))
 
 
 def costs_of(client: SegmindClient, request_ids: set[str], since: str) -> dict[str, float]:

@@ -427,7 +427,7 @@ def sweep_page(sweep_id: str) -> None:
         st.rerun()
     if not view.finished:
         state["compare_was_running"] = True
-        st.fragment(run_every=D.LIVE_REFRESH_S)(live_grid)(sweep_id)
+        st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id)
         return
     grid(view)
 

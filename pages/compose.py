@@ -413,6 +413,6 @@ def _draw_recent(recent: list | None = None) -> None:
 recent_runs = wb.recent()
 in_flight = any(P.is_active(r) for r in recent_runs)
 if in_flight:
-    st.fragment(run_every=D.LIVE_REFRESH_S * 2)(_draw_recent)()
+    st.fragment(run_every=D.RECENT_REFRESH_S)(_draw_recent)()
 else:
     _draw_recent(recent_runs)

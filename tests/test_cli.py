@@ -246,7 +246,8 @@ def test_an_unreadable_setting_is_one_line_not_a_traceback(capsys, monkeypatch):
     code, _, err = cli(capsys, "generate", "--prompt", "a red cube")
     assert (
         code == 2
-        and err.strip() == "flux-lab: SEGMIND_RPM must be a whole number of requests per minute (got 'lots')"
+        and err.strip()
+        == "flux-lab: SEGMIND_RPM must be a whole number of requests per minute, 0 for no limit (got 'lots')"
     )
 
 

@@ -87,7 +87,7 @@ def make(script: Script, sleeps=None, key: str | None = KEY) -> SegmindClient:
     return SegmindClient(
         connection=connection,
         transport=script.transport(),
-        budget=RequestBudget(None),
+        budget=RequestBudget(0),
         sleep=sleeps if sleeps is not None else (lambda s: None),
     )
 
@@ -202,7 +202,7 @@ def test_a_deadline_ends_waiting_without_losing_the_job():
         transport=script.transport(),
         sleep=sleep,
         clock=lambda: now[0],
-        budget=RequestBudget(None),
+        budget=RequestBudget(0),
     )
     with pytest.raises(JobTimedOut) as info:
         client.wait(Job.from_request_id(RID, BASE), timeout=30)
@@ -354,7 +354,7 @@ def test_the_async_twin_speaks_the_same_protocol():
             connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0),
             transport=httpx.MockTransport(script._answer),
             sleep=no_sleep,
-            budget=RequestBudget(None),
+            budget=RequestBudget(0),
         ) as client:
             job = await client.submit(PARAMS)
             return await client.wait(job)

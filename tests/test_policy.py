@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from flux_core import defaults as D
-from flux_core.segmind.budget import RequestBudget
+from flux_core.ledger import store
+from flux_core.params import FluxParams
+from flux_core.segmind.budget import Grant, RequestBudget
 from flux_core.errors import (
     AuthError,
     BadRequest,
@@ -92,21 +94,82 @@ class FakeClock:
         return self.now
 
 
-def test_budget_spreads_requests_over_the_window():
+def test_a_forced_limit_spreads_requests_over_the_window():
     clock = FakeClock()
     budget = RequestBudget(rpm=3, window_s=60.0, clock=clock)
-    assert [budget.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert budget.reserve() == 60.0  # the 4th waits for the 1st to leave the window
+    assert all(isinstance(budget.try_take(), Grant) for _ in range(3))
+    assert budget.try_take() == 60.0  # the 4th waits for the 1st to leave the window
     clock.now += 30
-    assert budget.reserve() == 30.0  # the 5th waits for the 2nd slot
+    assert budget.try_take() == 30.0  # and is not planned before then: it asks again
 
 
-def test_budget_without_a_limit_still_honours_a_429_pause():
+def test_no_limit_still_honours_a_429_pause():
     clock = FakeClock()
-    budget = RequestBudget(rpm=None, clock=clock)
-    assert budget.reserve() == 0.0
+    budget = RequestBudget(rpm=0, clock=clock)
+    assert isinstance(budget.try_take(), Grant)
     budget.pause_until(datetime.now(timezone.utc) + timedelta(seconds=5))
-    assert 4.0 < budget.reserve() <= 5.0
+    assert 4.0 < budget.try_take() <= 5.0
+    assert budget.limit is None  # a forced "no limit" learns nothing from it
+
+
+def test_requests_past_what_the_server_has_taken_go_in_a_slow_start():
+    clock = FakeClock()
+    budget = RequestBudget(clock=clock)  # learned: starts from the documented Pro limit
+    assert budget.limit == D.REQUESTS_PER_MINUTE and budget.confirmed == 0
+    first = [budget.try_take() for _ in range(D.BUDGET_RAMP_START)]
+    assert all(isinstance(g, Grant) and g.unconfirmed for g in first)
+    assert budget.try_take() == D.BUDGET_RECHECK_S  # no more in flight until a reply comes
+    budget.settle(first[0], 200)
+    assert budget.confirmed == D.BUDGET_RAMP_START  # the window held that many and the server took them
+    assert isinstance(budget.try_take(), Grant)
+
+
+def test_past_the_limit_one_probe_at_a_time_and_a_success_raises_it():
+    clock = FakeClock()
+    budget = RequestBudget(learned=(4, 4), clock=clock)
+    assert all(isinstance(budget.try_take(), Grant) for _ in range(4))
+    probe = budget.try_take()
+    assert isinstance(probe, Grant) and probe.unconfirmed
+    assert budget.try_take() == D.BUDGET_RECHECK_S  # a second probe waits for the first's reply
+    budget.settle(probe, 200)
+    assert budget.limit == 5 and budget.confirmed == 5
+
+
+def test_a_429_teaches_the_limit_pauses_and_stops_probing():
+    clock = FakeClock()
+    learned = []
+    budget = RequestBudget(learned=(10, 3), clock=clock)
+    budget.on_learn = lambda b: learned.append((b.limit, b.confirmed))
+    grants = [budget.try_take() for _ in range(5)]
+    assert all(isinstance(g, Grant) for g in grants)
+    budget.pause_until(datetime.now(timezone.utc) + timedelta(seconds=20))
+    assert (
+        budget.limit == 4 and budget.confirmed == 3 and learned == [(4, 3)]
+    )  # the refused one is not counted
+    assert 19 < budget.try_take() <= 20  # everything waits for the reset
+    clock.now += 21
+    assert budget.try_take() == 39.0  # past the learned limit: the window must empty, no probe
+    clock.now += D.BUDGET_PROBE_COOLDOWN_S
+    assert isinstance(budget.try_take(), Grant)
+
+
+def test_a_key_learned_in_one_process_starts_the_next_there(emulator, data_dir):
+    from flux_core.ledger.store import Ledger
+    from flux_core.runner import Runner
+    from flux_core.segmind.client import SegmindClient
+    from flux_core.settings import Connection
+    from tests.conftest import TEST_KEY
+
+    server = emulator(latency_s=0.2)
+    ledger = Ledger(data_dir / "ledger.db")
+    client = SegmindClient(connection=Connection.resolve(api_key=TEST_KEY, base_url=server.url))
+    client.budget.limit, client.budget.confirmed = 7, 0  # a fresh budget: nothing known yet
+    runner = Runner(ledger, data_dir, client, backend="emulator")
+    runner.wait([runner.enqueue(FluxParams.parse(prompt="a red cube", seed=s)) for s in range(3)])
+    runner.shutdown()
+    kept = ledger.learned_limit(store.key_id(TEST_KEY), server.url)
+    assert kept is not None and kept[1] >= 3  # the server took at least the three submits in a window
+    assert kept[0] is not None and kept[0] >= kept[1]
 
 
 def response(status: int, body=None, text: str | None = None, headers=None) -> httpx.Response:

@@ -53,8 +53,8 @@ def make(script: Script, sleeps=None, key: str | None = KEY, **kwargs) -> Segmin
     return SegmindClient(
         connection=connection,
         transport=script.transport(),
-        budget=RequestBudget(None),
-        control_budget=kwargs.pop("control_budget", RequestBudget(None)),
+        budget=RequestBudget(0),
+        control_budget=kwargs.pop("control_budget", RequestBudget(0)),
         sleep=sleeps if sleeps is not None else (lambda s: None),
         **kwargs,
     )
@@ -354,11 +354,11 @@ def test_429_then_success_waits_for_the_reset_through_the_control_budget(sleeps)
     )
     script = Script({LIST: [limited, (200, {"data": [ROW]})]})
     now = [0.0]
-    budget = RequestBudget(None, clock=lambda: now[0])
+    budget = RequestBudget(0, clock=lambda: now[0])
     page = make(script, sleeps, control_budget=budget).history()
     assert [r.request_id for r in page.records] == [RID] and len(script.calls) == 2
     assert max(sleeps) >= 60.0  # bounded wait until the (far) reset, never a hammering loop
-    assert budget.reserve() >= 60.0  # every later request to the control host waits too
+    assert budget.try_take() >= 60.0  # every later request to the control host waits too
 
 
 def test_5xx_and_network_errors_are_retried(sleeps):
@@ -393,8 +393,8 @@ def test_the_key_goes_to_the_api_and_control_hosts_and_nowhere_else():
     client = SegmindClient(
         connection=connection,
         transport=httpx.MockTransport(answer),
-        budget=RequestBudget(None),
-        control_budget=RequestBudget(None),
+        budget=RequestBudget(0),
+        control_budget=RequestBudget(0),
         sleep=lambda s: None,
     )
     client.history()
@@ -449,8 +449,8 @@ def test_the_async_twin_gives_the_same_results():
             connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0, control_url=CONTROL),
             transport=httpx.MockTransport(script._answer),
             sleep=no_sleep,
-            budget=RequestBudget(None),
-            control_budget=RequestBudget(None),
+            budget=RequestBudget(0),
+            control_budget=RequestBudget(0),
         ) as client:
             return await client.history(per_page=5), await client.request_record(RID)
 
@@ -459,7 +459,7 @@ def test_the_async_twin_gives_the_same_results():
             connection=Connection.resolve(api_key=KEY, base_url=BASE, rpm=0, control_url=CONTROL),
             transport=httpx.MockTransport(missing._answer),
             sleep=no_sleep,
-            budget=RequestBudget(None),
+            budget=RequestBudget(0),
         ) as client:
             return await client.request_record(RID)
 

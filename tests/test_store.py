@@ -78,6 +78,7 @@ def test_schema_of_a_blank_database(data_dir):
             "sweeps",
             "sweep_cells",
             "votes",
+            "key_limits",
             "runs_fts",
             "_sqlite_migrations",
         } <= tables
@@ -99,6 +100,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0005_key_ids_lease_expiry_download_attempts",
             "0006_settling_real_cost_imports",
             "0007_real_cost_index",
+            "0008_key_limits",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -124,7 +126,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 7
+        assert db["_sqlite_migrations"].count == 8
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

@@ -235,6 +235,26 @@ def _m0007(db: Database) -> None:
     db.executescript("CREATE INDEX runs_real_cost ON runs(base_url, seq) WHERE cost_usd IS NOT NULL;")
 
 
+@migrations(name="0008_key_limits")
+def _m0008(db: Database) -> None:
+    # what the request scheduler learned of a key's rate limit at a server, for the next process;
+    # and the expected duration by model and size reads an index, not the ledger
+    db.executescript(
+        """
+        CREATE TABLE key_limits (
+            key_id TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            limit_rpm INTEGER,
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (key_id, base_url)
+        );
+        CREATE INDEX runs_durations ON runs(base_url, model, width, height, seq)
+            WHERE status = 'COMPLETED' AND observed_total_s IS NOT NULL;
+        """
+    )
+
+
 def key_id(api_key: str | None) -> str | None:
     """Which key a run belongs to, without the key: a one-way fingerprint (never the key itself)."""
     if not api_key:
@@ -681,15 +701,49 @@ class Ledger:
         )
         return found[0] if found else None
 
-    def typical_duration(self, base_url: str, sample: int = 20) -> float | None:
-        """Median observed submit-to-completion time of recent runs on this server."""
+    def typical_duration(
+        self, base_url: str, model: str | None = None, pixels: int | None = None, sample: int = 20
+    ) -> float | None:
+        """Median observed submit-to-completion time of recent runs on this server (of this model
+        and number of pixels, when given)."""
+        where = "base_url = ? AND status = ? AND observed_total_s IS NOT NULL"
+        args: list[Any] = [base_url, COMPLETED]
+        if model:
+            where += " AND model = ?"
+            args.append(model)
+        if pixels:
+            where += " AND width * height = ?"
+            args.append(pixels)
         with self.db() as db:
             values = sorted(
                 r["observed_total_s"]
                 for r in db.query(
-                    "SELECT observed_total_s FROM runs WHERE base_url = ? AND status = ? "
-                    "AND observed_total_s IS NOT NULL ORDER BY seq DESC LIMIT ?",
-                    [base_url, COMPLETED, sample],
+                    f"SELECT observed_total_s FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
+                    [*args, sample],
                 )
             )
         return values[len(values) // 2] if values else None
+
+    def learned_limit(self, key: str | None, base_url: str) -> tuple[int | None, int] | None:
+        """What was learned of this key's rate limit at this server: (limit, confirmed)."""
+        with self.db() as db:
+            rows = list(
+                db.query(
+                    "SELECT limit_rpm, confirmed FROM key_limits WHERE key_id = ? AND base_url = ?",
+                    [key or "", base_url],
+                )
+            )
+        return (rows[0]["limit_rpm"], rows[0]["confirmed"]) if rows else None
+
+    def keep_limit(self, key: str | None, base_url: str, limit: int | None, confirmed: int) -> None:
+        with self.db() as db:
+            db.table("key_limits").upsert(
+                {
+                    "key_id": key or "",
+                    "base_url": base_url,
+                    "limit_rpm": limit,
+                    "confirmed": confirmed,
+                    "updated_at": now_iso(),
+                },
+                pk=("key_id", "base_url"),
+            )

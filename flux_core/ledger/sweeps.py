@@ -165,7 +165,7 @@ def estimate(
     *,
     base_url: str,
     pricing: Pricing,
-    concurrency: int = D.SWEEP_CONCURRENCY,
+    concurrency: int | None = None,
     run_again: bool = False,
 ) -> Estimate:
     """Cells, how many are new, the time (from the ledger's own durations) and the cost (learned
@@ -175,7 +175,8 @@ def estimate(
     ]
     new = len(new_cells)
     per_run = ledger.typical_duration(base_url) or D.ASSUMED_DURATION_S
-    seconds = per_run * math.ceil(new / max(1, concurrency)) if new else 0.0
+    waves = math.ceil(new / max(1, concurrency)) if concurrency else 1  # else all in flight at once
+    seconds = per_run * waves if new else 0.0
     costs = [pricing.for_params(p) for p in new_cells]
     cost = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
     return Estimate(plan.count, new, plan.count - new, seconds, cost, pricing)

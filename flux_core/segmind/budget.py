@@ -1,8 +1,20 @@
-"""One request budget per (server, key): every request made with a key draws from it.
+"""One request budget per (server, key): every request made with a key draws from it, and it learns
+the server's limit.
 
-A sliding window of `rpm` requests per BUDGET_WINDOW_S seconds, shared by every thread and
-coroutine in the process, so a sweep of many runs does not trip the server's rate limit. When
-the server answers 429 anyway, `pause_until` holds every request until its reset time.
+Segmind documents 5 (Free) and 50 (Pro) requests a minute, not whether status polls count, and
+other sources give higher pooled limits. So the limit is learned, not assumed:
+
+- `SEGMIND_RPM` forces a limit (0: none) and nothing is learned.
+- Otherwise the budget starts from what this key showed before (kept in the ledger) or from the
+  documented Pro limit, and counts requests in a sliding window of BUDGET_WINDOW_S.
+- Requests beyond what the server has already taken in one window (`confirmed`) go out in a slow
+  start: at most `ramp` of them in flight at once, doubling with each success; beyond `limit` one at
+  a time (a probe). So a server with a tighter limit answers at most a few 429s, never a storm.
+- A 429 teaches the limit (what the window held when it came), pauses every request until the
+  server's reset time, and stops probing for BUDGET_PROBE_COOLDOWN_S.
+
+`try_take` hands out a slot or says how long to wait; the scheduler queues its waiters by priority and
+asks again whenever a reply comes back, so nothing waits on a slot planned before the facts changed.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ import hashlib
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -18,55 +31,198 @@ from flux_core import defaults as D
 from flux_core.logs import logger
 
 log = logger(__name__)
+LearnCallback = Callable[["RequestBudget"], None]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A slot handed out: `unconfirmed` when it goes past what the server has been seen to take."""
+
+    unconfirmed: bool = False
+    at: float = 0.0
 
 
 class RequestBudget:
     def __init__(
         self,
-        rpm: int | None,
+        rpm: int | None = None,
+        *,
+        learned: tuple[int | None, int] | None = None,
         window_s: float = D.BUDGET_WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.rpm = rpm
+        """`rpm`: a forced limit (0: none); None: learned, from `learned` = (limit, confirmed) as this
+        key showed them before, else the documented REQUESTS_PER_MINUTE."""
         self.window_s = window_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._slots: deque[float] = deque()
+        self._sent: deque[float] = deque()
         self._paused_until = 0.0
+        self._last_429 = float("-inf")
+        self._unconfirmed = 0  # requests past `confirmed` in flight
+        self._ramp = D.BUDGET_RAMP_START
+        self.on_learn: LearnCallback | None = None
+        self._listeners: list[Callable[[], None]] = []  # told when a slot may have freed
+        self.rate_limited = 0  # 429s seen
+        self.forced = False
+        self.limit: int | None = D.REQUESTS_PER_MINUTE
+        self.confirmed = 0
+        if learned is not None:
+            limit, confirmed = learned
+            self.limit, self.confirmed = limit, max(0, confirmed)
+        if rpm is not None:
+            self.force(rpm)
 
-    def reserve(self) -> float:
-        """Take the next free slot; return the seconds to wait before sending (0 = now)."""
+    def force(self, rpm: int | None) -> None:
+        """Set a limit by hand (SEGMIND_RPM): 0 or None = none at all. Nothing is learned after."""
+        with self._lock:
+            self.forced = True
+            self.limit = rpm or None
+            self.confirmed = rpm or 0
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from any thread) whenever a reply or a 429 may have changed what is free."""
+        self._listeners.append(listener)
+
+    def _tell(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    @property
+    def rpm(self) -> int | None:
+        return self.limit
+
+    # --- handing out slots --------------------------------------------------------------------
+    def try_take(self) -> Grant | float:
+        """A slot now (a Grant), or the seconds after which asking again may succeed."""
         with self._lock:
             now = self._clock()
-            start = max(now, self._paused_until)
-            if self.rpm:
-                while self._slots and self._slots[0] <= now - self.window_s:
-                    self._slots.popleft()
-                if len(self._slots) >= self.rpm:
-                    start = max(start, self._slots[-self.rpm] + self.window_s)
-                self._slots.append(start)
-            return max(0.0, start - now)
+            if now < self._paused_until:
+                return self._paused_until - now
+            sent = len(self._window(now))
+            if self.forced:
+                if self.limit is None or sent < self.limit:
+                    return self._record(now, False)
+                return max(0.001, self._sent[sent - self.limit] + self.window_s - now)
+            if sent < self.confirmed:
+                return self._record(now, False)
+            cooling = now - self._last_429 < D.BUDGET_PROBE_COOLDOWN_S
+            beyond = self.limit is not None and sent >= self.limit
+            if beyond and cooling:
+                assert self.limit is not None
+                return max(0.001, self._sent[max(0, sent - self.limit)] + self.window_s - now)
+            allowed = 1 if beyond else self._ramp
+            if self._unconfirmed < allowed:
+                self._unconfirmed += 1
+                return self._record(now, True)
+            return D.BUDGET_RECHECK_S  # a reply in flight decides; the scheduler asks again on it
 
-    def pause_until(self, reset_at: datetime) -> None:
-        """The server said 429 with a reset time: hold every request until then (bounded)."""
-        wait = (reset_at - datetime.now(timezone.utc)).total_seconds()
+    def take_after(self, waited: float) -> Grant:
+        """For a caller that just slept `waited` s on try_take's word (the plain clients): its slot."""
+        with self._lock:
+            now = self._clock()
+            return self._record(now, False)
+
+    def _window(self, now: float) -> deque[float]:
+        while self._sent and self._sent[0] <= now - self.window_s:
+            self._sent.popleft()
+        return self._sent
+
+    def _record(self, now: float, unconfirmed: bool) -> Grant:
+        self._sent.append(now)
+        return Grant(unconfirmed, now)
+
+    # --- what the reply taught ----------------------------------------------------------------
+    def settle(self, grant: Grant | None, status: int | None) -> None:
+        """A request's reply came (status None: no reply at all). A success past `confirmed` raises
+        it, and past `limit` raises that; a 429 was already taken by `pause_until`."""
+        if grant is None or not grant.unconfirmed:
+            return
+        try:
+            self._settle(status)
+        finally:
+            self._tell()
+
+    def _settle(self, status: int | None) -> None:
+        learned = False
+        with self._lock:
+            self._unconfirmed = max(0, self._unconfirmed - 1)
+            if status is not None and status != 429:
+                seen = len(self._window(self._clock()))
+                if seen > self.confirmed:
+                    self.confirmed, learned = seen, True
+                    self._ramp = min(self._ramp * 2, D.BUDGET_RAMP_MAX)
+                if self.limit is not None and seen > self.limit:
+                    self.limit = seen
+        if learned:
+            self._learned()
+
+    def pause_until(self, reset_at: datetime | None) -> None:
+        """The server said 429: the limit is what this window held, every request with this key
+        waits until the reset (bounded; a window when the server names none)."""
+        wait = (
+            D.BUDGET_WINDOW_S if reset_at is None else (reset_at - datetime.now(timezone.utc)).total_seconds()
+        )
         wait = min(max(wait, 0.0), 2 * self.window_s)
         with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + wait)
-        log.warning("rate limited: every request with this key waits %.1f s (until %s)", wait, reset_at)
+            now = self._clock()
+            self.rate_limited += 1
+            self._paused_until = max(self._paused_until, now + wait)
+            self._last_429 = now
+            self._ramp = D.BUDGET_RAMP_START
+            if not self.forced:
+                took = max(1, len(self._window(now)) - 1)  # the refused request is not the server's
+                self.limit = took if self.limit is None else min(self.limit, took)
+                self.confirmed = min(self.confirmed, self.limit)
+        log.warning(
+            "rate limited: every request with this key waits %.1f s; limit now %s a window",
+            wait,
+            self.limit,
+        )
+        self._learned()
+        self._tell()
+
+    def _learned(self) -> None:
+        if self.on_learn is not None and not self.forced:
+            try:
+                self.on_learn(self)
+            except Exception:  # the ledger is busy or full: the next lesson is written instead
+                log.warning("could not keep the learned request limit", exc_info=True)
+
+    def state(self) -> dict[str, float | int | None]:
+        with self._lock:
+            now = self._clock()
+            return {
+                "limit": self.limit,
+                "confirmed": self.confirmed,
+                "in_window": len(self._window(now)),
+                "paused_s": max(0.0, self._paused_until - now),
+                "rate_limited": self.rate_limited,
+            }
+
+    def scarce(self) -> bool:
+        """Whether requests are short now: the window is over half used of a known limit, or paused."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return True
+            limit = self.limit if self.forced or now - self._last_429 < D.BUDGET_PROBE_COOLDOWN_S else None
+            return limit is not None and len(self._window(now)) * 2 >= limit
 
 
 _registry: dict[tuple[str, str], RequestBudget] = {}
 _registry_lock = threading.Lock()
 
 
-def budget_for(base_url: str, api_key: str | None, rpm: int | None) -> RequestBudget:
-    """The process-wide budget of one key at one server."""
+def budget_for(
+    base_url: str, api_key: str | None, rpm: int | None, learned: tuple[int | None, int] | None = None
+) -> RequestBudget:
+    """The process-wide budget of one key at one server. `rpm` not None forces a limit (0: none)."""
     digest = hashlib.sha256((api_key or "").encode()).hexdigest()
     with _registry_lock:
         budget = _registry.get((base_url, digest))
         if budget is None:
-            budget = _registry[(base_url, digest)] = RequestBudget(rpm)
-        elif rpm != budget.rpm:
-            budget.rpm = rpm
+            budget = _registry[(base_url, digest)] = RequestBudget(rpm, learned=learned)
+        elif rpm is not None and (not budget.forced or rpm != budget.limit):
+            budget.force(rpm)
         return budget

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import httpx
 
 from flux_core import defaults as D
-from flux_core.segmind.budget import RequestBudget, budget_for
+from flux_core.segmind.budget import Grant, RequestBudget, budget_for
 from flux_core.errors import (
     CallFailed,
     JobExpired,
@@ -61,6 +61,8 @@ class Send:
     timeout: float | None = None
     sink: BinaryIO | None = None  # stream a 2xx body into this file, at most `max_bytes` of it
     max_bytes: int = 0
+    priority: int = D.PRIORITY_POLL  # when requests are short, the lowest goes first
+    budgeted: bool = True  # draws from the key's budget (output files do not: a CDN serves them)
 
 
 @dataclass
@@ -76,6 +78,43 @@ class Streamed:
 @dataclass
 class Sleep:
     seconds: float
+
+
+@dataclass
+class Acquire:
+    """A slot of `budget` for a request of this priority; answered with a Grant."""
+
+    budget: RequestBudget
+    priority: int
+
+
+@dataclass
+class Check:
+    """Wait until the job is worth looking at. A plain client sleeps `fallback_s` and answers None
+    (poll it); the scheduler plans it with every other job in flight, and may answer with the
+    job's row from the request history instead."""
+
+    job: Job
+    started: float  # the client clock's moment of the submit
+    expected_s: float | None
+    fallback_s: float
+
+
+@dataclass
+class Observed:
+    """What a status or result request said of a job (for the scheduler's plan; else nothing)."""
+
+    job: Job
+    state: str
+    hint: RequestRecord | None
+
+
+@dataclass
+class Offload:
+    """Run a blocking function (the scheduler: in a worker thread, off its loop)."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
 
 
 @dataclass
@@ -149,14 +188,22 @@ class _Protocol:
         )
 
     def _send(self, send: Send) -> Ops:
-        """Wait for the key's budget, then send; returns the httpx.Response."""
+        """Wait for a slot of the key's budget, then send; returns the httpx.Response (or Streamed).
+        The budget hears how it went, so it learns the server's limit."""
+        budget, grant = None, None
         if send.api:
             if not self.connection.api_key:
                 raise MissingKey("No Segmind API key is set.")
-            delay = self._budget_of(send.url).reserve()
-            if delay > 0:
-                yield Sleep(delay)
-        response = yield send
+            if send.budgeted:
+                budget = self._budget_of(send.url)
+                grant = yield Acquire(budget, send.priority)
+        status: int | None = None
+        try:
+            response = yield send
+            status = response.status_code
+        finally:
+            if budget is not None:
+                budget.settle(grant, status)
         return response
 
     def _error(self, response: httpx.Response) -> CallFailed:
@@ -208,6 +255,7 @@ class _Protocol:
         attempts: int = D.GET_MAX_ATTEMPTS,
         read: Callable[[httpx.Response], Any] | None = None,
         sink: BinaryIO | None = None,
+        priority: int = D.PRIORITY_POLL,
     ) -> Ops:
         """GET with retries (always safe): backoff + jitter, honouring the reset header. With a
         `sink`, a 2xx body is streamed into it (at most OUTPUT_MAX_BYTES) and a `Streamed` returned."""
@@ -218,7 +266,15 @@ class _Protocol:
                     if sink is not None:
                         sink.seek(0)
                         sink.truncate()
-                    send = Send("GET", url, api=self._is_api(url), sink=sink, max_bytes=D.OUTPUT_MAX_BYTES)
+                    send = Send(
+                        "GET",
+                        url,
+                        api=self._is_api(url),
+                        sink=sink,
+                        max_bytes=D.OUTPUT_MAX_BYTES,
+                        priority=priority,
+                        budgeted=sink is None,
+                    )
                     response = yield from self._send(send)
                 except httpx.RequestError as exc:
                     raise NetworkError(f"Could not reach {_origin(url)}: {type(exc).__name__}.") from None
@@ -246,7 +302,9 @@ class _Protocol:
         while True:
             try:
                 response = yield from self._send(
-                    Send("POST", url, json=params.payload(), fresh_connection=True)
+                    Send(
+                        "POST", url, json=params.payload(), fresh_connection=True, priority=D.PRIORITY_SUBMIT
+                    )
                 )
             except _NEVER_SENT as exc:
                 error: CallFailed = NetworkError(
@@ -304,42 +362,73 @@ class _Protocol:
         elapsed_s: float = 0.0,
         on_status: StatusCallback | None = None,
         safety_tolerance: int | None = None,
+        expected_s: float | None = None,
     ) -> Ops:
         """Poll until COMPLETED (returns an Outcome) or a JobFailed. Transient poll failures are
-        retried until the deadline: a job that may still be running is never given up on."""
+        retried until the deadline: a job that may still be running is never given up on.
+
+        Each look waits on a `Check`: the scheduler plans it with every other job in flight, and
+        when the request history already shows the job COMPLETED the result is fetched straight
+        away (the result answers as a status does, so nothing is lost if the history ran ahead)."""
         start = self._clock() - elapsed_s
         deadline = start + (timeout if timeout is not None else D.RETENTION_S)
-        schedule = PollSchedule(self.estimate.seconds)
+        expected = expected_s if expected_s is not None else self.estimate.seconds
+        schedule = PollSchedule(expected)
         last_state, error, failures = None, None, 0
-        while True:
-            now = self._clock()
-            delay = schedule.next_delay(now - start) if error is None else retry_delay(error, failures - 1)
-            yield Sleep(max(0.0, min(delay, deadline - now)))
-            if self._clock() >= deadline:
-                raise JobTimedOut(f"Request {job.request_id} did not finish within {deadline - start:.0f} s.")
-            try:
-                body = yield from self.status_ops(job)
-            except CallFailed as exc:
-                if not exc.retryable:
-                    raise
-                error, failures = exc, failures + 1
-                log.info(
-                    "poll of %s failed (%s), %d in a row; polling on", job.request_id, exc.kind, failures
-                )
-                continue
-            error, failures = None, 0
-            state = str(body.get("status", "")).upper()
-            if on_status is not None and state != last_state:
-                on_status(state, body)
-            last_state = state
-            if state in FAILED_STATES:
-                raise failure_from_body(body, safety_tolerance, secret=self.connection.api_key)
-            if state == "COMPLETED":
-                outcome = yield from self.result_ops(
-                    job, deadline=deadline, safety_tolerance=safety_tolerance
-                )
-                self.estimate.observe(self._clock() - start)
-                return outcome
+        try:
+            while True:
+                now = self._clock()
+                hint: RequestRecord | None = None
+                if error is None:
+                    fallback = max(0.0, min(schedule.next_delay(now - start), deadline - now))
+                    hint = yield Check(job, start, expected, fallback)
+                else:
+                    yield Sleep(max(0.0, min(retry_delay(error, failures - 1), deadline - now)))
+                if self._clock() >= deadline:
+                    raise JobTimedOut(
+                        f"Request {job.request_id} did not finish within {deadline - start:.0f} s."
+                    )
+                done_by_history = hint is not None and hint.status == "COMPLETED"
+                try:
+                    if done_by_history:
+                        body = yield from self._get(
+                            job.response_url, read=self._read_state, attempts=1, priority=D.PRIORITY_RESULT
+                        )
+                    else:
+                        body = yield from self.status_ops(job)
+                except NotFoundError as exc:
+                    raise JobExpired(
+                        f"Segmind no longer knows request {job.request_id}: {exc.message}"
+                    ) from None
+                except CallFailed as exc:
+                    if not exc.retryable:
+                        raise
+                    error, failures = exc, failures + 1
+                    log.info(
+                        "poll of %s failed (%s), %d in a row; polling on", job.request_id, exc.kind, failures
+                    )
+                    continue
+                error, failures = None, 0
+                state = str(body.get("status", "")).upper()
+                yield Observed(job, state, hint)
+                if on_status is not None and state != last_state:
+                    on_status(state, body)
+                last_state = state
+                if state in FAILED_STATES:
+                    raise failure_from_body(body, safety_tolerance, secret=self.connection.api_key)
+                if state == "COMPLETED":
+                    url = image_url_from(body) if done_by_history else None
+                    if url:
+                        outcome = Outcome(job=job, body=body, image_url=url, metrics=metrics_from(body))
+                    else:
+                        outcome = yield from self.result_ops(
+                            job, deadline=deadline, safety_tolerance=safety_tolerance
+                        )
+                    self.estimate.observe(self._clock() - start)
+                    return outcome
+        except Exception:
+            yield Observed(job, "ENDED", None)  # the scheduler stops planning looks at it
+            raise
 
     def result_ops(
         self, job: Job, *, deadline: float | None = None, safety_tolerance: int | None = None
@@ -349,7 +438,9 @@ class _Protocol:
         body: Any = None
         for attempt in range(D.GET_MAX_ATTEMPTS):
             try:
-                body = yield from self._get(job.response_url, read=self._read_state, deadline=deadline)
+                body = yield from self._get(
+                    job.response_url, read=self._read_state, deadline=deadline, priority=D.PRIORITY_RESULT
+                )
             except NotFoundError as error:
                 raise JobExpired(f"The result of {job.request_id} has expired: {error.message}") from None
             except ProtocolError as error:  # retried already: the result is not readable at all
@@ -476,7 +567,7 @@ class _Protocol:
         with the SDK's parameter names (unset ones omitted). Returns a HistoryPage."""
         params = _history_params(page, per_page, from_date, to_date, model_name, status, user_email)
         url = f"{self.connection.control_url}/inference-request/request-history?{urlencode(params)}"
-        body = yield from self._get(url, read=self._json("request history"))
+        body = yield from self._get(url, read=self._json("request history"), priority=D.PRIORITY_HISTORY)
         return page_from(body, page, per_page)
 
     def request_record_ops(self, request_id: str) -> Ops:
@@ -486,7 +577,7 @@ class _Protocol:
             raise ValueError("request_id must be a non-empty string")
         url = f"{self.connection.control_url}/inference-request/request-history/{quote(request_id, safe='')}"
         try:
-            body = yield from self._get(url, read=self._json("request record"))
+            body = yield from self._get(url, read=self._json("request record"), priority=D.PRIORITY_HISTORY)
         except NotFoundError:
             return None
         return record_from(body, request_id)
@@ -585,6 +676,15 @@ def _history_params(
     return params
 
 
+def _take_blocking(budget: RequestBudget, sleep: Callable[[float], None]) -> Grant:
+    """A slot for a plain (blocking) client: wait as long as the budget says once, then take it."""
+    taken = budget.try_take()
+    if isinstance(taken, Grant):
+        return taken
+    sleep(taken)
+    return budget.take_after(taken)
+
+
 def _where(url: str) -> str:
     """A URL for a log line: origin and path, never its query (signed output URLs carry tokens)."""
     parts = urlsplit(url)
@@ -620,6 +720,8 @@ class SegmindClient(_Protocol):
     ):
         super().__init__(api_key, base_url, **kwargs)
         self._sleep = sleep
+        self._transport = transport
+        self.instant = sleep is not time.sleep  # a test's sleep: the scheduler waits for nothing either
         self._http = httpx.Client(transport=transport, timeout=_timeout(None), follow_redirects=False)
         self._fresh = httpx.Client(
             transport=transport,
@@ -641,6 +743,21 @@ class SegmindClient(_Protocol):
                 if effect.seconds > 0:
                     self._sleep(effect.seconds)
                 continue
+            if isinstance(effect, Check):
+                if effect.fallback_s > 0:
+                    self._sleep(effect.fallback_s)
+                continue
+            if isinstance(effect, Observed):
+                continue
+            if isinstance(effect, Acquire):
+                value = _take_blocking(effect.budget, self._sleep)
+                continue
+            if isinstance(effect, Offload):
+                try:
+                    value = effect.fn(*effect.args)
+                except BaseException as error:  # handed back to the operation
+                    exc = error
+                continue
             http = self._fresh if effect.fresh_connection else self._http
             request = self.request_for(http, effect)
             try:
@@ -656,6 +773,11 @@ class SegmindClient(_Protocol):
                         value = sink.result()
             except httpx.RequestError as error:
                 exc = error
+
+    def async_transport(self) -> httpx.AsyncBaseTransport | None:
+        """The injected transport, when it can serve the async twin too (httpx.MockTransport)."""
+        transport = self._transport
+        return transport if isinstance(transport, httpx.AsyncBaseTransport) else None
 
     def submit(self, params: FluxParams) -> Job:
         return self._run(self.submit_ops(params))
@@ -733,6 +855,13 @@ class AsyncSegmindClient(_Protocol):
         )
 
     async def _run(self, ops: Ops) -> Any:
+        try:
+            return await self._steps(ops)
+        except asyncio.CancelledError:  # a stopping runner: the operation ends where it is
+            ops.close()
+            raise
+
+    async def _steps(self, ops: Ops) -> Any:
         value: Any = None
         exc: BaseException | None = None
         while True:
@@ -741,9 +870,13 @@ class AsyncSegmindClient(_Protocol):
             except StopIteration as stop:
                 return stop.value
             value, exc = None, None
-            if isinstance(effect, Sleep):
-                if effect.seconds > 0:
-                    await self._sleep(effect.seconds)
+            if not isinstance(effect, Send):
+                try:
+                    value = await self.effect(effect)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as error:  # handed back to the operation
+                    exc = error
                 continue
             http = self._fresh if effect.fresh_connection else self._http
             request = self.request_for(http, effect)
@@ -762,6 +895,28 @@ class AsyncSegmindClient(_Protocol):
                         await response.aclose()
             except httpx.RequestError as error:
                 exc = error
+
+    async def effect(self, effect: Any) -> Any:
+        """Carry out what an operation asked for besides a request (the scheduler plans these)."""
+        if isinstance(effect, Sleep):
+            if effect.seconds > 0:
+                await self._sleep(effect.seconds)
+            return None
+        if isinstance(effect, Check):
+            if effect.fallback_s > 0:
+                await self._sleep(effect.fallback_s)
+            return None
+        if isinstance(effect, Observed):
+            return None
+        if isinstance(effect, Acquire):
+            taken = effect.budget.try_take()
+            if isinstance(taken, Grant):
+                return taken
+            await self._sleep(taken)
+            return effect.budget.take_after(taken)
+        if isinstance(effect, Offload):
+            return effect.fn(*effect.args)
+        raise TypeError(f"unknown effect {effect!r}")
 
     async def submit(self, params: FluxParams) -> Job:
         return await self._run(self.submit_ops(params))
