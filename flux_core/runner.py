@@ -299,6 +299,8 @@ class Runner:
         if not self._released:
             self._released = True
             self._scheduler.release()
+            if self.client.budget.on_learn is not None:
+                self.client.budget.flush()  # what this process learned of the key, for the next
         if wait:
             self.client.close()
 

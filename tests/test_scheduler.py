@@ -77,3 +77,39 @@ def test_runs_left_by_a_runner_that_stopped_at_once_are_resumed_and_finished(emu
     second.shutdown()
     assert set(taken) == set(ids) and [r.status for r in rows] == [store.COMPLETED] * 4
     assert server.stats.submits == len({r.request_id for r in rows}) == 4  # none paid for twice
+
+
+def test_requests_waiting_for_a_slot_go_by_priority_as_slots_free():
+    import asyncio
+
+    from flux_core import defaults as D
+    from flux_core.segmind.budget import RequestBudget
+    from flux_core.segmind.scheduler import _Gate
+
+    now = [1000.0]
+    budget = RequestBudget(rpm=1, clock=lambda: now[0])  # one request a minute, forced
+    order: list[str] = []
+
+    async def scenario() -> None:
+        gate = _Gate(budget, asyncio.get_running_loop())
+        await gate.acquire(D.PRIORITY_POLL)  # takes the only slot
+
+        async def want(priority: int, name: str) -> None:
+            await gate.acquire(priority)
+            order.append(name)
+
+        waiting = [
+            asyncio.create_task(want(D.PRIORITY_POLL, "poll")),
+            asyncio.create_task(want(D.PRIORITY_SUBMIT, "submit")),
+            asyncio.create_task(want(D.PRIORITY_RESULT, "result")),
+        ]
+        await asyncio.sleep(0)
+        assert gate.queued() == 3 and order == []
+        for _ in range(3):  # a minute passes: one slot frees, the best waiter takes it
+            now[0] += 60.0
+            gate.pump()
+            await asyncio.sleep(0)
+        await asyncio.gather(*waiting)
+
+    asyncio.run(scenario())
+    assert order == ["result", "submit", "poll"]

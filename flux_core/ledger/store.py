@@ -403,6 +403,7 @@ def _redacted(fields: dict[str, Any]) -> dict[str, Any]:
 class Ledger:
     _migrated: set[str] = set()
     _migrate_lock = threading.Lock()
+    _keepers: dict[str, sqlite3.Connection] = {}
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -417,6 +418,22 @@ class Ledger:
                     db.enable_wal()
                     migrations.apply(db)
                 Ledger._migrated.add(key)
+                Ledger._keep_open(key)
+
+    @classmethod
+    def _keep_open(cls, key: str) -> None:
+        """Hold one idle connection to the ledger for the life of the process. Each unit of work
+        opens its own connection; without this one, closing it was closing the last, which
+        checkpoints the WAL and deletes it (measured: 2.9 ms a write transaction instead of 0.23)."""
+        old = cls._keepers.pop(key, None)
+        if old is not None:
+            old.close()
+        try:
+            keeper = sqlite3.connect(key, check_same_thread=False)
+            keeper.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error:  # nothing is lost without it, only speed
+            return
+        cls._keepers[key] = keeper
 
     @contextlib.contextmanager
     def db(self) -> Iterator[Database]:

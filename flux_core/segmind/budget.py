@@ -62,6 +62,7 @@ class RequestBudget:
         self._unconfirmed = 0  # requests past `confirmed` in flight
         self._ramp = D.BUDGET_RAMP_START
         self.on_learn: LearnCallback | None = None
+        self._told: tuple[int | None, int] | None = None  # what on_learn last heard
         self._listeners: list[Callable[[], None]] = []  # told when a slot may have freed
         self.rate_limited = 0  # 429s seen
         self.forced = False
@@ -179,15 +180,32 @@ class RequestBudget:
             wait,
             self.limit,
         )
-        self._learned()
+        self._learned(always=True)
         self._tell()
 
-    def _learned(self) -> None:
-        if self.on_learn is not None and not self.forced:
-            try:
-                self.on_learn(self)
-            except Exception:  # the ledger is busy or full: the next lesson is written instead
-                log.warning("could not keep the learned request limit", exc_info=True)
+    def _learned(self, *, always: bool = False) -> None:
+        """Tell on_learn (the ledger) what was learned: every 429, and a limit or a confirmed count
+        that grew by a quarter since it was last told (not every request of a growing window)."""
+        if self.on_learn is None or self.forced:
+            return
+        now = (self.limit, self.confirmed)
+        if not always and self._told is not None:
+            limit, confirmed = self._told
+            grown = now[1] >= 1.25 * confirmed + 1 or (
+                now[0] is not None and limit is not None and now[0] >= 1.25 * limit + 1
+            )
+            if not grown:
+                return
+        self._told = now
+        try:
+            self.on_learn(self)
+        except Exception:  # the ledger is busy or full: the next lesson is written instead
+            log.warning("could not keep the learned request limit", exc_info=True)
+
+    def flush(self) -> None:
+        """Tell on_learn the latest, however little it grew (a runner that stops calls it)."""
+        if self._told != (self.limit, self.confirmed):
+            self._learned(always=True)
 
     def state(self) -> dict[str, float | int | None]:
         with self._lock:

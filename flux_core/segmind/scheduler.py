@@ -110,6 +110,7 @@ class _Cohort:
     expected: float
     first_started: float
     durations: list[float] = field(default_factory=list)
+    members: list["_Watch"] = field(default_factory=list)  # still waiting, oldest first
 
     def estimate(self) -> float:
         return statistics.median(self.durations) if self.durations else self.expected
@@ -152,6 +153,7 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._planner: asyncio.Task | None = None
         self._reading = False  # a history read is in flight
+        self._waiting = 0  # jobs waiting on a look
         self.history_mode = "trial"  # "live" once it lists jobs in flight; "off" when it cannot serve
         self._history_misses = 0
         self._history_off_until = 0.0
@@ -235,13 +237,16 @@ class Scheduler:
         if watch is None:
             watch = _Watch(job, check.started, self._cohort(check), next(self._order))
             self._watches[job.request_id] = watch
+            watch.cohort.members.append(watch)
             watch.next_at = self._next_look(watch, self._clock())
         watch.waiter = self.loop.create_future()
+        self._waiting += 1
         self._kick()
         try:
             return await watch.waiter
         finally:
             watch.waiter = None
+            self._waiting -= 1
 
     def _cohort(self, check: Check) -> _Cohort:
         expected = check.expected_s or D.EXPECTED_MAX_S
@@ -256,7 +261,7 @@ class Scheduler:
         return cohort
 
     def _live(self, cohort: _Cohort) -> bool:
-        return any(w.cohort is cohort for w in self._watches.values())
+        return bool(cohort.members)
 
     def _observed(self, seen: Observed) -> None:
         watch = self._watches.get(seen.job.request_id)
@@ -275,10 +280,12 @@ class Scheduler:
                 watch.cohort.durations.append(now - watch.started)
                 if seen.hint is None:
                     self._polled_done[seen.job.request_id] = now
-                for other in self._watches.values():  # the cohort's window has opened: look again
-                    if other.cohort is watch.cohort and other is not watch:
+                for other in watch.cohort.members:  # the cohort's window has opened: look again
+                    if other is not watch:
                         other.next_at = min(other.next_at, now + self._dense(other))
             del self._watches[seen.job.request_id]
+            if watch in watch.cohort.members:
+                watch.cohort.members.remove(watch)
         else:
             watch.next_at = self._next_look(watch, now)
         self._kick()
@@ -287,7 +294,7 @@ class Scheduler:
         """The interval between looks at a job whose finish is near, for what a look costs now."""
         expected = watch.cohort.estimate()
         interval = min(D.LOOK_DENSE_MAX_S, max(D.LOOK_DENSE_MIN_S, D.LOOK_DENSE_FRACTION * expected))
-        waiting = sum(1 for w in self._watches.values() if w.waiter is not None or w is watch)
+        waiting = max(1, self._waiting + (watch.waiter is None))
         if self.history_mode != "off" and waiting >= 2:
             # one read looks at them all: by the square-root law a look that costs 1/n of a
             # request is worth taking sqrt(n) times as often
@@ -305,8 +312,7 @@ class Scheduler:
         if cohort.durations or elapsed >= D.LOOK_WINDOW_FRACTION * expected:
             return now + self._dense(watch)
         opening = watch.started + D.LOOK_WINDOW_FRACTION * expected
-        running = sorted((w.order, w) for w in self._watches.values() if w.cohort is cohort)
-        sentinel = any(w is watch for _, w in running[: D.SENTINELS])
+        sentinel = any(w is watch for w in cohort.members[: D.SENTINELS])
         if not sentinel or self.client.budget.scarce():
             return opening
         growing = min(D.LOOK_SENTINEL_MAX_S, max(D.LOOK_MIN_S, D.LOOK_SENTINEL_GROWTH * elapsed))
@@ -353,12 +359,14 @@ class Scheduler:
             self.stats["direct_looks"] += 1
             assert watch.waiter is not None
             watch.waiter.set_result(None)
-        if by_history and len(direct) < len(due) and not self._reading:
-            self._reading = True
-            for watch in waiting:
-                if watch not in direct:
-                    watch.next_at = float("inf")  # the read in flight looks at it
-            self.loop.create_task(self._read_history())
+        if by_history and len(direct) < len(due):
+            chosen = {id(w) for w in direct}
+            for watch in due if self._reading else waiting:
+                if id(watch) not in chosen:
+                    watch.next_at = float("inf")  # the read (in flight, or made now) looks at it
+            if not self._reading:
+                self._reading = True
+                self.loop.create_task(self._read_history())
 
     def _history_usable(self, now: float) -> bool:
         if self.history_mode == "off" and now >= self._history_off_until:
