@@ -66,6 +66,7 @@ COHORT_SPAN_S = 10.0  # jobs of one expected duration submitted within this of t
 SENTINELS = 2  # of a cohort, this many of the oldest are looked at before any has finished
 LOOK_WINDOW_FRACTION = 0.6  # from this share of the expected duration, every job is looked at
 LOOK_SENTINEL_GROWTH = 0.2  # a sentinel's interval: this share of its age, between the bounds
+LOOK_SENTINEL_GROWTH_KNOWN = 0.5  # ... when the expected duration was measured, not the prior
 LOOK_SENTINEL_MAX_S = 5.0
 LOOK_DENSE_FRACTION = 0.03  # near the finish: this share of the expected duration between looks
 LOOK_DENSE_MIN_S = 0.25

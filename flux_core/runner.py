@@ -116,9 +116,13 @@ class Runner:
         backend: str = "segmind",
         concurrency: int | None = None,
         on_update: UpdateCallback | None = None,
+        expected_s: float | None = None,
     ):
         """`concurrency`: at most this many runs in flight (None: as many as the budget allows; the
-        key's scheduler plans their requests)."""
+        key's scheduler plans their requests). `expected_s`: how long a job takes until the ledger
+        knows (default: the FLUX.2 [max] prior; the embedded emulator's own latency for it)."""
+        self._prior_s = expected_s or D.EXPECTED_MAX_S
+        self._prior_known = expected_s is not None
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.client = client
@@ -133,7 +137,9 @@ class Runner:
         self._queued: deque[str] = deque()  # runs waiting for a place under the cap
         self._driving: dict[str, Future] = {}  # the scheduler's futures of the runs in flight
         self._futures: dict[str, Future] = {}
-        self._expected: dict[tuple[str, int], tuple[float, float]] = {}  # (model, pixels): (s, when read)
+        self._expected: dict[
+            tuple[str, int], tuple[float, float, bool]
+        ] = {}  # (model, px): (s, read, measured)
         self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -603,6 +609,7 @@ class Runner:
             job = Job.from_request_id(row.request_id, row.base_url)
         elapsed = _seconds_since(row.submitted_at)
         if elapsed < D.RETENTION_S:
+            expected, known = self._expected_s(row)
 
             def on_status(state: str, body: dict[str, Any]) -> None:
                 if state == store.PROCESSING:
@@ -620,7 +627,8 @@ class Runner:
                     elapsed_s=elapsed,
                     on_status=on_status,
                     safety_tolerance=params.safety_tolerance,
-                    expected_s=self._expected_s(row),
+                    expected_s=expected,
+                    expected_known=known,
                 )
                 return outcome
             except (JobExpired, JobTimedOut) as exc:
@@ -628,15 +636,15 @@ class Runner:
         outcome = yield from self._collect_from_record(row, params, job)
         return outcome
 
-    def _expected_s(self, row: Run) -> float:
-        """How long a job like this one takes: the ledger's median for this model and size on this
-        server (read at most once a minute), else the FLUX.2 [max] prior."""
+    def _expected_s(self, row: Run) -> tuple[float, bool]:
+        """How long a job like this one takes, and whether that is measured: the ledger's median for
+        this model and size on this server (read at most once a minute), else the prior."""
         slot = (row.model or "", int(row.width or 0) * int(row.height or 0))
-        known = self._expected.get(slot)
-        if known is None or time.monotonic() - known[1] > D.EXPECTED_REFRESH_S:
+        cached = self._expected.get(slot)
+        if cached is None or time.monotonic() - cached[1] > D.EXPECTED_REFRESH_S:
             typical = self.ledger.typical_duration(self.client.base_url, row.model, slot[1])
-            known = self._expected[slot] = (typical or D.EXPECTED_MAX_S, time.monotonic())
-        return known[0]
+            cached = self._expected[slot] = (typical or self._prior_s, time.monotonic(), typical is not None)
+        return cached[0], cached[2] or self._prior_known
 
     def _collect_from_record(self, row: Run, params: FluxParams, job: Job) -> Ops:
         request_id = job.request_id

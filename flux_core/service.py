@@ -106,6 +106,7 @@ class Workbench:
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
         self.emulator: EmulatorServer | None = None
+        self._emulator_expected_s: float | None = None
         self._emulator_mode = emulator
         self._concurrency = concurrency
         self._on_update = on_update
@@ -167,6 +168,7 @@ class Workbench:
                     backend=connection.backend,
                     concurrency=self._concurrency,
                     on_update=self._on_update,
+                    expected_s=self._emulator_expected_s if connection.backend == "emulator" else None,
                 )
                 self._backends[slot] = Backend(connection, client, runner)
                 created = bool(session_key and session_key.strip())
@@ -180,6 +182,7 @@ class Workbench:
     def _emulator_connection(self) -> Connection:
         if self.emulator is None and self._emulator_mode == "ephemeral":
             self.emulator = EmulatorServer().start()
+            self._emulator_expected_s = D.EMULATOR_LATENCY_S + D.EMULATOR_QUEUE_S
         if self.emulator is None:
             latency = _env_number(D.EMULATOR_LATENCY_ENV, float, D.EMULATOR_LATENCY_S)
             config = EmulatorConfig(
@@ -187,6 +190,9 @@ class Workbench:
                 latency_s=latency,
                 latency_spread_s=min(D.EMULATOR_LATENCY_SPREAD_S, latency / 4),
             )
+            self._emulator_expected_s = (
+                latency + config.queue_s
+            )  # what its jobs take, before the ledger knows
             try:  # the same port as last time, so runs in flight before a restart resume
                 self.emulator = EmulatorServer(config, port=self._emulator_port).start()
             except OSError:

@@ -98,6 +98,7 @@ class Check:
     started: float  # the client clock's moment of the submit
     expected_s: float | None
     fallback_s: float
+    expected_known: bool = False  # measured (the ledger), not a prior
 
 
 @dataclass
@@ -363,6 +364,7 @@ class _Protocol:
         on_status: StatusCallback | None = None,
         safety_tolerance: int | None = None,
         expected_s: float | None = None,
+        expected_known: bool = False,
     ) -> Ops:
         """Poll until COMPLETED (returns an Outcome) or a JobFailed. Transient poll failures are
         retried until the deadline: a job that may still be running is never given up on.
@@ -381,7 +383,7 @@ class _Protocol:
                 hint: RequestRecord | None = None
                 if error is None:
                     fallback = max(0.0, min(schedule.next_delay(now - start), deadline - now))
-                    hint = yield Check(job, start, expected, fallback)
+                    hint = yield Check(job, start, expected, fallback, expected_known)
                 else:
                     yield Sleep(max(0.0, min(retry_delay(error, failures - 1), deadline - now)))
                 if self._clock() >= deadline:

@@ -109,6 +109,7 @@ class _Cohort:
 
     expected: float
     first_started: float
+    known: bool = False  # the expected duration was measured, not a prior
     durations: list[float] = field(default_factory=list)
     members: list["_Watch"] = field(default_factory=list)  # still waiting, oldest first
 
@@ -256,7 +257,7 @@ class Scheduler:
                 and 0 <= check.started - cohort.first_started <= D.COHORT_SPAN_S
             ):
                 return cohort
-        cohort = _Cohort(expected, check.started)
+        cohort = _Cohort(expected, check.started, check.expected_known)
         self._cohorts = [c for c in self._cohorts if self._live(c)] + [cohort]
         return cohort
 
@@ -293,13 +294,15 @@ class Scheduler:
     def _dense(self, watch: _Watch) -> float:
         """The interval between looks at a job whose finish is near, for what a look costs now."""
         expected = watch.cohort.estimate()
-        interval = min(D.LOOK_DENSE_MAX_S, max(D.LOOK_DENSE_MIN_S, D.LOOK_DENSE_FRACTION * expected))
+        budget = self.client.budget
+        free = budget.forced and budget.limit is None  # told there is no limit: requests cost nothing
+        floor = D.LOOK_MIN_S if free else D.LOOK_DENSE_MIN_S
+        interval = min(D.LOOK_DENSE_MAX_S, max(floor, D.LOOK_DENSE_FRACTION * expected))
         waiting = max(1, self._waiting + (watch.waiter is None))
         if self.history_mode != "off" and waiting >= 2:
             # one read looks at them all: by the square-root law a look that costs 1/n of a
             # request is worth taking sqrt(n) times as often
             interval /= min(D.LOOK_BATCH_GAIN_MAX, waiting**0.5)
-        budget = self.client.budget
         if budget.scarce() and budget.limit:
             lookers = 1 if self.history_mode != "off" else max(1, waiting)
             interval = max(interval, 2 * lookers * budget.window_s / budget.limit)
@@ -313,9 +316,13 @@ class Scheduler:
             return now + self._dense(watch)
         opening = watch.started + D.LOOK_WINDOW_FRACTION * expected
         sentinel = any(w is watch for w in cohort.members[: D.SENTINELS])
-        if not sentinel or self.client.budget.scarce():
+        budget = self.client.budget
+        if not sentinel or budget.scarce():
             return opening
-        growing = min(D.LOOK_SENTINEL_MAX_S, max(D.LOOK_MIN_S, D.LOOK_SENTINEL_GROWTH * elapsed))
+        # a measured expectation is trusted more than the prior: fewer looks before its window
+        growth = D.LOOK_SENTINEL_GROWTH_KNOWN if cohort.known else D.LOOK_SENTINEL_GROWTH
+        floor = D.LOOK_MIN_S if budget.forced and budget.limit is None else D.LOOK_DENSE_MIN_S
+        growing = min(D.LOOK_SENTINEL_MAX_S, max(floor, growth * elapsed))
         return min(opening, now + growing)
 
     def _kick(self) -> None:
