@@ -197,19 +197,6 @@ class Scheduler:
         """Drive one operation (a run, say) on the loop; its outcome in a concurrent Future."""
         return asyncio.run_coroutine_threadsafe(self.client._run(ops), self.loop)
 
-    def call(self, fn: Any, *args: Any) -> Any:
-        """Run a plain function on the loop and wait for it (for state only the loop may touch)."""
-        future: Future = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(run)
-        return future.result()
-
     def gate(self, budget: RequestBudget) -> _Gate:
         gate = self._gates.get(id(budget))
         if gate is None:
@@ -245,9 +232,17 @@ class Scheduler:
         self._kick()
         try:
             return await watch.waiter
+        except asyncio.CancelledError:  # its run stopped: no more looks at it
+            self._forget(watch)
+            raise
         finally:
             watch.waiter = None
             self._waiting -= 1
+
+    def _forget(self, watch: _Watch) -> None:
+        self._watches.pop(watch.job.request_id, None)
+        if watch in watch.cohort.members:
+            watch.cohort.members.remove(watch)
 
     def _cohort(self, check: Check) -> _Cohort:
         expected = check.expected_s or D.EXPECTED_MAX_S
@@ -284,9 +279,7 @@ class Scheduler:
                 for other in watch.cohort.members:  # the cohort's window has opened: look again
                     if other is not watch:
                         other.next_at = min(other.next_at, now + self._dense(other))
-            del self._watches[seen.job.request_id]
-            if watch in watch.cohort.members:
-                watch.cohort.members.remove(watch)
+            self._forget(watch)
         else:
             watch.next_at = self._next_look(watch, now)
         self._kick()
