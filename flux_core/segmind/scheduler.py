@@ -110,6 +110,7 @@ class _Cohort:
     expected: float
     first_started: float
     known: bool = False  # the expected duration was measured, not a prior
+    opened: bool = False  # one of its jobs has ended: all of them are looked at densely
     durations: list[float] = field(default_factory=list)
     members: list["_Watch"] = field(default_factory=list)  # still waiting, oldest first
 
@@ -276,9 +277,12 @@ class Scheduler:
                 watch.cohort.durations.append(now - watch.started)
                 if seen.hint is None:
                     self._polled_done[seen.job.request_id] = now
-                for other in watch.cohort.members:  # the cohort's window has opened: look again
-                    if other is not watch:
-                        other.next_at = min(other.next_at, now + self._dense(other))
+            # one of them has ended (finished, failed, or gone from the server): the rest may have
+            # too, so the cohort's window is open and every one of them is looked at soon
+            watch.cohort.opened = True
+            for other in watch.cohort.members:
+                if other is not watch:
+                    other.next_at = min(other.next_at, now + self._dense(other))
             self._forget(watch)
         else:
             watch.next_at = self._next_look(watch, now)
@@ -305,7 +309,7 @@ class Scheduler:
         elapsed = now - watch.started
         cohort = watch.cohort
         expected = cohort.estimate()
-        if cohort.durations or elapsed >= D.LOOK_WINDOW_FRACTION * expected:
+        if cohort.opened or elapsed >= D.LOOK_WINDOW_FRACTION * expected:
             return now + self._dense(watch)
         opening = watch.started + D.LOOK_WINDOW_FRACTION * expected
         sentinel = any(w is watch for w in cohort.members[: D.SENTINELS])
