@@ -145,6 +145,13 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def looks(server: SoakServer) -> int:
+    """Requests that looked at jobs in flight: status polls and request-history reads (Flux Lab's
+    scheduler reads the history as one poll for many jobs)."""
+    with server.lock:
+        return sum(server.counts.status_gets.values()) + server.counts.history_gets
+
+
 def kill_when(child: Child, condition: Callable[[], bool], limit_s: float) -> bool:
     """SIGKILL the child the moment the condition holds; False if it never did in time."""
     deadline = time.monotonic() + limit_s
@@ -380,11 +387,7 @@ def s2_sigkill(ctx: Context) -> list[Row]:
     with SoakServer(latency_s=2.0, submit_delay_s=1.5) as server:
         out.append(_kill_and_resume(ctx, "a", "submits", server, n, lambda: server.counts.submit_posts >= 2))
     with SoakServer(latency_s=4.0) as server:
-        out.append(
-            _kill_and_resume(
-                ctx, "b", "polls", server, n, lambda: sum(server.counts.status_gets.values()) >= 4
-            )
-        )
+        out.append(_kill_and_resume(ctx, "b", "polls", server, n, lambda: looks(server) >= 4))
     with SoakServer(latency_s=1.5, spread_s=0.3, output_delay_s=2.5) as server:
         out.append(
             _kill_and_resume(ctx, "c", "downloads", server, n, lambda: server.counts.downloads_started >= 1)
@@ -415,7 +418,7 @@ def s3_two_drivers(ctx: Context) -> list[Row]:
         d = ctx.dir("s3-two")
         env = env_for(server.url, d)
         sweep = Child("s3-two-sweep", flux(d, *sweep_args("two resumes", n, n)), env, ctx.logs)
-        fired = kill_when(sweep, lambda: sum(server.counts.status_gets.values()) >= n, 30)
+        fired = kill_when(sweep, lambda: looks(server) >= n, 30)
         resumes = [Child(f"s3-two-resume-{i}", flux(d, "resume", "--json"), env, ctx.logs) for i in (1, 2)]
         for r in resumes:
             r.wait(60 if ctx.quick else 90)
@@ -523,7 +526,7 @@ def s5_restart_no_visit(ctx: Context) -> list[Row]:
         sweep.kill()
         sweep.killed = True
         at_kill = Counter(r["status"] for r in runs(d))
-        polls_before = sum(server.counts.status_gets.values())
+        polls_before = looks(server)
         port = free_port()
         argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
                 "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -541,13 +544,13 @@ def s5_restart_no_visit(ctx: Context) -> list[Row]:
         if up:
             wait_for(lambda: all(r["status"] not in ACTIVE for r in runs(d)), wait_s)
         waited = time.monotonic() - started
-        polls_after = sum(server.counts.status_gets.values()) - polls_before
+        polls_after = looks(server) - polls_before
         a = audit(server, [d], settle_s=2.0)
         app.terminate()
         problems = [] if up else ["the app server did not come up"]
         notes = (
             f"left in flight: {statuses_text(at_kill)}; app up {up}, watched {waited:.0f} s with no page open; "
-            f"{polls_after} polls reached the server meanwhile; after: {statuses_text(a.statuses)}"
+            f"{polls_after} looks (polls, history reads) reached the server meanwhile; after: {statuses_text(a.statuses)}"
         )
         return [row_from("5. restart, no page visited", a, [app], problems, notes)]
 

@@ -456,7 +456,8 @@ class _Protocol:
             if url:
                 metrics = metrics_from(body)
                 return Outcome(job=job, body=body, image_url=url, metrics=metrics)
-            yield Sleep(retry_delay(ProtocolError("no image yet"), attempt))
+            if attempt + 1 < D.GET_MAX_ATTEMPTS:  # no wait after the last look: it is over
+                yield Sleep(retry_delay(ProtocolError("no image yet"), attempt))
         keys = ", ".join(sorted(map(str, body))) if isinstance(body, dict) else "nothing"
         raise OutputUnusable(
             f"Request {job.request_id} is COMPLETED but its result names no usable image (it holds: {keys})."

@@ -292,8 +292,7 @@ class Scheduler:
         """The interval between looks at a job whose finish is near, for what a look costs now."""
         expected = watch.cohort.estimate()
         budget = self.client.budget
-        free = budget.forced and budget.limit is None  # told there is no limit: requests cost nothing
-        floor = D.LOOK_MIN_S if free else D.LOOK_DENSE_MIN_S
+        floor = self._floor()
         interval = min(D.LOOK_DENSE_MAX_S, max(floor, D.LOOK_DENSE_FRACTION * expected))
         waiting = max(1, self._waiting + (watch.waiter is None))
         if self.history_mode != "off" and waiting >= 2:
@@ -304,6 +303,12 @@ class Scheduler:
             lookers = 1 if self.history_mode != "off" else max(1, waiting)
             interval = max(interval, 2 * lookers * budget.window_s / budget.limit)
         return max(D.LOOK_MIN_S, interval)
+
+    def _floor(self) -> float:
+        """The shortest interval between looks: shorter when the server was declared to have no
+        limit (SEGMIND_RPM=0, the embedded emulator), where a request costs nothing."""
+        budget = self.client.budget
+        return D.LOOK_MIN_S if budget.forced and budget.limit is None else D.LOOK_DENSE_MIN_S
 
     def _next_look(self, watch: _Watch, now: float) -> float:
         elapsed = now - watch.started
@@ -318,8 +323,7 @@ class Scheduler:
             return opening
         # a measured expectation is trusted more than the prior: fewer looks before its window
         growth = D.LOOK_SENTINEL_GROWTH_KNOWN if cohort.known else D.LOOK_SENTINEL_GROWTH
-        floor = D.LOOK_MIN_S if budget.forced and budget.limit is None else D.LOOK_DENSE_MIN_S
-        growing = min(D.LOOK_SENTINEL_MAX_S, max(floor, growth * elapsed))
+        growing = min(D.LOOK_SENTINEL_MAX_S, max(self._floor(), growth * elapsed))
         return min(opening, now + growing)
 
     def _kick(self) -> None:
