@@ -98,6 +98,8 @@ THUMBNAIL_PX = 200  # thumbnails: galleries show them at about this size
 THUMBNAIL_QUALITY = 78
 THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"  # named by their image's hash
 
+FTS_PREFIX_MIN_CHARS = 3  # a searched word this long also finds longer words: "teapo" finds "teapot"
+
 # --- local data ------------------------------------------------------------------------
 DATA_DIR_ENV = "FLUX_LAB_DATA"
 DATA_DIR = "~/.flux-lab"

@@ -49,6 +49,17 @@ def test_newest_first_and_paged(ledger):
     assert ids(last) == [made[0]]
 
 
+def test_a_word_typed_in_part_finds_the_longer_words_and_a_phrase_is_matched_as_typed(ledger):
+    teapot = add(ledger, "a teapot on a wooden table")
+    team = add(ledger, "a team of red foxes")
+    assert ids(history.find(ledger, Query(text="teapo"))) == [teapot]
+    assert sorted(ids(history.find(ledger, Query(text="tea")))) == sorted([teapot, team])
+    assert ids(history.find(ledger, Query(text="wood tea"))) == [teapot]  # every word, each in part
+    assert ids(history.find(ledger, Query(text='"a team"'))) == [team]  # a phrase: as typed
+    assert history.find(ledger, Query(text="te")).rows == []  # two letters are a whole word only
+    assert [r.id for r in ledger.search("teapo")] == [teapot]  # the CLI's search, the same rule
+
+
 def test_text_search_is_quoted_and_stemmed(ledger):
     cube = add(ledger, "a red cube on a table")
     add(ledger, "a blue ball")

@@ -77,7 +77,7 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     args: list[Any] = []
     matches = []
     if q.text.strip():
-        quoted = db.quote_fts(q.text.strip())
+        quoted = store.fts_query(q.text)
         if quoted:
             matches.append(quoted)
     if q.tag and q.tag.strip():

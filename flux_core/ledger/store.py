@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -253,6 +254,27 @@ def _m0008(db: Database) -> None:
             WHERE status = 'COMPLETED' AND observed_total_s IS NOT NULL;
         """
     )
+
+
+_FTS_SPLIT = re.compile(r'\s+|(".*?")')  # words, and phrases in quotes (sqlite-utils' quote_fts)
+
+
+def fts_query(text: str) -> str:
+    """What a person typed as an FTS5 query: every word quoted (so AND, OR, NOT and punctuation are
+    just words), a word of FTS_PREFIX_MIN_CHARS or more also matching longer words ("teapo" finds
+    "teapot"), a phrase in quotes matched as typed. "" when nothing in it is searchable."""
+    text = (text or "").strip()
+    if text.count('"') % 2:
+        text += '"'
+    bits = []
+    for bit in _FTS_SPLIT.split(text):
+        if not bit or bit == '""':
+            continue
+        if bit.startswith('"'):
+            bits.append(bit)  # a phrase, as typed
+        else:
+            bits.append(f'"{bit}"*' if len(bit) >= D.FTS_PREFIX_MIN_CHARS else f'"{bit}"')
+    return " ".join(bits)
 
 
 def key_id(api_key: str | None) -> str | None:
@@ -691,10 +713,7 @@ class Ledger:
         sweep_id: str | None = None,
     ) -> list[Run]:
         where, args = ["deleted_at IS NULL"], []
-        quoted = ""
-        if text and text.strip():
-            with self.db() as db:
-                quoted = db.quote_fts(text.strip())
+        quoted = fts_query(text or "")
         if quoted:  # input with nothing searchable in it (e.g. a lone quote) filters nothing
             where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
             args.append(quoted)

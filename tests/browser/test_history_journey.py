@@ -46,6 +46,9 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(cards).to_have_count(1)
     expect(cards.first).to_have_attribute("title", HOSTILE_PROMPT)  # the prompt, as text
     shoot(page, artifacts, "1-search")
+    search.fill("cub")  # a word typed in part finds the longer word
+    search.press("Enter")
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
     search.fill("cube")
     search.press("Enter")
     expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
