@@ -36,7 +36,7 @@ def config(latency: float) -> EmulatorConfig:
 def flux_lab(latency: float, seeds: int) -> None:
     with EmulatorServer(config(latency)) as server, tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "SEGMIND_BASE_URL": server.url, "SEGMIND_API_KEY": KEY, "FLUX_LAB_DATA": data}
-        env.pop("SEGMIND_RPM", None)  # the default budget (50 a minute, Segmind Pro)
+        env.pop("SEGMIND_RPM", None)  # the learned budget (from 50 a minute, Segmind Pro)
         started = time.monotonic()
         out = subprocess.run(
             [

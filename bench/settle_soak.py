@@ -30,10 +30,18 @@ from flux_core.cli import main  # noqa: E402
 KEY = "SG_5e771e5e771e5e77"
 
 
+def env_for(data_dir: Path, server: SoakServer) -> dict[str, str]:
+    """What points flux-lab at the server, with its own data directory."""
+    return {
+        "SEGMIND_API_KEY": KEY,
+        "SEGMIND_BASE_URL": server.url,
+        "SEGMIND_RPM": "0",
+        "FLUX_LAB_DATA": str(data_dir),
+    }
+
+
 def flux_lab(data_dir: Path, server: SoakServer, *argv: str) -> int:
-    os.environ.update(
-        SEGMIND_API_KEY=KEY, SEGMIND_BASE_URL=server.url, SEGMIND_RPM="0", FLUX_LAB_DATA=str(data_dir)
-    )
+    os.environ.update(env_for(data_dir, server))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return main(list(argv))
 
@@ -101,8 +109,7 @@ def scenario_c(root: Path) -> None:
 
     with SoakServer(latency_s=1.0, spread_s=0.2, retention_s=4.0) as server:
         started = time.monotonic()
-        env = {**os.environ, "SEGMIND_API_KEY": KEY, "SEGMIND_BASE_URL": server.url, "SEGMIND_RPM": "0"}
-        env["FLUX_LAB_DATA"] = str(root / "c")
+        env = {**os.environ, **env_for(root / "c", server)}
         proc = subprocess.Popen(
             [
                 sys.executable,

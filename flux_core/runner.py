@@ -137,9 +137,8 @@ class Runner:
         self._queued: deque[str] = deque()  # runs waiting for a place under the cap
         self._driving: dict[str, Future] = {}  # the scheduler's futures of the runs in flight
         self._futures: dict[str, Future] = {}
-        self._expected: dict[
-            tuple[str, int], tuple[float, float, bool]
-        ] = {}  # (model, px): (s, read, measured)
+        # (model, pixels) -> (expected seconds, when read, measured rather than the prior)
+        self._expected: dict[tuple[str, int], tuple[float, float, bool]] = {}
         self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -149,7 +148,7 @@ class Runner:
         if not budget.forced and budget.on_learn is None:
             learned = ledger.learned_limit(self.key_id, client.base_url)
             if learned is not None:
-                budget.limit, budget.confirmed = learned
+                budget.adopt(learned)
             budget.on_learn = lambda b: ledger.keep_limit(self.key_id, client.base_url, b.limit, b.confirmed)
 
     # --- starting work ---------------------------------------------------------------------

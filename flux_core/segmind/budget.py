@@ -39,7 +39,6 @@ class Grant:
     """A slot handed out: `unconfirmed` when it goes past what the server has been seen to take."""
 
     unconfirmed: bool = False
-    at: float = 0.0
 
 
 class RequestBudget:
@@ -69,10 +68,15 @@ class RequestBudget:
         self.limit: int | None = D.REQUESTS_PER_MINUTE
         self.confirmed = 0
         if learned is not None:
-            limit, confirmed = learned
-            self.limit, self.confirmed = limit, max(0, confirmed)
+            self.adopt(learned)
         if rpm is not None:
             self.force(rpm)
+
+    def adopt(self, learned: tuple[int | None, int]) -> None:
+        """Start from what this key showed in an earlier process: (limit, confirmed)."""
+        with self._lock:
+            if not self.forced:
+                self.limit, self.confirmed = learned[0], max(0, learned[1])
 
     def force(self, rpm: int | None) -> None:
         """Set a limit by hand (SEGMIND_RPM): 0 or None = none at all. Nothing is learned after."""
@@ -88,10 +92,6 @@ class RequestBudget:
     def _tell(self) -> None:
         for listener in list(self._listeners):
             listener()
-
-    @property
-    def rpm(self) -> int | None:
-        return self.limit
 
     # --- handing out slots --------------------------------------------------------------------
     def try_take(self) -> Grant | float:
@@ -118,8 +118,8 @@ class RequestBudget:
                 return self._record(now, True)
             return D.BUDGET_RECHECK_S  # a reply in flight decides; the scheduler asks again on it
 
-    def take_after(self, waited: float) -> Grant:
-        """For a caller that just slept `waited` s on try_take's word (the plain clients): its slot."""
+    def take_after(self) -> Grant:
+        """For a caller that just slept as long as try_take said (the plain clients): its slot."""
         with self._lock:
             now = self._clock()
             return self._record(now, False)
@@ -131,7 +131,7 @@ class RequestBudget:
 
     def _record(self, now: float, unconfirmed: bool) -> Grant:
         self._sent.append(now)
-        return Grant(unconfirmed, now)
+        return Grant(unconfirmed)
 
     # --- what the reply taught ----------------------------------------------------------------
     def settle(self, grant: Grant | None, status: int | None) -> None:
@@ -207,17 +207,6 @@ class RequestBudget:
         if self._told != (self.limit, self.confirmed):
             self._learned(always=True)
 
-    def state(self) -> dict[str, float | int | None]:
-        with self._lock:
-            now = self._clock()
-            return {
-                "limit": self.limit,
-                "confirmed": self.confirmed,
-                "in_window": len(self._window(now)),
-                "paused_s": max(0.0, self._paused_until - now),
-                "rate_limited": self.rate_limited,
-            }
-
     def scarce(self) -> bool:
         """Whether requests are short now: the window is over half used of a known limit, or paused."""
         with self._lock:
@@ -232,15 +221,13 @@ _registry: dict[tuple[str, str], RequestBudget] = {}
 _registry_lock = threading.Lock()
 
 
-def budget_for(
-    base_url: str, api_key: str | None, rpm: int | None, learned: tuple[int | None, int] | None = None
-) -> RequestBudget:
+def budget_for(base_url: str, api_key: str | None, rpm: int | None) -> RequestBudget:
     """The process-wide budget of one key at one server. `rpm` not None forces a limit (0: none)."""
     digest = hashlib.sha256((api_key or "").encode()).hexdigest()
     with _registry_lock:
         budget = _registry.get((base_url, digest))
         if budget is None:
-            budget = _registry[(base_url, digest)] = RequestBudget(rpm, learned=learned)
+            budget = _registry[(base_url, digest)] = RequestBudget(rpm)
         elif rpm is not None and (not budget.forced or rpm != budget.limit):
             budget.force(rpm)
         return budget

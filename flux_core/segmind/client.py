@@ -685,7 +685,7 @@ def _take_blocking(budget: RequestBudget, sleep: Callable[[float], None]) -> Gra
     if isinstance(taken, Grant):
         return taken
     sleep(taken)
-    return budget.take_after(taken)
+    return budget.take_after()
 
 
 def _where(url: str) -> str:
@@ -916,7 +916,7 @@ class AsyncSegmindClient(_Protocol):
             if isinstance(taken, Grant):
                 return taken
             await self._sleep(taken)
-            return effect.budget.take_after(taken)
+            return effect.budget.take_after()
         if isinstance(effect, Offload):
             return effect.fn(*effect.args)
         raise TypeError(f"unknown effect {effect!r}")

@@ -31,7 +31,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -52,6 +52,7 @@ from flux_core.segmind.client import (
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.settings import Connection
+from flux_core.settle import utc_now
 
 log = logger(__name__)
 ENDED = "ENDED"  # what a wait that stopped for any other reason says of its job
@@ -393,7 +394,7 @@ class Scheduler:
         found: dict[str, RequestRecord] = {}
         try:
             oldest = started - min((w.started for w in self._watches.values()), default=started)
-            day = _utc_today()
+            day = utc_now().date()
             span = (day - timedelta(days=1), day + timedelta(days=1))
             for page in range(1, D.LOOK_HISTORY_MAX_PAGES + 1):
                 listed = await self.client._run(
@@ -468,14 +469,6 @@ class _PlannedClient(AsyncSegmindClient):
 
     async def effect(self, effect: Any) -> Any:
         return await self.scheduler.effect(effect)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _utc_today() -> date:
-    return utc_now().date()
 
 
 _registry: dict[tuple[str, str, int, bool], Scheduler] = {}
