@@ -52,9 +52,9 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# one pytest worker a core (pytest-xdist), a test file to a worker; the slowest tests are listed
+# the slowest tests are listed
 test: $(TEST_STAMP) chromium lint
-	$(PY) -m pytest -n auto --dist loadfile --durations=15
+	$(PY) -m pytest --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache
