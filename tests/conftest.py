@@ -110,3 +110,12 @@ def left_in_flight(
         response_url=job.response_url,
         submitted_at=store.now_iso(),
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`: one worker a core, --dist loadgroup) a test file stays on one
+    worker, as its module fixtures expect, and every browser journey runs on the same worker: two
+    Chromiums and two app servers at once on a 2-core machine starve each other."""
+    for item in items:
+        browser = "tests/browser/" in item.path.as_posix() or item.get_closest_marker("browser")
+        item.add_marker(pytest.mark.xdist_group("browser" if browser else item.path.stem))
