@@ -452,7 +452,7 @@ with box:
                 continue
             with cell:
                 _thumb(run)
-                st.text(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
+                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
                 st.button(
                     "Shown" if run_id == current else "Show",
                     key=f"compose_pick_{run_id}",
@@ -479,7 +479,17 @@ with box:
         if line.detail and line.level != "success":
             st.text(for_app(line.detail))
 
-    if batch:
+    if row is not None and not P.is_active(row):
+        image = wb.image_path(row)
+        has_image = row.status == store.COMPLETED and image is not None and image.exists()
+        if has_image and image is not None:
+            longest = D.COMPOSE_IMAGE_MAX_PX
+            shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
+            st.container(key="compose_main_image").image(str(image), width=shown_w)
+        elif row.status == store.BLOCKED:
+            st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
+
+    if batch:  # below the main image, so the image stays in view
         batch_rows = wb.runs(batch)
         if any(P.is_active(r) for r in batch_rows):
             st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_strip)(batch, True)
@@ -487,14 +497,6 @@ with box:
             _draw_strip(batch, False)
 
     if row is not None and not P.is_active(row):
-        image = wb.image_path(row)
-        has_image = row.status == store.COMPLETED and image is not None and image.exists()
-        if has_image and image is not None:
-            longest = D.COMPOSE_IMAGE_MAX_PX
-            shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
-            st.image(str(image), width=shown_w)
-        elif row.status == store.BLOCKED:
-            st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
         fix = P.fix(row)
         if fix is not None and fix.action == "tolerance":
             pick = st.container(horizontal=True, vertical_alignment="bottom")
@@ -601,7 +603,7 @@ with box:
                 prompt = " ".join(run.prompt.split())
                 cut = D.COMPOSE_FEED_PROMPT_CHARS
                 st.text(prompt if len(prompt) <= cut else prompt[: cut - 1] + "…")
-                st.text(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
+                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
                 st.button(
                     "Shown" if run.id == current else "Show",
                     key=f"compose_feed_{run.id}",
