@@ -96,6 +96,34 @@ def _apply_preset() -> None:
         state["prompt"] = preset.prompt
 
 
+def _save_preset() -> None:
+    """Save the form's parameters (and the prompt, if asked) under the name typed; the select then
+    shows it. A bad value is named and nothing is saved."""
+    try:
+        saved = wb.save_preset(
+            state.get("compose_preset_name") or "",
+            width=_number("compose_width"),
+            height=_number("compose_height"),
+            seed=None if state.get("compose_seed_random", True) else _number("compose_seed"),
+            safety_tolerance=_number("compose_tolerance"),
+            output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
+            prompt=(state.get("prompt") or "") if state.get("compose_preset_prompt") else None,
+        )
+    except ParamsError as exc:
+        state["compose_preset_said"] = ("refused", exc.problems)
+    else:
+        state["compose_preset"] = saved.name
+        state["compose_preset_said"] = (
+            "saved",
+            f"Saved preset {P.markdown_text(saved.name)}: {saved.words()}",
+        )
+
+
+def _delete_preset(name: str) -> None:
+    wb.delete_preset(name)
+    state["compose_preset"] = "—"
+
+
 def _apply_aspect() -> None:
     size = D.ASPECT_PRESETS.get(state["compose_aspect"])
     if size:
@@ -336,32 +364,26 @@ with params_box:
                 thumbs[i % 4].image(source, width=80)
     with st.expander("Save as preset"):
         st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
-        keep_prompt = st.checkbox("Include the text typed above", key="compose_preset_prompt")
-        if st.button("Save preset", key="compose_preset_save", icon=":material/bookmark_add:"):
-            try:
-                saved = wb.save_preset(
-                    state.get("compose_preset_name") or "",
-                    width=_number("compose_width"),
-                    height=_number("compose_height"),
-                    seed=None if state.get("compose_seed_random", True) else _number("compose_seed"),
-                    safety_tolerance=_number("compose_tolerance"),
-                    output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
-                    prompt=(state.get("prompt") or "") if keep_prompt else None,
-                )
-            except ParamsError as exc:
-                st.error("The preset was not saved. Fix these first:")
-                for problem in exc.problems:
-                    st.text(f"• {problem}")
-            else:
-                st.success(f"Saved preset {P.markdown_text(saved.name)}: {saved.words()}")
+        st.checkbox("Include the text typed above", key="compose_preset_prompt")
+        st.button(
+            "Save preset", key="compose_preset_save", icon=":material/bookmark_add:", on_click=_save_preset
+        )
+        said = state.pop("compose_preset_said", None)
+        if said and said[0] == "saved":
+            st.success(said[1])
+        elif said:
+            st.error("The preset was not saved. Fix these first:")
+            for problem in said[1]:
+                st.text(f"• {problem}")
         chosen = state.get("compose_preset")
-        if chosen in preset_names and st.button(
-            f"Delete the preset {P.markdown_text(chosen)}",
-            key="compose_preset_delete",
-            icon=":material/delete:",
-        ):
-            wb.delete_preset(chosen)
-            st.rerun()
+        if chosen in preset_names:
+            st.button(
+                f"Delete the preset {P.markdown_text(chosen)}",
+                key="compose_preset_delete",
+                icon=":material/delete:",
+                on_click=_delete_preset,
+                args=(chosen,),
+            )
     pricing = wb.pricing(session_key)
     cost = pricing.words(
         pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))

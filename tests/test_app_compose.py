@@ -92,6 +92,8 @@ def test_a_preset_is_saved_from_the_form_and_loads_back_into_it():
     at.button(key="compose_preset_save").click()
     at.run()
     bench = at.session_state["workbench"]
+    assert at.selectbox(key="compose_preset").value == "tall <b>tower</b>"  # the new preset is chosen
+    assert any(s.value.startswith("Saved preset tall") for s in at.success)
     [saved] = bench.presets()
     assert (saved.name, saved.width, saved.height, saved.seed, saved.safety_tolerance, saved.prompt) == (
         "tall <b>tower</b>",
@@ -105,6 +107,7 @@ def test_a_preset_is_saved_from_the_form_and_loads_back_into_it():
     at.selectbox(key="compose_aspect").set_value("1:1 square")
     at.slider(key="compose_tolerance").set_value(1)
     at.text_area(key="prompt").set_value("something else")
+    at.selectbox(key="compose_preset").set_value("—")
     at.run()
     at.selectbox(key="compose_preset").set_value("tall <b>tower</b>")
     at.run()
