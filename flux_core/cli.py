@@ -25,6 +25,7 @@ from flux_core.ledger.records import Run
 from flux_core.ledger import sweeps
 from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
+from flux_core import snippets
 from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
@@ -86,13 +87,14 @@ def terminal_text(value: Any) -> str:
 
 
 def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
-    p.add_argument("--prompt", required=True)
+    # generate: a flag left out is None, so a --preset can fill it (a flag given wins over the preset)
+    p.add_argument("--prompt", required=not single, default=None)
     if single:
         p.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random, recorded)")
-        p.add_argument("--safety-tolerance", type=int, default=D.SAFETY_TOLERANCE)
-    p.add_argument("--width", type=int, default=D.WIDTH)
-    p.add_argument("--height", type=int, default=D.HEIGHT)
-    p.add_argument("--output-format", default=D.OUTPUT_FORMAT, help="png or jpeg")
+        p.add_argument("--safety-tolerance", type=int, default=None, help=f"default {D.SAFETY_TOLERANCE}")
+    p.add_argument("--width", type=int, default=None if single else D.WIDTH)
+    p.add_argument("--height", type=int, default=None if single else D.HEIGHT)
+    p.add_argument("--output-format", default=None if single else D.OUTPUT_FORMAT, help="png or jpeg")
     p.add_argument("--image-url", action="append", default=[], help="a reference image URL (up to 8)")
     p.add_argument("--image", action="append", default=[], type=Path, help="a local reference image file")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -109,8 +111,37 @@ def build_parser() -> _Parser:
     parser.add_argument("--data-dir", default=None, help=f"default ${D.DATA_DIR_ENV} or {D.DATA_DIR}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    gen = sub.add_parser("generate", help="submit one run, wait for it, store the image")
+    gen = sub.add_parser("generate", help="submit one run (or --count runs), wait, store the images")
     _add_params(gen, single=True)
+    # --- Compose (issue 14): images per Generate, presets, the request as code ---
+    gen.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        help=f"runs at once, 1..{D.COMPOSE_MAX_IMAGES}: random seeds are drawn for each; "
+        "a fixed --seed N runs N, N+1, ...",
+    )
+    gen.add_argument("--preset", default=None, help="start from a saved preset (flags given win over it)")
+
+    preset = sub.add_parser("preset", help="saved parameter sets: save, list, delete")
+    preset_sub = preset.add_subparsers(dest="preset_command", required=True, parser_class=_Parser)
+    save = preset_sub.add_parser("save", help="save (or replace) a preset")
+    save.add_argument("name")
+    save.add_argument("--prompt", default=None, help="keep a prompt in the preset, too")
+    save.add_argument("--width", type=int, default=D.WIDTH)
+    save.add_argument("--height", type=int, default=D.HEIGHT)
+    save.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random)")
+    save.add_argument("--safety-tolerance", type=int, default=D.SAFETY_TOLERANCE)
+    save.add_argument("--output-format", default=D.OUTPUT_FORMAT, help="png or jpeg")
+    save.add_argument("--json", action="store_true")
+    listing = preset_sub.add_parser("list", help="every preset, by name")
+    listing.add_argument("--json", action="store_true")
+    delete = preset_sub.add_parser("delete", help="delete a preset")
+    delete.add_argument("name")
+
+    code = sub.add_parser("code", help="a run's exact request as code (the key stays in $SEGMIND_API_KEY)")
+    code.add_argument("run_id")
+    code.add_argument("--as", dest="language", choices=snippets.LANGUAGES, default="curl")
 
     sweep = sub.add_parser("sweep", help="run the cross product of seeds and safety tolerances")
     _add_params(sweep, single=False)
@@ -332,17 +363,87 @@ def _print_run(row: Run, data_dir: Path, as_json: bool, problem: str | None = No
         print(f"flux-lab: {info['status']}: {terminal_text(error)}", file=sys.stderr, flush=True)
 
 
+def _from_preset(args: argparse.Namespace, wb: Workbench) -> None:
+    """Fill the flags left out from --preset (if any), then from the defaults."""
+    chosen = None
+    if args.preset is not None:
+        chosen = wb.preset(args.preset)
+        if chosen is None:
+            raise UsageError(
+                f"flux-lab generate: no preset named {terminal_text(args.preset)!r}; `flux-lab preset list` lists them"
+            )
+    if args.prompt is None:
+        if chosen is None or chosen.prompt is None:
+            raise UsageError("flux-lab generate: --prompt is required (or a --preset that keeps a prompt)")
+        args.prompt = chosen.prompt
+    if args.seed is None and chosen is not None and chosen.seed is not None:
+        args.seed = chosen.seed
+    for flag, default in (
+        ("width", D.WIDTH),
+        ("height", D.HEIGHT),
+        ("safety_tolerance", D.SAFETY_TOLERANCE),
+        ("output_format", D.OUTPUT_FORMAT),
+    ):
+        if getattr(args, flag) is None:
+            setattr(args, flag, getattr(chosen, flag) if chosen is not None else default)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    seed_random = args.seed is None or str(args.seed).strip().lower() == "random"
-    _validate_all(args, [args.seed], [args.safety_tolerance])
-    refs = _references(args)
     with workbench(args, progress=not args.json) as wb:
-        wb.require_key()
+        _from_preset(args, wb)
+        seed_random = args.seed is None or str(args.seed).strip().lower() == "random"
+        _validate_all(args, [args.seed], [args.safety_tolerance])
         params = _params(args, seed=args.seed, tolerance=args.safety_tolerance, urls=args.image_url)
-        run_id = wb.submit(params, seed_random=seed_random, references=refs)
-        [row] = wb.wait([run_id])
-        _print_run(row, wb.data_dir, args.json, wb.problem(run_id))
-        return _exit_code([row])
+        wb.batch_params(params, args.count, seed_random=seed_random)  # checked before anything is sent
+        refs = _references(args)
+        wb.require_key()
+        run_ids = wb.submit_many(params, args.count, seed_random=seed_random, references=refs)
+        rows = wb.wait(run_ids)
+        for row in rows:
+            _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
+        return _exit_code(rows)
+
+
+def cmd_preset(args: argparse.Namespace) -> int:
+    with workbench(args) as wb:
+        if args.preset_command == "save":
+            saved = wb.save_preset(
+                args.name,
+                width=args.width,
+                height=args.height,
+                seed=args.seed,
+                safety_tolerance=args.safety_tolerance,
+                output_format=args.output_format,
+                prompt=args.prompt,
+            )
+            if args.json:
+                print(json.dumps({"name": saved.name, **saved.params()}))
+            else:
+                print(f"Saved preset {terminal_text(saved.name)}: {terminal_text(saved.words())}")
+        elif args.preset_command == "list":
+            found = wb.presets()
+            for item in found:
+                if args.json:
+                    print(json.dumps({"name": item.name, **item.params()}))
+                else:
+                    print(f"{terminal_text(item.name)}  ({terminal_text(item.words())})")
+            if not found and not args.json:
+                print("No presets yet: `flux-lab preset save NAME ...` saves one.", file=sys.stderr)
+        elif not wb.delete_preset(args.name):
+            raise UsageError(
+                f"flux-lab preset delete: no preset named {terminal_text(args.name)!r}; `flux-lab preset list` lists them"
+            )
+        else:
+            print(f"Deleted preset {terminal_text(args.name)}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    with workbench(args) as wb:
+        if wb.run(args.run_id) is None:
+            raise UsageError(f"flux-lab code: no run with id {args.run_id!r}; `flux-lab history` lists them")
+        print(wb.snippet(args.run_id, args.language))
+    return EXIT_OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -478,6 +579,8 @@ COMMANDS = {
     "resume": cmd_resume,
     "import-history": cmd_import_history,
     "emulator": cmd_emulator,
+    "preset": cmd_preset,
+    "code": cmd_code,
 }
 
 

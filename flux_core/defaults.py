@@ -196,3 +196,13 @@ PRICING_SAMPLE = 200  # recent runs with a real cost that the estimate is learne
 COST_CHECK_BATCH = 200  # finished runs whose real cost one pass looks up (one history read)
 COST_MAX_PAGES = 3  # history pages one pass reads for them
 IMPORT_MAX_DAYS = 365  # the furthest back an import may look
+
+# --- Compose: images per Generate, the session's feed, presets, code snippets (issue 14) ---
+COMPOSE_MAX_IMAGES = 4  # images one Generate makes at most (N runs, N seeds)
+COMPOSE_FEED_MAX = 24  # runs of this browser session the feed keeps, newest first
+COMPOSE_FEED_COLUMNS = 4  # feed thumbnails a row
+COMPOSE_FEED_PROMPT_CHARS = 40  # the start of a prompt shown under a feed thumbnail
+COMPOSE_IMAGE_MAX_PX = 520  # the main result's longer side on screen: beside the form without a scroll
+PRESET_NAME_MAX_CHARS = 80
+SNIPPET_POLL_S = 1.0  # the poll interval the copied code waits between status looks
+SNIPPET_TIMEOUT_S = 600.0  # ... and how long it waits for a result at most

@@ -10,9 +10,17 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
-from flux_core.errors import SubmitUnknown
+from flux_core.errors import (
+    JobTimedOut,
+    NetworkError,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    SubmitUnknown,
+)
 from flux_core.ledger.records import Run
 from flux_core.ledger.store import parse_iso
 
@@ -87,6 +95,41 @@ def headline(row: Run) -> Headline:
             "error", "Submit outcome unknown", error if hint in error else f"{error} {hint}".strip()
         )
     return Headline("error", _KIND_TITLES.get(row.error_kind or "", "Not sent"), error)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """The one-click fix for what stopped a run, as the error names it."""
+
+    action: str  # "tolerance": the same request at a higher safety tolerance; "retry": the same again
+    label: str
+    tolerance: int | None = None  # for "tolerance": the one offered first (the next allowed up)
+    choices: tuple[int, ...] = ()  # for "tolerance": every allowed higher one, for the person's choice
+
+
+# failures that may pass by themselves: server trouble, the network, a rate limit after its retries,
+# a reply that could not be read, a job that timed out
+TRANSIENT_KINDS = frozenset(
+    cls.kind for cls in (ServerError, NetworkError, RateLimited, ProtocolError, JobTimedOut)
+)
+
+
+def fix(row: Run) -> Fix | None:
+    """What one click can do about a finished run that has no image, or None: a block gets the
+    next safety tolerance up that is allowed (any higher one may be chosen); a transient failure,
+    and a job that failed, expired or came back unusable, gets a retry. A bad key or no credits is
+    for the person to fix first (the headline says how): no retry; a submit whose outcome is unknown
+    keeps its own confirm-first path."""
+    if row.status == store.BLOCKED:
+        higher = tuple(range(row.safety_tolerance + 1, D.SAFETY_MAX + 1))
+        if not higher:
+            return None
+        return Fix("tolerance", f"Retry at tolerance {higher[0]}", higher[0], higher)
+    if row.status == store.ERROR:
+        return Fix("retry", "Retry") if row.error_kind in TRANSIENT_KINDS else None
+    if row.status in (store.FAILED, store.EXPIRED, store.UNUSABLE) and row.state.retryable:
+        return Fix("retry", "Retry")
+    return None
 
 
 def recipe(row: Run) -> dict[str, Any]:

@@ -20,12 +20,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import as_completed
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from flux_core import defaults as D
 from flux_core import pricing
+from flux_core import snippets
 from flux_core.pricing import Pricing
 from flux_core.ledger import history
+from flux_core.ledger import presets
+from flux_core.ledger.presets import Preset
 from flux_core.ledger import store
 from flux_core.ledger.records import Event, Run
 from flux_core.ledger import sweeps
@@ -251,10 +254,12 @@ class Workbench:
         *,
         vary_seed: bool = False,
         confirmed_unknown: bool = False,
+        overrides: dict[str, Any] | None = None,
         session_key: str | None = None,
         guard: str | None = None,
     ) -> str:
-        """Run a past run again, identically or with a new random seed. A run whose submit may have
+        """Run a past run again, identically, with a new random seed, or with `overrides` (fields of
+        FluxParams, checked by its rules). A run whose submit may have
         reached Segmind (SUBMIT_UNKNOWN) is sent identically again only once the person confirms
         that Segmind's console does not list it: it may have been billed already."""
         row = self._row(run_id)
@@ -266,6 +271,8 @@ class Workbench:
         params = row.params
         if vary_seed:
             params = params.replace(seed=random_seed())
+        if overrides:  # e.g. a blocked run again at a higher tolerance: a new run that names the old
+            return self._rerun_changed(row, params.replace(**overrides), overrides, session_key, guard)
         return self.submit(
             params,
             seed_random=vary_seed or bool(row.seed_random),
@@ -332,6 +339,128 @@ class Workbench:
 
     def vote(self, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
         sweeps.record_vote(self.ledger, sweep_id, voter, winner_run_id, loser_run_id)
+
+    # --- Compose (issue 14): images per Generate, presets, the request as code, one-click fixes ---
+    @staticmethod
+    def batch_params(params: FluxParams, count: int, *, seed_random: bool = False) -> list[FluxParams]:
+        """The `count` requests of one Generate: seeds drawn afresh for a random seed (the first is
+        params.seed), else params.seed, params.seed + 1, ... A bad count or a seed that would run
+        past SEED_MAX is a ParamsError naming the field."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= D.COMPOSE_MAX_IMAGES:
+            raise ParamsError(
+                [f"images must be a whole number from 1 to {D.COMPOSE_MAX_IMAGES} (got {count!r})"]
+            )
+        if seed_random:
+            seeds = [params.seed, *(random_seed() for _ in range(count - 1))]
+        else:
+            if params.seed + count - 1 > D.SEED_MAX:
+                raise ParamsError(
+                    [
+                        f"seed {params.seed} with {count} images would go past {D.SEED_MAX}: "
+                        f"choose a seed of at most {D.SEED_MAX - count + 1}"
+                    ]
+                )
+            seeds = [params.seed + i for i in range(count)]
+        return [params if seed == params.seed else params.replace(seed=seed) for seed in seeds]
+
+    def submit_many(
+        self,
+        params: FluxParams,
+        count: int = 1,
+        *,
+        seed_random: bool = False,
+        session_key: str | None = None,
+        references: list[tuple[bytes, str]] | None = None,
+        guard: str | None = None,
+    ) -> list[str]:
+        """`count` runs of one request at once, one seed each (see batch_params): every one checked
+        before anything is uploaded or written, local references uploaded once for all, each run
+        written to the ledger before it is submitted. With `guard`, the same batch from the same
+        caller within DOUBLE_SUBMIT_WINDOW_S (a double click) is submitted once: its ids again."""
+        batch = self.batch_params(params, count, seed_random=seed_random)
+        if guard is not None:
+            payload = params.payload()
+            if seed_random:
+                payload["seed"] = "random"
+            fingerprint = repr((sorted(payload.items()), count)) + repr([r[0][:64] for r in references or []])
+            ids = self._once(
+                guard,
+                fingerprint,
+                lambda: self.submit_many(
+                    params, count, seed_random=seed_random, session_key=session_key, references=references
+                ),
+            )
+            return cast(list[str], ids)
+        urls = self.upload(references, session_key) if references else []
+        runner = self.backend(session_key).runner
+        return [
+            runner.enqueue(
+                p.replace(image_urls=[*p.image_urls, *urls]) if urls else p, seed_random=seed_random
+            )
+            for p in batch
+        ]
+
+    def _rerun_changed(
+        self,
+        row: Run,
+        params: FluxParams,
+        overrides: dict[str, Any],
+        session_key: str | None,
+        guard: str | None,
+    ) -> str:
+        """A past run again with some fields changed, as a new run whose history names the old one
+        (the ledger has no parent column: the link is the new run's first note)."""
+
+        def begin() -> str:
+            run_id = self.submit(params, seed_random=bool(row.seed_random), session_key=session_key)
+            changed = ", ".join(f"{k} {v}" for k, v in sorted(overrides.items()))
+            self.ledger.transition(run_id, detail=f"Run again from run {row.id} with {changed}.")
+            return run_id
+
+        if guard is None:
+            return begin()
+        return cast(str, self._once(guard, f"rerun {row.id} {sorted(overrides.items())!r}", begin))
+
+    def save_preset(
+        self,
+        name: str,
+        *,
+        width: Any = D.WIDTH,
+        height: Any = D.HEIGHT,
+        seed: Any = None,
+        safety_tolerance: Any = D.SAFETY_TOLERANCE,
+        output_format: Any = D.OUTPUT_FORMAT,
+        prompt: str | None = None,
+    ) -> Preset:
+        """Save a parameter set under a name (saving a name again replaces it). Every value is
+        checked by FluxParams' rules first: a bad one is a ParamsError naming it, and nothing is saved.
+        `seed` None or "random": a random seed per run. `prompt` None: the preset keeps no prompt."""
+        preset = presets.make(
+            name,
+            width=width,
+            height=height,
+            seed=seed,
+            safety_tolerance=safety_tolerance,
+            output_format=output_format,
+            prompt=prompt,
+        )
+        return presets.save(self.ledger, preset)
+
+    def presets(self) -> list[Preset]:
+        return presets.all_presets(self.ledger)
+
+    def preset(self, name: str) -> Preset | None:
+        return presets.get(self.ledger, name)
+
+    def delete_preset(self, name: str) -> bool:
+        """Delete a preset; whether one of that name existed."""
+        return presets.delete(self.ledger, name)
+
+    def snippet(self, run_id: str, language: str) -> str:
+        """The run's exact request (the payload it sent) as code: curl, httpx or sdk. The key is an
+        environment variable reference, never the key."""
+        row = self._row(run_id)
+        return snippets.build(language, row.request, base_url=row.base_url, model=row.model)
 
     # --- curation -----------------------------------------------------------------------------
     def curate(

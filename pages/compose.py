@@ -1,4 +1,10 @@
-"""Compose: write a prompt, set parameters, Generate; watch it run; act on the result."""
+"""Compose: write a prompt, set parameters, Generate; watch it run beside the form; act on the result.
+
+The form is the left column (prompt, Generate, the parameters in a tight layout, references in an
+expander), the result the right one (live status, the strip of a batch, the image, its actions, the
+recipe, the request as code, this session's feed), so each iteration starts without a scroll. On a
+phone the columns stack with the result right after Generate, the parameters after it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
+from flux_core import snippets
 from flux_core.ledger import store
 from flux_core.errors import CallFailed, for_app
 from flux_core.media.images import ImageProblem, check_reference
@@ -34,6 +41,7 @@ DRAFT: dict[str, Any] = {
     "compose_tolerance": D.SAFETY_TOLERANCE,
     "compose_format": D.OUTPUT_FORMAT,
     "compose_ref_urls": "",
+    "compose_count": 1,
 }
 pending = state.pop("compose_pending", None)
 if pending:
@@ -45,6 +53,23 @@ if pending:
         pending["output_format"],
     )
     state["compose_ref_urls"] = "\n".join(pending["image_urls"])
+
+# On a phone (columns stack below 640 px) the result comes right after Generate: the form's two
+# parts and the result become one column, in that order.
+_ROW = '.st-key-compose_layout > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"]'
+_PART = '.st-key-compose_layout [data-testid="stLayoutWrapper"]:has(> .st-key-compose_{})'
+st.html(
+    f"""<style>
+@media (max-width: 640px) {{
+  {_ROW} {{ flex-direction: column; }}
+  {_ROW} > [data-testid="stColumn"],
+  {_ROW} > [data-testid="stColumn"] > [data-testid="stVerticalBlock"] {{ display: contents; }}
+  {_PART.format("top")} {{ order: 1; width: 100%; }}
+  {_PART.format("result")} {{ order: 2; width: 100%; }}
+  {_PART.format("params")} {{ order: 3; width: 100%; }}
+}}
+</style>"""
+)
 
 
 def _aspect_name(width: int, height: int) -> str:
@@ -58,18 +83,98 @@ def _apply_template() -> None:
         state["prompt"] = TEMPLATES[name]
 
 
+def _apply_preset() -> None:
+    preset = wb.preset(state.get("compose_preset") or "")
+    if preset is None:
+        return
+    state["compose_width"], state["compose_height"] = preset.width, preset.height
+    state["compose_seed_random"] = preset.seed is None
+    if preset.seed is not None:
+        state["compose_seed"] = preset.seed
+    state["compose_tolerance"], state["compose_format"] = preset.safety_tolerance, preset.output_format
+    if preset.prompt is not None:
+        state["prompt"] = preset.prompt
+
+
+def _save_preset() -> None:
+    """Save the form's parameters (and the prompt, if asked) under the name typed; the select then
+    shows it. A bad value is named and nothing is saved."""
+    try:
+        saved = wb.save_preset(
+            state.get("compose_preset_name") or "",
+            width=_number("compose_width"),
+            height=_number("compose_height"),
+            seed=None if state.get("compose_seed_random", True) else _number("compose_seed"),
+            safety_tolerance=_number("compose_tolerance"),
+            output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
+            prompt=(state.get("prompt") or "") if state.get("compose_preset_prompt") else None,
+        )
+    except ParamsError as exc:
+        state["compose_preset_said"] = ("refused", exc.problems)
+    else:
+        state["compose_preset"] = saved.name
+        state["compose_preset_said"] = (
+            "saved",
+            f"Saved preset {P.markdown_text(saved.name)}: {saved.words()}",
+        )
+
+
+def _delete_preset(name: str) -> None:
+    wb.delete_preset(name)
+    state["compose_preset"] = "—"
+
+
 def _apply_aspect() -> None:
     size = D.ASPECT_PRESETS.get(state["compose_aspect"])
     if size:
         state["compose_width"], state["compose_height"] = size
 
 
+def _remember(run_ids: list[str]) -> None:
+    """Runs made in this browser session join its feed, newest first (kept across pages)."""
+    feed = [r for r in state.get("compose_feed", []) if r not in run_ids]
+    state["compose_feed"] = [*reversed(run_ids), *feed][: D.COMPOSE_FEED_MAX]
+
+
+def _show(run_ids: list[str], current: str | None = None) -> None:
+    """Put runs on screen: the main result, and the batch it belongs to (in the URL, too)."""
+    st.query_params["run"] = current or run_ids[0]
+    if len(run_ids) > 1:
+        st.query_params["batch"] = ",".join(run_ids)
+    elif "batch" in st.query_params:
+        del st.query_params["batch"]
+
+
+def _pick(run_id: str) -> None:
+    """A click on a strip or feed thumbnail: that run becomes the main result."""
+    batch = _batch()
+    _show(batch if run_id in batch else [run_id], run_id)
+
+
 def _open(run_id: str, load_form: bool) -> None:
-    st.query_params["run"] = run_id
+    _show([run_id])
     if load_form:
         row = wb.run(run_id)
         if row:
             state["compose_pending"] = P.form_values(row)
+
+
+def _guard() -> str:
+    return state.setdefault("compose_guard", store.new_id())
+
+
+def _again(run_id: str, **how: Any) -> None:
+    """Run a shown run again (vary the seed, the fix its error names); the new run is shown."""
+    new = wb.rerun(run_id, session_key=session_key, guard=_guard(), **how)
+    overrides = how.get("overrides") or {}
+    if "safety_tolerance" in overrides:  # the form follows, so the next Generate keeps the fix
+        state["compose_tolerance"] = overrides["safety_tolerance"]
+    _remember([new])
+    _show([new])
+
+
+def _batch() -> list[str]:
+    return [r for r in (st.query_params.get("batch") or "").split(",") if r]
 
 
 def _checked_upload(data: bytes, name: str) -> tuple[str | None, str | None]:
@@ -90,14 +195,69 @@ def _number(key: str) -> int:
     return int(value) if value is not None else int(DRAFT[key])
 
 
-st.title("Compose")
-left, right = st.columns([3, 2], gap="large")
+def _thumb(run: Any) -> None:
+    """A run's thumbnail, or what became of it in words."""
+    thumb = wb.image_path(run, thumb=True)
+    if thumb is not None and thumb.exists():
+        st.image(str(thumb), width="stretch")
+    else:
+        st.text(P.STATUS_WORDS[run.status])
 
-with right:
-    st.subheader("Parameters")
-    aspect_slot = st.container()  # drawn once width and height are known (from the URL, too)
-    c1, c2 = st.columns(2)
-    c1.number_input(
+
+st.title("Compose")
+layout = st.container(key="compose_layout")
+form, result = layout.columns([5, 6], gap="medium")
+
+with form:
+    top = st.container(key="compose_top")
+    params_box = st.container(key="compose_params")
+
+with top:
+    starts = st.columns(2)
+    starts[0].selectbox(
+        "Start from a template",
+        ["—", *TEMPLATES],
+        key="compose_template",
+        on_change=_apply_template,
+        persist_state="session",
+    )
+    preset_names = [p.name for p in wb.presets()]
+    starts[1].selectbox(
+        "Start from a preset",
+        ["—", *preset_names],
+        key="compose_preset",
+        on_change=_apply_preset,
+        help="Your saved parameter sets: size, seed, tolerance, format (and a prompt, if saved with one).",
+    )
+    st.text_area(
+        "Prompt",
+        key="prompt",
+        on_change="ignore",  # a typed draft is kept (URL, session) without rerunning on every blur
+        bind="query-params",
+        persist_state="session",
+        height=150,
+        placeholder="Describe the image. Ctrl+Enter generates.",
+    )
+    go = st.container(horizontal=True, vertical_alignment="bottom")
+    submitted = go.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
+    go.number_input(
+        "Images",
+        min_value=1,
+        max_value=D.COMPOSE_MAX_IMAGES,
+        value=1,
+        step=1,
+        key="compose_count",
+        width=120,
+        help=f"Runs per Generate (1 to {D.COMPOSE_MAX_IMAGES}), each its own seed: with Random seed a seed "
+        "is drawn for each image; with a fixed seed N they are N, N+1, N+2, …",
+        bind="query-params",
+        persist_state="session",
+    )
+
+with params_box:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    aspect_slot = c1.empty()  # drawn once width and height are known (from the URL, too)
+    c2.number_input(
         "Width",
         min_value=D.SIZE_MIN,
         max_value=D.SIZE_MAX,
@@ -107,7 +267,7 @@ with right:
         bind="query-params",
         persist_state="session",
     )
-    c2.number_input(
+    c3.number_input(
         "Height",
         min_value=D.SIZE_MIN,
         max_value=D.SIZE_MAX,
@@ -125,16 +285,28 @@ with right:
         key="compose_aspect",
         on_change=_apply_aspect,
     )
-    c1, c2 = st.columns([1, 1])
-    c1.checkbox(
-        "Random seed",
-        value=True,
-        key="compose_seed_random",
-        help="A seed is drawn, sent and recorded.",
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    c1.slider(
+        "Safety tolerance",
+        D.SAFETY_MIN,
+        D.SAFETY_MAX,
+        value=D.SAFETY_TOLERANCE,
+        key="compose_tolerance",
+        help="0 is the strictest filter, 6 the most permissive.",
         bind="query-params",
         persist_state="session",
     )
-    c2.number_input(
+    c2.radio(
+        "Output format",
+        D.OUTPUT_FORMATS,
+        index=D.OUTPUT_FORMATS.index(D.OUTPUT_FORMAT),
+        key="compose_format",
+        horizontal=True,
+        bind="query-params",
+        persist_state="session",
+    )
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    c1.number_input(
         "Seed",
         min_value=0,
         max_value=D.SEED_MAX,
@@ -145,22 +317,11 @@ with right:
         bind="query-params",
         persist_state="session",
     )
-    st.slider(
-        "Safety tolerance",
-        D.SAFETY_MIN,
-        D.SAFETY_MAX,
-        value=D.SAFETY_TOLERANCE,
-        key="compose_tolerance",
-        help="0 is the strictest filter, 6 the most permissive.",
-        bind="query-params",
-        persist_state="session",
-    )
-    st.radio(
-        "Output format",
-        D.OUTPUT_FORMATS,
-        index=D.OUTPUT_FORMATS.index(D.OUTPUT_FORMAT),
-        key="compose_format",
-        horizontal=True,
+    c2.checkbox(
+        "Random seed",
+        value=True,
+        key="compose_seed_random",
+        help="A seed is drawn, sent and recorded.",
         bind="query-params",
         persist_state="session",
     )
@@ -201,6 +362,28 @@ with right:
             sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
             for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                 thumbs[i % 4].image(source, width=80)
+    with st.expander("Save as preset"):
+        st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
+        st.checkbox("Include the text typed above", key="compose_preset_prompt")
+        st.button(
+            "Save preset", key="compose_preset_save", icon=":material/bookmark_add:", on_click=_save_preset
+        )
+        said = state.pop("compose_preset_said", None)
+        if said and said[0] == "saved":
+            st.success(said[1])
+        elif said:
+            st.error("The preset was not saved. Fix these first:")
+            for problem in said[1]:
+                st.text(f"• {problem}")
+        chosen = state.get("compose_preset")
+        if chosen in preset_names:
+            st.button(
+                f"Delete the preset {P.markdown_text(chosen)}",
+                key="compose_preset_delete",
+                icon=":material/delete:",
+                on_click=_delete_preset,
+                args=(chosen,),
+            )
     pricing = wb.pricing(session_key)
     cost = pricing.words(
         pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))
@@ -208,53 +391,40 @@ with right:
     if cost:
         st.caption(cost)
 
-with left:
-    st.selectbox(
-        "Start from a template",
-        ["—", *TEMPLATES],
-        key="compose_template",
-        on_change=_apply_template,
-        persist_state="session",
-    )
-    st.text_area(
-        "Prompt",
-        key="prompt",
-        on_change="ignore",  # a typed draft is kept (URL, session) without rerunning on every blur
-        bind="query-params",
-        persist_state="session",
-        height=220,
-        placeholder="Describe the image. Ctrl+Enter generates.",
-    )
-    submitted = st.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
+state["compose_values"] = {  # what Compare offers as "from Compose", references included
+    "prompt": state.get("prompt") or "",
+    "width": _number("compose_width"),
+    "height": _number("compose_height"),
+    "seed": _number("compose_seed"),
+    "safety_tolerance": _number("compose_tolerance"),
+    "output_format": state.get("compose_format") or D.OUTPUT_FORMAT,
+    "image_urls": ref_urls,
+    "reference_files": [(data, mime) for data, mime, _ in ref_files],
+    "reference_problems": ref_problems,
+}
 
-    state["compose_values"] = {  # what Compare offers as "from Compose", references included
-        "prompt": state.get("prompt") or "",
-        "width": _number("compose_width"),
-        "height": _number("compose_height"),
-        "seed": _number("compose_seed"),
-        "safety_tolerance": _number("compose_tolerance"),
-        "output_format": state.get("compose_format") or D.OUTPUT_FORMAT,
-        "image_urls": ref_urls,
-        "reference_files": [(data, mime) for data, mime, _ in ref_files],
-        "reference_problems": ref_problems,
-    }
+with result:
+    box = st.container(key="compose_result")
 
+with box:
     if submitted:
         problems: list[str] = list(ref_problems)  # a refused reference stops the run: never sent without it
         references = [(data, mime) for data, mime, _ in ref_files]
-        seed = None if state.get("compose_seed_random", True) else _number("compose_seed")
+        seed_random = bool(state.get("compose_seed_random", True))
         fields = dict(
             prompt=state.get("prompt") or "",
             width=_number("compose_width"),
             height=_number("compose_height"),
-            seed=seed,
+            seed=None if seed_random else _number("compose_seed"),
             safety_tolerance=_number("compose_tolerance"),
             output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
         )
+        count = _number("compose_count")
         try:
             placeholders = [f"https://upload.invalid/{i}" for i in range(len(references))]
             FluxParams.parse(fields, image_urls=ref_urls + placeholders)
             params = FluxParams.parse(fields, image_urls=ref_urls)
+            wb.batch_params(params, count, seed_random=seed_random)
         except ParamsError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
         if problems:
@@ -262,32 +432,57 @@ with left:
             for problem in problems:
                 st.text(f"• {problem}")
         else:
-            guard = state.setdefault("compose_guard", store.new_id())
             try:
-                run_id = wb.submit(
+                run_ids = wb.submit_many(
                     params,
-                    seed_random=seed is None,
+                    count,
+                    seed_random=seed_random,
                     session_key=session_key,
                     references=references,
-                    guard=guard,
+                    guard=_guard(),
                 )
             except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
                 st.text(for_app(exc.user_text()))
             else:
-                st.query_params["run"] = run_id
+                _remember(run_ids)
+                _show(run_ids)
 
     current = st.query_params.get("run")
     row = wb.run(current) if current else None
+    batch = _batch()
+    batch = batch if current in batch and len(batch) > 1 else []
 
     def _draw_status(run_id: str) -> None:
         live = wb.run(run_id)
         if live is None or not P.is_active(live):
             st.rerun()
         line = P.headline(live)
-        box = st.warning if line.level == "warning" else st.info
-        box(f"{line.title} · {live.status}", icon=":material/hourglass_top:")
+        alert = st.warning if line.level == "warning" else st.info
+        alert(f"{line.title} · {live.status}", icon=":material/hourglass_top:")
         st.text(for_app(line.detail))
+
+    def _draw_strip(run_ids: list[str], live: bool) -> None:
+        """The runs of one Generate side by side, each with its own status; a click shows one."""
+        rows = {r.id: r for r in wb.runs(run_ids)}
+        if live and not any(P.is_active(r) for r in rows.values()):
+            st.rerun()
+        cells = st.columns(len(run_ids))
+        for cell, run_id in zip(cells, run_ids):
+            run = rows.get(run_id)
+            if run is None:
+                continue
+            with cell:
+                _thumb(run)
+                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
+                st.button(
+                    "Shown" if run_id == current else "Show",
+                    key=f"compose_pick_{run_id}",
+                    on_click=_pick,
+                    args=(run_id,),
+                    disabled=run_id == current,
+                    type="tertiary",
+                )
 
     if row is not None and P.is_active(row):
         st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row.id)
@@ -306,24 +501,51 @@ with left:
         if line.detail and line.level != "success":
             st.text(for_app(line.detail))
 
-if row is not None and not P.is_active(row):
-    picture, about = st.columns([3, 2], gap="large")
-    image = wb.image_path(row)
-    with picture:
-        if row.status == store.COMPLETED and image is not None and image.exists():
-            st.image(str(image), width="stretch")
+    if row is not None and not P.is_active(row):
+        image = wb.image_path(row)
+        has_image = row.status == store.COMPLETED and image is not None and image.exists()
+        if has_image and image is not None:
+            longest = D.COMPOSE_IMAGE_MAX_PX
+            shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
+            st.container(key="compose_main_image").image(str(image), width=shown_w)
         elif row.status == store.BLOCKED:
             st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
-    with about:
-        if row.status == store.COMPLETED and image is not None and image.exists():
-            ext = image.suffix.lstrip(".")
-            st.download_button(
-                "Download image",
-                image.read_bytes(),
-                file_name=f"flux-lab-{row.id}.{ext}",
-                mime=f"image/{'jpeg' if ext == 'jpg' else ext}",
-                key="compose_download",
-                icon=":material/download:",
+
+    if batch:  # below the main image, so the image stays in view
+        batch_rows = wb.runs(batch)
+        if any(P.is_active(r) for r in batch_rows):
+            st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_strip)(batch, True)
+        else:
+            _draw_strip(batch, False)
+
+    if row is not None and not P.is_active(row):
+        fix = P.fix(row)
+        if fix is not None and fix.action == "tolerance":
+            pick = st.container(horizontal=True, vertical_alignment="bottom")
+            chosen_tolerance = pick.selectbox(
+                "Safety tolerance for the retry",
+                fix.choices,
+                key=f"compose_fix_tolerance_{row.id}",
+                width=220,
+            )
+            pick.button(
+                f"Retry at tolerance {chosen_tolerance}",
+                key="compose_fix",
+                type="primary",
+                icon=":material/replay:",
+                on_click=_again,
+                args=(row.id,),
+                kwargs={"overrides": {"safety_tolerance": chosen_tolerance}},
+            )
+        elif fix is not None:
+            st.button(
+                fix.label,
+                key="compose_fix",
+                type="primary",
+                icon=":material/replay:",
+                help="The same request again, as a new run",
+                on_click=_again,
+                args=(row.id,),
             )
         if row.status == store.SUBMIT_UNKNOWN:  # may be billed: sent again only when the user says so
             checked = st.checkbox(
@@ -337,27 +559,28 @@ if row is not None and not P.is_active(row):
                 disabled=not checked,
                 icon=":material/send:",
             ):
-                st.query_params["run"] = wb.rerun(
-                    row.id,
-                    confirmed_unknown=checked,
-                    session_key=session_key,
-                    guard=state.setdefault("compose_guard", store.new_id()),
-                )
+                _again(row.id, confirmed_unknown=checked)
                 st.rerun()
         actions = st.container(horizontal=True)
-        if actions.button(
+        if has_image and image is not None:
+            ext = image.suffix.lstrip(".")
+            actions.download_button(
+                "Download image",
+                image.read_bytes(),
+                file_name=f"flux-lab-{row.id}.{ext}",
+                mime=f"image/{'jpeg' if ext == 'jpg' else ext}",
+                key="compose_download",
+                icon=":material/download:",
+            )
+        actions.button(
             "Vary seed",
             key="compose_vary",
             help="The same recipe with a new random seed",
             icon=":material/casino:",
-        ):
-            st.query_params["run"] = wb.rerun(
-                row.id,
-                vary_seed=True,
-                session_key=session_key,
-                guard=state.setdefault("compose_guard", store.new_id()),
-            )
-            st.rerun()
+            on_click=_again,
+            args=(row.id,),
+            kwargs={"vary_seed": True},
+        )
         if actions.button(
             "Edit and re-run",
             key="compose_edit",
@@ -378,13 +601,51 @@ if row is not None and not P.is_active(row):
             st.rerun()
         st.caption("Recipe")
         st.json(P.recipe(row), expanded=1)
+        with st.expander("Copy as code", icon=":material/code:"):
+            st.caption(f"The exact request this run sent. The key is read from ${snippets.KEY_VARIABLE}.")
+            for tab, language in zip(
+                st.tabs([snippets.TITLES[x] for x in snippets.LANGUAGES]), snippets.LANGUAGES
+            ):
+                tab.code(wb.snippet(row.id, language), language="bash" if language == "curl" else "python")
         note = st.text_area("Note", value=row.notes, key=f"compose_note_{row.id}", height=68)
         if st.button("Save note", key="compose_save_note"):
             wb.curate(row.id, notes=note)
             st.toast("Note saved")
 
+    def _draw_feed(run_ids: list[str], live: bool) -> None:
+        """This session's runs, newest first: thumbnail, the start of the prompt, seed and status."""
+        rows = {r.id: r for r in wb.runs(run_ids)}
+        if live and not any(P.is_active(r) for r in rows.values()):
+            st.rerun()
+        cells = st.columns(D.COMPOSE_FEED_COLUMNS)
+        shown = [rows[r] for r in run_ids if r in rows]
+        for i, run in enumerate(shown):
+            with cells[i % D.COMPOSE_FEED_COLUMNS]:
+                _thumb(run)
+                prompt = " ".join(run.prompt.split())
+                cut = D.COMPOSE_FEED_PROMPT_CHARS
+                st.text(prompt if len(prompt) <= cut else prompt[: cut - 1] + "…")
+                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
+                st.button(
+                    "Shown" if run.id == current else "Show",
+                    key=f"compose_feed_{run.id}",
+                    on_click=_pick,
+                    args=(run.id,),
+                    disabled=run.id == current,
+                    type="tertiary",
+                )
+
+    feed = state.get("compose_feed", [])
+    if feed:
+        st.subheader("This session")
+        if any(P.is_active(r) for r in wb.runs(feed)):
+            st.fragment(run_every=D.RECENT_REFRESH_S)(_draw_feed)(feed, True)
+        else:
+            _draw_feed(feed, False)
+
 st.divider()
 st.subheader("Recent runs")
+st.caption("Every run in the ledger, from any session or the CLI: Open shows one and loads its recipe.")
 
 
 def _draw_recent(recent: list | None = None) -> None:
@@ -394,11 +655,7 @@ def _draw_recent(recent: list | None = None) -> None:
     columns = st.columns(6)
     for i, run in enumerate(recent):
         with columns[i % 6]:
-            thumb = wb.image_path(run, thumb=True)
-            if thumb is not None and thumb.exists():
-                st.image(str(thumb), width="stretch")
-            else:
-                st.text(P.STATUS_WORDS[run.status])
+            _thumb(run)
             st.text(f"seed {run.seed} · tol {run.safety_tolerance}")
             st.button(
                 "Open",

@@ -328,3 +328,83 @@ def test_a_megabyte_prompt_is_refused_before_anything_is_sent(capsys):
     assert code == 2 and "prompt must be at most 10,000 characters (got 1,000,000)" in err
     code, out, _ = cli(capsys, "history", "--json")
     assert out == ""
+
+
+# --- Compose (issue 14): --count, presets, code ----------------------------------------------
+def test_generate_count_runs_n_seeds_at_once(capsys, monkeypatch, emulator):
+    server = emulator()
+    point_at(monkeypatch, server)
+    code, out, err = cli(
+        capsys, "generate", "--prompt", "a red cube", "--seed", "5", "--count", "3", "--json"
+    )
+    assert code == 0, err
+    runs = [json.loads(line) for line in out.splitlines()]
+    assert sorted(r["seed"] for r in runs) == [5, 6, 7] and {r["status"] for r in runs} == {"COMPLETED"}
+    assert server.stats.submit_requests == 3
+
+
+def test_a_bad_count_exits_2_and_sends_nothing(capsys, monkeypatch, emulator):
+    server = emulator()
+    point_at(monkeypatch, server)
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--count", "9")
+    assert code == 2 and "images must be a whole number from 1 to 4 (got 9)" in err and out == ""
+    assert server.stats.submit_requests == 0
+
+
+def test_presets_save_list_delete_and_generate_from_one_flags_winning(capsys, monkeypatch, emulator):
+    point_at(monkeypatch, emulator())
+    code, _, err = cli(
+        capsys, "preset", "save", "wide draft", "--width", "1344", "--height", "768", "--seed", "9",
+        "--safety-tolerance", "5", "--output-format", "jpeg", "--prompt", "a wide valley",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = cli(capsys, "preset", "list", "--json")
+    [saved] = [json.loads(line) for line in out.splitlines()]
+    assert saved == {
+        "name": "wide draft", "width": 1344, "height": 768, "seed_mode": "fixed", "seed": 9,
+        "safety_tolerance": 5, "output_format": "jpeg", "prompt": "a wide valley",
+    }  # fmt: skip
+    code, out, err = cli(capsys, "generate", "--preset", "wide draft", "--safety-tolerance", "2", "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    assert (run["prompt"], run["width"], run["height"], run["seed"], run["output_format"]) == (
+        "a wide valley",
+        1344,
+        768,
+        9,
+        "jpeg",
+    )
+    assert run["safety_tolerance"] == 2  # the flag given wins over the preset
+    code, _, err = cli(capsys, "preset", "delete", "wide draft")
+    assert code == 0 and "Deleted preset wide draft." in err
+    code, _, err = cli(capsys, "preset", "delete", "wide draft")
+    assert code == 2 and "no preset named 'wide draft'" in err
+
+
+def test_a_bad_preset_value_exits_2_naming_the_field_and_saves_nothing(capsys):
+    code, out, err = cli(capsys, "preset", "save", "x", "--width", "1000")
+    assert code == 2 and "width must be a multiple of 16: try 992 or 1008" in err and out == ""
+    code, out, err = cli(capsys, "preset", "list")
+    assert out == "" and "No presets yet" in err
+
+
+def test_generate_from_an_unknown_preset_exits_2(capsys):
+    code, _, err = cli(capsys, "generate", "--emulator", "--preset", "nope")
+    assert code == 2 and "no preset named 'nope'" in err
+    code, _, err = cli(capsys, "generate", "--emulator")
+    assert code == 2 and "--prompt is required" in err
+
+
+def test_code_prints_the_runs_request_without_the_key(capsys, monkeypatch, emulator):
+    point_at(monkeypatch, emulator())
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--seed", "4", "--json")
+    run_id = json.loads(out)["run_id"]
+    for language in ("curl", "httpx", "sdk"):
+        code, out, err = cli(capsys, "code", run_id, "--as", language)
+        assert code == 0, err
+        assert '"a red cube"' in out or "'a red cube'" in out
+        assert TEST_KEY not in out and "SEGMIND_API_KEY" in out
+    code, _, err = cli(capsys, "code", "nope")
+    assert code == 2 and "no run with id 'nope'" in err
+    code, _, err = cli(capsys, "code", run_id, "--as", "ruby")
+    assert code == 2 and "invalid choice: 'ruby'" in err

@@ -146,3 +146,50 @@ def test_the_sweep_cap_holds_for_the_cli_as_for_the_page(tmp_path, monkeypatch, 
     assert runs(tmp_path) == []
     assert main(args + ["--safety-tolerances", "1,2", "--yes", "--json"]) == 0
     assert len(runs(tmp_path)) == 4
+
+
+# --- Compose (issue 14): images per Generate, presets -----------------------------------------
+def test_three_images_leave_the_same_rows_from_the_cli_and_from_compose(tmp_path, monkeypatch, capsys):
+    web, cli = tmp_path / "web", tmp_path / "cli"
+    at = app_at(web, monkeypatch)
+    at.text_area(key="prompt").set_value("a red cube on a table")
+    at.checkbox(key="compose_seed_random").uncheck()
+    at.number_input(key="compose_count").set_value(3)
+    at.run()
+    at.number_input(key="compose_seed").set_value(42)
+    at.run()
+    at.button(key="compose_generate").click()
+    at.run()
+    bench = at.session_state["workbench"]
+    bench.wait([r.id for r in bench.recent()])
+
+    argv = ["--data-dir", str(cli), "generate", "--emulator", "--prompt", "a red cube on a table"]
+    code = main(argv + ["--seed", "42", "--count", "3"])
+    assert code == 0, capsys.readouterr().err
+    assert runs(web) == runs(cli) and [r["seed"] for r in runs(cli)] == [42, 43, 44]
+
+
+def presets_of(data_dir: Path) -> list[dict]:
+    with Ledger(data_dir / "ledger.db").db() as db:
+        return [
+            {k: row[k] for k in ("name", "params_json", "owner")} for row in db.query("SELECT * FROM presets")
+        ]
+
+
+def test_a_preset_saved_from_compose_is_the_one_the_cli_saves(tmp_path, monkeypatch, capsys):
+    web, cli = tmp_path / "web", tmp_path / "cli"
+    at = app_at(web, monkeypatch)
+    at.selectbox(key="compose_aspect").set_value("16:9 wide")
+    at.run()
+    at.slider(key="compose_tolerance").set_value(5)
+    at.radio(key="compose_format").set_value("jpeg")
+    at.text_input(key="compose_preset_name").set_value("wide draft")
+    at.run()
+    at.button(key="compose_preset_save").click()
+    at.run()
+    assert not at.exception
+
+    argv = ["--data-dir", str(cli), "preset", "save", "wide draft", "--width", "1344", "--height", "768"]
+    code = main(argv + ["--safety-tolerance", "5", "--output-format", "jpeg"])
+    assert code == 0, capsys.readouterr().err
+    assert presets_of(web) == presets_of(cli) and len(presets_of(cli)) == 1

@@ -79,6 +79,7 @@ def test_schema_of_a_blank_database(data_dir):
             "sweep_cells",
             "votes",
             "key_limits",
+            "presets",
             "runs_fts",
             "_sqlite_migrations",
         } <= tables
@@ -101,6 +102,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0006_settling_real_cost_imports",
             "0007_real_cost_index",
             "0008_key_limits",
+            "0010_presets",
         ]
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
@@ -117,6 +119,7 @@ def test_schema_of_a_blank_database(data_dir):
             "loser_run_id",
             "at",
         ]
+        assert [c.name for c in db["presets"].columns] == ["name", "params_json", "created_at", "owner"]
         triggers = {t.name for t in db.triggers}
         assert triggers == {"runs_fts_ai", "runs_fts_ad", "runs_fts_au"}
 
@@ -126,7 +129,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 8
+        assert db["_sqlite_migrations"].count == 9
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

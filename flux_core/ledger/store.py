@@ -256,6 +256,21 @@ def _m0008(db: Database) -> None:
     )
 
 
+@migrations(name="0010_presets")
+def _m0010(db: Database) -> None:
+    # a person's saved parameter sets (Compose, `flux-lab preset`); `owner` is '' until sign-in
+    db.executescript(
+        """
+        CREATE TABLE presets (
+            name TEXT NOT NULL UNIQUE,
+            params_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+
+
 _FTS_SPLIT = re.compile(r'\s+|(".*?")')  # words, and phrases in quotes (sqlite-utils' quote_fts)
 
 

@@ -79,7 +79,8 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
     shoot(page, artifacts, "4-generated")
     [run] = Ledger(data_dir / "ledger.db").search(None, limit=10)
     assert run.status == store.COMPLETED and "image_urls" not in run.request
-    expect(page.get_by_test_id("stImage")).to_have_count(1 + 1)  # the result and its recent-runs thumbnail
+    # the result, its thumbnail in this session's feed and in the recent runs: no reference preview
+    expect(page.get_by_test_id("stImage")).to_have_count(1 + 2)
 
 
 def test_a_typed_draft_survives_history_and_a_reload(app_server, page, data_dir, artifacts):
