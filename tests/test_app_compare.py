@@ -283,6 +283,7 @@ def test_every_slice_is_one_grid_and_the_axes_go_where_they_are_placed():
     assert not at.radio  # nothing hidden behind a radio
     at.selectbox(key="compare_place_0").set_value("prompt")
     at.run()
+    assert not at.exception and not at.warning
     assert at.query_params["layout"] in ("prompt,safety_tolerance,seed", ["prompt,safety_tolerance,seed"])
     grid = the_grid(at)
     assert grid["rows"]["labels"] == ["red", "blue"]

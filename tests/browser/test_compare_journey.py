@@ -4,6 +4,7 @@ blocked by moderation; every cell at once, a lightbox stepped through with the k
 from __future__ import annotations
 
 import json
+import re
 
 from PIL import Image
 from playwright.sync_api import expect
@@ -69,6 +70,15 @@ def test_a_three_axis_sweep_shows_every_cell_and_steps_through_them_in_a_lightbo
     expect(box.get_by_role("img")).to_have_count(0)  # a blocked cell: its reason, never a picture
     expect(box.get_by_text("Blocked at tolerance 2", exact=True)).to_be_visible()
     shoot(page, artifacts, "3-lightbox")
+    page.keyboard.press("Escape")
+    expect(box).to_be_hidden()
+    # an action reaches the ledger and the lightbox stays open on its cell
+    cells.nth(1).click()
+    expect(label).to_have_text("seed 1 · tolerance 4 · zombie")
+    box.get_by_role("button", name="☆ Favourite").click()
+    expect(box.get_by_role("button", name="★ Favourite")).to_be_visible()
+    expect(label).to_have_text("seed 1 · tolerance 4 · zombie")
+    expect(box.get_by_role("link", name="Download")).to_have_attribute("href", re.compile(r"_flux/images/"))
     page.keyboard.press("Escape")
     expect(box).to_be_hidden()
 
