@@ -160,6 +160,12 @@ def build_parser() -> _Parser:
     )
     sweep.add_argument("--name", default="", help="a name for the sweep (shown in Compare)")
     sweep.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="another whole prompt to sweep beside --prompt (repeatable); each is labelled by its own words",
+    )
+    sweep.add_argument(
         "--yes",
         action="store_true",
         help=f"confirm a sweep of more new images than the cap ({D.SWEEP_CAP_ENV})",
@@ -187,6 +193,20 @@ def build_parser() -> _Parser:
     )
     imp.add_argument("--user-email", default=None, help="a teammate's requests (inside a Segmind team)")
     imp.add_argument("--json", action="store_true")
+
+    # Compare's sweep viewer (issue 14, COMPARE): a sweep named after the fact, its failed cells again
+    ren = sub.add_parser("rename-sweep", help="name (or rename) a saved sweep; an empty name clears it")
+    ren.add_argument("sweep_id")
+    ren.add_argument("name")
+    ren.add_argument("--json", action="store_true")
+    retry = sub.add_parser("retry-sweep", help="run a sweep's failed cells again (or one cell with --cell)")
+    retry.add_argument("sweep_id")
+    retry.add_argument("--cell", type=int, default=None, help="only this cell (a failed or blocked one)")
+    retry.add_argument("--json", action="store_true", help="print JSON")
+    retry.add_argument(
+        "--emulator", action="store_true", help="use an in-process emulator (no key, no network)"
+    )
+    retry.add_argument("--progress", action="store_true", help="print every status change to stderr")
 
     emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
     emu.add_argument("--host", default=D.EMULATOR_HOST)
@@ -304,9 +324,11 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _params(args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str]) -> FluxParams:
+def _params(
+    args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str], prompt: str | None = None
+) -> FluxParams:
     return FluxParams.parse(
-        prompt=args.prompt,
+        prompt=args.prompt if prompt is None else prompt,
         seed=seed,
         width=args.width,
         height=args.height,
@@ -330,11 +352,13 @@ def _references(args: argparse.Namespace) -> list[tuple[bytes, str]]:
     return files
 
 
-def _validate_all(args: argparse.Namespace, seeds: list[Any], tolerances: list[int]) -> None:
+def _validate_all(
+    args: argparse.Namespace, seeds: list[Any], tolerances: list[int], prompts: list[str] | None = None
+) -> None:
     """Every cell's parameters checked before anything is uploaded, sent or written."""
     placeholders = [f"https://upload.invalid/{i}" for i in range(len(args.image))]
-    for seed, tol in itertools.product(seeds, tolerances):
-        _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders)
+    for seed, tol, prompt in itertools.product(seeds, tolerances, prompts or [args.prompt]):
+        _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders, prompt=prompt)
 
 
 def _exit_code(rows: list[Run]) -> int:
@@ -449,12 +473,15 @@ def cmd_code(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("flux-lab sweep: --concurrency must be at least 1")
-    _validate_all(args, args.seeds, args.safety_tolerances)
+    prompts = [args.prompt, *args.variant]
+    _validate_all(args, args.seeds, args.safety_tolerances, prompts)
     refs = _references(args)
     seeds = [random_seed() if seed is None else seed for seed in args.seeds]
+    axes = [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))]
+    if args.variant:  # labelled by the words that differ, as the Compare page labels them
+        axes.append(sweeps.axis("prompt", prompts, sweeps.prompt_labels(prompts)))
     plan = sweeps.make_plan(
-        _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url),
-        [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))],
+        _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url), axes
     )
     with workbench(args, concurrency=args.concurrency, progress=not args.json) as wb:
         wb.require_key()
@@ -471,6 +498,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"Sweep {sweep_id}: the Compare page shows it at /compare?sweep={sweep_id}", file=sys.stderr
             )
         return _exit_code(finished)
+
+
+def cmd_rename_sweep(args: argparse.Namespace) -> int:
+    with workbench(args) as wb:
+        name = wb.rename_sweep(args.sweep_id, args.name)
+    if args.json:
+        print(json.dumps({"sweep_id": args.sweep_id, "name": name}))
+    else:
+        said = f"is now named {terminal_text(name)!r}" if name else "has no name now"
+        print(f"Sweep {args.sweep_id} {said}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_retry_sweep(args: argparse.Namespace) -> int:
+    with workbench(args, progress=not args.json) as wb:
+        wb.require_key()
+        if wb.sweep(args.sweep_id) is None:
+            raise ParamsError([f"sweep: there is no sweep {args.sweep_id!r} in the ledger"])
+        if args.cell is None:
+            run_ids = wb.retry_failed(args.sweep_id)
+        else:
+            run_ids = [wb.retry_cell(args.sweep_id, args.cell)]
+        rows = wb.wait(run_ids)
+        for row in rows:
+            _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
+        if not args.json:
+            print(f"Retried {len(run_ids)} cell(s) of sweep {args.sweep_id}.", file=sys.stderr)
+        return _exit_code(rows)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -578,6 +633,8 @@ COMMANDS = {
     "show": cmd_show,
     "resume": cmd_resume,
     "import-history": cmd_import_history,
+    "rename-sweep": cmd_rename_sweep,
+    "retry-sweep": cmd_retry_sweep,
     "emulator": cmd_emulator,
     "preset": cmd_preset,
     "code": cmd_code,

@@ -206,3 +206,16 @@ COMPOSE_IMAGE_MAX_PX = 520  # the main result's longer side on screen: beside th
 PRESET_NAME_MAX_CHARS = 80
 SNIPPET_POLL_S = 1.0  # the poll interval the copied code waits between status looks
 SNIPPET_TIMEOUT_S = 600.0  # ... and how long it waits for a result at most
+
+# --- Compare: the sweep viewer (issue 14, COMPARE) ---------------------------------------
+SWEEP_NAME_MAX_CHARS = 80  # a sweep's name, trimmed, at most this long
+SWEEP_LABEL_MAX_CHARS = 32  # a prompt variant's label (the words that differ), shortened to this
+SWEEP_GRID_CELL_MIN_PX = 150  # the narrowest grid cell: on a phone the grid scrolls sideways
+SWEEP_GRID_CELL_MAX_PX = 480  # the widest: columns share the page's width up to this
+SWEEP_CARDS = 8  # saved sweeps shown as cards on the plan page
+SWEEP_CARD_PX = 150  # a saved sweep card's thumbnail width
+IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"  # full images, named by their hash too
+AB_MAX_PX = 720  # the A/B view's width at most (it shrinks with the page)
+AB_FLICKER_MS = 500  # A/B flicker: how long each picture shows
+AB_DIFF_GAIN = 4  # A/B difference view: |A-B| multiplied by this, so small changes show
+AB_DIFF_MAX_PX = 1024  # A/B difference view: computed at most this many pixels on the longer side

@@ -462,6 +462,23 @@ class Workbench:
         row = self._row(run_id)
         return snippets.build(language, row.request, base_url=row.base_url, model=row.model)
 
+    # --- Compare's sweep viewer (issue 14, COMPARE): one cell again, a name given later -------
+    def retry_cell(self, sweep_id: str, idx: int, *, session_key: str | None = None) -> str:
+        """Run one failed or blocked cell of a sweep again (never one whose submit outcome is
+        unknown); the cell then shows the new run. Returns the new run's id."""
+        return sweeps.retry_cell(self._sweep(sweep_id), idx, self.ledger, self.backend(session_key).runner)
+
+    def rename_sweep(self, sweep_id: str, name: str) -> str:
+        """Name a saved sweep after the fact (trimmed, at most SWEEP_NAME_MAX_CHARS; empty clears
+        it); returns the name as kept."""
+        return sweeps.rename(self.ledger, sweep_id, name)
+
+    def _sweep(self, sweep_id: str) -> sweeps.SweepView:
+        view = self.sweep(sweep_id)
+        if view is None:
+            raise ParamsError([f"sweep: there is no sweep {sweep_id!r} in the ledger"])
+        return view
+
     # --- curation -----------------------------------------------------------------------------
     def curate(
         self,

@@ -20,6 +20,8 @@ a reused connection now takes about 1 ms instead of 44.
 
 Thumbnails are named by the hash of their image, so ``/_flux/thumbs/<hash>.jpg`` never changes: the
 History gallery sends 60 short URLs rather than 60 pictures, and a browser fetches each picture once.
+Full images are named by their hash as well, so ``/_flux/images/<hash>.png|jpg`` is served the same
+way, for Compare's lightbox and A/B (same-origin, so the A/B difference view can read their pixels).
 """
 
 from __future__ import annotations
@@ -156,9 +158,22 @@ def thumbnail_url(thumb_path: str) -> str:
     return f".{THUMBS_URL}/{thumb_path.rsplit('/', 1)[-1]}"
 
 
+IMAGES_URL = "/_flux/images"
+_IMAGE_NAME = re.compile(r"[0-9a-f]{64}\.(png|jpg)")
+_IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
+
+
+def image_url(image_path: str) -> str:
+    """Where a browser fetches a stored image (``images/ab/<hash>.png`` in the data directory);
+    relative, like ``thumbnail_url``."""
+    return f".{IMAGES_URL}/{image_path.rsplit('/', 1)[-1]}"
+
+
 def routes(data_dir: Path) -> list[Route]:
-    """The app's own routes: stored thumbnails, from ``data_dir/thumbs`` (resolved once, here)."""
+    """The app's own routes: stored thumbnails and images, from ``data_dir/thumbs`` and
+    ``data_dir/images`` (resolved once, here)."""
     thumbs = data_dir / "thumbs"
+    stored = data_dir / "images"
 
     async def thumbnail(request: Request) -> Response:
         name = request.path_params["name"]
@@ -171,7 +186,20 @@ def routes(data_dir: Path) -> list[Route]:
             path, media_type="image/jpeg", headers={"Cache-Control": D.THUMBNAIL_CACHE_CONTROL}
         )
 
-    return [Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"])]
+    async def image(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = _IMAGE_NAME.fullmatch(name)  # a hash and .png/.jpg, nothing else: no way out of images/
+        path = stored / name[:2] / name
+        if found is None or not path.is_file():
+            return PlainTextResponse("No such image", status_code=404)
+        return FileResponse(
+            path, media_type=_IMAGE_TYPES[found.group(1)], headers={"Cache-Control": D.IMAGE_CACHE_CONTROL}
+        )
+
+    return [
+        Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"]),
+        Route(f"{IMAGES_URL}/{{name}}", image, methods=["GET", "HEAD"]),
+    ]
 
 
 def no_delay_on_listening_sockets(fds: list[int] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""Compare: plan a sweep over seeds, safety tolerances and prompt variants, watch the grid fill in,
-read it (safety matrix, A/B with differences highlighted), blind-vote on it, export it."""
+"""Compare: plan a sweep over seeds, safety tolerances and prompt variants, watch the grid fill in
+(every slice at once, axes placed by the person, a lightbox on any cell), read it (safety matrix,
+A/B in the browser with differences highlighted), blind-vote on it, name it, export it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_core.media import images
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, ConfirmationNeeded, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
+from flux_ui import ab_view, sweep_grid
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})
@@ -25,6 +26,12 @@ state = st.session_state
 AXIS_NAMES = {label: name for name, label in sweeps.AXIS_LABELS.items()}
 OUTCOME_WORDS = {"done": "passed", "blocked": "BLOCKED", "failed": "failed", "pending": "pending"}
 
+# a cell's "Open in Compose" (from the grid's lightbox): its recipe, loaded into Compose
+to_compose = state.pop("compare_to_compose", None)
+if to_compose and (row := wb.run(to_compose)) is not None:
+    state["compose_pending"] = P.form_values(row)
+    st.switch_page("pages/compose.py", query_params={"run": row.id})
+
 st.title("Compare")
 
 
@@ -33,7 +40,7 @@ def _open_sweep(sweep_id: str | None) -> None:
         st.query_params["sweep"] = sweep_id
     else:
         st.query_params.pop("sweep", None)
-    state.pop("compare_selected", None)
+    st.query_params.pop("layout", None)
 
 
 def _load_base(values: dict) -> None:
@@ -101,13 +108,7 @@ def plan_page() -> None:
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
 
-    previous = wb.recent_sweeps(limit=10)
-    if previous:
-        with st.expander(f"Open a saved sweep ({len(previous)} recent)"):
-            for row in previous:
-                c1, c2 = st.columns([5, 1])
-                c1.text(row.describe())
-                c2.button("Open", key=f"compare_open_{row.id}", on_click=_open_sweep, args=(row.id,))
+    saved_sweeps(wb.recent_sweeps(limit=D.SWEEP_CARDS))
 
     st.subheader("Plan a sweep")
     base_col, axes_col = st.columns([1, 1], gap="large")
@@ -249,9 +250,12 @@ def plan_page() -> None:
                             height=140,
                             persist_state="session",
                         )
-                        prompts = [p.strip() for p in text.split("\n---") if p.strip(" \n-")]
-                        labels = [f"prompt {i + 1}" for i in range(len(prompts))]
+                        prompts, labels = sweeps.whole_prompts(text)
                     axes.append(sweeps.axis("prompt", prompts, labels))
+                    if prompts:  # every full prompt the sweep will send, before it runs
+                        st.caption(f"The sweep sends these {len(prompts)} prompt(s):")
+                        for label, prompt in zip(labels, prompts):
+                            st.text(f"{label}: {' '.join(prompt.split())}")
                 elif name == "size":
                     names = st.multiselect(
                         "Sizes", list(D.ASPECT_PRESETS), key="compare_sizes", persist_state="session"
@@ -335,25 +339,70 @@ def plan_page() -> None:
         st.rerun()
 
 
-def cell_box(view: sweeps.SweepView, cell: sweeps.Cell | None, key: str) -> None:
-    if cell is None:
-        st.text("—")
+def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
+    """The saved sweeps as a row of cards: the first done cell's picture, the name (or what was
+    swept), the size and the date."""
+    if not previous:
         return
-    thumb = wb.image_path(cell.run, thumb=True)
-    if cell.outcome == "done" and thumb is not None and thumb.exists():
-        st.image(str(thumb), width=D.THUMBNAIL_PX)
-    elif cell.outcome == "blocked":
-        st.warning(f"Blocked at tolerance {cell.run.safety_tolerance}", icon=":material/block:")
-    elif cell.outcome == "failed":
-        st.error(P.STATUS_WORDS[cell.run.status], icon=":material/error:")
-    else:
-        st.info(P.STATUS_WORDS[cell.run.status], icon=":material/hourglass_top:")
-    st.button(
-        "View", key=f"{key}_{cell.idx}", on_click=state.__setitem__, args=("compare_selected", cell.idx)
-    )
+    st.subheader("Open a saved sweep", anchor=False)
+    cards = st.container(horizontal=True, gap="small", key="compare_saved")
+    for row in previous:
+        card = cards.container(border=True, width=D.SWEEP_CARD_PX + 34, key=f"compare_card_{row.id}")
+        thumb = wb.data_dir / row.thumb_path if row.thumb_path else None
+        if thumb is not None and thumb.is_file():
+            card.image(str(thumb), width=D.SWEEP_CARD_PX)
+        else:
+            card.text("No picture yet")
+        card.text(row.title)
+        card.caption(f"{row.shape} ({row.cells} cells) · {row.created_at[:16].replace('T', ' ')}")
+        card.button("Open", key=f"compare_open_{row.id}", on_click=_open_sweep, args=(row.id,))
 
 
-def grid(view: sweeps.SweepView) -> None:
+def _place_axis(slot: int, order_names: list[str]) -> None:
+    """An axis put in a place (rows, columns, stacked): the axis that was there takes its old place."""
+    placed = sweep_grid.place(order_names, slot, state[f"compare_place_{slot}"])
+    st.query_params["layout"] = ",".join(placed)
+
+
+def layout(view: sweeps.SweepView) -> list[int]:
+    """Where each axis goes, as the person placed them (kept in the URL: ?layout=seed,prompt,...)."""
+    names = [a.name for a in view.axes]
+    order = sweep_grid.arrange(names, st.query_params.get("layout", "").split(","))
+    if len(names) < 2:
+        return order
+    order_names = [names[i] for i in order]
+    places = st.columns(len(names))
+    for slot, col in enumerate(places):
+        state[f"compare_place_{slot}"] = order_names[slot]
+        col.selectbox(
+            sweep_grid.PLACES[slot],
+            names,
+            format_func=lambda name: sweeps.AXIS_LABELS[name],
+            key=f"compare_place_{slot}",
+            on_change=_place_axis,
+            args=(slot, order_names),
+        )
+    return order
+
+
+def _cell_action(sweep_id: str, what: str, idx: int) -> None:
+    """What a person did in the grid's lightbox, done before the page is drawn again."""
+    view = wb.sweep(sweep_id)
+    cell = next((c for c in view.cells if c.idx == idx), None) if view else None
+    if cell is None:
+        return
+    if what == "compose":
+        state["compare_to_compose"] = cell.run.id  # the page switches to Compose as it starts
+    elif what == "favourite":
+        wb.curate(cell.run.id, favourite=not cell.run.favourite)
+    elif what == "retry":
+        try:
+            wb.retry_cell(sweep_id, idx, session_key=session_key)
+        except ParamsError as exc:
+            state["compare_problem"] = "; ".join(exc.problems)
+
+
+def grid(view: sweeps.SweepView, order: list[int]) -> None:
     counts = view.progress()
     total = max(1, len(view.cells))
     st.progress(
@@ -368,42 +417,26 @@ def grid(view: sweeps.SweepView) -> None:
             )
         ),
     )
-    rows_ax = view.axes[0]
-    cols_ax = view.axes[1] if len(view.axes) > 1 else None
-    page = 0
-    if len(view.axes) > 2:
-        third = view.axes[2]
-        page = st.radio(
-            third.title,
-            range(len(third.values)),
-            format_func=lambda i: P.markdown_text(third.labels[i]),
-            horizontal=True,
-            key="compare_page",
-        )
-    n_cols = len(cols_ax.values) if cols_ax else 1
-    spare = [max(0.01, 8 - 2 * n_cols)]  # keeps cells thumbnail-sized when there are few columns
-    # wrap=False: on a phone the row stays a row (scrolling sideways) so every column keeps its header
-    header = st.columns([1.2] + [2] * n_cols + spare, wrap=False)
-    header[0].caption(f"{rows_ax.title} ↓ · {cols_ax.title} →" if cols_ax else rows_ax.title)
-    for c in range(n_cols):
-        header[c + 1].text(cols_ax.labels[c] if cols_ax else "")
-    for r in range(len(rows_ax.values)):
-        line = st.columns([1.2] + [2] * n_cols + spare, wrap=False)
-        line[0].text(rows_ax.labels[r])
-        for c in range(n_cols):
-            coords = tuple([r] + ([c] if cols_ax else []) + ([page] if len(view.axes) > 2 else []))
-            with line[c + 1]:
-                cell_box(view, view.at(coords), "compare_cell")
+    sweep_grid.draw(view, order, wb.data_dir, on_action=lambda what, idx: _cell_action(view.id, what, idx))
+    if state.get("compare_to_compose"):
+        st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
 
 
-def live_grid(sweep_id: str) -> None:
+def live_grid(sweep_id: str, order: list[int]) -> None:
     view = wb.sweep(sweep_id)
     if view is None:
         return
-    grid(view)
+    grid(view, order)
     if view.finished and state.get("compare_was_running"):
         state["compare_was_running"] = False
         st.rerun()
+
+
+def _rename(sweep_id: str) -> None:
+    try:
+        wb.rename_sweep(sweep_id, state.get(f"compare_rename_{sweep_id}", ""))
+    except ParamsError as exc:
+        state["compare_problem"] = "Not renamed: " + "; ".join(exc.problems)
 
 
 def sweep_page(sweep_id: str) -> None:
@@ -419,33 +452,29 @@ def sweep_page(sweep_id: str) -> None:
     if known:
         top[0].caption(f"Real spend: ${spent:.4g} for {known} image(s), from Segmind's record.")
     top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
+    with top[1].popover("Rename", icon=":material/edit:"):
+        st.text_input(
+            "Name",
+            view.name,
+            key=f"compare_rename_{view.id}",
+            help=f"At most {D.SWEEP_NAME_MAX_CHARS} characters",
+        )
+        st.button("Save the name", key="compare_rename_save", on_click=_rename, args=(view.id,))
+    problem = state.pop("compare_problem", None)
+    if problem:
+        st.error(problem, icon=":material/error:")  # a message of ours; names in it are quoted text
     failed = sweeps.failed_cells(view)
     if failed and st.button(
         f"Retry the {len(failed)} failed cell(s)", key="compare_retry", icon=":material/refresh:"
     ):
         wb.retry_failed(view.id, session_key=session_key)
         st.rerun()
+    order = layout(view)
     if not view.finished:
         state["compare_was_running"] = True
-        st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id)
+        st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id, order)
         return
-    grid(view)
-
-    selected = (
-        view.cells[state["compare_selected"]]
-        if state.get("compare_selected") is not None and state["compare_selected"] < len(view.cells)
-        else None
-    )
-    if selected is not None:
-        st.subheader(f"Cell: {P.markdown_text(view.label(selected))}", anchor=False)
-        image = wb.image_path(selected.run)
-        left, right = st.columns([3, 2])
-        if selected.outcome == "done" and image is not None and image.exists():
-            left.image(str(image), width="stretch")
-        else:
-            detail = for_app(P.headline(selected.run).detail)
-            left.text(detail or P.STATUS_WORDS[selected.run.status])
-        right.json(P.recipe(selected.run), expanded=1)
+    grid(view, order)
 
     tables = sweeps.safety_matrix(view)
     if tables:
@@ -490,20 +519,10 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     )
     a, b = view.cells[a_idx], view.cells[b_idx]
     pa, pb = wb.image_path(a.run), wb.image_path(b.run)
-    if pa is None or pb is None:  # a done cell always has its image; a run purged since has not
+    if pa is None or pb is None or not pa.is_file() or not pb.is_file():  # a run purged since
         st.text("One of these runs no longer has its image.")
         return
-    c1.image(str(pa), width=480)
-    c2.image(str(pb), width=480)
-    position = st.slider(
-        "Overlay: A on the left of the line, B on the right",
-        0,
-        100,
-        50,
-        key="compare_wipe",
-        persist_state="session",
-    )
-    st.image(images.wipe(pa, pb, position / 100), width=480)
+    ab_view.draw("compare_ab", a.run.image_path or "", labels[a_idx], b.run.image_path or "", labels[b_idx])
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
     for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
         st.caption(title)

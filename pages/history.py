@@ -11,7 +11,7 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_ui import gallery
 from flux_core.ledger import history
-from flux_core.media import images
+from flux_ui import ab_view
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
@@ -431,8 +431,7 @@ if len(rows) >= 2:
         st.html(P.word_diff_html(rows[0].prompt, row.prompt))
     a_path, b_path = wb.image_path(rows[0]), wb.image_path(rows[1])
     if len(rows) == 2 and a_path and b_path and a_path.exists() and b_path.exists():
-        position = st.slider("Overlay: #1 on the left of the line, #2 on the right", 0, 100, 50, key="h_wipe")
-        st.image(images.wipe(a_path, b_path, position / 100), width=480)
+        ab_view.draw("h_ab", rows[0].image_path or "", names[0], rows[1].image_path or "", names[1])
 
 # --- runs made elsewhere, recall from a file, and insights --------------------------------------
 with st.expander("Import runs made elsewhere (Segmind's request history)"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,29 @@ def run_and_finish(at: AppTest) -> sweeps.SweepView:
     return sweeps.load(bench.ledger, sweep_id)
 
 
+def the_grid(at: AppTest) -> dict:
+    """The sweep grid as the page sent it to the browser."""
+    [grid] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.sweep_grid"]
+    return json.loads(grid.proto.json)
+
+
+def act_in_grid(at: AppTest, what: str, idx: int) -> None:
+    """Rerun as the browser does after an action in the grid's lightbox (AppTest has no driver for
+    custom elements, so this sends the trigger Streamlit's frontend sends)."""
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
+    [grid] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.sweep_grid"]
+    states = at._tree.get_widget_states()
+    trigger = states.widgets.add()
+    trigger.id = _make_trigger_id(grid.proto.id, "events")
+    trigger.json_trigger_value = json.dumps([{"event": "action", "value": {"do": what, "idx": idx, "at": 1}}])
+    at._run(states)
+
+
+def cell_words(at: AppTest) -> list[str]:
+    return [c["words"] for c in the_grid(at)["cells"]]
+
+
 def test_the_plan_shows_cells_time_and_cost_before_anything_runs():
     at = plan(compare_page())
     [summary] = [i.value for i in at.info if "cells" in i.value]
@@ -83,7 +107,7 @@ def test_a_sweep_fills_its_grid_and_reads_as_a_safety_matrix_and_ab():
     at.run()
     view = run_and_finish(at)
     assert view.progress() == {"done": 3, "blocked": 3, "failed": 0, "pending": 0}
-    assert [w.value for w in at.warning] == ["Blocked at tolerance 1"] * 3
+    assert sorted(cell_words(at)) == [""] * 3 + ["Blocked at tolerance 1"] * 3
     assert "the prompt: lowest tolerance that passed: 3" in texts(at)
     assert len(at.get("download_button")) == 2
     diff = diff_table(at)
@@ -218,3 +242,104 @@ def test_every_bad_seed_is_named_on_the_compare_page():
     at.run()
     shown = texts(at)
     assert "seed -5 must be from 0 to" in shown and "seed 99999999999 must be from 0 to" in shown
+
+
+def three_axis_sweep(at: AppTest, prompts: str) -> sweeps.SweepView:
+    at.multiselect(key="compare_axes").set_value(["Seed", "Safety tolerance", "Prompt"])
+    at.run()
+    at.radio(key="compare_prompt_mode").set_value("Whole prompts")
+    at.run()
+    at.text_area(key="compare_prompts").set_value(prompts)
+    at.run()
+    return run_and_finish(at)
+
+
+def test_whole_prompts_are_named_by_their_words_and_previewed_before_the_run():
+    at = plan(compare_page())
+    at.multiselect(key="compare_axes").set_value(["Seed", "Prompt"])
+    at.run()
+    at.radio(key="compare_prompt_mode").set_value("Whole prompts")
+    at.run()
+    at.text_area(key="compare_prompts").set_value("a red cube on marble\n---\na blue cube on marble")
+    at.run()
+    shown = texts(at)
+    assert "The sweep sends these 2 prompt(s):" in shown
+    assert "red: a red cube on marble" in shown and "blue: a blue cube on marble" in shown
+    assert "prompt 1" not in shown
+    view = run_and_finish(at)
+    assert view.axes[1].labels == ("red", "blue")
+    assert [s["title"] for s in the_grid(at)["slices"]] == [""]
+
+
+def test_every_slice_is_one_grid_and_the_axes_go_where_they_are_placed():
+    at = plan(compare_page(), "a cube")
+    view = three_axis_sweep(at, "a red cube\n---\na blue cube")
+    grid = the_grid(at)
+    assert [s["title"] for s in grid["slices"]] == ["Prompt: red", "Prompt: blue"]
+    assert (
+        grid["rows"]["labels"] == ["seed 1", "seed 2", "seed 3"]
+        and len(grid["cells"]) == len(view.cells) == 12
+    )
+    assert not at.radio  # nothing hidden behind a radio
+    at.selectbox(key="compare_place_0").set_value("prompt")
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.query_params["layout"] in ("prompt,safety_tolerance,seed", ["prompt,safety_tolerance,seed"])
+    grid = the_grid(at)
+    assert grid["rows"]["labels"] == ["red", "blue"]
+    assert [s["title"] for s in grid["slices"]] == ["Seed: seed 1", "Seed: seed 2", "Seed: seed 3"]
+    assert at.selectbox(key="compare_place_2").value == "seed"  # the rows' old axis took the stacked place
+
+
+def test_a_failed_cell_says_why_and_is_retried_alone_from_its_lightbox():
+    at = plan(compare_page(), "a cube #fail")
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    words = cell_words(at)
+    assert all(w.startswith("Failed: ") and len(w) > len("Failed: ") for w in words)
+    assert all(c["retry"] for c in the_grid(at)["cells"])
+    act_in_grid(at, "retry", 1)
+    assert not at.exception
+    bench = at.session_state["workbench"]
+    after = sweeps.load(bench.ledger, view.id)
+    assert after.cells[1].run.id != view.cells[1].run.id
+    assert [c.run.id for i, c in enumerate(after.cells) if i != 1] == [
+        c.run.id for i, c in enumerate(view.cells) if i != 1
+    ]
+    bench.default.runner.wait([after.cells[1].run.id])
+
+
+def test_a_cell_is_favourited_and_opened_in_compose_from_its_lightbox():
+    at = plan(compare_page(), "a teapot on a table")
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    act_in_grid(at, "favourite", 2)
+    bench = at.session_state["workbench"]
+    assert bench.run(view.cells[2].run.id).favourite
+    assert [c["favourite"] for c in the_grid(at)["cells"]] == [False, False, True]
+    act_in_grid(at, "favourite", 2)
+    assert not bench.run(view.cells[2].run.id).favourite
+    act_in_grid(at, "compose", 2)
+    assert not at.exception
+    assert at.text_area(key="prompt").value == "a teapot on a table"  # Compose, with the cell's recipe
+    assert at.query_params["run"] in (view.cells[2].run.id, [view.cells[2].run.id])
+
+
+def test_saved_sweeps_are_cards_with_a_picture_a_name_and_a_size():
+    at = plan(compare_page(), "a lamp")
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    at.text_input(key="compare_name").set_value("lamps *at* night")
+    at.run()
+    view = run_and_finish(at)
+    at.button(key="compare_new").click()
+    at.run()
+    shown = texts(at)
+    assert "lamps *at* night" in [t.value for t in at.text]  # the name as text, never markup
+    assert "3 seeds (3 cells)" in shown
+    assert len(at.get("image")) == 1  # the first done cell's picture
+    at.button(key=f"compare_open_{view.id}").click()
+    at.run()
+    assert at.query_params["sweep"] in (view.id, [view.id])

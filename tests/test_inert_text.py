@@ -4,6 +4,7 @@ Streamlit only draws Markdown (table cells, headings, alerts, radio options) it 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,18 @@ def test_compare_shows_sweep_names_axis_labels_and_the_ab_table_as_text():
     at.run()
     assert not at.exception
     assert markdown_text(ALL) in [s.value for s in at.subheader]  # the sweep's name
-    assert at.radio(key="compare_page").options == [markdown_text("PHRASE"), markdown_text(ALL)]
+    # the grid element sets every label as text (textContent), so it gets them as typed
+    [grid] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.sweep_grid"]
+    slices = [s["title"] for s in json.loads(grid.proto.json)["slices"]]
+    assert slices == ["Prompt: PHRASE", f"Prompt: {ALL}"]
     view = sweeps.load(bench.ledger, sweep_id)
     cat = next(c for c in view.cells if ALL in c.run.prompt)
     at.selectbox(key="compare_b").set_value(cat.idx)
-    at.session_state["compare_selected"] = cat.idx
     at.run()
     settings = at.table[0].value
     assert settings[settings["field"] == "prompt"]["B"].tolist() == [markdown_text("a cat " + ALL)]
-    assert f"Cell: {markdown_text(view.label(cat))}" in [s.value for s in at.subheader]
+    assert_never_markup(at)
+    at.button(key="compare_new").click()  # the saved sweeps' cards: the name as text
+    at.run()
+    assert ALL in [t.value for t in at.text]
     assert_never_markup(at)

@@ -190,6 +190,7 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
     """Save the sweep, its cells and their new runs in one transaction (an interrupted start leaves
     all of it or none), then drive the new runs; reuse COMPLETED runs of the exact request unless
     run_again."""
+    name = clean_name(name)  # a bad name is refused before anything is written
     cells: list[tuple[Any, FluxParams | str, bool]] = []
     planned = plan.cells()
     for coords, params in planned:
@@ -295,6 +296,16 @@ class SweepSummary:
     name: str
     axes: tuple[Axis, ...]
     cells: int
+    thumb_path: str | None = None  # the first done cell's thumbnail (the saved sweeps' cards)
+
+    @property
+    def shape(self) -> str:
+        return " × ".join(f"{len(a.values)} {a.plural}" for a in self.axes)
+
+    @property
+    def title(self) -> str:
+        """The name, or what the sweep swept when it has none."""
+        return self.name or " × ".join(a.title for a in self.axes)
 
     def describe(self) -> str:
         shape = " × ".join(f"{len(a.values)} {a.plural}" for a in self.axes)
@@ -307,13 +318,20 @@ def _axes(axes_json: str) -> list[Axis]:
 
 
 def recent(ledger: Ledger, limit: int = 20) -> list[SweepSummary]:
+    """The newest sweeps, each with its first done cell's thumbnail (if it has one)."""
     with ledger.db() as db:
         found = db.execute(
-            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx) FROM sweeps s "
-            "LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?",
-            [limit],
+            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx), "
+            "(SELECT r.thumb_path FROM sweep_cells fc JOIN runs r ON r.id = fc.run_id "
+            " WHERE fc.sweep_id = s.id AND r.status = ? AND r.thumb_path IS NOT NULL "
+            " ORDER BY fc.idx LIMIT 1) "
+            "FROM sweeps s LEFT JOIN sweep_cells c ON c.sweep_id = s.id GROUP BY s.id ORDER BY s.id DESC LIMIT ?",
+            [store.COMPLETED, limit],
         ).fetchall()
-    return [SweepSummary(sid, at, name, tuple(_axes(axes)), cells) for sid, at, name, axes, cells in found]
+    return [
+        SweepSummary(sid, at, name, tuple(_axes(axes)), cells, thumb)
+        for sid, at, name, axes, cells, thumb in found
+    ]
 
 
 def failed_cells(view: SweepView) -> list[Cell]:
@@ -324,16 +342,96 @@ def failed_cells(view: SweepView) -> list[Cell]:
 
 def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
     """Run the failed cells again, alone; the old runs stay in the ledger."""
-    new_ids = []
-    for cell in failed_cells(view):
-        run_id = runner.enqueue(cell.run.params, sweep_id=view.id)
-        with ledger.write() as db:
-            db.execute(
-                "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
-                [run_id, view.id, cell.idx],
-            )
-        new_ids.append(run_id)
-    return new_ids
+    return [retry_cell(view, cell.idx, ledger, runner) for cell in failed_cells(view)]
+
+
+def retry_cell(view: SweepView, idx: int, ledger: Ledger, runner: Runner) -> str:
+    """Run one cell again (a failed one, or a blocked one a person asks for: moderation is not
+    always the same twice); the cell points at the new run, the old run stays in the ledger. A cell
+    whose submit outcome is unknown is refused: it may have been billed."""
+    cell = next((c for c in view.cells if c.idx == idx), None)
+    if cell is None:
+        raise ParamsError([f"cell: the sweep has no cell {idx!r} (it has 0 to {len(view.cells) - 1})"])
+    if not (cell.run.state.retryable or cell.outcome == "blocked"):
+        raise ParamsError(
+            [
+                f"cell {idx} is {lifecycle.WORDS[cell.run.status].lower()}; "
+                "only a failed or blocked cell can be retried"
+            ]
+        )
+    run_id = runner.enqueue(cell.run.params, sweep_id=view.id)
+    with ledger.write() as db:
+        db.execute(
+            "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
+            [run_id, view.id, cell.idx],
+        )
+    return run_id
+
+
+# --- the sweep viewer (issue 14, COMPARE): variants named by their text, names given later ----
+def _shorten(text: str, limit: int = D.SWEEP_LABEL_MAX_CHARS) -> str:
+    """At most `limit` characters, cut at a word where there is one, with … when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def prompt_labels(prompts: list[str]) -> list[str]:
+    """Labels for whole-prompt variants, from the prompts themselves: the words that differ (what
+    every prompt shares at its start and end is left out), else the first words, shortened. The
+    same rule names them on the Compare page and in `flux-lab sweep --variant`."""
+    words = [p.split() for p in prompts]
+    head = tail = 0
+    if len(words) > 1:
+        shortest = min(len(w) for w in words)
+        while head < shortest and len({w[head] for w in words}) == 1:
+            head += 1
+        while tail < shortest - head and len({w[len(w) - 1 - tail] for w in words}) == 1:
+            tail += 1
+    labels = []
+    for w in words:
+        middle = w[head : len(w) - tail]
+        labels.append(_shorten(" ".join(middle or w)))
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    counters: dict[str, int] = {}
+    out = []
+    for label in labels:  # two variants never share a label
+        if seen[label] > 1:
+            counters[label] = counters.get(label, 0) + 1
+            label = f"{label} ({counters[label]})"
+        out.append(label)
+    return out
+
+
+def whole_prompts(text: str) -> tuple[list[str], list[str]]:
+    """Whole prompts separated by a line of ---: (prompts, their labels)."""
+    prompts = [p.strip() for p in text.split("\n---") if p.strip(" \n-")]
+    return prompts, prompt_labels(prompts)
+
+
+def clean_name(name: str) -> str:
+    """A sweep's name as kept: trimmed, its runs of spaces and line breaks one space, at most
+    SWEEP_NAME_MAX_CHARS. Empty is no name (the sweep is then described by its axes)."""
+    cleaned = " ".join(str(name).split())
+    cleaned = "".join(ch for ch in cleaned if ch.isprintable())
+    if len(cleaned) > D.SWEEP_NAME_MAX_CHARS:
+        raise ParamsError([f"name: at most {D.SWEEP_NAME_MAX_CHARS} characters (got {len(cleaned)})"])
+    return cleaned
+
+
+def rename(ledger: Ledger, sweep_id: str, name: str) -> str:
+    """Name (or rename) a saved sweep; returns the name as kept."""
+    cleaned = clean_name(name)
+    with ledger.write() as db:
+        changed = db.execute("UPDATE sweeps SET name = ? WHERE id = ?", [cleaned, sweep_id]).rowcount
+    if not changed:
+        raise ParamsError([f"sweep: there is no sweep {sweep_id!r} in the ledger"])
+    return cleaned
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from flux_core import defaults as D
 
@@ -194,19 +194,3 @@ def store(data_dir: Path, data: bytes, recipe: dict[str, Any]) -> StoredImage:
         tmp.write_bytes(content if content is not None else thumbnail(data))
         tmp.replace(path)
     return StoredImage(digest, rel.as_posix(), rel_thumb.as_posix(), width, height, len(final), fmt.lower())
-
-
-def wipe(image_a: Path, image_b: Path, position: float) -> Image.Image:
-    """A over B: the left `position` (0..1) of the frame shows A, the rest B, with a divider."""
-    with Image.open(image_a) as file_a, Image.open(image_b) as file_b:
-        a, b = file_a.convert("RGB"), file_b.convert("RGB")
-        if b.size != a.size:
-            b = b.resize(a.size)
-        out = b.copy()
-        cut = int(round(a.width * min(1.0, max(0.0, position))))
-        if cut:
-            out.paste(a.crop((0, 0, cut, a.height)), (0, 0))
-        ImageDraw.Draw(out).line(
-            [(cut, 0), (cut, a.height)], fill=(255, 255, 255), width=max(2, a.width // 256)
-        )
-        return out

@@ -1,0 +1,384 @@
+"""Compare's sweep grid: every slice of a sweep at once, drawn as one browser element, with a
+lightbox that opens a cell in place.
+
+Rows, columns and (for a third axis) the stacked grids follow the axes the person placed. Cells show
+thumbnails (URLs the browser keeps, see serving.py); the lightbox shows the full image, the cell's
+label and key settings, steps through cells with the arrow keys (Left/Right across columns, Up/Down
+across rows, running on into the next slice) and closes with Esc. Its actions (Open in Compose,
+Favourite, Retry) reach the page as one trigger value; Download is a plain link to the stored image.
+
+Text reaches the browser as text (``textContent``, ``alt``, ``title``), never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from flux_core import defaults as D
+from flux_core import presentation as P
+from flux_core.errors import for_app
+from flux_core.ledger import sweeps
+from flux_ui import serving
+
+KEY = "compare_grid"
+PLACES = ("Rows", "Columns", "Stacked")
+
+_HTML = '<div class="fl-sweep" data-testid="fl-sweep"></div>'
+
+_CSS = """
+.fl-sweep { font-family: var(--st-font); color: var(--st-text-color); }
+.fl-slice { margin: 0 0 1.25rem; }
+.fl-slice h3 { font-size: 1.05rem; font-weight: 600; margin: .25rem 0 .5rem; }
+.fl-scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
+.fl-grid { display: grid; gap: .5rem; align-items: start; }
+.fl-corner, .fl-colhead, .fl-rowhead { font-size: .85rem; overflow-wrap: anywhere; }
+.fl-corner { color: var(--st-text-color); opacity: .7; align-self: end; }
+.fl-colhead { font-weight: 600; text-align: center; align-self: end; }
+.fl-rowhead { font-weight: 600; position: sticky; left: 0; z-index: 1; align-self: center;
+  background: var(--st-background-color); padding-right: .25rem; }
+.fl-cell { all: unset; box-sizing: border-box; display: flex; flex-direction: column; gap: .25rem;
+  cursor: pointer; min-width: 0; border: 2px solid transparent; border-radius: var(--st-base-radius);
+  padding: 2px; }
+.fl-cell:hover, .fl-cell:focus-visible { border-color: var(--st-primary-color); }
+.fl-cell img, .fl-cell .fl-status { width: 100%; aspect-ratio: 1; object-fit: contain; display: block;
+  border-radius: var(--st-base-radius); background: var(--st-secondary-background-color); }
+.fl-cell .fl-status { display: flex; align-items: center; justify-content: center; text-align: center;
+  font-size: .85rem; padding: .5rem; box-sizing: border-box; overflow: hidden; }
+.fl-cell[data-outcome="blocked"] .fl-status { background: #fff1dc; color: #7a4b00; }
+.fl-cell[data-outcome="failed"] .fl-status { background: #ffe3e3; color: #8a1c1c; }
+.fl-cell[data-outcome="pending"] .fl-status { font-style: italic; }
+.fl-cell .fl-fav { font-size: .8rem; min-height: 1em; }
+.fl-box { position: fixed; inset: 0; z-index: 999999; background: rgba(12, 12, 16, .96); color: #f4f4f4;
+  display: flex; flex-direction: column; padding: .75rem; box-sizing: border-box; gap: .5rem; }
+.fl-box[hidden] { display: none; }
+.fl-box:focus { outline: none; }
+.fl-box-top { display: flex; align-items: center; gap: .75rem; }
+.fl-box-label { flex: 1; font-weight: 600; font-size: 1rem; overflow-wrap: anywhere; }
+.fl-box-main { flex: 1; min-height: 0; display: flex; align-items: center; gap: .5rem; }
+.fl-box-main img, .fl-box-main .fl-status { flex: 1; min-width: 0; max-height: 100%; object-fit: contain;
+  height: 100%; }
+.fl-box-main .fl-status { display: flex; align-items: center; justify-content: center; text-align: center;
+  font-size: 1.1rem; padding: 1rem; }
+.fl-box-info { display: flex; flex-wrap: wrap; gap: .25rem 1rem; font-size: .85rem; max-height: 30%;
+  overflow: auto; }
+.fl-box-info span { overflow-wrap: anywhere; }
+.fl-box-info b { opacity: .7; font-weight: 500; margin-right: .3rem; }
+.fl-box-actions { display: flex; flex-wrap: wrap; gap: .5rem; }
+.fl-box button, .fl-box a { font: inherit; font-size: .9rem; color: inherit; background: rgba(255,255,255,.1);
+  border: 1px solid rgba(255,255,255,.35); border-radius: var(--st-button-radius); padding: .3rem .8rem;
+  cursor: pointer; text-decoration: none; }
+.fl-box button:hover, .fl-box a:hover, .fl-box button:focus-visible { border-color: #fff; }
+.fl-box .fl-step { font-size: 1.6rem; padding: .2rem .6rem; }
+"""
+
+_JS = """
+const NAV = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" };
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function picture(cell, full) {
+  const url = full ? cell.full : cell.thumb;
+  if (url) {
+    const img = element("img");
+    img.src = url;
+    img.alt = cell.label;
+    img.decoding = "async";
+    return img;
+  }
+  const status = element("div", "fl-status", cell.words);
+  status.title = cell.words;
+  return status;
+}
+
+export default function ({ data, parentElement, setTriggerValue }) {
+  const root = parentElement.querySelector(".fl-sweep");
+  const cells = new Map(data.cells.map((c) => [c.idx, c]));
+  // positions in reading order: slice, row, column
+  const where = new Map();
+  data.slices.forEach((slice, s) => slice.grid.forEach((line, r) => line.forEach((idx, c) => {
+    if (idx !== null) where.set(idx, [s, r, c]);
+  })));
+  const nRows = data.rows.labels.length;
+  const nCols = Math.max(1, data.cols.labels.length);
+  const nSlices = data.slices.length;
+  const at = (s, r, c) => data.slices[s].grid[r][c];
+
+  function step(idx, way) {
+    let [s, r, c] = where.get(idx);
+    if (way === "right" || way === "left") {
+      let flat = (s * nRows + r) * nCols + c + (way === "right" ? 1 : -1);
+      const total = nSlices * nRows * nCols;
+      flat = (flat + total) % total;
+      c = flat % nCols; r = Math.floor(flat / nCols) % nRows; s = Math.floor(flat / (nCols * nRows));
+    } else {
+      let flat = s * nRows + r + (way === "down" ? 1 : -1);
+      const total = nSlices * nRows;
+      flat = (flat + total) % total;
+      r = flat % nRows; s = Math.floor(flat / nRows);
+    }
+    const next = at(s, r, c);
+    return next === null ? idx : next;
+  }
+
+  // the lightbox: one element, kept across redraws, so a favourite or a live refresh leaves it open
+  let box = root.querySelector(".fl-box");
+  if (!box) {
+    box = element("div", "fl-box");
+    box.hidden = true;
+    box.tabIndex = -1;
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "true");
+    box.dataset.testid = "fl-lightbox";
+  }
+
+  function close() {
+    box.hidden = true;
+    root.dataset.open = "";
+    const cell = root.querySelector(`.fl-cell[data-idx="${box.dataset.idx}"]`);
+    if (cell) cell.focus();
+  }
+
+  function show(idx) {
+    const cell = cells.get(idx);
+    if (!cell) { close(); return; }
+    root.dataset.open = String(idx);
+    box.dataset.idx = String(idx);
+    box.setAttribute("aria-label", cell.label);
+    const top = element("div", "fl-box-top");
+    const label = element("div", "fl-box-label", cell.label);
+    label.dataset.testid = "fl-lightbox-label";
+    const shut = element("button", "", "Close");
+    shut.type = "button";
+    shut.title = "Close (Esc)";
+    shut.onclick = close;
+    top.append(label, shut);
+    const main = element("div", "fl-box-main");
+    const prev = element("button", "fl-step", "‹");
+    prev.type = "button";
+    prev.setAttribute("aria-label", "Previous cell");
+    prev.onclick = () => show(step(idx, "left"));
+    const next = element("button", "fl-step", "›");
+    next.type = "button";
+    next.setAttribute("aria-label", "Next cell");
+    next.onclick = () => show(step(idx, "right"));
+    main.append(prev, picture(cell, true), next);
+    const info = element("div", "fl-box-info");
+    for (const [name, value] of cell.settings) {
+      const item = element("span");
+      item.append(element("b", "", name), document.createTextNode(value));
+      info.append(item);
+    }
+    const actions = element("div", "fl-box-actions");
+    const act = (what) => setTriggerValue("action", { do: what, idx, at: Date.now() });
+    const compose = element("button", "", "Open in Compose");
+    compose.type = "button";
+    compose.onclick = () => act("compose");
+    actions.append(compose);
+    if (cell.outcome === "done") {
+      const fav = element("button", "", cell.favourite ? "★ Favourite" : "☆ Favourite");
+      fav.type = "button";
+      fav.setAttribute("aria-pressed", String(cell.favourite));
+      fav.onclick = () => act("favourite");
+      actions.append(fav);
+    }
+    if (cell.full) {
+      const down = element("a", "", "Download");
+      down.href = cell.full;
+      down.download = cell.download;
+      actions.append(down);
+    }
+    if (cell.retry) {
+      const retry = element("button", "", "Retry");
+      retry.type = "button";
+      retry.onclick = () => act("retry");
+      actions.append(retry);
+    }
+    box.replaceChildren(top, main, info, actions);
+    box.hidden = false;
+    box.focus({ preventScroll: true });  // the keys go to the lightbox, whichever button was pressed
+  }
+
+  box.onkeydown = (event) => {
+    if (event.key === "Escape") { event.preventDefault(); close(); return; }
+    const way = NAV[event.key];
+    if (way) {
+      event.preventDefault();
+      show(step(Number(box.dataset.idx), way));
+    }
+  };
+
+  const slices = data.slices.map((slice) => {
+    const section = element("section", "fl-slice");
+    section.dataset.testid = "fl-slice";
+    if (slice.title) section.append(element("h3", "", slice.title));
+    const scroll = element("div", "fl-scroll");
+    const grid = element("div", "fl-grid");
+    grid.style.gridTemplateColumns =
+      `minmax(4.5rem, max-content) repeat(${nCols}, minmax(${data.cell_min_px}px, ${data.cell_max_px}px))`;
+    grid.append(element("div", "fl-corner", data.corner));
+    for (let c = 0; c < nCols; c++) {
+      const head = element("div", "fl-colhead", data.cols.labels[c] || "");
+      head.dataset.testid = "fl-colhead";
+      grid.append(head);
+    }
+    slice.grid.forEach((line, r) => {
+      const head = element("div", "fl-rowhead", data.rows.labels[r]);
+      head.dataset.testid = "fl-rowhead";
+      grid.append(head);
+      line.forEach((idx) => {
+        if (idx === null) { grid.append(element("div", "fl-status", "—")); return; }
+        const cell = cells.get(idx);
+        const button = element("button", "fl-cell");
+        button.type = "button";
+        button.dataset.testid = "fl-cell";
+        button.dataset.idx = String(idx);
+        button.dataset.outcome = cell.outcome;
+        button.title = cell.words ? `${cell.label}: ${cell.words}` : cell.label;
+        button.setAttribute("aria-label", button.title);
+        button.append(picture(cell, false), element("div", "fl-fav", cell.favourite ? "★" : ""));
+        button.onclick = () => show(idx);
+        grid.append(button);
+      });
+    });
+    scroll.append(grid);
+    section.append(scroll);
+    return section;
+  });
+  root.replaceChildren(...slices, box);
+  const open = root.dataset.open;
+  if (open) show(Number(open));
+}
+"""
+
+_component = st.components.v2.component("flux_lab.sweep_grid", html=_HTML, css=_CSS, js=_JS)
+
+
+def arrange(names: list[str], wanted: list[str]) -> list[int]:
+    """Which axis goes where: the sweep's axis indices in the order rows, columns, stacked,
+    following `wanted` (axis names) where it names the sweep's axes, the rest in the sweep's order."""
+    order: list[int] = []
+    for name in wanted:
+        if name in names and names.index(name) not in order:
+            order.append(names.index(name))
+    return order + [i for i in range(len(names)) if i not in order]
+
+
+def place(order_names: list[str], slot: int, name: str) -> list[str]:
+    """The axes' order after `name` is put in place `slot`: the axis there takes its old place."""
+    new = list(order_names)
+    j = new.index(name)
+    new[j], new[slot] = new[slot], new[j]
+    return new
+
+
+def words(cell: sweeps.Cell) -> str:
+    """What a cell without its picture says: why it failed, that it was blocked, or its state."""
+    run = cell.run
+    if cell.outcome == "blocked":
+        return f"Blocked at tolerance {run.safety_tolerance}"
+    if cell.outcome == "failed":
+        line = P.headline(run)
+        detail = for_app(line.detail) if line.detail else ""
+        title = "Failed" if line.title == "The job failed" else line.title
+        return f"{title}: {detail}" if detail else title
+    if cell.outcome == "pending":
+        return P.STATUS_WORDS[run.status]
+    return ""
+
+
+def cell_data(view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path) -> dict[str, Any]:
+    """What the grid and its lightbox show of one cell."""
+    run = cell.run
+    done = cell.outcome == "done"
+    thumb = run.thumb_path if done and run.thumb_path and (data_dir / run.thumb_path).is_file() else None
+    full = run.image_path if done and run.image_path and (data_dir / run.image_path).is_file() else None
+    said = words(cell) or ("" if thumb else "Image file missing")
+    outcome = P.headline(run)
+    settings = [
+        ("Seed", str(run.seed)),
+        ("Tolerance", str(run.safety_tolerance)),
+        ("Size", f"{run.width}×{run.height}"),
+        ("Format", run.output_format),
+        ("Outcome", said or f"{outcome.title} {outcome.detail}".strip()),
+        ("Prompt", " ".join(run.prompt.split())),
+    ]
+    ext = Path(run.image_path or "").suffix
+    return {
+        "idx": cell.idx,
+        "label": view.label(cell),
+        "outcome": cell.outcome,
+        "words": said,
+        "thumb": serving.thumbnail_url(thumb) if thumb else None,
+        "full": serving.image_url(full) if full else None,
+        "download": f"sweep-{view.id}-cell-{cell.idx:03d}{ext}",
+        "favourite": bool(run.favourite),
+        "retry": bool(run.state.retryable or cell.outcome == "blocked"),
+        "settings": [list(pair) for pair in settings],
+    }
+
+
+def data(view: sweeps.SweepView, order: list[int], data_dir: Path) -> dict[str, Any]:
+    """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
+    cell indices per slice of the stacked axis. A sweep of one axis is one row across the width."""
+    axes = view.axes
+    cells = [cell_data(view, cell, data_dir) for cell in view.cells]
+    common = {
+        "cells": cells,
+        "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
+        "cell_max_px": D.SWEEP_GRID_CELL_MAX_PX,
+    }
+    if len(order) == 1:
+        only = axes[order[0]]
+        return {
+            "rows": {"title": "", "labels": [""]},
+            "cols": {"title": only.title, "labels": list(only.labels)},
+            "corner": f"{only.title} →",
+            "slices": [{"title": "", "grid": [[c.idx for c in view.cells]]}],
+            **common,
+        }
+    rows_ax, cols_ax = axes[order[0]], axes[order[1]]
+    stack_ax = axes[order[2]] if len(order) > 2 else None
+    slices = []
+    for s in range(len(stack_ax.values) if stack_ax else 1):
+        grid = []
+        for r in range(len(rows_ax.values)):
+            line = []
+            for c in range(len(cols_ax.values)):
+                coords = [0] * len(axes)
+                coords[order[0]], coords[order[1]] = r, c
+                if stack_ax:
+                    coords[order[2]] = s
+                found = view.at(tuple(coords))
+                line.append(found.idx if found else None)
+            grid.append(line)
+        slices.append({"title": f"{stack_ax.title}: {stack_ax.labels[s]}" if stack_ax else "", "grid": grid})
+    return {
+        "rows": {"title": rows_ax.title, "labels": list(rows_ax.labels)},
+        "cols": {"title": cols_ax.title, "labels": list(cols_ax.labels)},
+        "corner": f"{rows_ax.title} ↓ · {cols_ax.title} →",
+        "slices": slices,
+        **common,
+    }
+
+
+def draw(
+    view: sweeps.SweepView, order: list[int], data_dir: Path, *, on_action: Callable[[str, int], None]
+) -> None:
+    """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
+    with the cell's index before the page is drawn again."""
+
+    def acted() -> None:
+        value = st.session_state[KEY].get("action")
+        if isinstance(value, dict) and isinstance(value.get("idx"), int) and isinstance(value.get("do"), str):
+            on_action(value["do"], value["idx"])
+
+    _component(key=KEY, data=data(view, order, data_dir), on_action_change=acted)
