@@ -212,6 +212,7 @@ SWEEP_NAME_MAX_CHARS = 80  # a sweep's name, trimmed, at most this long
 SWEEP_LABEL_MAX_CHARS = 32  # a prompt variant's label (the words that differ), shortened to this
 SWEEP_GRID_CELL_MIN_PX = 150  # the narrowest grid cell: on a phone the grid scrolls sideways
 SWEEP_GRID_CELL_MAX_PX = 480  # the widest: columns share the page's width up to this
+SWEEP_GRID_FIT_MIN_PX = 96  # "Fit the screen" shrinks cells to this at most, then the page scrolls
 SWEEP_CARDS = 8  # saved sweeps shown as cards on the plan page
 SWEEP_CARD_PX = 150  # a saved sweep card's thumbnail width
 IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"  # full images, named by their hash too

@@ -30,8 +30,9 @@ PLACES = ("Rows", "Columns", "Stacked")
 _HTML = '<div class="fl-sweep" data-testid="fl-sweep"></div>'
 
 _CSS = """
-.fl-sweep { font-family: var(--st-font); color: var(--st-text-color); }
-.fl-slice { margin: 0 0 1.25rem; }
+.fl-sweep { font-family: var(--st-font); color: var(--st-text-color); display: flex; flex-wrap: wrap;
+  align-items: flex-start; gap: 1rem 1.5rem; }
+.fl-slice { margin: 0; min-width: 0; max-width: 100%; flex: 0 0 auto; }
 .fl-slice h3 { font-size: 1.05rem; font-weight: 600; margin: .25rem 0 .5rem; }
 .fl-scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 .fl-grid { display: grid; gap: .5rem; align-items: start; }
@@ -97,6 +98,43 @@ function picture(cell, full) {
   const status = element("div", "fl-status", cell.words);
   status.title = cell.words;
   return status;
+}
+
+// The cells' size. "Large": the columns share the page's width. "Fit": as large as they can be with
+// every slice in the window at once, slices side by side where that gives larger cells. A slice's
+// width and height are a fixed part (headers, gaps) plus one cell size per column and per row: both
+// parts are measured once at two trial sizes, so fonts and labels count as drawn.
+function size(root, data, nRows, nCols, nSlices) {
+  const slice = root.querySelector(".fl-slice");
+  if (!slice || !root.clientWidth) return;
+  const grid = slice.querySelector(".fl-grid");
+  const measure = (px) => {
+    root.style.setProperty("--fl-cell", `${px}px`);
+    return [grid.scrollWidth, slice.offsetHeight];
+  };
+  const [w1, h1] = measure(100);
+  const [w2, h2] = measure(200);
+  const perCol = (w2 - w1) / 100, perRow = (h2 - h1) / 100;
+  const fixedW = w1 - 100 * perCol, fixedH = h1 - 100 * perRow;
+  const gap = parseFloat(getComputedStyle(root).columnGap) || 0;
+  const rowGap = parseFloat(getComputedStyle(root).rowGap) || 0;
+  const width = root.clientWidth;
+  let px = (width - fixedW) / Math.max(1, perCol);
+  if (data.fit) {
+    const height = window.innerHeight - 16;
+    let best = 0;
+    for (let k = 1; k <= nSlices; k++) {
+      const lines = Math.ceil(nSlices / k);
+      const byWidth = (width - (k - 1) * gap - k * fixedW) / (k * Math.max(1, perCol));
+      const byHeight = (height - (lines - 1) * rowGap - lines * fixedH) / (lines * Math.max(1, perRow));
+      best = Math.max(best, Math.min(byWidth, byHeight));
+    }
+    px = Math.max(best, data.fit_min_px);
+  } else {
+    px = Math.max(px, data.cell_min_px);
+  }
+  root.style.setProperty("--fl-cell", `${Math.floor(Math.min(px, data.cell_max_px))}px`);
+  root.dataset.cell = String(Math.floor(Math.min(px, data.cell_max_px)));
 }
 
 export default function ({ data, parentElement, setTriggerValue }) {
@@ -222,8 +260,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
     if (slice.title) section.append(element("h3", "", slice.title));
     const scroll = element("div", "fl-scroll");
     const grid = element("div", "fl-grid");
-    grid.style.gridTemplateColumns =
-      `minmax(4.5rem, max-content) repeat(${nCols}, minmax(${data.cell_min_px}px, ${data.cell_max_px}px))`;
+    grid.style.gridTemplateColumns = `fit-content(9rem) repeat(${nCols}, var(--fl-cell, ${data.cell_min_px}px))`;
     grid.append(element("div", "fl-corner", data.corner));
     for (let c = 0; c < nCols; c++) {
       const head = element("div", "fl-colhead", data.cols.labels[c] || "");
@@ -254,6 +291,18 @@ export default function ({ data, parentElement, setTriggerValue }) {
     return section;
   });
   root.replaceChildren(...slices, box);
+  root.flFit = () => size(root, data, nRows, nCols, nSlices);
+  root.flFit();
+  if (!root.flWatch) {  // the cells follow the page's width and the window's height
+    let seen = "";
+    const again = () => {
+      const now = `${root.clientWidth}x${window.innerHeight}`;
+      if (now !== seen) { seen = now; root.flFit(); }
+    };
+    root.flWatch = new ResizeObserver(again);
+    root.flWatch.observe(root);
+    window.addEventListener("resize", again);
+  }
   const open = root.dataset.open;
   if (open) show(Number(open));
 }
@@ -326,15 +375,18 @@ def cell_data(view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path) -> dict
     }
 
 
-def data(view: sweeps.SweepView, order: list[int], data_dir: Path) -> dict[str, Any]:
+def data(view: sweeps.SweepView, order: list[int], data_dir: Path, *, fit: bool = True) -> dict[str, Any]:
     """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
-    cell indices per slice of the stacked axis. A sweep of one axis is one row across the width."""
+    cell indices per slice of the stacked axis. A sweep of one axis is one row across the width.
+    `fit`: cells sized so every slice is in the window at once; else as large as the width allows."""
     axes = view.axes
     cells = [cell_data(view, cell, data_dir) for cell in view.cells]
     common = {
         "cells": cells,
         "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
         "cell_max_px": D.SWEEP_GRID_CELL_MAX_PX,
+        "fit_min_px": D.SWEEP_GRID_FIT_MIN_PX,
+        "fit": fit,
     }
     if len(order) == 1:
         only = axes[order[0]]
@@ -371,7 +423,12 @@ def data(view: sweeps.SweepView, order: list[int], data_dir: Path) -> dict[str, 
 
 
 def draw(
-    view: sweeps.SweepView, order: list[int], data_dir: Path, *, on_action: Callable[[str, int], None]
+    view: sweeps.SweepView,
+    order: list[int],
+    data_dir: Path,
+    *,
+    on_action: Callable[[str, int], None],
+    fit: bool = True,
 ) -> None:
     """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
     with the cell's index before the page is drawn again."""
@@ -381,4 +438,4 @@ def draw(
         if isinstance(value, dict) and isinstance(value.get("idx"), int) and isinstance(value.get("do"), str):
             on_action(value["do"], value["idx"])
 
-    _component(key=KEY, data=data(view, order, data_dir), on_action_change=acted)
+    _component(key=KEY, data=data(view, order, data_dir, fit=fit), on_action_change=acted)

@@ -24,6 +24,7 @@ wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
 AXIS_NAMES = {label: name for name, label in sweeps.AXIS_LABELS.items()}
+CELL_SIZES = {"Fit the screen": True, "Large": False}  # the grid's cells: fit every slice, or use the width
 OUTCOME_WORDS = {"done": "passed", "blocked": "BLOCKED", "failed": "failed", "pending": "pending"}
 
 # a cell's "Open in Compose" (from the grid's lightbox): its recipe, loaded into Compose
@@ -368,11 +369,19 @@ def layout(view: sweeps.SweepView) -> list[int]:
     """Where each axis goes, as the person placed them (kept in the URL: ?layout=seed,prompt,...)."""
     names = [a.name for a in view.axes]
     order = sweep_grid.arrange(names, st.query_params.get("layout", "").split(","))
+    places = st.columns([2] * len(names) + [2] if len(names) > 1 else [2, 4])
+    places[-1].segmented_control(
+        "Cells",
+        list(CELL_SIZES),
+        key="compare_cells",
+        default=next(iter(CELL_SIZES)),
+        bind="query-params",
+        help="Fit the screen: every slice in the window at once. Large: the columns share the page's width.",
+    )
     if len(names) < 2:
         return order
     order_names = [names[i] for i in order]
-    places = st.columns(len(names))
-    for slot, col in enumerate(places):
+    for slot, col in enumerate(places[: len(names)]):
         state[f"compare_place_{slot}"] = order_names[slot]
         col.selectbox(
             sweep_grid.PLACES[slot],
@@ -417,7 +426,13 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
             )
         ),
     )
-    sweep_grid.draw(view, order, wb.data_dir, on_action=lambda what, idx: _cell_action(view.id, what, idx))
+    sweep_grid.draw(
+        view,
+        order,
+        wb.data_dir,
+        on_action=lambda what, idx: _cell_action(view.id, what, idx),
+        fit=CELL_SIZES.get(state.get("compare_cells") or "", True),
+    )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
 
