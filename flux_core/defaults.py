@@ -196,3 +196,9 @@ PRICING_SAMPLE = 200  # recent runs with a real cost that the estimate is learne
 COST_CHECK_BATCH = 200  # finished runs whose real cost one pass looks up (one history read)
 COST_MAX_PAGES = 3  # history pages one pass reads for them
 IMPORT_MAX_DAYS = 365  # the furthest back an import may look
+
+# --- organising work: boards, bulk curation, History's cards (issue 14, ORGANISE) -----------
+BOARD_NAME_MAX_CHARS = 60  # a board's name, trimmed
+BOARD_OWNER = ""  # whose boards: nobody's until people sign in (issue 15)
+TAG_MAX_CHARS = 40  # a tag added to many runs at once
+CARD_PROMPT_WORDS = 12  # a gallery card's first line: the prompt's first words (then an ellipsis)

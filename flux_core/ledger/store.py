@@ -256,6 +256,30 @@ def _m0008(db: Database) -> None:
     )
 
 
+@migrations(name="0009_boards")
+def _m0009(db: Database) -> None:
+    # boards: named collections a run can belong to several of (issue 14); `owner` is '' until
+    # people sign in (issue 15), and a name is unique for its owner whatever its case
+    db.executescript(
+        """
+        CREATE TABLE boards (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX boards_name ON boards(owner, name COLLATE NOCASE);
+        CREATE TABLE board_runs (
+            board_id TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (board_id, run_id)
+        );
+        CREATE INDEX board_runs_run ON board_runs(run_id);
+        """
+    )
+
+
 _FTS_SPLIT = re.compile(r'\s+|(".*?")')  # words, and phrases in quotes (sqlite-utils' quote_fts)
 
 
@@ -711,6 +735,7 @@ class Ledger:
         offset: int = 0,
         status: str | None = None,
         sweep_id: str | None = None,
+        board_id: str | None = None,
     ) -> list[Run]:
         where, args = ["deleted_at IS NULL"], []
         quoted = fts_query(text or "")
@@ -723,6 +748,9 @@ class Ledger:
         if sweep_id:
             where.append("sweep_id = ?")
             args.append(sweep_id)
+        if board_id:
+            where.append("id IN (SELECT run_id FROM board_runs WHERE board_id = ?)")
+            args.append(board_id)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         return self.runs(
             f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
