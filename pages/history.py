@@ -408,10 +408,39 @@ else:
 
 
 # --- organise the selected runs: each action one call, for every selected run at once -----------
+def bulk(action: str, chosen: list[str], board_id: str | None) -> None:
+    """A bulk action's button (on_click, before the page is drawn again): one service call for the
+    whole selection; what it did (or why it did nothing) is said when the page is drawn."""
+    value = st.session_state.get
+    try:
+        if action == "tag":
+            done = f"Tagged {wb.curate_many(chosen, add_tags=value('h_bulk_tags') or [])} run(s)"
+            known_tags.clear()
+        elif action == "untag":
+            done = f"Took the tag off {wb.curate_many(chosen, remove_tags=[str(value('h_bulk_untag') or '')])} run(s)"
+        elif action == "rate":
+            done = f"Rated {wb.curate_many(chosen, rating=value('h_bulk_rating'))} run(s)"
+        elif action == "favourite":
+            done = f"Marked {wb.curate_many(chosen, favourite=True)} run(s) as favourites"
+        elif action == "board":
+            put = wb.add_to_board(str(value("h_bulk_board") or ""), chosen, create=True)
+            done = f"{len(chosen)} run(s) on the board, which holds {put.runs}"
+        else:  # off the board chosen above
+            done = f"Took {wb.remove_from_board(board_id or '', chosen)} run(s) off the board"
+    except (ParamsError, UnknownRun) as exc:
+        state["h_bulk_problem"] = "; ".join(exc.problems) if isinstance(exc, ParamsError) else exc.message
+        return
+    state["h_bulk_done"] = done
+
+
 def organise(chosen: list[str], rows: list[Run]) -> None:
     """Tags, a rating, a favourite mark and boards for the whole selection."""
-    bulk = st.container(horizontal=True, vertical_alignment="bottom", key="h_bulk")
-    new_tags = bulk.multiselect(
+    bar = st.container(horizontal=True, vertical_alignment="bottom", key="h_bulk")
+
+    def button(label: str, action: str, key: str, **kw) -> None:
+        bar.button(label, key=key, on_click=bulk, args=(action, chosen, board.id if board else None), **kw)
+
+    new_tags = bar.multiselect(
         "Tags to add",
         known_tags(str(wb.ledger.path)),
         accept_new_options=True,
@@ -419,13 +448,13 @@ def organise(chosen: list[str], rows: list[Run]) -> None:
         placeholder="tags, or type new ones",
         width=220,
     )
-    add_tags = bulk.button("Add tags", key="h_bulk_tag", disabled=not new_tags)
+    button("Add tags", "tag", "h_bulk_tag", disabled=not new_tags)
     their_tags = sorted({t for r in rows for t in r.tags})
-    old_tag = bulk.selectbox(
+    old_tag = bar.selectbox(
         "Tag to remove", their_tags, index=None, key="h_bulk_untag", placeholder="a tag", width=160
     )
-    remove_tag = bulk.button("Remove tag", key="h_bulk_untag_go", disabled=old_tag is None)
-    stars = bulk.selectbox(
+    button("Remove tag", "untag", "h_bulk_untag_go", disabled=old_tag is None)
+    stars = bar.selectbox(
         "Rating",
         [1, 2, 3, 4, 5],
         index=None,
@@ -434,9 +463,9 @@ def organise(chosen: list[str], rows: list[Run]) -> None:
         placeholder="stars",
         width=120,
     )
-    rate = bulk.button("Rate", key="h_bulk_rate", disabled=stars is None)
-    favourite = bulk.button("Favourite", key="h_bulk_fav", icon=":material/star:")
-    target = bulk.selectbox(
+    button("Rate", "rate", "h_bulk_rate", disabled=stars is None)
+    button("Favourite", "favourite", "h_bulk_fav", icon=":material/star:")
+    target = bar.selectbox(
         "Board",
         [b.name for b in all_boards],
         index=None,
@@ -445,35 +474,21 @@ def organise(chosen: list[str], rows: list[Run]) -> None:
         placeholder="a board, or type a new name",
         width=220,
     )
-    to_board = bulk.button("Add to board", key="h_bulk_board_add", disabled=not target)
-    off_board = board is not None and bulk.button(
-        "Remove from this board", key="h_bulk_board_remove", help="The board chosen above; the runs stay"
-    )
-    try:
-        if add_tags:
-            done = f"Tagged {wb.curate_many(chosen, add_tags=new_tags)} run(s)"
-            known_tags.clear()
-        elif remove_tag and old_tag is not None:
-            done = f"Took the tag off {wb.curate_many(chosen, remove_tags=[old_tag])} run(s)"
-        elif rate and stars is not None:
-            done = f"Rated {wb.curate_many(chosen, rating=int(stars))} run(s)"
-        elif favourite:
-            done = f"Marked {wb.curate_many(chosen, favourite=True)} run(s) as favourites"
-        elif to_board and target:
-            put = wb.add_to_board(str(target), chosen, create=True)
-            done = f"{len(chosen)} run(s) on the board; it holds {put.runs}"
-        elif off_board and board is not None:
-            done = f"Took {wb.remove_from_board(board.id, chosen)} run(s) off the board"
-        else:
-            return
-    except (ParamsError, UnknownRun) as exc:
+    button("Add to board", "board", "h_bulk_board_add", disabled=not target)
+    if board is not None:
+        button(
+            "Remove from this board",
+            "unboard",
+            "h_bulk_board_remove",
+            help="The board chosen above; the runs stay",
+        )
+    problem = state.pop("h_bulk_problem", None)
+    if problem:
         st.error("Nothing was changed.")
-        st.text("; ".join(exc.problems) if isinstance(exc, ParamsError) else exc.message)
-        return
-    for key in ("h_bulk_tags", "h_bulk_untag", "h_bulk_rating", "h_bulk_board"):
-        state.pop(key, None)
-    st.toast(done)
-    st.rerun()
+        st.text(problem)
+    done = state.pop("h_bulk_done", None)
+    if done:
+        st.toast(done)
 
 
 # --- compare the selected runs ----------------------------------------------------------------
