@@ -1,4 +1,4 @@
-"""`flux-lab`: generate, sweep, history, show, resume, emulator.
+"""`flux-lab`: generate, sweep, history, show, resume, board, curate, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
 parameters (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
@@ -27,6 +27,8 @@ from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core import snippets
 from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
+from flux_core.errors import UnknownRun
+from flux_core.ledger.boards import Board
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
 from flux_core.service import Workbench
@@ -174,6 +176,7 @@ def build_parser() -> _Parser:
     hist = sub.add_parser("history", help="list runs, newest first")
     hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
     hist.add_argument("--status", default=None)
+    hist.add_argument("--board", default=None, help="only the runs on this board (its name or id)")
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--json", action="store_true")
 
@@ -207,6 +210,39 @@ def build_parser() -> _Parser:
         "--emulator", action="store_true", help="use an in-process emulator (no key, no network)"
     )
     retry.add_argument("--progress", action="store_true", help="print every status change to stderr")
+
+    # --- organise: boards and curation of many runs (issue 14, ORGANISE) ---
+    board = sub.add_parser(
+        "board", help="named collections of runs: create, rename, delete, list, add, remove"
+    )
+    board_sub = board.add_subparsers(dest="board_command", required=True, parser_class=_Parser)
+    b_create = board_sub.add_parser("create", help="a new board")
+    b_create.add_argument("name")
+    b_rename = board_sub.add_parser("rename", help="give a board another name")
+    b_rename.add_argument("board", help="its name or id")
+    b_rename.add_argument("name", help="the new name")
+    b_delete = board_sub.add_parser("delete", help="delete a board (its runs stay)")
+    b_delete.add_argument("board", help="its name or id")
+    board_sub.add_parser("list", help="every board, with how many runs it holds")
+    b_add = board_sub.add_parser("add", help="put runs on a board")
+    b_add.add_argument("board", help="its name or id")
+    b_add.add_argument("run_ids", nargs="+", metavar="RUN")
+    b_add.add_argument("--create", action="store_true", help="make the board when there is none of that name")
+    b_remove = board_sub.add_parser("remove", help="take runs off a board (the runs stay)")
+    b_remove.add_argument("board", help="its name or id")
+    b_remove.add_argument("run_ids", nargs="+", metavar="RUN")
+    for p in (b_create, b_rename, b_delete, b_add, b_remove, board_sub.choices["list"]):
+        p.add_argument("--json", action="store_true")
+
+    curate = sub.add_parser("curate", help="tags, a rating or a favourite mark for many runs at once")
+    curate.add_argument("run_ids", nargs="+", metavar="RUN")
+    curate.add_argument("--add-tag", action="append", default=[], help="a tag to add (repeatable)")
+    curate.add_argument("--remove-tag", action="append", default=[], help="a tag to take away (repeatable)")
+    curate.add_argument("--rating", type=int, default=None, help="1 to 5")
+    fav = curate.add_mutually_exclusive_group()
+    fav.add_argument("--favourite", dest="favourite", action="store_const", const=True, default=None)
+    fav.add_argument("--no-favourite", dest="favourite", action="store_const", const=False)
+    curate.add_argument("--json", action="store_true")
 
     emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
     emu.add_argument("--host", default=D.EMULATOR_HOST)
@@ -530,7 +566,10 @@ def cmd_retry_sweep(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     with workbench(args) as wb:
-        rows = wb.search(args.search, limit=max(1, args.limit), status=args.status)
+        try:
+            rows = wb.search(args.search, limit=max(1, args.limit), status=args.status, board=args.board)
+        except ParamsError as exc:
+            raise UsageError("flux-lab history: " + "; ".join(exc.problems)) from None
         for row in rows:
             if args.json:
                 print(json.dumps(row.public(wb.data_dir)))
@@ -616,6 +655,86 @@ def cmd_import_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- organise: boards and curation of many runs (issue 14, ORGANISE) ---
+@contextlib.contextmanager
+def _organising(command: str) -> Iterator[None]:
+    """A bad name, value or run id as one line and exit 2: nothing was changed."""
+    try:
+        yield
+    except ParamsError as exc:
+        raise UsageError(
+            f"flux-lab {command}: " + "; ".join(exc.problems) + ". Nothing was changed."
+        ) from None
+    except UnknownRun as exc:
+        raise UsageError(f"flux-lab {command}: {exc.user_text()} Nothing was changed.") from None
+
+
+def _board_json(board: Board) -> dict[str, Any]:
+    return {"id": board.id, "name": board.name, "runs": board.runs, "created_at": board.created_at}
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    what = args.board_command
+    with workbench(args) as wb, _organising(f"board {what}"):
+        if what == "list":
+            shown = wb.boards()
+            if args.json:
+                print(json.dumps([_board_json(b) for b in shown]))
+            for b in [] if args.json else shown:
+                print(f"{terminal_text(b.name):<30} {b.runs:>6} run(s)  {b.id}")
+            if not shown and not args.json:
+                print("No boards yet: `flux-lab board create NAME` makes one.", file=sys.stderr)
+            return EXIT_OK
+        if what == "delete":
+            gone = wb.board(args.board)
+            wb.delete_board(gone.id)
+            done, board = f"Deleted board {terminal_text(gone.name)!r}; its {gone.runs} run(s) stay.", gone
+        elif what == "create":
+            board = wb.create_board(args.name)
+            done = f"Created board {terminal_text(board.name)!r} ({board.id})."
+        elif what == "rename":
+            board = wb.rename_board(args.board, args.name)
+            done = f"Renamed the board to {terminal_text(board.name)!r}."
+        elif what == "add":
+            wanted = args.board.strip().casefold()
+            before = next((b.runs for b in wb.boards() if wanted in (b.id.casefold(), b.name.casefold())), 0)
+            board = wb.add_to_board(args.board, args.run_ids, create=args.create)
+            added = board.runs - before
+            done = f"Board {terminal_text(board.name)!r}: {added} run(s) added, {board.runs} on it."
+        else:  # remove
+            taken = wb.remove_from_board(args.board, args.run_ids)
+            board = wb.board(args.board)
+            done = f"Board {terminal_text(board.name)!r}: {taken} run(s) taken off, {board.runs} on it."
+    if args.json:
+        print(json.dumps(_board_json(board)))
+    else:
+        print(done)
+    return EXIT_OK
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("curate"):
+        changed = wb.curate_many(
+            args.run_ids,
+            add_tags=args.add_tag,
+            remove_tags=args.remove_tag,
+            rating=args.rating,
+            favourite=args.favourite,
+        )
+        rows = wb.runs(list(dict.fromkeys(args.run_ids)))
+    for row in rows:
+        if args.json:
+            print(json.dumps(row.public(wb.data_dir)))
+        else:
+            stars = "★" * (row.rating or 0)
+            fav = "  favourite" if row.favourite else ""
+            tags = terminal_text(", ".join(row.tags))
+            print(f"{row.id}  {stars:<5}{fav}  tags: {tags or '-'}")
+    if not args.json:
+        print(f"Curated {changed} run(s).", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     print(
         f"Flux Lab emulator on http://{args.host}:{args.port}  (preview images, not FLUX)",
@@ -635,6 +754,8 @@ COMMANDS = {
     "import-history": cmd_import_history,
     "rename-sweep": cmd_rename_sweep,
     "retry-sweep": cmd_retry_sweep,
+    "board": cmd_board,
+    "curate": cmd_curate,
     "emulator": cmd_emulator,
     "preset": cmd_preset,
     "code": cmd_code,

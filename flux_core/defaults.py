@@ -220,3 +220,9 @@ AB_MAX_PX = 720  # the A/B view's width at most (it shrinks with the page)
 AB_FLICKER_MS = 500  # A/B flicker: how long each picture shows
 AB_DIFF_GAIN = 4  # A/B difference view: |A-B| multiplied by this, so small changes show
 AB_DIFF_MAX_PX = 1024  # A/B difference view: computed at most this many pixels on the longer side
+
+# --- organising work: boards, bulk curation, History's cards (issue 14, ORGANISE) -----------
+BOARD_NAME_MAX_CHARS = 60  # a board's name, trimmed
+BOARD_OWNER = ""  # whose boards: nobody's until people sign in (issue 15)
+TAG_MAX_CHARS = 40  # a tag added to many runs at once
+CARD_PROMPT_WORDS = 12  # a gallery card's first line: the prompt's first words (then an ellipsis)

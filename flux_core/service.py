@@ -26,6 +26,8 @@ from flux_core import defaults as D
 from flux_core import pricing
 from flux_core import snippets
 from flux_core.pricing import Pricing
+from flux_core.ledger import boards as board_store
+from flux_core.ledger.boards import Board
 from flux_core.ledger import history
 from flux_core.ledger import presets
 from flux_core.ledger.presets import Preset
@@ -504,6 +506,107 @@ class Workbench:
         """Delete runs in the trash for good, their image files with them; returns how many."""
         return history.purge(self.ledger, self.data_dir, run_ids)
 
+    # --- organise: boards and curation of many runs at once (issue 14, ORGANISE) ----------------
+    def boards(self) -> list[Board]:
+        """Every board, by name, with how many runs each holds."""
+        return board_store.all_boards(self.ledger, D.BOARD_OWNER)
+
+    def board(self, ref: str) -> Board:
+        """The board with this id or name (whatever its case); a ParamsError naming it otherwise."""
+        found = board_store.find(self.ledger, ref or "", D.BOARD_OWNER) if (ref or "").strip() else None
+        if found is None:
+            raise ParamsError([f"board: there is no board named {(ref or '').strip()!r}"])
+        return found
+
+    def create_board(self, name: str, run_ids: list[str] | None = None) -> Board:
+        """A new board (with these runs on it, in the same transaction). The name is trimmed, not
+        empty, at most BOARD_NAME_MAX_CHARS, and not taken whatever its case."""
+        checked = board_name(name)
+        self._rows(run_ids or [])
+        return self.board(board_store.create(self.ledger, checked, D.BOARD_OWNER, run_ids or []))
+
+    def rename_board(self, board: str, name: str) -> Board:
+        checked = board_name(name)
+        found = self.board(board)
+        board_store.rename(self.ledger, found.id, checked, D.BOARD_OWNER)
+        return self.board(found.id)
+
+    def delete_board(self, board: str) -> None:
+        """The board goes; its runs stay."""
+        board_store.delete(self.ledger, self.board(board).id)
+
+    def add_to_board(self, board: str, run_ids: list[str], *, create: bool = False) -> Board:
+        """Put runs on a board; with `create`, a board of that name is made when there is none
+        (in the same transaction)."""
+        self._rows(run_ids)
+        if create and board_store.find(self.ledger, board or "", D.BOARD_OWNER) is None:
+            return self.create_board(board, run_ids)
+        found = self.board(board)
+        board_store.add(self.ledger, found.id, run_ids)
+        return self.board(found.id)
+
+    def remove_from_board(self, board: str, run_ids: list[str]) -> int:
+        """Take runs off a board (the runs stay); returns how many were on it."""
+        return board_store.remove(self.ledger, self.board(board).id, run_ids)
+
+    def boards_of(self, run_id: str) -> list[Board]:
+        return board_store.of_runs(self.ledger, [run_id], D.BOARD_OWNER)[run_id]
+
+    def set_boards(self, run_id: str, names: list[str]) -> list[Board]:
+        """Exactly these boards for one run (a run's panel in History): names not in use yet make
+        new boards; every name is checked before anything changes."""
+        checked = list(dict.fromkeys(board_name(n) for n in names))
+        self._row(run_id)
+        board_store.set_for_run(self.ledger, run_id, checked, D.BOARD_OWNER)
+        return self.boards_of(run_id)
+
+    def curate_many(
+        self,
+        run_ids: list[str],
+        *,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
+        rating: int | None = None,
+        favourite: bool | None = None,
+    ) -> int:
+        """The same curation for every one of these runs, in one transaction: tags added, tags
+        taken away, a rating (1-5), favourite or not. Everything is checked first; a bad value
+        changes nothing. Returns how many runs were changed."""
+        problems = []
+        added = [t.strip() for t in add_tags or []]
+        removed = [t.strip() for t in remove_tags or []]
+        for field, tags in (("add tags", added), ("remove tags", removed)):
+            if any(not t or len(t) > D.TAG_MAX_CHARS or not t.isprintable() for t in tags):
+                problems.append(f"{field}: each tag is one line of 1 to {D.TAG_MAX_CHARS} characters")
+        if rating is not None and (
+            isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5
+        ):
+            problems.append(f"rating: a whole number from 1 to 5 (got {rating!r})")
+        if not (added or removed or rating is not None or favourite is not None):
+            problems.append("nothing to change: give tags to add or remove, a rating or a favourite mark")
+        if problems:
+            raise ParamsError(problems)
+        self._rows(run_ids)
+        return history.curate_many(
+            self.ledger,
+            run_ids,
+            add_tags=tuple(added),
+            remove_tags=tuple(removed),
+            rating=rating,
+            favourite=favourite,
+        )
+
+    def _rows(self, run_ids: list[str]) -> list[Run]:
+        """These runs; an UnknownRun naming every id the ledger does not hold."""
+        found = self.ledger.get_many(list(dict.fromkeys(run_ids)))
+        missing = sorted(set(run_ids) - {r.id for r in found})
+        if missing:
+            raise UnknownRun(
+                f"There is no run {', '.join(repr(m) for m in missing)} in the ledger.",
+                hint="`flux-lab history` lists them.",
+            )
+        return found
+
     # --- reading ------------------------------------------------------------------------------
     def find(self, query: history.Query) -> history.Page:
         return history.find(self.ledger, query)
@@ -528,11 +631,16 @@ class Workbench:
 
     def export_zip(self, run_ids: list[str]) -> bytes:
         """The runs' images (recipes embedded), manifest.json and runs.csv, as one ZIP."""
-        return history.export_zip(self.ledger.get_many(run_ids), self.data_dir)
+        on = board_store.of_runs(self.ledger, run_ids, D.BOARD_OWNER)
+        names = {run_id: [b.name for b in found] for run_id, found in on.items()}
+        return history.export_zip(self.ledger.get_many(run_ids), self.data_dir, names)
 
-    def search(self, text: str | None = None, *, limit: int = 50, status: str | None = None) -> list[Run]:
-        """Runs, newest first: words in the prompt, notes or tags, and/or one status."""
-        return self.ledger.search(text, limit=limit, status=status)
+    def search(
+        self, text: str | None = None, *, limit: int = 50, status: str | None = None, board: str | None = None
+    ) -> list[Run]:
+        """Runs, newest first: words in the prompt, notes or tags, and/or one status, and/or on a board."""
+        board_id = self.board(board).id if board is not None else None
+        return self.ledger.search(text, limit=limit, status=status, board_id=board_id)
 
     def events(self, run_id: str) -> list[Event]:
         return self.ledger.events(run_id)
@@ -868,3 +976,17 @@ def _env_number(name: str, kind: type, default: Any) -> Any:
 
 def _digest(key: str | None) -> str:
     return hashlib.sha256((key or "").encode()).hexdigest()[:16]
+
+
+def board_name(name: str) -> str:
+    """A board's name as kept: trimmed, one line, 1 to BOARD_NAME_MAX_CHARS characters."""
+    text = (name or "").strip() if isinstance(name, str) else ""
+    if not text:
+        raise ParamsError(["board name: must not be empty"])
+    if len(text) > D.BOARD_NAME_MAX_CHARS:
+        raise ParamsError(
+            [f"board name: at most {D.BOARD_NAME_MAX_CHARS} characters (this one has {len(text)})"]
+        )
+    if not text.isprintable():
+        raise ParamsError(["board name: one line of text, without control characters"])
+    return text

@@ -5,10 +5,21 @@ thumbnails are URLs a browser fetches once and keeps: see serving.py), drawn at 
 what the person did (the whole new selection, or the run to open) and the page acts on it.
 
 Text reaches the browser as text (``textContent``, ``alt``, ``title``), never as markup.
+
+Every page of cards carries a version that grows whenever what it shows changes. Streamlit calls the
+element's function again for each new page, each call after an asynchronous import, and an older
+call can finish after a newer one: Chromium notifies the imports of a module still being fetched
+from a hash set, in no set order, and Streamlit does not drop a superseded call to an inline module.
+The element draws a page only when its version is not older than the one it shows, so a search's
+cards are never replaced by the previous search's (seen once on a fresh clone under load).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +33,7 @@ from flux_core.ledger import store
 from flux_core.ledger.records import Run
 
 KEY = "h_gallery"
+VERSION_KEY = "h_gallery_version"  # (digest of the page last drawn, its version) in session state
 
 _HTML = '<div class="fl-gallery" data-testid="fl-gallery" role="list"></div>'
 
@@ -37,7 +49,9 @@ _CSS = """
   border-radius: var(--st-base-radius); background: var(--st-secondary-background-color); }
 .fl-card .fl-status { display: flex; align-items: center; justify-content: center; text-align: center;
   font-size: .85rem; padding: .5rem; box-sizing: border-box; }
-.fl-card figcaption { font-size: .85rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.fl-card figcaption { font-size: .85rem; display: flex; flex-direction: column; min-width: 0; }
+.fl-card figcaption span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.fl-card .fl-meta { opacity: .75; font-size: .8rem; }
 .fl-actions { display: flex; align-items: center; justify-content: space-between; gap: .5rem;
   font-size: .9rem; }
 .fl-actions label { display: flex; align-items: center; gap: .35rem; cursor: pointer; }
@@ -47,11 +61,19 @@ _CSS = """
   padding: .2rem .75rem; cursor: pointer; }
 .fl-actions button:hover, .fl-actions button:focus-visible { border-color: var(--st-primary-color);
   color: var(--st-primary-color); }
+/* a phone: two cards a row, whatever the narrowest card would allow */
+@media (max-width: 480px) {
+  .fl-gallery { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .5rem; }
+  .fl-actions { flex-wrap: wrap; gap: .25rem; }
+}
 """
 
 _JS = """
 export default function ({ data, parentElement, setTriggerValue }) {
   const root = parentElement.querySelector(".fl-gallery");
+  // an older page whose call finished after a newer one's: the newer page stays
+  if (data.version < Number(root.dataset.version || 0)) return;
+  root.dataset.version = String(data.version);
   const chosen = new Set(data.selected);
   root.style.setProperty("--fl-columns", String(data.columns));
   root.style.setProperty("--fl-card-min", `${data.card_min_px}px`);
@@ -67,7 +89,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
     if (card.thumb) {
       picture = document.createElement("img");
       picture.src = card.thumb;
-      picture.alt = card.caption;
+      picture.alt = card.headline;
       picture.decoding = "async";
     } else {
       picture = document.createElement("div");
@@ -75,7 +97,13 @@ export default function ({ data, parentElement, setTriggerValue }) {
       picture.textContent = card.status;
     }
     const caption = document.createElement("figcaption");
-    caption.textContent = card.caption;
+    const headline = document.createElement("span");
+    headline.className = "fl-headline";
+    headline.textContent = card.headline;
+    const meta = document.createElement("span");
+    meta.className = "fl-meta";
+    meta.textContent = card.caption;
+    caption.append(headline, meta);
     const actions = document.createElement("div");
     actions.className = "fl-actions";
     const label = document.createElement("label");
@@ -146,13 +174,39 @@ def card(row: Run, thumb: Path | None) -> dict[str, Any]:
         else:  # a thumbnail removed by hand: the card says so instead of breaking the page
             status = "Image file missing"
     favourite = " · ★" if row.favourite else ""
+    words = row.prompt.split()
+    headline = " ".join(words[: D.CARD_PROMPT_WORDS]) + ("…" if len(words) > D.CARD_PROMPT_WORDS else "")
     return {
         "id": row.id,
         "thumb": image,
         "status": status,
+        "headline": headline,  # the first line: the prompt's first words (the card cuts it to one line)
         "caption": f"seed {row.seed} · tol {row.safety_tolerance}{favourite}",
-        "prompt": " ".join(row.prompt.split()),
+        "prompt": " ".join(words),
     }
+
+
+_version_lock = threading.Lock()
+_last_version = [0]
+
+
+def _next_version() -> int:
+    """A number larger than any before it in this process, and than any an earlier process gave
+    (microseconds of the clock), so a page that outlives a server restart still takes new versions."""
+    with _version_lock:
+        _last_version[0] = max(_last_version[0] + 1, time.time_ns() // 1000)
+        return _last_version[0]
+
+
+def versioned(data: dict[str, Any]) -> dict[str, Any]:
+    """The page's data with its version: the same as last time when nothing in it changed (the
+    element is then not drawn again), a larger one when anything did."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    last = st.session_state.get(VERSION_KEY)
+    if not (isinstance(last, tuple) and last[0] == digest):
+        last = (digest, _next_version())
+        st.session_state[VERSION_KEY] = last
+    return {**data, "version": last[1]}
 
 
 def draw(
@@ -179,12 +233,14 @@ def draw(
 
     _component(
         key=KEY,
-        data={
-            "cards": [card(row, thumb_of(row)) for row in rows],
-            "selected": list(selected),
-            "columns": columns,
-            "card_min_px": D.HISTORY_CARD_MIN_PX,
-        },
+        data=versioned(
+            {
+                "cards": [card(row, thumb_of(row)) for row in rows],
+                "selected": list(selected),
+                "columns": columns,
+                "card_min_px": D.HISTORY_CARD_MIN_PX,
+            }
+        ),
         on_selection_change=selection_changed,
         on_open_change=open_clicked,
     )

@@ -15,7 +15,7 @@ from flux_ui import ab_view
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
-from flux_core.errors import CallFailed, for_app
+from flux_core.errors import CallFailed, UnknownRun, for_app
 from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
@@ -99,6 +99,19 @@ search = st.text_input(
     bind="query-params",
     placeholder="words from a prompt, a note or a tag",
 )
+# Boards: one click on a chip shows the runs on it (bound to the URL like every filter).
+all_boards = wb.boards()
+board_name = None
+if all_boards:
+    board_name = st.pills(
+        "Board",
+        [b.name for b in all_boards],
+        format_func=P.markdown_text,  # a chip's label is Markdown: a name is shown as typed
+        key="h_board",
+        bind="query-params",
+        help="The runs on one board. Put runs on a board from the selection below, or in a run's panel.",
+    )
+board = next((b for b in all_boards if b.name == board_name), None)
 top = st.columns([3, 2, 2, 1])
 statuses = top[0].multiselect("Status", list(history.STATUS_GROUPS), key="h_status", bind="query-params")
 sort = top[1].selectbox("Sort by", list(history.SORTS), key="h_sort", bind="query-params")
@@ -181,6 +194,7 @@ query = Query(
     min_rating=min_rating or None,
     tag=tag,
     sweep_id=sweep_id.strip() or None,
+    board=board.id if board else None,
     date_from=date_from,
     date_to=date_to,
     backends=tuple(backends),
@@ -245,6 +259,7 @@ if not page.rows:
                 min_rating,
                 tag,
                 sweep_id,
+                board,
                 date_from,
                 date_to,
                 backends,
@@ -347,12 +362,27 @@ if current is not None:
             key=f"h_tags_{current.id}",
         )
         note = st.text_area("Note", value=current.notes, key=f"h_note_{current.id}", height=80)
+        on_boards = [b.name for b in wb.boards_of(current.id)]
+        picked_boards = st.multiselect(
+            "Boards",
+            sorted({b.name for b in all_boards} | set(on_boards), key=str.casefold),
+            default=on_boards,
+            accept_new_options=True,
+            key=f"h_boards_{current.id}",
+            placeholder="put it on a board, or type a new one's name",
+        )
         rating = current.rating if stars is None else stars + 1
         if st.button("Save", key="h_save", type="primary"):
-            wb.curate(current.id, favourite=fav, rating=rating, notes=note, tags=tags)
-            known_tags.clear()  # a new tag is offered at once, for every run
-            st.toast("Saved")
-            st.rerun()
+            try:  # the boards first: a bad new name saves nothing
+                wb.set_boards(current.id, picked_boards)
+            except ParamsError as exc:
+                st.error("Nothing was saved.")
+                st.text("; ".join(exc.problems))
+            else:
+                wb.curate(current.id, favourite=fav, rating=rating, notes=note, tags=tags)
+                known_tags.clear()  # a new tag is offered at once, for every run
+                st.toast("Saved")
+                st.rerun()
         st.caption(f"Rating: {'★' * (current.rating or 0)}{'☆' * (5 - (current.rating or 0))}")
         if current.notes:
             st.caption("Note")
@@ -375,6 +405,91 @@ if undoable:
         st.rerun()
 else:
     state.pop("h_undo", None)
+
+
+# --- organise the selected runs: each action one call, for every selected run at once -----------
+def bulk(action: str, chosen: list[str], board_id: str | None) -> None:
+    """A bulk action's button (on_click, before the page is drawn again): one service call for the
+    whole selection; what it did (or why it did nothing) is said when the page is drawn."""
+    value = st.session_state.get
+    try:
+        if action == "tag":
+            done = f"Tagged {wb.curate_many(chosen, add_tags=value('h_bulk_tags') or [])} run(s)"
+            known_tags.clear()
+        elif action == "untag":
+            done = f"Took the tag off {wb.curate_many(chosen, remove_tags=[str(value('h_bulk_untag') or '')])} run(s)"
+        elif action == "rate":
+            done = f"Rated {wb.curate_many(chosen, rating=value('h_bulk_rating'))} run(s)"
+        elif action == "favourite":
+            done = f"Marked {wb.curate_many(chosen, favourite=True)} run(s) as favourites"
+        elif action == "board":
+            put = wb.add_to_board(str(value("h_bulk_board") or ""), chosen, create=True)
+            done = f"{len(chosen)} run(s) on the board, which holds {put.runs}"
+        else:  # off the board chosen above
+            done = f"Took {wb.remove_from_board(board_id or '', chosen)} run(s) off the board"
+    except (ParamsError, UnknownRun) as exc:
+        state["h_bulk_problem"] = "; ".join(exc.problems) if isinstance(exc, ParamsError) else exc.message
+        return
+    state["h_bulk_done"] = done
+
+
+def organise(chosen: list[str], rows: list[Run]) -> None:
+    """Tags, a rating, a favourite mark and boards for the whole selection."""
+    bar = st.container(horizontal=True, vertical_alignment="bottom", key="h_bulk")
+
+    def button(label: str, action: str, key: str, **kw) -> None:
+        bar.button(label, key=key, on_click=bulk, args=(action, chosen, board.id if board else None), **kw)
+
+    new_tags = bar.multiselect(
+        "Tags to add",
+        known_tags(str(wb.ledger.path)),
+        accept_new_options=True,
+        key="h_bulk_tags",
+        placeholder="tags, or type new ones",
+        width=220,
+    )
+    button("Add tags", "tag", "h_bulk_tag", disabled=not new_tags)
+    their_tags = sorted({t for r in rows for t in r.tags})
+    old_tag = bar.selectbox(
+        "Tag to remove", their_tags, index=None, key="h_bulk_untag", placeholder="a tag", width=160
+    )
+    button("Remove tag", "untag", "h_bulk_untag_go", disabled=old_tag is None)
+    stars = bar.selectbox(
+        "Rating",
+        [1, 2, 3, 4, 5],
+        index=None,
+        format_func=lambda n: "★" * n,
+        key="h_bulk_rating",
+        placeholder="stars",
+        width=120,
+    )
+    button("Rate", "rate", "h_bulk_rate", disabled=stars is None)
+    button("Favourite", "favourite", "h_bulk_fav", icon=":material/star:")
+    target = bar.selectbox(
+        "Board",
+        [b.name for b in all_boards],
+        index=None,
+        accept_new_options=True,
+        key="h_bulk_board",
+        placeholder="a board, or type a new name",
+        width=220,
+    )
+    button("Add to board", "board", "h_bulk_board_add", disabled=not target)
+    if board is not None:
+        button(
+            "Remove from this board",
+            "unboard",
+            "h_bulk_board_remove",
+            help="The board chosen above; the runs stay",
+        )
+    problem = state.pop("h_bulk_problem", None)
+    if problem:
+        st.error("Nothing was changed.")
+        st.text(problem)
+    done = state.pop("h_bulk_done", None)
+    if done:
+        st.toast(done)
+
 
 # --- compare the selected runs ----------------------------------------------------------------
 rows = wb.runs(chosen)
@@ -407,6 +522,8 @@ if rows:
             state["h_undo"] = list(chosen)
             set_selected([])
             st.rerun()
+    if not trash:
+        organise(chosen, rows)
 if len(rows) >= 2:
     names = [f"#{i + 1}" for i in range(len(rows))]
     width = max(160, min(340, 1200 // len(rows)))

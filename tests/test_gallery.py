@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flux_core import defaults as D
 from flux_ui import gallery
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
@@ -49,6 +50,7 @@ def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
         "id": "01RUN",
         "thumb": None,
         "status": "Blocked by the safety filter",
+        "headline": "a red cube on <b>marble</b>",
         "caption": "seed 42 · tol 2",
         "prompt": "a red cube on <b>marble</b>",
     }
@@ -58,3 +60,11 @@ def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
 def test_a_thumbnail_removed_by_hand_is_said_not_raised(tmp_path):
     card = gallery.card(row(thumb_path="thumbs/ab/gone.jpg"), tmp_path / "gone.jpg")
     assert card["thumb"] is None and card["status"] == "Image file missing"
+
+
+def test_a_card_leads_with_the_prompts_first_words():
+    words = [f"w{i}" for i in range(D.CARD_PROMPT_WORDS + 3)]
+    card = gallery.card(row(status=store.BLOCKED, prompt="  ".join(words)), None)
+    assert card["headline"] == " ".join(words[: D.CARD_PROMPT_WORDS]) + "…"
+    assert card["prompt"] == " ".join(words)  # the whole prompt, for the card's title
+    assert gallery.card(row(status=store.BLOCKED, prompt="a teapot"), None)["headline"] == "a teapot"

@@ -79,6 +79,8 @@ def test_schema_of_a_blank_database(data_dir):
             "sweep_cells",
             "votes",
             "key_limits",
+            "boards",
+            "board_runs",
             "presets",
             "runs_fts",
             "_sqlite_migrations",
@@ -102,8 +104,13 @@ def test_schema_of_a_blank_database(data_dir):
             "0006_settling_real_cost_imports",
             "0007_real_cost_index",
             "0008_key_limits",
+            "0009_boards",
             "0010_presets",
         ]
+        assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner"]
+        assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
+        assert db["board_runs"].pks == ["board_id", "run_id"]
+        assert {i.name for i in db["board_runs"].indexes} >= {"board_runs_run"}
         assert [c.name for c in db["sweep_cells"].columns] == [
             "sweep_id",
             "idx",
@@ -129,7 +136,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 9
+        assert db["_sqlite_migrations"].count == 10
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

@@ -47,6 +47,7 @@ class Query:
     min_rating: int | None = None
     tag: str | None = None
     sweep_id: str | None = None
+    board: str | None = None  # a board's id: the runs on it
     date_from: date | None = None
     date_to: date | None = None
     backends: tuple[str, ...] = ()
@@ -112,6 +113,9 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     if q.sweep_id:
         where.append("sweep_id = ?")
         args.append(q.sweep_id)
+    if q.board:
+        where.append("id IN (SELECT run_id FROM board_runs WHERE board_id = ?)")
+        args.append(q.board)
     if q.date_from:
         where.append("created_at >= ?")
         args.append(q.date_from.isoformat())
@@ -190,6 +194,38 @@ def restore(ledger: Ledger, run_ids: list[str]) -> None:
             db.execute("UPDATE runs SET deleted_at = NULL WHERE id = ?", [run_id])
 
 
+def curate_many(
+    ledger: Ledger,
+    run_ids: list[str],
+    *,
+    add_tags: tuple[str, ...] = (),
+    remove_tags: tuple[str, ...] = (),
+    rating: int | None = None,
+    favourite: bool | None = None,
+) -> int:
+    """The same curation for many runs, in one transaction: tags added and taken away (each run
+    keeps its other tags), a rating, a favourite mark. Returns how many runs were changed."""
+    at = store.now_iso()
+    changed = 0
+    with ledger.write() as db:
+        for run_id in dict.fromkeys(run_ids):
+            found = db.execute("SELECT tags_json FROM runs WHERE id = ?", [run_id]).fetchone()
+            if found is None:
+                continue
+            fields: dict[str, Any] = {"updated_at": at}
+            if add_tags or remove_tags:
+                tags = (set(json.loads(found[0])) | set(add_tags)) - set(remove_tags)
+                fields["tags_json"] = json.dumps(sorted(tags))
+            if rating is not None:
+                fields["rating"] = rating
+            if favourite is not None:
+                fields["favourite"] = int(favourite)
+            sets = ", ".join(f"[{k}] = ?" for k in fields)
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
+            changed += 1
+    return changed
+
+
 def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> int:
     """Delete runs in the trash for good (all of them, or those named), with image files no other
     run uses. Runs still in flight are never purged."""
@@ -234,11 +270,14 @@ def _zip_name(run: Run) -> str:
     return f"images/{run.id}{Path(run.image_path or '').suffix}"
 
 
-def export_zip(rows: list[Run], data_dir: Path) -> bytes:
-    """Images (their recipes embedded), manifest.json and runs.csv for the given runs."""
+def export_zip(rows: list[Run], data_dir: Path, boards: dict[str, list[str]] | None = None) -> bytes:
+    """Images (their recipes embedded), manifest.json and runs.csv for the given runs; `boards`:
+    the names of the boards each run is on, listed in the manifest."""
     manifest = []
     for run in rows:
         info = run.public()
+        if boards is not None:
+            info["boards"] = boards.get(run.id, [])
         info.pop("image_path", None)
         info.pop("thumb_path", None)
         has_image = bool(run.image_path) and (data_dir / (run.image_path or "")).exists()
@@ -262,11 +301,13 @@ def export_zip(rows: list[Run], data_dir: Path) -> bytes:
         "favourite",
         "notes",
         "tags",
+        "boards",
     ]
     writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(
-        {k: csv_cell(", ".join(v) if k == "tags" else v) for k, v in info.items()} for info in manifest
+        {k: csv_cell(", ".join(v) if k in ("tags", "boards") else v) for k, v in info.items()}
+        for info in manifest
     )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:

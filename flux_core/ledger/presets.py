@@ -126,7 +126,7 @@ def save(ledger: store.Ledger, preset: Preset, owner: str = "") -> Preset:
     with ledger.write() as db:
         db.execute(
             "INSERT INTO presets (name, params_json, created_at, owner) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET params_json = excluded.params_json",
+            "ON CONFLICT(owner, name) DO UPDATE SET params_json = excluded.params_json",
             [preset.name, json.dumps(preset.params(), sort_keys=True), store.now_iso(), owner],
         )
     return get(ledger, preset.name) or preset

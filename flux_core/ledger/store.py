@@ -256,16 +256,41 @@ def _m0008(db: Database) -> None:
     )
 
 
+@migrations(name="0009_boards")
+def _m0009(db: Database) -> None:
+    # boards: named collections a run can belong to several of (issue 14); `owner` is '' until
+    # people sign in (issue 15), and a name is unique for its owner whatever its case
+    db.executescript(
+        """
+        CREATE TABLE boards (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX boards_name ON boards(owner, name COLLATE NOCASE);
+        CREATE TABLE board_runs (
+            board_id TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (board_id, run_id)
+        );
+        CREATE INDEX board_runs_run ON board_runs(run_id);
+        """
+    )
+
+
 @migrations(name="0010_presets")
 def _m0010(db: Database) -> None:
     # a person's saved parameter sets (Compose, `flux-lab preset`); `owner` is '' until sign-in
     db.executescript(
         """
         CREATE TABLE presets (
-            name TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
             params_json TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            owner TEXT NOT NULL DEFAULT ''
+            owner TEXT NOT NULL DEFAULT '',
+            UNIQUE (owner, name)
         );
         """
     )
@@ -726,6 +751,7 @@ class Ledger:
         offset: int = 0,
         status: str | None = None,
         sweep_id: str | None = None,
+        board_id: str | None = None,
     ) -> list[Run]:
         where, args = ["deleted_at IS NULL"], []
         quoted = fts_query(text or "")
@@ -738,6 +764,9 @@ class Ledger:
         if sweep_id:
             where.append("sweep_id = ?")
             args.append(sweep_id)
+        if board_id:
+            where.append("id IN (SELECT run_id FROM board_runs WHERE board_id = ?)")
+            args.append(board_id)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         return self.runs(
             f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]

@@ -1,4 +1,5 @@
-"""A person at the History page: find a run by a word, compare two side by side, read a note."""
+"""A person at the History page: find a run by a word typed in part, compare two side by side, put
+them on a new board and pick it, read a note; and the page at a phone's width."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.browser.conftest import shoot
 from tests.conftest import client_for
 
 HOSTILE_NOTE = "<img src=x onerror=alert(1)> client loved it"
-HOSTILE_PROMPT = "a green tree <img src=x onerror=alert(2)>"
+HOSTILE_PROMPT = "a green teapot <img src=x onerror=alert(2)>"
 
 
 def seed_ledger(data_dir) -> list[str]:
@@ -31,7 +32,7 @@ def seed_ledger(data_dir) -> list[str]:
 
 
 def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifacts):
-    seed_ledger(data_dir)
+    red, blue, _ = seed_ledger(data_dir)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     server = app_server()
@@ -39,12 +40,13 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
 
     search = page.get_by_label("Search prompts, notes and tags")
-    search.fill("tree")
+    search.fill("teapo")  # a word typed in part finds the teapot
     search.press("Enter")
     expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
     cards = page.get_by_test_id("fl-card")
     expect(cards).to_have_count(1)
     expect(cards.first).to_have_attribute("title", HOSTILE_PROMPT)  # the prompt, as text
+    expect(cards.first.locator(".fl-headline")).to_have_text(HOSTILE_PROMPT)  # the card leads with it
     shoot(page, artifacts, "1-search")
     search.fill("cub")  # a word typed in part finds the longer word
     search.press("Enter")
@@ -71,6 +73,25 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(page.get_by_role("button", name="Open in Compose")).to_have_count(2)
     shoot(page, artifacts, "2-side-by-side", docs_name="history.png")
 
+    # the two selected runs go on a new board, and picking the board shows exactly them
+    board_box = page.locator(".st-key-h_bulk_board input")
+    board_box.click()
+    board_box.fill("Cubes")
+    board_box.press("Enter")
+    add = page.get_by_role("button", name="Add to board")
+    expect(add).to_be_enabled()
+    add.click()
+    chip = page.get_by_role("radiogroup", name="Board").get_by_role("radio", name="Cubes")
+    expect(chip).to_be_visible()
+    search.fill("")
+    search.press("Enter")
+    expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
+    chip.click()
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
+    expect(cards).to_have_count(2)
+    assert sorted(cards.evaluate_all("cards => cards.map(c => c.dataset.run)")) == sorted([red, blue])
+    assert "h_board=Cubes" in page.url  # the board is in the link
+
     search.fill("red cube")
     search.press("Enter")
     expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
@@ -78,3 +99,22 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(page.get_by_text(HOSTILE_NOTE).first).to_be_visible()
     shoot(page, artifacts, "3-note-as-text")
     assert page.locator('img[src="x"]').count() == 0 and dialogs == []
+
+    # a phone: two cards a row, nothing wider than the screen, the selection bar wrapped within it
+    page.set_viewport_size({"width": 390, "height": 844})
+    chip.click()  # the board off again
+    search.fill("cube")
+    search.press("Enter")
+    expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
+    expect(cards).to_have_count(2)
+    first, second = cards.nth(0).bounding_box(), cards.nth(1).bounding_box()
+    assert first and second and abs(first["y"] - second["y"]) < 2 and second["x"] + second["width"] <= 390
+    for name in ("Clear selection", "Add to board", "Favourite"):  # the bar wraps: every button on the screen
+        button = page.get_by_role("button", name=name)
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shoot(page, artifacts, "4-phone-bar")
+    page.get_by_role("heading", name="History", level=1).scroll_into_view_if_needed()
+    shoot(page, artifacts, "5-phone-top")
