@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from flux_core import defaults as D
-from flux_ui import serving
+from flux_ui import serving, versions
 
 MODES = ("wipe", "flicker", "difference")
 
@@ -50,7 +50,8 @@ _CSS = """
 .fl-ab-note { font-size: .85rem; opacity: .75; margin-top: .35rem; }
 """
 
-_JS = """
+_JS = (
+    """
 function element(tag, className, text) {
   const el = document.createElement(tag);
   if (className) el.className = className;
@@ -60,7 +61,9 @@ function element(tag, className, text) {
 
 export default function ({ data, parentElement }) {
   const root = parentElement.querySelector(".fl-ab");
-  root.style.maxWidth = `${data.max_px}px`;
+"""
+    + versions.STALE_JS
+    + """  root.style.maxWidth = `${data.max_px}px`;
   let mode = root.dataset.mode || data.mode;
   let split = Number(root.dataset.split || 50);
   let showing = "a";
@@ -209,6 +212,7 @@ export default function ({ data, parentElement }) {
   return () => clearInterval(root.flTimer);
 }
 """
+)
 
 _component = st.components.v2.component("flux_lab.ab_view", html=_HTML, css=_CSS, js=_JS)
 
@@ -231,4 +235,4 @@ def data(a_image: str, a_label: str, b_image: str, b_label: str, *, mode: str = 
 
 def draw(key: str, a_image: str, a_label: str, b_image: str, b_label: str) -> None:
     """Draw the A/B element (a new pair starts in the wipe view at the middle)."""
-    _component(key=key, data=data(a_image, a_label, b_image, b_label))
+    _component(key=key, data=versions.versioned(key, data(a_image, a_label, b_image, b_label)))

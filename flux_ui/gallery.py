@@ -6,20 +6,12 @@ what the person did (the whole new selection, or the run to open) and the page a
 
 Text reaches the browser as text (``textContent``, ``alt``, ``title``), never as markup.
 
-Every page of cards carries a version that grows whenever what it shows changes. Streamlit calls the
-element's function again for each new page, each call after an asynchronous import, and an older
-call can finish after a newer one: Chromium notifies the imports of a module still being fetched
-from a hash set, in no set order, and Streamlit does not drop a superseded call to an inline module.
-The element draws a page only when its version is not older than the one it shows, so a search's
-cards are never replaced by the previous search's (seen once on a fresh clone under load).
+Every page of cards carries a version (see versions.py), so a search's cards are never replaced by
+the previous search's when an older call of the element finishes late.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,12 +20,11 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
-from flux_ui import serving
+from flux_ui import serving, versions
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
 
 KEY = "h_gallery"
-VERSION_KEY = "h_gallery_version"  # (digest of the page last drawn, its version) in session state
 
 _HTML = '<div class="fl-gallery" data-testid="fl-gallery" role="list"></div>'
 
@@ -68,13 +59,13 @@ _CSS = """
 }
 """
 
-_JS = """
+_JS = (
+    """
 export default function ({ data, parentElement, setTriggerValue }) {
   const root = parentElement.querySelector(".fl-gallery");
-  // an older page whose call finished after a newer one's: the newer page stays
-  if (data.version < Number(root.dataset.version || 0)) return;
-  root.dataset.version = String(data.version);
-  const chosen = new Set(data.selected);
+"""
+    + versions.STALE_JS
+    + """  const chosen = new Set(data.selected);
   root.style.setProperty("--fl-columns", String(data.columns));
   root.style.setProperty("--fl-card-min", `${data.card_min_px}px`);
   root.replaceChildren(...data.cards.map((card) => {
@@ -126,6 +117,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
   }));
 }
 """
+)
 
 
 # Scrolls the page to where it is drawn when its token changes (a run just opened far below the
@@ -186,29 +178,6 @@ def card(row: Run, thumb: Path | None) -> dict[str, Any]:
     }
 
 
-_version_lock = threading.Lock()
-_last_version = [0]
-
-
-def _next_version() -> int:
-    """A number larger than any before it in this process, and than any an earlier process gave
-    (microseconds of the clock), so a page that outlives a server restart still takes new versions."""
-    with _version_lock:
-        _last_version[0] = max(_last_version[0] + 1, time.time_ns() // 1000)
-        return _last_version[0]
-
-
-def versioned(data: dict[str, Any]) -> dict[str, Any]:
-    """The page's data with its version: the same as last time when nothing in it changed (the
-    element is then not drawn again), a larger one when anything did."""
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    last = st.session_state.get(VERSION_KEY)
-    if not (isinstance(last, tuple) and last[0] == digest):
-        last = (digest, _next_version())
-        st.session_state[VERSION_KEY] = last
-    return {**data, "version": last[1]}
-
-
 def draw(
     rows: Iterable[Run],
     thumb_of: Callable[[Run], Path | None],
@@ -233,13 +202,14 @@ def draw(
 
     _component(
         key=KEY,
-        data=versioned(
+        data=versions.versioned(
+            KEY,
             {
                 "cards": [card(row, thumb_of(row)) for row in rows],
                 "selected": list(selected),
                 "columns": columns,
                 "card_min_px": D.HISTORY_CARD_MIN_PX,
-            }
+            },
         ),
         on_selection_change=selection_changed,
         on_open_change=open_clicked,

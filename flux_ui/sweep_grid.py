@@ -22,7 +22,7 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.errors import for_app
 from flux_core.ledger import sweeps
-from flux_ui import serving
+from flux_ui import serving, versions
 
 KEY = "compare_grid"
 PLACES = ("Rows", "Columns", "Stacked")
@@ -76,7 +76,8 @@ _CSS = """
 .fl-box .fl-step { font-size: 1.6rem; padding: .2rem .6rem; }
 """
 
-_JS = """
+_JS = (
+    """
 const NAV = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" };
 
 function element(tag, className, text) {
@@ -139,7 +140,9 @@ function size(root, data, nRows, nCols, nSlices) {
 
 export default function ({ data, parentElement, setTriggerValue }) {
   const root = parentElement.querySelector(".fl-sweep");
-  const cells = new Map(data.cells.map((c) => [c.idx, c]));
+"""
+    + versions.STALE_JS
+    + """  const cells = new Map(data.cells.map((c) => [c.idx, c]));
   // positions in reading order: slice, row, column
   const where = new Map();
   data.slices.forEach((slice, s) => slice.grid.forEach((line, r) => line.forEach((idx, c) => {
@@ -307,6 +310,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
   if (open) show(Number(open));
 }
 """
+)
 
 _component = st.components.v2.component("flux_lab.sweep_grid", html=_HTML, css=_CSS, js=_JS)
 
@@ -438,4 +442,6 @@ def draw(
         if isinstance(value, dict) and isinstance(value.get("idx"), int) and isinstance(value.get("do"), str):
             on_action(value["do"], value["idx"])
 
-    _component(key=KEY, data=data(view, order, data_dir, fit=fit), on_action_change=acted)
+    _component(
+        key=KEY, data=versions.versioned(KEY, data(view, order, data_dir, fit=fit)), on_action_change=acted
+    )

@@ -1,11 +1,11 @@
-"""The gallery element's own script in Chromium, without a Streamlit server: what a card shows, and
-that a page of cards drawn late never replaces a newer one."""
+"""Flux Lab's browser elements' own scripts in Chromium, without a Streamlit server: what a gallery card
+shows, and that data drawn late (a page of cards, a live grid) never replaces newer data."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from flux_ui import gallery
+from flux_ui import gallery, sweep_grid
 
 
 def card(run_id: str, headline: str, prompt: str | None = None) -> dict:
@@ -65,3 +65,46 @@ def test_a_card_shows_the_prompts_first_words_over_seed_and_tolerance_as_text(pa
         "e => [e.scrollHeight <= e.clientHeight + 1, getComputedStyle(e).textOverflow]"
     )
     assert box == [True, "ellipsis"]  # one line, cut with an ellipsis
+
+
+def grid_of(version: int, outcome: str) -> dict:
+    """A one-row sweep of two cells, both `outcome`."""
+    cells = [
+        {
+            "idx": i,
+            "label": f"seed {i + 1}",
+            "outcome": outcome,
+            "words": "" if outcome == "done" else "Queued at the server",
+            "thumb": None,
+            "full": None,
+            "download": f"cell-{i}.png",
+            "favourite": False,
+            "retry": False,
+            "settings": [["Seed", str(i + 1)]],
+        }
+        for i in range(2)
+    ]
+    return {
+        "cells": cells,
+        "rows": {"title": "", "labels": [""]},
+        "cols": {"title": "Seed", "labels": ["seed 1", "seed 2"]},
+        "corner": "Seed →",
+        "slices": [{"title": "", "grid": [[0, 1]]}],
+        "cell_min_px": 150,
+        "cell_max_px": 480,
+        "fit_min_px": 96,
+        "fit": True,
+        "version": version,
+    }
+
+
+def test_a_sweep_grid_drawn_late_never_puts_back_an_older_state(page):
+    """The live grid is drawn again as cells land: a late call with the pending grid leaves the
+    finished one (the same versions guard every element: flux_ui/versions.py)."""
+    page.set_content('<div id="host" style="width: 800px"></div>')
+    finished, pending = grid_of(2, "done"), grid_of(1, "pending")
+    page.evaluate(DRAW, [sweep_grid._JS, sweep_grid._HTML, sweep_grid._CSS, [finished, pending]])
+    cells = page.get_by_test_id("fl-cell")
+    expect(cells).to_have_count(2)
+    for n in range(2):
+        expect(cells.nth(n)).to_have_attribute("data-outcome", "done")
