@@ -1,4 +1,5 @@
-"""`flux-lab`: generate, sweep, history, show, resume, board, curate, emulator.
+"""`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
+retry-sweep, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
 parameters (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
