@@ -71,7 +71,7 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     plain = width_row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
     assert highlighted == "rgb(255, 232, 163)" and plain != highlighted  # the differing field stands out
     expect(page.get_by_role("button", name="Open in Compose")).to_have_count(2)
-    shoot(page, artifacts, "2-side-by-side", docs_name="history.png")
+    shoot(page, artifacts, "2-side-by-side")
 
     # the two selected runs go on a new board, and picking the board shows exactly them
     board_box = page.locator(".st-key-h_bulk_board input")
@@ -86,6 +86,8 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     search.fill("")
     search.press("Enter")
     expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
+    page.get_by_role("heading", name="History").evaluate("el => el.scrollIntoView({ block: 'start' })")
+    shoot(page, artifacts, "3-board-made", docs_name="history.png")
     chip.click()
     expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
     expect(cards).to_have_count(2)
@@ -97,7 +99,7 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     expect(page.get_by_text("1 run(s) · showing 1–1")).to_be_visible()
     cards.first.get_by_role("button", name="Open").click()
     expect(page.get_by_text(HOSTILE_NOTE).first).to_be_visible()
-    shoot(page, artifacts, "3-note-as-text")
+    shoot(page, artifacts, "4-note-as-text")
     assert page.locator('img[src="x"]').count() == 0 and dialogs == []
 
     # a phone: two cards a row, nothing wider than the screen, the selection bar wrapped within it
@@ -115,6 +117,6 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
         box = button.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    shoot(page, artifacts, "4-phone-bar")
+    shoot(page, artifacts, "5-phone-bar")
     page.get_by_role("heading", name="History", level=1).scroll_into_view_if_needed()
-    shoot(page, artifacts, "5-phone-top")
+    shoot(page, artifacts, "6-phone-top")
