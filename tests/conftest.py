@@ -6,7 +6,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from flux_core.ledger import store
+from flux_core.ledger import store, sweeps
+from flux_core.ledger.store import Ledger
+from flux_core.runner import Runner
 from flux_core.segmind.client import SegmindClient
 from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.settings import Connection
@@ -119,3 +121,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         browser = "tests/browser/" in item.path.as_posix() or item.get_closest_marker("browser")
         item.add_marker(pytest.mark.xdist_group("browser" if browser else item.path.stem))
+
+
+@pytest.fixture
+def sweep_lab(emulator, data_dir):
+    """An emulator, a ledger and a runner on it, for sweeps: (server, ledger, runner)."""
+    server = emulator(latency_s=0.1)
+    ledger = Ledger(data_dir / "ledger.db")
+    runner = Runner(ledger, data_dir, client_for(server), backend="emulator", concurrency=8)
+    yield server, ledger, runner
+    runner.shutdown()
+
+
+def run_sweep(ledger, runner, plan, **kw):
+    """Start a sweep, wait for every cell, and return its finished view."""
+    sweep_id = sweeps.start(plan, ledger, runner, **kw)
+    view = sweeps.load(ledger, sweep_id)
+    runner.wait([c.run.id for c in view.cells])
+    return sweeps.load(ledger, sweep_id)

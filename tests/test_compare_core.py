@@ -16,28 +16,16 @@ from flux_core.cli import main
 from flux_core.ledger import store, sweeps
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams, ParamsError
-from flux_core.runner import Runner
 from flux_ui import serving
-from tests.conftest import client_for
+from tests.conftest import run_sweep
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BASE = FluxParams.parse(prompt="a cube", seed=1, width=256, height=256)
 
 
 @pytest.fixture
-def lab(emulator, data_dir):
-    server = emulator(latency_s=0.05)
-    ledger = Ledger(data_dir / "ledger.db")
-    runner = Runner(ledger, data_dir, client_for(server), backend="emulator", concurrency=8)
-    yield ledger, runner
-    runner.shutdown()
-
-
-def run_sweep(ledger, runner, plan, **kw) -> sweeps.SweepView:
-    sweep_id = sweeps.start(plan, ledger, runner, **kw)
-    view = sweeps.load(ledger, sweep_id)
-    runner.wait([c.run.id for c in view.cells])
-    return sweeps.load(ledger, sweep_id)
+def lab(sweep_lab):
+    return sweep_lab[1:]  # (ledger, runner)
 
 
 # --- prompt variants named by their text ----------------------------------------------------------

@@ -15,27 +15,14 @@ from flux_core.ledger import sweeps
 from flux_core.pricing import Pricing
 from flux_core.params import FluxParams, ParamsError
 from flux_core.presentation import compare_fields
-from flux_core.runner import Runner
-from flux_core.ledger.store import Ledger
-from tests.conftest import client_for
+from tests.conftest import run_sweep
 
 BASE = FluxParams.parse(prompt="a zombie at dusk", seed=1, width=256, height=256)
 
 
 @pytest.fixture
-def lab(emulator, data_dir):
-    server = emulator(latency_s=0.1)
-    ledger = Ledger(data_dir / "ledger.db")
-    runner = Runner(ledger, data_dir, client_for(server), backend="emulator", concurrency=8)
-    yield server, ledger, runner
-    runner.shutdown()
-
-
-def run_sweep(ledger, runner, plan, **kw) -> sweeps.SweepView:
-    sweep_id = sweeps.start(plan, ledger, runner, **kw)
-    view = sweeps.load(ledger, sweep_id)
-    runner.wait([c.run.id for c in view.cells])
-    return sweeps.load(ledger, sweep_id)
+def lab(sweep_lab):
+    return sweep_lab
 
 
 def test_a_plan_is_the_cross_product_of_its_axes():
