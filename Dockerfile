@@ -1,6 +1,8 @@
 # Flux Lab: the Streamlit app on port 8501, data in the /data volume, running as a non-root user.
-# With no SEGMIND_API_KEY the app serves the embedded emulator (preview images, not FLUX):
-#   docker run -p 8501:8501 -v flux-lab:/data -e SEGMIND_API_KEY=SG_... flux-lab
+# With no SEGMIND_API_KEY the app serves the embedded emulator (preview images, not FLUX). It serves
+# on every interface, so it starts only with sign-in configured ([auth] in a mounted
+# .streamlit/secrets.toml) or with the explicit opt-in FLUX_LAB_OPEN_NETWORK=1 (README, "Running for a team"):
+#   docker run -p 8501:8501 -v flux-lab:/data -e FLUX_LAB_OPEN_NETWORK=1 -e SEGMIND_API_KEY=SG_... flux-lab
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -3,6 +3,7 @@
 # --frozen` installs from the lock (the runtime set for `run`, with the `test` extra for `test`).
 PYTHON ?= python3
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -42,7 +43,7 @@ chromium:
 	fi
 
 run: $(RUN_STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
 emulator: $(RUN_STAMP)
 	$(VENV)/bin/flux-lab emulator

@@ -36,9 +36,23 @@ def configured_key() -> str | None:
     return str(value).strip() or None if value else None
 
 
+def sign_in_configured() -> bool:
+    """Whether sign-in is set up: an [auth] section in .streamlit/secrets.toml (st.login)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def exposure() -> str:
+    """Who can reach this server (settings.exposure): a ValueError when it must not serve."""
+    return settings.exposure(st.get_option("server.address"), sign_in_configured())
+
+
 def route() -> None:
     st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
     try:
+        reach = exposure()  # the server refuses to start first (see lifespan); this is a second lock
         logs.configure(settings.data_dir())
         workbench = Workbench.shared(api_key=configured_key())
     except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
@@ -87,6 +101,16 @@ def route() -> None:
                 )
         if credits is not None:
             st.caption(f"Remaining credits: {credits:.2f}")
+        if reach == settings.LOCAL:
+            st.caption(
+                f"Personal mode: served on {st.get_option('server.address')}, so only this computer can open it."
+            )
+        elif reach == settings.OPEN:
+            st.warning(
+                "Open to the network without sign-in: anyone who can reach this port can spend the key, "
+                "read every prompt and delete runs.",
+                icon=":material/warning:",
+            )
         if workbench.resumed:
             st.caption(f"Resumed {len(workbench.resumed)} run(s) left in flight by the last start.")
 
@@ -123,6 +147,7 @@ else:
     # files a browser keeps (see flux_ui/serving.py).
     import asyncio
     import contextlib
+    import sys
 
     from starlette.middleware import Middleware
 
@@ -139,6 +164,12 @@ else:
 
     @contextlib.asynccontextmanager
     async def lifespan(server: object):
+        try:
+            exposure()
+        except ValueError as exc:  # beyond this computer without sign-in or the opt-in: no server
+            log.error("%s", exc)
+            print(f"Flux Lab: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         async with serving.lifespan(server):
             await asyncio.to_thread(open_workbench)
             yield

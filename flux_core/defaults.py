@@ -10,6 +10,10 @@ API_KEY_ENV = "SEGMIND_API_KEY"
 BASE_URL_ENV = "SEGMIND_BASE_URL"
 UPLOAD_URL_ENV = "SEGMIND_UPLOAD_URL"
 RPM_ENV = "SEGMIND_RPM"
+# Who can reach the app: `make run` binds this address (this computer only) unless ADDRESS= is given;
+# any other address needs sign-in ([auth] in .streamlit/secrets.toml) or this variable set to 1.
+LOCAL_ADDRESS = "127.0.0.1"
+OPEN_NETWORK_ENV = "FLUX_LAB_OPEN_NETWORK"
 USER_AGENT = "flux-lab/0.1"
 
 # --- request parameters (protocol decisions table) --------------------------------------

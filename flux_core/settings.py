@@ -106,3 +106,29 @@ def data_dir(arg: str | os.PathLike | None = None) -> Path:
     path = Path(str(_pick(arg, D.DATA_DIR_ENV, D.DATA_DIR))).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
+
+
+LOCAL, SIGNED_IN, OPEN = "local", "signed-in", "open"  # who can reach the app (see exposure)
+
+
+def exposure(address: str | None, sign_in: bool, opt_in: str | None = None) -> str:
+    """Who can reach an app served on `address`: LOCAL (a loopback address: this computer only),
+    SIGNED_IN (another address, with sign-in configured), or OPEN (another address without sign-in,
+    allowed because FLUX_LAB_OPEN_NETWORK=1). Without sign-in or the opt-in, serving beyond this
+    computer is a ValueError that says what to do: anyone who reached the port could spend the key,
+    read every prompt and delete runs. An empty address is every interface, as in Streamlit."""
+    host = (address or "").strip().strip("[]").lower()
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return LOCAL
+    if sign_in:
+        return SIGNED_IN
+    value = os.environ.get(D.OPEN_NETWORK_ENV, "") if opt_in is None else opt_in
+    if value.strip() == "1":
+        return OPEN
+    where = f"address {address}" if host else "every network interface"
+    raise ValueError(
+        f"Flux Lab will not serve on {where} without sign-in: anyone who can reach the port could "
+        f"spend the key, read every prompt and delete runs. Serve on {D.LOCAL_ADDRESS} (the default of "
+        f"`make run`), configure sign-in ([auth] in .streamlit/secrets.toml), or set "
+        f"{D.OPEN_NETWORK_ENV}=1 to open it to the network anyway."
+    )
