@@ -250,6 +250,15 @@ export default function ({ data, parentElement, setTriggerValue }) {
 
   box.onkeydown = (event) => {
     if (event.key === "Escape") { event.preventDefault(); close(); return; }
+    if (event.key === "Tab") {  // the focus stays in the lightbox while it is open
+      const stops = [...box.querySelectorAll("button, a[href]")];
+      if (!stops.length) return;
+      const first = stops[0], last = stops[stops.length - 1];
+      const here = stops.indexOf(box.getRootNode().activeElement);
+      if (event.shiftKey && (here <= 0)) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && (here === -1 || here === stops.length - 1)) { event.preventDefault(); first.focus(); }
+      return;
+    }
     const way = NAV[event.key];
     if (way) {
       event.preventDefault();

@@ -102,6 +102,10 @@ search = st.text_input(
 # Boards: one click on a chip shows the runs on it (bound to the URL like every filter).
 all_boards = wb.boards()
 board_name = None
+linked = st.query_params.get("h_board")
+if linked and linked not in {b.name for b in all_boards}:  # a link to a board deleted or renamed since
+    st.warning("This link names a board that does not exist (any more), so every run is shown. It names:")
+    st.text(linked)
 if all_boards:
     board_name = st.pills(
         "Board",

@@ -76,6 +76,16 @@ def test_a_board_made_from_the_selection_is_one_click_away_and_bound_to_the_url(
     link.run()
     assert "2 run(s) · showing 1–2" in texts(link)
 
+    gone = AppTest.from_file(APP, default_timeout=30)  # a link to a board that is not there (any more)
+    gone.run()
+    gone.switch_page("pages/history.py")
+    gone.query_params["h_board"] = "Old picks"
+    gone.run()
+    assert not gone.exception
+    assert "names a board that does not exist" in " ".join(w.value for w in gone.warning)
+    assert "Old picks" in [t.value for t in gone.text]  # said as text
+    assert "3 run(s) · showing 1–3" in texts(gone)
+
 
 def test_bulk_actions_change_every_selected_run_and_only_those():
     at, ids = history_page(THREE)

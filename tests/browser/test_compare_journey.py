@@ -82,6 +82,11 @@ def test_a_three_axis_sweep_shows_every_cell_and_steps_through_them_in_a_lightbo
     expect(box.get_by_role("img")).to_have_count(0)  # a blocked cell: its reason, never a picture
     expect(box.get_by_text("Blocked at tolerance 2", exact=True)).to_be_visible()
     shoot(page, artifacts, "3-lightbox")
+    for _ in range(6):  # Tab goes round the lightbox's buttons, never out to the page beneath
+        page.keyboard.press("Tab")
+        assert box.evaluate("b => b.contains(b.getRootNode().activeElement)")
+    page.keyboard.press("Shift+Tab")
+    assert box.evaluate("b => b.contains(b.getRootNode().activeElement)")
     page.keyboard.press("Escape")
     expect(box).to_be_hidden()
     # an action reaches the ledger and the lightbox stays open on its cell
