@@ -3,6 +3,7 @@ nothing written and no request at the emulator."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ import pytest
 from flux_core import caps
 from flux_core import defaults as D
 from flux_core import lifecycle
+from flux_core.cli import main
 from flux_core.errors import CapReached
 from flux_core.ledger import sweeps
 from flux_core.ledger.store import Ledger
@@ -315,3 +317,59 @@ def test_retrying_cells_is_refused_at_the_cap(bench, monkeypatch):
     error = refused(bench, lambda: bench.retry_failed(sweep_id), monkeypatch, cap="1.5")
     assert "These 2 runs (about $2.00)" in error.user_text()  # all or nothing: not even the first
     refused(bench, lambda: bench.retry_cell(sweep_id, 0), monkeypatch)
+
+
+# --- the command line ------------------------------------------------------------------------------
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def at_server(emulator, monkeypatch):
+    server = emulator(latency_s=0.05, queue_s=0.0)
+    monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
+    monkeypatch.setenv("SEGMIND_API_KEY", TEST_KEY)
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+    monkeypatch.setenv(D.PRICE_PER_MP_ENV, DOLLAR)
+    return server
+
+
+def test_a_refused_generate_and_sweep_exit_2_with_one_line_and_send_nothing(capsys, monkeypatch, at_server):
+    monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "1.5")
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--count", "2")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "These 2 runs (about $2.00) would go past the team's daily cap of $1.50" in err
+    assert "An admin can raise it: set FLUX_LAB_CAP_TEAM_DAY_USD." in err
+    code, out, err = cli(capsys, "sweep", "--prompt", "a red cube", "--seeds", "1,2")
+    assert code == 2 and "These 2 runs" in err and len(err.strip().splitlines()) == 1
+    assert at_server.stats.submit_requests == 0
+    assert cli(capsys, "history", "--json")[1] == ""  # nothing written either
+
+
+def test_spend_prints_the_caps_what_is_spent_and_left(capsys, monkeypatch, at_server):
+    monkeypatch.setenv(D.CAP_PERSON_DAY_ENV, "3")
+    monkeypatch.setenv(D.CAP_TEAM_MONTH_ENV, "40")
+    assert cli(capsys, "generate", "--prompt", "a red cube", "--seed", "1")[0] == 0  # $0.07, its real cost
+    code, out, _ = cli(capsys, "spend")
+    assert code == 0
+    assert f"Spent today: $0.07 (team), $0.07 ({local_user()}); this month: $0.07 (team)" in out
+    assert "Your daily cap: $3.00, $2.93 left (set by FLUX_LAB_CAP_PERSON_DAY_USD)" in out
+    assert "The team's monthly cap: $40.00, $39.93 left" in out
+    code, out, _ = cli(capsys, "spend", "--json")
+    got = json.loads(out)
+    assert got["person"] == local_user() and got["spent"]["team_month"] == pytest.approx(0.07)
+    assert [(c["variable"], c["left"]) for c in got["caps"]] == [
+        (D.CAP_PERSON_DAY_ENV, 2.93),
+        (D.CAP_TEAM_MONTH_ENV, 39.93),
+    ]
+
+
+def test_spend_with_no_cap_says_so_and_a_bad_cap_names_its_variable(capsys, monkeypatch, at_server):
+    code, out, _ = cli(capsys, "spend")
+    assert code == 0 and "No spend cap is set" in out
+    monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "lots")
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube")
+    assert code == 2 and "FLUX_LAB_CAP_TEAM_DAY_USD must be an amount of US dollars" in err
+    assert at_server.stats.submit_requests == 0
