@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import streamlit as st
 
 from flux_core import presentation as P
@@ -20,10 +22,18 @@ def line(wb: Workbench, session_key: str | None, estimate: str | None = None) ->
         spend = None
     text = " · ".join(t for t in (estimate, spend) if t)
     if text:
-        st.caption(P.markdown_text(text))
+        st.caption(_ours(text))
 
 
 def refused(exc: CapReached | ValueError) -> None:
     """A run refused at a spend cap (or a bad cap setting): the cap's message, nothing was sent."""
-    text = exc.user_text() if isinstance(exc, CapReached) else f"{exc}. Nothing was sent."
-    st.error(P.markdown_text(text), icon=":material/block:")
+    if isinstance(exc, CapReached):
+        st.error(_ours(exc.user_text()), icon=":material/block:")
+    else:  # it quotes the variable's value as set
+        st.error(P.markdown_text(f"{exc}. Nothing was sent."), icon=":material/block:")
+
+
+def _ours(text: str) -> str:
+    """Text of ours (amounts, a cap's name, a variable) with its punctuation escaped, so "$0.07 of
+    $0.10" is never Markdown's math; it holds no address to keep from becoming a link."""
+    return "".join("\\" + c if c in string.punctuation else c for c in text)
