@@ -1,8 +1,8 @@
 """`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
-retry-sweep, emulator.
+retry-sweep, spend, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
-parameters (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
+parameters, or a spend cap reached (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
 one readable line on stderr; the API key never appears in output.
 """
 
