@@ -270,7 +270,10 @@ class Workbench:
         )
 
     def _admit(self, session_key: str | None, actor: str | None) -> store.Admit | None:
-        """The caps' check for the ledger's write transaction that inserts new runs (None: no cap)."""
+        """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
+        and then no price is looked up)."""
+        if CapSettings.resolve() == CapSettings():
+            return None
         return caps.admit(
             base_url=self.backend(session_key).connection.base_url,
             person=person(actor),
