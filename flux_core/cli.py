@@ -1,8 +1,8 @@
 """`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
-retry-sweep, emulator.
+retry-sweep, spend, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
-parameters (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
+parameters, or a spend cap reached (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
 one readable line on stderr; the API key never appears in output.
 """
 
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
+from flux_core import caps
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
@@ -27,7 +28,15 @@ from flux_core.ledger import sweeps
 from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core import snippets
-from flux_core.errors import CallFailed, ConfirmationNeeded, FluxError, LedgerError, redact, remember_secret
+from flux_core.errors import (
+    CallFailed,
+    CapReached,
+    ConfirmationNeeded,
+    FluxError,
+    LedgerError,
+    redact,
+    remember_secret,
+)
 from flux_core.errors import UnknownRun
 from flux_core.ledger.boards import Board
 from flux_core.media.images import ImageProblem, check_reference
@@ -184,6 +193,12 @@ def build_parser() -> _Parser:
     show = sub.add_parser("show", help="one run and its status history")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
+
+    spend = sub.add_parser(
+        "spend", help="the spend caps, what was spent today and this month, and what is left"
+    )
+    spend.add_argument("--json", action="store_true")
+    spend.add_argument("--emulator", action="store_true", help="an in-process emulator's server (no key)")
 
     resume = sub.add_parser("resume", help="finish runs left unfinished by a stopped process")
     resume.add_argument("--json", action="store_true")
@@ -608,6 +623,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_spend(args: argparse.Namespace) -> int:
+    with workbench(args) as wb:
+        standing = wb.spend()
+    if args.json:
+        print(json.dumps(standing.as_json(), indent=2))
+        return EXIT_OK
+    spent = standing.spend
+    print(
+        f"Spent today: {caps.usd(spent.team_day)} (team), {caps.usd(spent.person_day)} ({standing.person}); "
+        f"this month: {caps.usd(spent.team_month)} (team)"
+    )
+    for cap in standing.caps:
+        print(f"{cap.name.capitalize()}: {caps.usd(cap.limit)}, {caps.usd(cap.left)} left (set by {cap.env})")
+    if not standing.caps:
+        print(f"No spend cap is set ({D.CAP_PERSON_DAY_ENV}, {D.CAP_TEAM_DAY_ENV}, {D.CAP_TEAM_MONTH_ENV}).")
+    return EXIT_OK
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     with workbench(args, progress=not args.json) as wb:
         elsewhere = wb.elsewhere()
@@ -752,6 +785,7 @@ COMMANDS = {
     "history": cmd_history,
     "show": cmd_show,
     "resume": cmd_resume,
+    "spend": cmd_spend,
     "import-history": cmd_import_history,
     "rename-sweep": cmd_rename_sweep,
     "retry-sweep": cmd_retry_sweep,
@@ -777,6 +811,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except ParamsError as exc:
         print(f"flux-lab: invalid parameters: {redact(str(exc), secret)}. Nothing was sent.", file=sys.stderr)
+        return EXIT_INVALID
+    except CapReached as exc:  # refused before anything was written or sent
+        print(f"flux-lab: {redact(exc.user_text(), secret)}", file=sys.stderr)
         return EXIT_INVALID
     except ConfirmationNeeded as exc:
         print(f"flux-lab: {redact(exc.user_text(), secret)} Nothing was sent.", file=sys.stderr)

@@ -230,3 +230,17 @@ BOARD_NAME_MAX_CHARS = 60  # a board's name, trimmed
 BOARD_OWNER = ""  # whose boards: nobody's until people sign in (issue 15)
 TAG_MAX_CHARS = 40  # a tag added to many runs at once
 CARD_PROMPT_WORDS = 12  # a gallery card's first line: the prompt's first words (then an ellipsis)
+
+# --- spend caps (issue 15, item 5: flux_core/caps.py) --------------------------------------
+# FLUX.2 [max]'s price in USD until the ledger holds real costs. Neither the protocol notes nor
+# Segmind's API page state a price; the notes' example cost is $0.08 an image. So, conservatively,
+# $0.08 per output megapixel, and each reference image counted as one more megapixel (BFL bills
+# references by their megapixels). Overridable by env; learned prices replace them (pricing.learn).
+PRICE_PER_MP_USD = 0.08
+PRICE_PER_REFERENCE_USD = 0.08
+PRICE_PER_MP_ENV = "FLUX_LAB_PRICE_PER_MP_USD"
+PRICE_PER_REFERENCE_ENV = "FLUX_LAB_PRICE_PER_REFERENCE_USD"
+CAP_PERSON_DAY_ENV = "FLUX_LAB_CAP_PERSON_DAY_USD"  # what one person may spend a UTC day; unset: no cap
+CAP_TEAM_DAY_ENV = "FLUX_LAB_CAP_TEAM_DAY_USD"  # what everyone together may spend a UTC day
+CAP_TEAM_MONTH_ENV = "FLUX_LAB_CAP_TEAM_MONTH_USD"  # ... a calendar month (UTC)
+CAP_WHO_RAISES = "an admin"  # who may raise a cap (until roles exist: whoever sets the server's env)

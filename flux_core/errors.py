@@ -147,6 +147,17 @@ class ConfirmationNeeded(FluxError):
     kind = "confirm"
 
 
+class CapReached(FluxError):
+    """A run that would take a spend cap past its limit (flux_core/caps.py): refused before anything
+    is written or sent. `cap` is the caps.Cap it would cross."""
+
+    kind = "cap"
+
+    def __init__(self, message: str, *, hint: str | None = None, cap: Any = None):
+        super().__init__(message, hint=hint)
+        self.cap = cap
+
+
 class UnknownRun(FluxError):
     kind = "unknown_run"
 

@@ -4,6 +4,11 @@ Once the ledger holds real costs (each run's `cost_usd`, from Segmind's request 
 estimate is learned from them: a price per output megapixel from runs without reference images, and
 a price per reference image from the rest, both medians of this server's most recent runs. Until
 then it is the flat price per image: FLUX_LAB_PRICE, or the embedded emulator's own price.
+
+The spend caps (flux_core/caps.py) need a price in USD for every request, flat price or not:
+`Pricing.rates()` is the learned price when there is one, else the flat price spread over a default
+image's megapixels (as `learn` divides a real cost by its megapixels; Segmind's credits are USD),
+else the documented default price (PRICE_PER_MP_USD, PRICE_PER_REFERENCE_USD, overridable by env).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from flux_core import defaults as D
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
+from flux_core.settings import price_rates
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,19 @@ class Pricing:
         if self.per_megapixel is None:
             return self.per_image
         return round(self.per_megapixel * width * height / 1e6 + self.per_reference * references, 6)
+
+    def rates(self) -> tuple[float, float]:
+        """USD per output megapixel and per reference image, for every estimate in USD."""
+        if self.per_megapixel is not None:
+            return self.per_megapixel, self.per_reference
+        if self.per_image is not None:
+            return round(self.per_image / (D.WIDTH * D.HEIGHT / 1e6), 6), 0.0
+        return price_rates()
+
+    def usd(self, width: int, height: int, references: int = 0) -> float:
+        """What a request of this size costs in USD, always a number (see `rates`)."""
+        per_mp, per_ref = self.rates()
+        return round(per_mp * width * height / 1e6 + per_ref * references, 6)
 
     def words(self, cost: float | None, cells: int = 1) -> str | None:
         """An estimate as people read it, with where it comes from."""

@@ -48,7 +48,7 @@ from flux_core.segmind.retry import retry_delay
 from flux_core.settings import settle_5xx_wait_s, settle_grace_s
 from flux_core.logs import logger
 from flux_core.params import FluxParams
-from flux_core.ledger.store import Ledger, parse_iso, storage_error
+from flux_core.ledger.store import Admit, Ledger, parse_iso, storage_error
 
 log = logger(__name__)
 _live_owners: set[str] = set()
@@ -152,19 +152,45 @@ class Runner:
             budget.on_learn = lambda b: ledger.keep_limit(self.key_id, client.base_url, b.limit, b.confirmed)
 
     # --- starting work ---------------------------------------------------------------------
-    def enqueue(self, params: FluxParams, *, seed_random: bool = False, sweep_id: str | None = None) -> str:
+    def enqueue(
+        self,
+        params: FluxParams,
+        *,
+        seed_random: bool = False,
+        sweep_id: str | None = None,
+        created_by: str = "",
+        admit: Admit | None = None,
+    ) -> str:
         """Write the run down (CREATED), then drive it in the background. Returns its id."""
-        run_id = self.ledger.create_run(
-            params,
+        return self.enqueue_many(
+            [params], seed_random=seed_random, sweep_id=sweep_id, created_by=created_by, admit=admit
+        )[0]
+
+    def enqueue_many(
+        self,
+        batch: list[FluxParams],
+        *,
+        seed_random: bool = False,
+        sweep_id: str | None = None,
+        created_by: str = "",
+        admit: Admit | None = None,
+    ) -> list[str]:
+        """Write every run of `batch` down (CREATED) in one transaction, after `admit` let them in
+        (see Ledger.create_runs), then drive them in the background. Returns their ids."""
+        run_ids = self.ledger.create_runs(
+            batch,
             backend=self.backend,
             base_url=self.client.base_url,
             seed_random=seed_random,
             sweep_id=sweep_id,
             lease=self.owner,
             key=self.client.connection.api_key,
+            created_by=created_by,
+            admit=admit,
         )
-        self._schedule(run_id)
-        return run_id
+        for run_id in run_ids:
+            self._schedule(run_id)
+        return run_ids
 
     def start_sweep(
         self,
@@ -172,6 +198,9 @@ class Runner:
         axes: Any,
         cells: list[tuple[Any, FluxParams | str, bool]],
         name: str = "",
+        *,
+        created_by: str = "",
+        admit: Admit | None = None,
     ) -> tuple[str, list[str]]:
         """Write a sweep with all its cells and new runs in one transaction, then drive the runs."""
         sweep_id, run_ids = self.ledger.create_sweep(
@@ -183,6 +212,8 @@ class Runner:
             base_url=self.client.base_url,
             lease=self.owner,
             key=self.client.connection.api_key,
+            created_by=created_by,
+            admit=admit,
         )
         for run_id in run_ids:
             self._schedule(run_id)

@@ -23,6 +23,7 @@ from concurrent.futures import as_completed
 from typing import Any, Iterator, cast
 
 from flux_core import defaults as D
+from flux_core import caps
 from flux_core import pricing
 from flux_core import snippets
 from flux_core.pricing import Pricing
@@ -52,7 +53,7 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
-from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
+from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint, local_user
 from flux_core.ledger.sweeps import SweepPlan
 
 
@@ -220,11 +221,14 @@ class Workbench:
         references: list[tuple[bytes, str]] | None = None,
         sweep_id: str | None = None,
         guard: str | None = None,
+        actor: str | None = None,
     ) -> str:
         """Upload local reference images, write the run down, hand it to the runner.
 
         `guard` names the caller (a browser session): the same request from it again within
         DOUBLE_SUBMIT_WINDOW_S is a double click and returns the first run instead of paying twice.
+        `actor` is who asks (None: the local user); a run that would go past a spend cap is a
+        CapReached, and nothing is uploaded, written or sent.
         """
         if guard is not None:
             payload = params.payload()
@@ -240,11 +244,52 @@ class Workbench:
                     session_key=session_key,
                     references=references,
                     sweep_id=sweep_id,
+                    actor=actor,
                 ),
             )
         if references:
+            self._check_caps([params], len(references), session_key, actor)  # before the upload
             params = params.replace(image_urls=[*params.image_urls, *self.upload(references, session_key)])
-        return self.backend(session_key).runner.enqueue(params, seed_random=seed_random, sweep_id=sweep_id)
+        return self.backend(session_key).runner.enqueue(
+            params,
+            seed_random=seed_random,
+            sweep_id=sweep_id,
+            created_by=person(actor),
+            admit=self._admit(session_key, actor),
+        )
+
+    # --- spend caps (flux_core/caps.py) ------------------------------------------------------
+    def spend(self, *, session_key: str | None = None, actor: str | None = None) -> caps.Standing:
+        """The spend caps that are set, what the team and `actor` spent on this backend's server
+        today and this month, and what is left."""
+        return caps.standing(
+            self.ledger,
+            base_url=self.backend(session_key).connection.base_url,
+            person=person(actor),
+            pricing=self.pricing(session_key),
+        )
+
+    def _admit(self, session_key: str | None, actor: str | None) -> store.Admit | None:
+        """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
+        and then no price is looked up)."""
+        if CapSettings.resolve() == CapSettings():
+            return None
+        return caps.admit(
+            base_url=self.backend(session_key).connection.base_url,
+            person=person(actor),
+            pricing=self.pricing(session_key),
+        )
+
+    def _check_caps(
+        self, batch: list[FluxParams], references: int, session_key: str | None, actor: str | None
+    ) -> None:
+        """The caps checked early, before reference images are uploaded (`references` more each).
+        The check that holds is the one in the write transaction (`_admit`)."""
+        if CapSettings.resolve() == CapSettings() or not batch:
+            return
+        price = self.pricing(session_key)
+        cost = sum(price.usd(p.width, p.height, len(p.image_urls) + references) for p in batch)
+        caps.check(self.spend(session_key=session_key, actor=actor), round(cost, 6), len(batch))
 
     def upload(self, references: list[tuple[bytes, str]], session_key: str | None = None) -> list[str]:
         """Upload local reference images (bytes, MIME type) through upload-asset: their URLs."""
@@ -259,6 +304,7 @@ class Workbench:
         overrides: dict[str, Any] | None = None,
         session_key: str | None = None,
         guard: str | None = None,
+        actor: str | None = None,
     ) -> str:
         """Run a past run again, identically, with a new random seed, or with `overrides` (fields of
         FluxParams, checked by its rules). A run whose submit may have
@@ -274,12 +320,13 @@ class Workbench:
         if vary_seed:
             params = params.replace(seed=random_seed())
         if overrides:  # e.g. a blocked run again at a higher tolerance: a new run that names the old
-            return self._rerun_changed(row, params.replace(**overrides), overrides, session_key, guard)
+            return self._rerun_changed(row, params.replace(**overrides), overrides, session_key, guard, actor)
         return self.submit(
             params,
             seed_random=vary_seed or bool(row.seed_random),
             session_key=session_key,
             guard=guard,
+            actor=actor,
         )
 
     def estimate(
@@ -305,10 +352,12 @@ class Workbench:
         confirmed: bool = False,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
+        actor: str | None = None,
     ) -> str:
         """Save a sweep and hand its new cells to the runner (a double click starts it once). More
         new images than the cap (FLUX_LAB_SWEEP_CAP) need `confirmed`; local reference images are
-        uploaded first and join every cell's image URLs."""
+        uploaded first and join every cell's image URLs. The whole sweep's new cells are checked
+        against the spend caps at once: all of them start, or none (CapReached)."""
 
         def begin() -> str:
             chosen = plan
@@ -323,10 +372,18 @@ class Workbench:
                 sweeps.make_plan(
                     plan.base.replace(image_urls=[*plan.base.image_urls, *stand_ins]), list(plan.axes)
                 )
+                new = sweeps.new_cells(plan, self.ledger, run_again=run_again)
+                self._check_caps(new, len(references), session_key, actor)
                 urls = [*plan.base.image_urls, *self.upload(references, session_key)]
                 chosen = sweeps.make_plan(plan.base.replace(image_urls=urls), list(plan.axes))
             return sweeps.start(
-                chosen, self.ledger, self.backend(session_key).runner, name=name, run_again=run_again
+                chosen,
+                self.ledger,
+                self.backend(session_key).runner,
+                name=name,
+                run_again=run_again,
+                created_by=person(actor),
+                admit=self._admit(session_key, actor),
             )
 
         if guard is None:
@@ -334,10 +391,22 @@ class Workbench:
         fingerprint = repr((plan, name, run_again)) + repr([r[0][:64] for r in references or []])
         return self._once(guard, fingerprint, begin)
 
-    def retry_failed(self, sweep_id: str, *, session_key: str | None = None) -> list[str]:
-        """Run a sweep's failed cells again (never one whose submit outcome is unknown)."""
+    def retry_failed(
+        self, sweep_id: str, *, session_key: str | None = None, actor: str | None = None
+    ) -> list[str]:
+        """Run a sweep's failed cells again (never one whose submit outcome is unknown). All of them
+        are checked against the spend caps first: when they would go past one, none is run."""
         view = self.sweep(sweep_id)
-        return sweeps.retry_failed(view, self.ledger, self.backend(session_key).runner) if view else []
+        if view is None:
+            return []
+        self._check_caps([c.run.params for c in sweeps.failed_cells(view)], 0, session_key, actor)
+        return sweeps.retry_failed(
+            view,
+            self.ledger,
+            self.backend(session_key).runner,
+            created_by=person(actor),
+            admit=self._admit(session_key, actor),
+        )
 
     def vote(self, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
         sweeps.record_vote(self.ledger, sweep_id, voter, winner_run_id, loser_run_id)
@@ -374,11 +443,13 @@ class Workbench:
         session_key: str | None = None,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
+        actor: str | None = None,
     ) -> list[str]:
         """`count` runs of one request at once, one seed each (see batch_params): every one checked
         before anything is uploaded or written, local references uploaded once for all, each run
         written to the ledger before it is submitted. With `guard`, the same batch from the same
-        caller within DOUBLE_SUBMIT_WINDOW_S (a double click) is submitted once: its ids again."""
+        caller within DOUBLE_SUBMIT_WINDOW_S (a double click) is submitted once: its ids again. The
+        whole batch is checked against the spend caps at once: all of it runs, or none (CapReached)."""
         batch = self.batch_params(params, count, seed_random=seed_random)
         if guard is not None:
             payload = params.payload()
@@ -389,18 +460,24 @@ class Workbench:
                 guard,
                 fingerprint,
                 lambda: self.submit_many(
-                    params, count, seed_random=seed_random, session_key=session_key, references=references
+                    params,
+                    count,
+                    seed_random=seed_random,
+                    session_key=session_key,
+                    references=references,
+                    actor=actor,
                 ),
             )
             return cast(list[str], ids)
+        if references:
+            self._check_caps(batch, len(references), session_key, actor)  # before the upload
         urls = self.upload(references, session_key) if references else []
-        runner = self.backend(session_key).runner
-        return [
-            runner.enqueue(
-                p.replace(image_urls=[*p.image_urls, *urls]) if urls else p, seed_random=seed_random
-            )
-            for p in batch
-        ]
+        return self.backend(session_key).runner.enqueue_many(
+            [p.replace(image_urls=[*p.image_urls, *urls]) if urls else p for p in batch],
+            seed_random=seed_random,
+            created_by=person(actor),
+            admit=self._admit(session_key, actor),
+        )
 
     def _rerun_changed(
         self,
@@ -409,12 +486,15 @@ class Workbench:
         overrides: dict[str, Any],
         session_key: str | None,
         guard: str | None,
+        actor: str | None = None,
     ) -> str:
         """A past run again with some fields changed, as a new run whose history names the old one
         (the ledger has no parent column: the link is the new run's first note)."""
 
         def begin() -> str:
-            run_id = self.submit(params, seed_random=bool(row.seed_random), session_key=session_key)
+            run_id = self.submit(
+                params, seed_random=bool(row.seed_random), session_key=session_key, actor=actor
+            )
             changed = ", ".join(f"{k} {v}" for k, v in sorted(overrides.items()))
             self.ledger.transition(run_id, detail=f"Run again from run {row.id} with {changed}.")
             return run_id
@@ -465,10 +545,19 @@ class Workbench:
         return snippets.build(language, row.request, base_url=row.base_url, model=row.model)
 
     # --- Compare's sweep viewer (issue 14, COMPARE): one cell again, a name given later -------
-    def retry_cell(self, sweep_id: str, idx: int, *, session_key: str | None = None) -> str:
+    def retry_cell(
+        self, sweep_id: str, idx: int, *, session_key: str | None = None, actor: str | None = None
+    ) -> str:
         """Run one failed or blocked cell of a sweep again (never one whose submit outcome is
         unknown); the cell then shows the new run. Returns the new run's id."""
-        return sweeps.retry_cell(self._sweep(sweep_id), idx, self.ledger, self.backend(session_key).runner)
+        return sweeps.retry_cell(
+            self._sweep(sweep_id),
+            idx,
+            self.ledger,
+            self.backend(session_key).runner,
+            created_by=person(actor),
+            admit=self._admit(session_key, actor),
+        )
 
     def rename_sweep(self, sweep_id: str, name: str) -> str:
         """Name a saved sweep after the fact (trimmed, at most SWEEP_NAME_MAX_CHARS; empty clears
@@ -965,6 +1054,11 @@ class Workbench:
             backend.client.close()
         if self.emulator is not None:
             self.emulator.stop()
+
+
+def person(actor: str | None) -> str:
+    """Who acts: the signed-in person a front end names, else the local user."""
+    return (actor or "").strip() or local_user()
 
 
 def _env_number(name: str, kind: type, default: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,3 +133,57 @@ def exposure(address: str | None, sign_in: bool, opt_in: str | None = None) -> s
         f"`make run`), configure sign-in ([auth] in .streamlit/secrets.toml), or set "
         f"{D.OPEN_NETWORK_ENV}=1 to open it to the network anyway."
     )
+
+
+def _usd(env_name: str, default: float | None) -> float | None:
+    """An amount of USD from `env_name` (unset: `default`); anything else than a number of 0 or
+    more is a ValueError naming the variable."""
+    value = os.environ.get(env_name, "").strip()
+    if not value:
+        return default
+    try:
+        amount = float(value.removeprefix("$"))
+    except ValueError:
+        amount = -1.0
+    if not amount >= 0 or amount == float("inf"):
+        raise ValueError(
+            f"{env_name} must be an amount of US dollars, 0 or more, such as 5 or 12.50 (got {value!r})"
+        )
+    return amount
+
+
+def price_rates() -> tuple[float, float]:
+    """The default price of FLUX.2 [max] in USD, per output megapixel and per reference image:
+    FLUX_LAB_PRICE_PER_MP_USD and FLUX_LAB_PRICE_PER_REFERENCE_USD, else PRICE_PER_MP_USD and
+    PRICE_PER_REFERENCE_USD."""
+    per_mp = _usd(D.PRICE_PER_MP_ENV, D.PRICE_PER_MP_USD)
+    per_ref = _usd(D.PRICE_PER_REFERENCE_ENV, D.PRICE_PER_REFERENCE_USD)
+    assert per_mp is not None and per_ref is not None
+    return per_mp, per_ref
+
+
+@dataclass(frozen=True)
+class CapSettings:
+    """The spend caps in USD (None: no such cap), from the environment."""
+
+    person_day: float | None = None
+    team_day: float | None = None
+    team_month: float | None = None
+
+    @classmethod
+    def resolve(cls) -> "CapSettings":
+        return cls(
+            person_day=_usd(D.CAP_PERSON_DAY_ENV, None),
+            team_day=_usd(D.CAP_TEAM_DAY_ENV, None),
+            team_month=_usd(D.CAP_TEAM_MONTH_ENV, None),
+        )
+
+
+def local_user() -> str:
+    """Who acts when nobody has signed in: the person logged in to this machine, "local:<name>".
+    Sign-in (issue 15) passes its own actor to the service instead."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's bare uid)
+        name = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return f"local:{name}"

@@ -12,10 +12,10 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
-from flux_core.errors import CallFailed, ConfirmationNeeded, for_app
+from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
-from flux_ui import ab_view, sweep_grid
+from flux_ui import ab_view, spend, sweep_grid
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})
@@ -308,6 +308,7 @@ def plan_page() -> None:
         f"about {est.seconds:.0f} s · estimated cost {cost}",
         icon=":material/calculate:",
     )
+    spend.line(wb, session_key)
     cap = wb.sweep_cap()
     confirmed = True
     if sweeps.needs_confirmation(est, cap):
@@ -335,6 +336,9 @@ def plan_page() -> None:
             return
         except ConfirmationNeeded as exc:
             st.error(exc.user_text())
+            return
+        except (CapReached, ValueError) as exc:  # the whole sweep would go past a spend cap
+            spend.refused(exc)
             return
         _open_sweep(sweep_id)
         st.rerun()
@@ -409,6 +413,8 @@ def _cell_action(sweep_id: str, what: str, idx: int) -> None:
             wb.retry_cell(sweep_id, idx, session_key=session_key)
         except ParamsError as exc:
             state["compare_problem"] = "; ".join(exc.problems)
+        except (CapReached, ValueError) as exc:
+            state["compare_refused"] = exc
 
 
 def grid(view: sweeps.SweepView, order: list[int]) -> None:
@@ -478,12 +484,20 @@ def sweep_page(sweep_id: str) -> None:
     problem = state.pop("compare_problem", None)
     if problem:
         st.error(problem, icon=":material/error:")  # a message of ours; names in it are quoted text
+    if refusal := state.pop("compare_refused", None):
+        spend.refused(refusal)
     failed = sweeps.failed_cells(view)
+    if failed:
+        spend.line(wb, session_key)
     if failed and st.button(
         f"Retry the {len(failed)} failed cell(s)", key="compare_retry", icon=":material/refresh:"
     ):
-        wb.retry_failed(view.id, session_key=session_key)
-        st.rerun()
+        try:
+            wb.retry_failed(view.id, session_key=session_key)
+        except (CapReached, ValueError) as exc:
+            spend.refused(exc)
+        else:
+            st.rerun()
     order = layout(view)
     if not view.finished:
         state["compare_was_running"] = True

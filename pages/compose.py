@@ -17,9 +17,10 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import snippets
 from flux_core.ledger import store
-from flux_core.errors import CallFailed, for_app
+from flux_core.errors import CallFailed, CapReached, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
+from flux_ui import spend
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
 
@@ -165,7 +166,11 @@ def _guard() -> str:
 
 def _again(run_id: str, **how: Any) -> None:
     """Run a shown run again (vary the seed, the fix its error names); the new run is shown."""
-    new = wb.rerun(run_id, session_key=session_key, guard=_guard(), **how)
+    try:
+        new = wb.rerun(run_id, session_key=session_key, guard=_guard(), **how)
+    except (CapReached, ValueError) as exc:  # refused at a spend cap: shown above the result
+        state["compose_refused"] = exc
+        return
     overrides = how.get("overrides") or {}
     if "safety_tolerance" in overrides:  # the form follows, so the next Generate keeps the fix
         state["compose_tolerance"] = overrides["safety_tolerance"]
@@ -388,8 +393,7 @@ with params_box:
     cost = pricing.words(
         pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))
     )
-    if cost:
-        st.caption(cost)
+    spend.line(wb, session_key, cost)
 
 state["compose_values"] = {  # what Compare offers as "from Compose", references included
     "prompt": state.get("prompt") or "",
@@ -407,6 +411,8 @@ with result:
     box = st.container(key="compose_result")
 
 with box:
+    if refusal := state.pop("compose_refused", None):
+        spend.refused(refusal)
     if submitted:
         problems: list[str] = list(ref_problems)  # a refused reference stops the run: never sent without it
         references = [(data, mime) for data, mime, _ in ref_files]
@@ -444,6 +450,8 @@ with box:
             except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
                 st.text(for_app(exc.user_text()))
+            except (CapReached, ValueError) as exc:  # a spend cap (or its setting): nothing was sent
+                spend.refused(exc)
             else:
                 _remember(run_ids)
                 _show(run_ids)

@@ -12,10 +12,11 @@ from flux_core import defaults as D
 from flux_ui import gallery
 from flux_core.ledger import history
 from flux_ui import ab_view
+from flux_ui import spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
-from flux_core.errors import CallFailed, UnknownRun, for_app
+from flux_core.errors import CallFailed, CapReached, UnknownRun, for_app
 from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
@@ -81,13 +82,17 @@ def to_compose(row: Run, *, rerun: str | None = None, confirmed_unknown: bool = 
     """Open a run's full recipe in Compose; optionally run it again first (identically or new seed)."""
     run_id = row.id
     if rerun is not None:
-        run_id = wb.rerun(
-            row.id,
-            vary_seed=rerun == "vary",
-            confirmed_unknown=confirmed_unknown,
-            session_key=session_key,
-            guard=state.setdefault("history_guard", store.new_id()),
-        )
+        try:
+            run_id = wb.rerun(
+                row.id,
+                vary_seed=rerun == "vary",
+                confirmed_unknown=confirmed_unknown,
+                session_key=session_key,
+                guard=state.setdefault("history_guard", store.new_id()),
+            )
+        except (CapReached, ValueError) as exc:  # a spend cap: nothing was sent
+            spend.refused(exc)
+            return
     state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id) or row)
     go_to_compose(run_id)
 

@@ -65,6 +65,7 @@ EXPECTED_RUN_COLUMNS = [
     "cost_usd",
     "cost_checked_at",
     "origin",
+    "created_by",
 ]
 
 
@@ -106,6 +107,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0008_key_limits",
             "0009_boards",
             "0010_presets",
+            "0011_run_owner",
         ]
         assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
@@ -136,7 +138,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 10
+        assert db["_sqlite_migrations"].count == 11
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -296,6 +296,21 @@ def _m0010(db: Database) -> None:
     )
 
 
+@migrations(name="0011_run_owner")
+def _m0011(db: Database) -> None:
+    # who asked for each run (issue 15): "local:<user>" until sign-in names a person; spend caps sum
+    # a person's runs of a UTC day through the index
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+        CREATE INDEX runs_created_by ON runs (created_by, created_at);
+        """
+    )
+
+
+# A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
+Admit = Callable[[Database, list[dict[str, Any]]], None]
+
 _FTS_SPLIT = re.compile(r'\s+|(".*?")')  # words, and phrases in quotes (sqlite-utils' quote_fts)
 
 
@@ -417,6 +432,7 @@ def _run_row(
     lease: str | None,
     key_fingerprint: str | None,
     model: str,
+    created_by: str = "",
 ) -> dict[str, Any]:
     at = now_iso()
     payload = params.payload()
@@ -442,6 +458,7 @@ def _run_row(
         "lease": lease,
         "lease_until": now_iso(D.LEASE_TTL_S) if lease else None,
         "key_id": key_fingerprint,
+        "created_by": created_by,
     }
 
 
@@ -541,11 +558,50 @@ class Ledger:
         lease: str | None = None,
         key: str | None = None,
         model: str = D.MODEL_SLUG,
+        created_by: str = "",
+        admit: Admit | None = None,
     ) -> str:
-        row = _run_row(params, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
+        return self.create_runs(
+            [params],
+            backend=backend,
+            base_url=base_url,
+            seed_random=seed_random,
+            sweep_id=sweep_id,
+            lease=lease,
+            key=key,
+            model=model,
+            created_by=created_by,
+            admit=admit,
+        )[0]
+
+    def create_runs(
+        self,
+        batch: list[FluxParams],
+        *,
+        backend: str,
+        base_url: str,
+        seed_random: bool = False,
+        sweep_id: str | None = None,
+        lease: str | None = None,
+        key: str | None = None,
+        model: str = D.MODEL_SLUG,
+        created_by: str = "",
+        admit: Admit | None = None,
+    ) -> list[str]:
+        """Runs (CREATED) for every request of `batch` in one transaction: all of them or none.
+        `admit(db, rows)` is called inside the write transaction before anything is inserted and
+        may raise to refuse the batch (the spend caps): what it reads cannot change before the
+        rows are in, because BEGIN IMMEDIATE holds the ledger's write lock for every process."""
+        rows = [
+            _run_row(p, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by)
+            for p in batch
+        ]
         with self.write() as db:
-            _insert_run(db, row)
-        return row["id"]
+            if admit is not None:
+                admit(db, rows)
+            for row in rows:
+                _insert_run(db, row)
+        return [row["id"] for row in rows]
 
     def create_sweep(
         self,
@@ -559,13 +615,25 @@ class Ledger:
         lease: str | None = None,
         key: str | None = None,
         model: str = D.MODEL_SLUG,
+        created_by: str = "",
+        admit: Admit | None = None,
     ) -> tuple[str, list[str]]:
         """The sweep, a run for each new cell and every cell, in one transaction: an interrupted
         start leaves the whole sweep or none of it. `cells` are (coords, params or the id of a run
-        to reuse, seed_random). Returns the sweep id and the ids of the new runs (CREATED)."""
+        to reuse, seed_random). Returns the sweep id and the ids of the new runs (CREATED). `admit`
+        sees every new run's row first, as in create_runs."""
         sweep_id, at = new_id(), now_iso()
         new_runs: list[str] = []
+        rows = {
+            idx: _run_row(
+                what, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by
+            )
+            for idx, (_, what, seed_random) in enumerate(cells or [])
+            if isinstance(what, FluxParams)
+        }
         with self.write() as db:
+            if admit is not None:
+                admit(db, list(rows.values()))
             db.table("sweeps").insert(
                 {
                     "id": sweep_id,
@@ -575,9 +643,9 @@ class Ledger:
                     "axes_json": json.dumps(axes),
                 }
             )
-            for idx, (coords, what, seed_random) in enumerate(cells or []):
+            for idx, (coords, what, _) in enumerate(cells or []):
                 if isinstance(what, FluxParams):
-                    row = _run_row(what, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
+                    row = rows[idx]
                     _insert_run(db, row)
                     new_runs.append(row["id"])
                     run_id = row["id"]

@@ -27,7 +27,7 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.pricing import Pricing
 from flux_core.runner import Runner
 from flux_core.ledger.records import Run
-from flux_core.ledger.store import Ledger
+from flux_core.ledger.store import Admit, Ledger
 
 AXIS_LABELS = {
     "seed": "Seed",
@@ -170,14 +170,12 @@ def estimate(
 ) -> Estimate:
     """Cells, how many are new, the time (from the ledger's own durations) and the cost (learned
     from real costs once the ledger has them)."""
-    new_cells = [
-        p for _, p in plan.cells() if run_again or ledger.completed_for(D.MODEL_SLUG, p.payload()) is None
-    ]
-    new = len(new_cells)
+    new_cells_ = new_cells(plan, ledger, run_again=run_again)
+    new = len(new_cells_)
     per_run = ledger.typical_duration(base_url) or D.ASSUMED_DURATION_S
     waves = math.ceil(new / max(1, concurrency)) if concurrency else 1  # else all in flight at once
     seconds = per_run * waves if new else 0.0
-    costs = [pricing.for_params(p) for p in new_cells]
+    costs = [pricing.for_params(p) for p in new_cells_]
     cost = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
     return Estimate(plan.count, new, plan.count - new, seconds, cost, pricing)
 
@@ -186,10 +184,27 @@ def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
     return est.new > cap
 
 
-def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", run_again: bool = False) -> str:
+def new_cells(plan: SweepPlan, ledger: Ledger, *, run_again: bool = False) -> list[FluxParams]:
+    """The requests of the plan's cells that need a new run (no COMPLETED run of the exact request
+    to reuse, or run_again)."""
+    return [
+        p for _, p in plan.cells() if run_again or ledger.completed_for(D.MODEL_SLUG, p.payload()) is None
+    ]
+
+
+def start(
+    plan: SweepPlan,
+    ledger: Ledger,
+    runner: Runner,
+    *,
+    name: str = "",
+    run_again: bool = False,
+    created_by: str = "",
+    admit: Admit | None = None,
+) -> str:
     """Save the sweep, its cells and their new runs in one transaction (an interrupted start leaves
     all of it or none), then drive the new runs; reuse COMPLETED runs of the exact request unless
-    run_again."""
+    run_again. `admit` checks the new runs inside that transaction (the spend caps)."""
     name = clean_name(name)  # a bad name is refused before anything is written
     cells: list[tuple[Any, FluxParams | str, bool]] = []
     planned = plan.cells()
@@ -199,7 +214,9 @@ def start(plan: SweepPlan, ledger: Ledger, runner: Runner, *, name: str = "", ru
     # the base as recorded: the first cell's request, so a field an axis covers holds its first
     # value whichever front end planned the sweep
     base = planned[0][1].payload()
-    sweep_id, _ = runner.start_sweep(base, [a.as_json() for a in plan.axes], cells, name=name)
+    sweep_id, _ = runner.start_sweep(
+        base, [a.as_json() for a in plan.axes], cells, name=name, created_by=created_by, admit=admit
+    )
     return sweep_id
 
 
@@ -340,12 +357,25 @@ def failed_cells(view: SweepView) -> list[Cell]:
     return [cell for cell in view.cells if cell.run.state.retryable]
 
 
-def retry_failed(view: SweepView, ledger: Ledger, runner: Runner) -> list[str]:
+def retry_failed(
+    view: SweepView, ledger: Ledger, runner: Runner, *, created_by: str = "", admit: Admit | None = None
+) -> list[str]:
     """Run the failed cells again, alone; the old runs stay in the ledger."""
-    return [retry_cell(view, cell.idx, ledger, runner) for cell in failed_cells(view)]
+    return [
+        retry_cell(view, cell.idx, ledger, runner, created_by=created_by, admit=admit)
+        for cell in failed_cells(view)
+    ]
 
 
-def retry_cell(view: SweepView, idx: int, ledger: Ledger, runner: Runner) -> str:
+def retry_cell(
+    view: SweepView,
+    idx: int,
+    ledger: Ledger,
+    runner: Runner,
+    *,
+    created_by: str = "",
+    admit: Admit | None = None,
+) -> str:
     """Run one cell again (a failed one, or a blocked one a person asks for: moderation is not
     always the same twice); the cell points at the new run, the old run stays in the ledger. A cell
     whose submit outcome is unknown is refused: it may have been billed."""
@@ -359,7 +389,7 @@ def retry_cell(view: SweepView, idx: int, ledger: Ledger, runner: Runner) -> str
                 "only a failed or blocked cell can be retried"
             ]
         )
-    run_id = runner.enqueue(cell.run.params, sweep_id=view.id)
+    run_id = runner.enqueue(cell.run.params, sweep_id=view.id, created_by=created_by, admit=admit)
     with ledger.write() as db:
         db.execute(
             "UPDATE sweep_cells SET run_id = ?, reused = 0 WHERE sweep_id = ? AND idx = ?",
