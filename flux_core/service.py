@@ -269,6 +269,13 @@ class Workbench:
             pricing=self.pricing(session_key),
         )
 
+    def spend_line(self, *, session_key: str | None = None, actor: str | None = None) -> str | None:
+        """What a page that can spend shows of the caps (Standing.line); None when no cap is set,
+        and then the ledger is not read: pages draw this on every rerun."""
+        if CapSettings.resolve() == CapSettings():
+            return None
+        return self.spend(session_key=session_key, actor=actor).line()
+
     def _admit(self, session_key: str | None, actor: str | None) -> store.Admit | None:
         """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
         and then no price is looked up)."""

@@ -16,7 +16,7 @@ def line(wb: Workbench, session_key: str | None, estimate: str | None = None) ->
     estimate of what the next request costs (`estimate`); a bad cap setting is an error naming its
     variable. Drawn as inert text: a dollar sign is never Markdown's math."""
     try:
-        spend = wb.spend(session_key=session_key).line()
+        spend = wb.spend_line(session_key=session_key)
     except ValueError as exc:  # a cap variable that is not an amount
         st.error(P.markdown_text(str(exc)), icon=":material/error:")
         spend = None
