@@ -158,6 +158,13 @@ class CapReached(FluxError):
         self.cap = cap
 
 
+class NotAllowed(FluxError):
+    """An operation the person's role does not allow (flux_core/team.py): refused before anything is
+    written or sent."""
+
+    kind = "not_allowed"
+
+
 class UnknownRun(FluxError):
     kind = "unknown_run"
 
