@@ -9,10 +9,16 @@ live here once. They never write to the ledger or touch a runner themselves.
 `Workbench.shared()` is process-wide for the app: every browser session of the Streamlit server uses
 the same one, so navigating away, refreshing, closing the tab or opening a second tab loses nothing,
 and a restarted server resumes the runs still pending. The CLI makes its own for one command.
+
+Every operation is done by someone: `workbench.acting(actor)` is the same workbench (one ledger, the
+same runners) on behalf of one person, whose role (flux_core/team.py) is checked here before anything
+is written or sent, and whose id every run, sweep, vote, curation and deletion records. A workbench
+made directly acts for the local user, an admin (the CLI; the app without sign-in).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import threading
@@ -26,7 +32,10 @@ from flux_core import defaults as D
 from flux_core import caps
 from flux_core import pricing
 from flux_core import snippets
+from flux_core import team
+from flux_core.team import Actor, Op
 from flux_core.pricing import Pricing
+from flux_core.ledger import actions
 from flux_core.ledger import boards as board_store
 from flux_core.ledger.boards import Board
 from flux_core.ledger import history
@@ -53,7 +62,7 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
-from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint, local_user
+from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.ledger.sweeps import SweepPlan
 
 
@@ -90,6 +99,15 @@ class Backend:
         return f"Segmind · key {key_hint(self.connection.api_key)}"
 
 
+@dataclass
+class _Live:
+    """What a workbench sets after it is made, shared by every `acting` handle of it."""
+
+    emulator: EmulatorServer | None = None
+    emulator_expected_s: float | None = None
+    last_resume: float = 0.0
+
+
 class Workbench:
     _shared: dict[tuple[str, str], "Workbench"] = {}
     _shared_lock = threading.Lock()
@@ -111,8 +129,8 @@ class Workbench:
         flight now and scan for orphans every ORPHAN_SCAN_S (the app server)."""
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
-        self.emulator: EmulatorServer | None = None
-        self._emulator_expected_s: float | None = None
+        self._live = _Live(last_resume=time.monotonic())
+        self.actor: Actor = team.local()
         self._emulator_mode = emulator
         self._concurrency = concurrency
         self._on_update = on_update
@@ -125,13 +143,27 @@ class Workbench:
         self._guard_locks: dict[str, threading.Lock] = {}
         self._credit_threads: list[threading.Thread] = []
         self.default_key = api_key or None
-        self._last_resume = time.monotonic()
         self._stopped = threading.Event()
         self.resumed: list[str] = []
         if background:
             self.resumed = self.default.runner.resume()
             self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
             self._scanner.start()
+
+    def acting(self, actor: Actor) -> "Workbench":
+        """This workbench on behalf of `actor`: the same ledger, backends and runners, with every
+        operation checked against the actor's role and recorded under their id."""
+        handle = copy.copy(self)
+        handle.actor = actor
+        return handle
+
+    @property
+    def emulator(self) -> EmulatorServer | None:
+        """The emulator this workbench started (None until a backend needs it)."""
+        return self._live.emulator
+
+    def _may(self, op: Op, owner: str | None = None) -> None:
+        team.require(self.actor, op, owner)
 
     @property
     def default(self) -> Backend:
@@ -174,7 +206,7 @@ class Workbench:
                     backend=connection.backend,
                     concurrency=self._concurrency,
                     on_update=self._on_update,
-                    expected_s=self._emulator_expected_s if connection.backend == "emulator" else None,
+                    expected_s=self._live.emulator_expected_s if connection.backend == "emulator" else None,
                 )
                 self._backends[slot] = Backend(connection, client, runner)
                 created = bool(session_key and session_key.strip())
@@ -186,28 +218,27 @@ class Workbench:
         return backend
 
     def _emulator_connection(self) -> Connection:
-        if self.emulator is None and self._emulator_mode == "ephemeral":
-            self.emulator = EmulatorServer().start()
-            self._emulator_expected_s = D.EMULATOR_LATENCY_S + D.EMULATOR_QUEUE_S
-        if self.emulator is None:
+        live = self._live
+        if live.emulator is None and self._emulator_mode == "ephemeral":
+            live.emulator = EmulatorServer().start()
+            live.emulator_expected_s = D.EMULATOR_LATENCY_S + D.EMULATOR_QUEUE_S
+        if live.emulator is None:
             latency = _env_number(D.EMULATOR_LATENCY_ENV, float, D.EMULATOR_LATENCY_S)
             config = EmulatorConfig(
                 state_path=str(self.data_dir / D.EMULATOR_STATE_FILE),
                 latency_s=latency,
                 latency_spread_s=min(D.EMULATOR_LATENCY_SPREAD_S, latency / 4),
             )
-            self._emulator_expected_s = (
-                latency + config.queue_s
-            )  # what its jobs take, before the ledger knows
+            live.emulator_expected_s = latency + config.queue_s  # what its jobs take, before the ledger knows
             try:  # the same port as last time, so runs in flight before a restart resume
-                self.emulator = EmulatorServer(config, port=self._emulator_port).start()
+                live.emulator = EmulatorServer(config, port=self._emulator_port).start()
             except OSError:
-                self.emulator = EmulatorServer(config, port=0).start()
+                live.emulator = EmulatorServer(config, port=0).start()
         return Connection.resolve(
             api_key=D.EMULATOR_KEY,
-            base_url=self.emulator.url,
+            base_url=live.emulator.url,
             rpm=0,
-            upload_url=f"{self.emulator.url}/upload-asset",
+            upload_url=f"{live.emulator.url}/upload-asset",
             backend="emulator",
         )
 
@@ -221,15 +252,15 @@ class Workbench:
         references: list[tuple[bytes, str]] | None = None,
         sweep_id: str | None = None,
         guard: str | None = None,
-        actor: str | None = None,
     ) -> str:
         """Upload local reference images, write the run down, hand it to the runner.
 
         `guard` names the caller (a browser session): the same request from it again within
         DOUBLE_SUBMIT_WINDOW_S is a double click and returns the first run instead of paying twice.
-        `actor` is who asks (None: the local user); a run that would go past a spend cap is a
-        CapReached, and nothing is uploaded, written or sent.
+        The run is the actor's: only a member or an admin may spend, and a run that would go past a
+        spend cap is a CapReached; either way nothing is uploaded, written or sent.
         """
+        self._may(Op.SPEND)
         if guard is not None:
             payload = params.payload()
             if seed_random:
@@ -244,62 +275,60 @@ class Workbench:
                     session_key=session_key,
                     references=references,
                     sweep_id=sweep_id,
-                    actor=actor,
                 ),
             )
         if references:
-            self._check_caps([params], len(references), session_key, actor)  # before the upload
+            self._check_caps([params], len(references), session_key)  # before the upload
             params = params.replace(image_urls=[*params.image_urls, *self.upload(references, session_key)])
         return self.backend(session_key).runner.enqueue(
             params,
             seed_random=seed_random,
             sweep_id=sweep_id,
-            created_by=person(actor),
-            admit=self._admit(session_key, actor),
+            created_by=self.actor.id,
+            admit=self._admit(session_key),
         )
 
     # --- spend caps (flux_core/caps.py) ------------------------------------------------------
-    def spend(self, *, session_key: str | None = None, actor: str | None = None) -> caps.Standing:
-        """The spend caps that are set, what the team and `actor` spent on this backend's server
+    def spend(self, *, session_key: str | None = None) -> caps.Standing:
+        """The spend caps that are set, what the team and the actor spent on this backend's server
         today and this month, and what is left."""
         return caps.standing(
             self.ledger,
             base_url=self.backend(session_key).connection.base_url,
-            person=person(actor),
+            person=self.actor.id,
             pricing=self.pricing(session_key),
         )
 
-    def spend_line(self, *, session_key: str | None = None, actor: str | None = None) -> str | None:
+    def spend_line(self, *, session_key: str | None = None) -> str | None:
         """What a page that can spend shows of the caps (Standing.line); None when no cap is set,
         and then the ledger is not read: pages draw this on every rerun."""
         if CapSettings.resolve() == CapSettings():
             return None
-        return self.spend(session_key=session_key, actor=actor).line()
+        return self.spend(session_key=session_key).line()
 
-    def _admit(self, session_key: str | None, actor: str | None) -> store.Admit | None:
+    def _admit(self, session_key: str | None) -> store.Admit | None:
         """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
         and then no price is looked up)."""
         if CapSettings.resolve() == CapSettings():
             return None
         return caps.admit(
             base_url=self.backend(session_key).connection.base_url,
-            person=person(actor),
+            person=self.actor.id,
             pricing=self.pricing(session_key),
         )
 
-    def _check_caps(
-        self, batch: list[FluxParams], references: int, session_key: str | None, actor: str | None
-    ) -> None:
+    def _check_caps(self, batch: list[FluxParams], references: int, session_key: str | None) -> None:
         """The caps checked early, before reference images are uploaded (`references` more each).
         The check that holds is the one in the write transaction (`_admit`)."""
         if CapSettings.resolve() == CapSettings() or not batch:
             return
         price = self.pricing(session_key)
         cost = sum(price.usd(p.width, p.height, len(p.image_urls) + references) for p in batch)
-        caps.check(self.spend(session_key=session_key, actor=actor), round(cost, 6), len(batch))
+        caps.check(self.spend(session_key=session_key), round(cost, 6), len(batch))
 
     def upload(self, references: list[tuple[bytes, str]], session_key: str | None = None) -> list[str]:
         """Upload local reference images (bytes, MIME type) through upload-asset: their URLs."""
+        self._may(Op.SPEND)
         return self.backend(session_key).client.upload(references) if references else []
 
     def rerun(
@@ -311,12 +340,12 @@ class Workbench:
         overrides: dict[str, Any] | None = None,
         session_key: str | None = None,
         guard: str | None = None,
-        actor: str | None = None,
     ) -> str:
         """Run a past run again, identically, with a new random seed, or with `overrides` (fields of
         FluxParams, checked by its rules). A run whose submit may have
         reached Segmind (SUBMIT_UNKNOWN) is sent identically again only once the person confirms
         that Segmind's console does not list it: it may have been billed already."""
+        self._may(Op.SPEND)
         row = self._row(run_id)
         if row.status == store.SUBMIT_UNKNOWN and not vary_seed and not confirmed_unknown:
             raise ConfirmationNeeded(
@@ -327,13 +356,12 @@ class Workbench:
         if vary_seed:
             params = params.replace(seed=random_seed())
         if overrides:  # e.g. a blocked run again at a higher tolerance: a new run that names the old
-            return self._rerun_changed(row, params.replace(**overrides), overrides, session_key, guard, actor)
+            return self._rerun_changed(row, params.replace(**overrides), overrides, session_key, guard)
         return self.submit(
             params,
             seed_random=vary_seed or bool(row.seed_random),
             session_key=session_key,
             guard=guard,
-            actor=actor,
         )
 
     def estimate(
@@ -359,12 +387,13 @@ class Workbench:
         confirmed: bool = False,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
-        actor: str | None = None,
     ) -> str:
         """Save a sweep and hand its new cells to the runner (a double click starts it once). More
         new images than the cap (FLUX_LAB_SWEEP_CAP) need `confirmed`; local reference images are
         uploaded first and join every cell's image URLs. The whole sweep's new cells are checked
         against the spend caps at once: all of them start, or none (CapReached)."""
+
+        self._may(Op.SPEND)
 
         def begin() -> str:
             chosen = plan
@@ -380,7 +409,7 @@ class Workbench:
                     plan.base.replace(image_urls=[*plan.base.image_urls, *stand_ins]), list(plan.axes)
                 )
                 new = sweeps.new_cells(plan, self.ledger, run_again=run_again)
-                self._check_caps(new, len(references), session_key, actor)
+                self._check_caps(new, len(references), session_key)
                 urls = [*plan.base.image_urls, *self.upload(references, session_key)]
                 chosen = sweeps.make_plan(plan.base.replace(image_urls=urls), list(plan.axes))
             return sweeps.start(
@@ -389,8 +418,8 @@ class Workbench:
                 self.backend(session_key).runner,
                 name=name,
                 run_again=run_again,
-                created_by=person(actor),
-                admit=self._admit(session_key, actor),
+                created_by=self.actor.id,
+                admit=self._admit(session_key),
             )
 
         if guard is None:
@@ -398,25 +427,39 @@ class Workbench:
         fingerprint = repr((plan, name, run_again)) + repr([r[0][:64] for r in references or []])
         return self._once(guard, fingerprint, begin)
 
-    def retry_failed(
-        self, sweep_id: str, *, session_key: str | None = None, actor: str | None = None
-    ) -> list[str]:
+    def retry_failed(self, sweep_id: str, *, session_key: str | None = None) -> list[str]:
         """Run a sweep's failed cells again (never one whose submit outcome is unknown). All of them
         are checked against the spend caps first: when they would go past one, none is run."""
+        self._may(Op.SPEND)
         view = self.sweep(sweep_id)
         if view is None:
             return []
-        self._check_caps([c.run.params for c in sweeps.failed_cells(view)], 0, session_key, actor)
+        self._check_caps([c.run.params for c in sweeps.failed_cells(view)], 0, session_key)
         return sweeps.retry_failed(
             view,
             self.ledger,
             self.backend(session_key).runner,
-            created_by=person(actor),
-            admit=self._admit(session_key, actor),
+            created_by=self.actor.id,
+            admit=self._admit(session_key),
         )
 
-    def vote(self, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
-        sweeps.record_vote(self.ledger, sweep_id, voter, winner_run_id, loser_run_id)
+    def voter(self, name: str | None = None) -> str:
+        """Whose votes these are: a signed-in person's own id, always (one vote per person per
+        pair); without sign-in, the name typed for a demo at one computer, else the local user."""
+        if self.actor.signed_in:
+            return self.actor.id
+        return " ".join((name or "").split()) or self.actor.id
+
+    def vote(self, sweep_id: str, winner_run_id: str, loser_run_id: str, *, voter: str | None = None) -> None:
+        """One vote on a pair of a sweep's cells; voting on the same pair again replaces it."""
+        self._may(Op.VOTE)
+        view = self._sweep(sweep_id)
+        ids = {c.run.id for c in view.cells}
+        if winner_run_id not in ids or loser_run_id not in ids or winner_run_id == loser_run_id:
+            raise ParamsError([f"vote: both runs must be two different cells of sweep {sweep_id!r}"])
+        sweeps.record_vote(
+            self.ledger, sweep_id, self.voter(voter), winner_run_id, loser_run_id, actor=self.actor.id
+        )
 
     # --- Compose (issue 14): images per Generate, presets, the request as code, one-click fixes ---
     @staticmethod
@@ -450,13 +493,13 @@ class Workbench:
         session_key: str | None = None,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
-        actor: str | None = None,
     ) -> list[str]:
         """`count` runs of one request at once, one seed each (see batch_params): every one checked
         before anything is uploaded or written, local references uploaded once for all, each run
         written to the ledger before it is submitted. With `guard`, the same batch from the same
         caller within DOUBLE_SUBMIT_WINDOW_S (a double click) is submitted once: its ids again. The
         whole batch is checked against the spend caps at once: all of it runs, or none (CapReached)."""
+        self._may(Op.SPEND)
         batch = self.batch_params(params, count, seed_random=seed_random)
         if guard is not None:
             payload = params.payload()
@@ -472,18 +515,17 @@ class Workbench:
                     seed_random=seed_random,
                     session_key=session_key,
                     references=references,
-                    actor=actor,
                 ),
             )
             return cast(list[str], ids)
         if references:
-            self._check_caps(batch, len(references), session_key, actor)  # before the upload
+            self._check_caps(batch, len(references), session_key)  # before the upload
         urls = self.upload(references, session_key) if references else []
         return self.backend(session_key).runner.enqueue_many(
             [p.replace(image_urls=[*p.image_urls, *urls]) if urls else p for p in batch],
             seed_random=seed_random,
-            created_by=person(actor),
-            admit=self._admit(session_key, actor),
+            created_by=self.actor.id,
+            admit=self._admit(session_key),
         )
 
     def _rerun_changed(
@@ -493,15 +535,12 @@ class Workbench:
         overrides: dict[str, Any],
         session_key: str | None,
         guard: str | None,
-        actor: str | None = None,
     ) -> str:
         """A past run again with some fields changed, as a new run whose history names the old one
         (the ledger has no parent column: the link is the new run's first note)."""
 
         def begin() -> str:
-            run_id = self.submit(
-                params, seed_random=bool(row.seed_random), session_key=session_key, actor=actor
-            )
+            run_id = self.submit(params, seed_random=bool(row.seed_random), session_key=session_key)
             changed = ", ".join(f"{k} {v}" for k, v in sorted(overrides.items()))
             self.ledger.transition(run_id, detail=f"Run again from run {row.id} with {changed}.")
             return run_id
@@ -524,6 +563,7 @@ class Workbench:
         """Save a parameter set under a name (saving a name again replaces it). Every value is
         checked by FluxParams' rules first: a bad one is a ParamsError naming it, and nothing is saved.
         `seed` None or "random": a random seed per run. `prompt` None: the preset keeps no prompt."""
+        self._may(Op.PRESET)
         preset = presets.make(
             name,
             width=width,
@@ -543,6 +583,7 @@ class Workbench:
 
     def delete_preset(self, name: str) -> bool:
         """Delete a preset; whether one of that name existed."""
+        self._may(Op.PRESET)
         return presets.delete(self.ledger, name)
 
     def snippet(self, run_id: str, language: str) -> str:
@@ -552,24 +593,24 @@ class Workbench:
         return snippets.build(language, row.request, base_url=row.base_url, model=row.model)
 
     # --- Compare's sweep viewer (issue 14, COMPARE): one cell again, a name given later -------
-    def retry_cell(
-        self, sweep_id: str, idx: int, *, session_key: str | None = None, actor: str | None = None
-    ) -> str:
+    def retry_cell(self, sweep_id: str, idx: int, *, session_key: str | None = None) -> str:
         """Run one failed or blocked cell of a sweep again (never one whose submit outcome is
         unknown); the cell then shows the new run. Returns the new run's id."""
+        self._may(Op.SPEND)
         return sweeps.retry_cell(
             self._sweep(sweep_id),
             idx,
             self.ledger,
             self.backend(session_key).runner,
-            created_by=person(actor),
-            admit=self._admit(session_key, actor),
+            created_by=self.actor.id,
+            admit=self._admit(session_key),
         )
 
     def rename_sweep(self, sweep_id: str, name: str) -> str:
         """Name a saved sweep after the fact (trimmed, at most SWEEP_NAME_MAX_CHARS; empty clears
-        it); returns the name as kept."""
-        return sweeps.rename(self.ledger, sweep_id, name)
+        it); returns the name as kept. The sweep's maker or an admin only."""
+        self._may(Op.SWEEP, self._sweep(sweep_id).created_by)
+        return sweeps.rename(self.ledger, sweep_id, name, actor=self.actor.id)
 
     def _sweep(self, sweep_id: str) -> sweeps.SweepView:
         view = self.sweep(sweep_id)
@@ -587,20 +628,45 @@ class Workbench:
         notes: str | None = None,
         tags: list[str] | None = None,
     ) -> None:
-        """Favourite, rating (1-5), note and tags of a run."""
-        self._row(run_id)
-        self.ledger.update_curation(run_id, favourite=favourite, rating=rating, notes=notes, tags=tags)
+        """Favourite, rating (1-5), note and tags of a run: its maker's or an admin's to change."""
+        self._may(Op.CURATE, self._row(run_id).created_by)
+        history.curate(
+            self.ledger,
+            run_id,
+            actor=self.actor.id,
+            favourite=favourite,
+            rating=rating,
+            notes=notes,
+            tags=tags,
+        )
 
     def delete(self, run_ids: list[str]) -> None:
-        """Move runs to the trash (restorable)."""
-        history.delete(self.ledger, run_ids)
+        """Move runs to the trash (restorable): one's own runs, or anyone's for an admin."""
+        self._may_all(Op.DELETE, run_ids)
+        history.delete(self.ledger, run_ids, actor=self.actor.id)
 
     def restore(self, run_ids: list[str]) -> None:
-        history.restore(self.ledger, run_ids)
+        self._may_all(Op.DELETE, run_ids)
+        history.restore(self.ledger, run_ids, actor=self.actor.id)
 
     def purge(self, run_ids: list[str] | None = None) -> int:
-        """Delete runs in the trash for good, their image files with them; returns how many."""
-        return history.purge(self.ledger, self.data_dir, run_ids)
+        """Delete runs in the trash for good, their image files with them; returns how many.
+        Admins only."""
+        self._may(Op.PURGE)
+        return history.purge(self.ledger, self.data_dir, run_ids, actor=self.actor.id)
+
+    def _may_all(self, op: Op, run_ids: list[str]) -> None:
+        """NotAllowed unless the actor may do `op` to every one of these runs (UnknownRun first)."""
+        for row in self._rows(run_ids):
+            self._may(op, row.created_by)
+
+    def activity(self, run_id: str) -> list[actions.Action]:
+        """Who did what to a run, oldest first (its maker is the run's created_by)."""
+        return actions.of_run(self.ledger, run_id)
+
+    def people(self) -> list[str]:
+        """Everyone who made a run (History's filter by person)."""
+        return history.people(self.ledger)
 
     # --- organise: boards and curation of many runs at once (issue 14, ORGANISE) ----------------
     def boards(self) -> list[Board]:
@@ -617,19 +683,27 @@ class Workbench:
     def create_board(self, name: str, run_ids: list[str] | None = None) -> Board:
         """A new board (with these runs on it, in the same transaction). The name is trimmed, not
         empty, at most BOARD_NAME_MAX_CHARS, and not taken whatever its case."""
+        self._may(Op.BOARD)
         checked = board_name(name)
         self._rows(run_ids or [])
-        return self.board(board_store.create(self.ledger, checked, D.BOARD_OWNER, run_ids or []))
+        made = board_store.create(self.ledger, checked, D.BOARD_OWNER, run_ids or [], actor=self.actor.id)
+        return self.board(made)
+
+    def _my_board(self, board: str) -> Board:
+        """The board, when the actor may change it: its maker, or an admin."""
+        found = self.board(board)
+        self._may(Op.BOARD, found.created_by)
+        return found
 
     def rename_board(self, board: str, name: str) -> Board:
         checked = board_name(name)
-        found = self.board(board)
-        board_store.rename(self.ledger, found.id, checked, D.BOARD_OWNER)
+        found = self._my_board(board)
+        board_store.rename(self.ledger, found.id, checked, D.BOARD_OWNER, actor=self.actor.id)
         return self.board(found.id)
 
     def delete_board(self, board: str) -> None:
         """The board goes; its runs stay."""
-        board_store.delete(self.ledger, self.board(board).id)
+        board_store.delete(self.ledger, self._my_board(board).id, actor=self.actor.id)
 
     def add_to_board(self, board: str, run_ids: list[str], *, create: bool = False) -> Board:
         """Put runs on a board; with `create`, a board of that name is made when there is none
@@ -637,13 +711,14 @@ class Workbench:
         self._rows(run_ids)
         if create and board_store.find(self.ledger, board or "", D.BOARD_OWNER) is None:
             return self.create_board(board, run_ids)
-        found = self.board(board)
-        board_store.add(self.ledger, found.id, run_ids)
+        found = self._my_board(board)
+        board_store.add(self.ledger, found.id, run_ids, actor=self.actor.id)
         return self.board(found.id)
 
     def remove_from_board(self, board: str, run_ids: list[str]) -> int:
         """Take runs off a board (the runs stay); returns how many were on it."""
-        return board_store.remove(self.ledger, self.board(board).id, run_ids)
+        found = self._my_board(board)
+        return board_store.remove(self.ledger, found.id, run_ids, actor=self.actor.id)
 
     def boards_of(self, run_id: str) -> list[Board]:
         return board_store.of_runs(self.ledger, [run_id], D.BOARD_OWNER)[run_id]
@@ -652,8 +727,8 @@ class Workbench:
         """Exactly these boards for one run (a run's panel in History): names not in use yet make
         new boards; every name is checked before anything changes."""
         checked = list(dict.fromkeys(board_name(n) for n in names))
-        self._row(run_id)
-        board_store.set_for_run(self.ledger, run_id, checked, D.BOARD_OWNER)
+        self._may(Op.CURATE, self._row(run_id).created_by)
+        board_store.set_for_run(self.ledger, run_id, checked, D.BOARD_OWNER, actor=self.actor.id)
         return self.boards_of(run_id)
 
     def curate_many(
@@ -682,7 +757,7 @@ class Workbench:
             problems.append("nothing to change: give tags to add or remove, a rating or a favourite mark")
         if problems:
             raise ParamsError(problems)
-        self._rows(run_ids)
+        self._may_all(Op.CURATE, run_ids)
         return history.curate_many(
             self.ledger,
             run_ids,
@@ -690,6 +765,7 @@ class Workbench:
             remove_tags=tuple(removed),
             rating=rating,
             favourite=favourite,
+            actor=self.actor.id,
         )
 
     def _rows(self, run_ids: list[str]) -> list[Run]:
@@ -713,8 +789,9 @@ class Workbench:
     def recent_sweeps(self, limit: int = 10) -> list[sweeps.SweepSummary]:
         return sweeps.recent(self.ledger, limit=limit)
 
-    def voted_pairs(self, sweep_id: str, voter: str) -> Any:
-        return sweeps.voted_pairs(self.ledger, sweep_id, voter)
+    def voted_pairs(self, sweep_id: str, voter: str | None = None) -> Any:
+        """The pairs this voter (see `voter`) has voted on."""
+        return sweeps.voted_pairs(self.ledger, sweep_id, self.voter(voter))
 
     def tally(self, view: sweeps.SweepView) -> Any:
         return sweeps.tally(view, self.ledger)
@@ -777,6 +854,7 @@ class Workbench:
 
     def resume(self, session_key: str | None = None) -> list[str]:
         """Take over the runs of this server and key that nobody drives; returns their ids."""
+        self._may(Op.SPEND)
         return self.backend(session_key).runner.resume()
 
     def elsewhere(self, session_key: str | None = None) -> list[Run]:
@@ -815,9 +893,9 @@ class Workbench:
         """Pick up runs nobody is driving (left open by a failed poll, or by a process that died),
         at most once every `min_interval_s`; each backend takes the runs of its own server."""
         with self._lock:
-            if time.monotonic() - self._last_resume < min_interval_s:
+            if time.monotonic() - self._live.last_resume < min_interval_s:
                 return []
-            self._last_resume = time.monotonic()
+            self._live.last_resume = time.monotonic()
             backends = list(self._backends.values())
         taken: list[str] = []
         for backend in backends:
@@ -841,6 +919,7 @@ class Workbench:
         """Look up the real cost of finished runs that lack it, from one read of Segmind's request
         history (a page or two, not a request per run); each run is asked about at most every
         COST_CHECK_EVERY_S, for COST_CHECK_FOR_S. Returns how many got theirs."""
+        self._may(Op.USE_KEY)
         return self._settle_costs(self.backend(session_key), limit)
 
     def _settle_costs(self, backend: "Backend", limit: int = D.COST_CHECK_BATCH) -> int:
@@ -875,6 +954,8 @@ class Workbench:
     def real_cost(self, run_id: str, session_key: str | None = None) -> Run:
         """The run, with its real cost looked up in Segmind's record if the ledger lacks it."""
         row = self._row(run_id)
+        if not team.allowed(self.actor, Op.USE_KEY):  # a viewer's look never uses the team key
+            return row
         backend = self.backend(session_key)
         if (
             backend.connection.api_key
@@ -896,7 +977,8 @@ class Workbench:
         """Bring the key's FLUX.2 [max] requests of the last `days` that the ledger does not hold
         (made in Segmind's playground, by scripts, by a teammate when `user_email` is given) into the
         ledger, marked imported; their images are downloaded while their URLs live. Running it again
-        imports nothing new."""
+        imports nothing new. Admins only: it reads every request of the key."""
+        self._may(Op.IMPORT)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= D.IMPORT_MAX_DAYS:
             raise ParamsError([f"days must be a whole number from 1 to {D.IMPORT_MAX_DAYS} (got {days!r})"])
         email = (user_email or "").strip() or None
@@ -948,6 +1030,8 @@ class Workbench:
             poll_url=job.poll_url,
             submitted_at=made.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             cost_usd=record.cost_usd,
+            # whose Segmind account made it, where the record says (a teammate's e-mail address)
+            created_by=(record.user_email or "").strip().lower(),
         )
         status = store.QUEUED
         if record.status == "COMPLETED":
@@ -1009,7 +1093,9 @@ class Workbench:
 
     def credits(self, session_key: str | None = None, max_age_s: float = 60.0) -> float | None:
         """Remaining credits as last known; a stale value is refreshed in the background, so a
-        slow or unreachable server never holds up a page. None until first known."""
+        slow or unreachable server never holds up a page. None until first known. Viewers never use
+        the team key: NotAllowed."""
+        self._may(Op.USE_KEY)
         backend = self.backend(session_key)
         slot = _digest(backend.connection.api_key)
         with self._lock:
@@ -1019,7 +1105,7 @@ class Workbench:
                 self._credits[slot] = (time.monotonic(), cached[1] if cached else None)
         if stale:
             thread = threading.Thread(target=self._refresh_credits, args=(backend, slot), daemon=True)
-            self._credit_threads = [t for t in self._credit_threads if t.is_alive()] + [thread]
+            self._credit_threads[:] = [t for t in self._credit_threads if t.is_alive()] + [thread]
             thread.start()
             if cached is None:  # the first look at a key: wait briefly, so it is verified (or not) at once
                 thread.join(timeout=D.KEY_CHECK_WAIT_S)
@@ -1029,6 +1115,7 @@ class Workbench:
     def key_check(self, session_key: str | None = None) -> tuple[str, CallFailed | None]:
         """What is known of a key: ("verified", None) once a call with it succeeded (the credits call),
         ("rejected", the error) once Segmind refused it (401/403), else ("unchecked", None)."""
+        self._may(Op.USE_KEY)
         slot = _digest(self.backend(session_key).connection.api_key)
         with self._lock:
             if slot not in self._key_checks:
@@ -1061,11 +1148,6 @@ class Workbench:
             backend.client.close()
         if self.emulator is not None:
             self.emulator.stop()
-
-
-def person(actor: str | None) -> str:
-    """Who acts: the signed-in person a front end names, else the local user."""
-    return (actor or "").strip() or local_user()
 
 
 def _env_number(name: str, kind: type, default: Any) -> Any:

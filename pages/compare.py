@@ -560,7 +560,12 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
 
 def blind_vote(view: sweeps.SweepView) -> None:
     with st.expander("Blind vote (for demos)"):
-        voter = st.text_input("Your name", key="compare_voter", persist_state="session").strip()
+        if wb.actor.signed_in:  # one vote per signed-in person per pair, under their own address
+            voter = wb.voter()
+            st.caption(f"Voting as {wb.actor.id}")
+        else:  # a demo at one computer: each person types a name
+            typed = st.text_input("Your name", key="compare_voter", persist_state="session").strip()
+            voter = wb.voter(typed) if typed else ""
         if voter:
             pairs = sweeps.vote_pairs(view, voter, wb.data_dir)
             voted = wb.voted_pairs(view.id, voter)
@@ -573,10 +578,10 @@ def blind_vote(view: sweeps.SweepView) -> None:
                 c1.image(str(wb.image_path(left.run)), width="stretch")
                 c2.image(str(wb.image_path(right.run)), width="stretch")
                 if c1.button("Left is better", key="compare_vote_left", width="stretch"):
-                    wb.vote(view.id, voter, left.run.id, right.run.id)
+                    wb.vote(view.id, left.run.id, right.run.id, voter=voter)
                     st.rerun()
                 if c2.button("Right is better", key="compare_vote_right", width="stretch"):
-                    wb.vote(view.id, voter, right.run.id, left.run.id)
+                    wb.vote(view.id, right.run.id, left.run.id, voter=voter)
                     st.rerun()
                 if st.button("Skip this pair", key="compare_vote_skip"):
                     skipped.add(frozenset((left.run.id, right.run.id)))

@@ -19,7 +19,8 @@ from flux_core.ledger import sweeps
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
 from flux_core.pricing import Pricing, learn
-from flux_core.service import Workbench, person
+from flux_core.service import Workbench
+from flux_core.team import Actor, Role
 from flux_core.settings import CapSettings, local_user
 
 from tests.conftest import TEST_KEY
@@ -171,9 +172,14 @@ def test_prices_in_usd_learned_flat_or_the_documented_default(ledger, monkeypatc
     assert learned.rates()[1] == 0.0 and learned.usd(2048, 1024) == pytest.approx(0.4, abs=1e-5)
 
 
-def test_the_local_user_acts_when_nobody_is_named():
-    assert local_user().startswith("local:") and person(None) == local_user() == person("  ")
-    assert person("mail:ann@example.com") == "mail:ann@example.com"
+def test_the_local_user_acts_when_nobody_signed_in(tmp_path):
+    bench = Workbench(tmp_path, emulator="never", background=False)
+    assert local_user().startswith("local:") and bench.actor.id == local_user()
+    assert bench.actor.role == Role.ADMIN and not bench.actor.signed_in
+    ann = bench.acting(Actor("ann@example.com", Role.MEMBER, signed_in=True))
+    assert ann.actor.id == "ann@example.com" and bench.actor.id == local_user()  # the handle is apart
+    assert ann.ledger is bench.ledger
+    bench.shutdown()
 
 
 # --- the check and the insert, together -------------------------------------------------------
@@ -274,11 +280,12 @@ def test_submit_and_submit_many_are_refused_at_the_cap(bench, monkeypatch):
 
 def test_a_run_under_the_cap_goes_and_is_attributed(bench, monkeypatch):
     monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "1.05")
-    run_id = bench.submit(params(), actor="mail:ann@example.com")  # estimated at $1: it fits
+    ann = bench.acting(Actor("ann@example.com", Role.MEMBER, signed_in=True))
+    run_id = ann.submit(params())  # estimated at $1: it fits
     with pytest.raises(CapReached, match=r"\$1.00 spent today, \$0.05 left"):  # while in flight
         bench.submit(params(prompt="another"))
     (first,) = bench.wait([run_id])
-    assert first.status == "COMPLETED" and first.created_by == "mail:ann@example.com"
+    assert first.status == "COMPLETED" and first.created_by == "ann@example.com"
     assert first.cost_usd == 0.07 and bench.spend().spend.team_day == pytest.approx(0.07)  # the real cost
     assert bench.server.stats.submit_requests == 1
 

@@ -70,17 +70,19 @@ def test_whole_prompts_split_on_a_line_of_dashes():
 def test_a_sweep_is_renamed_trimmed_and_a_bad_name_changes_nothing(lab):
     ledger, runner = lab
     view = run_sweep(ledger, runner, sweeps.make_plan(BASE, [sweeps.axis("seed", [1, 2])]), name="first")
-    assert sweeps.rename(ledger, view.id, "  the  <b>cube</b>\nstudy ") == "the <b>cube</b> study"
+    assert (
+        sweeps.rename(ledger, view.id, "  the  <b>cube</b>\nstudy ", actor="test") == "the <b>cube</b> study"
+    )
     assert sweeps.load(ledger, view.id).name == "the <b>cube</b> study"  # kept as typed: shown as text
     with pytest.raises(ParamsError) as too_long:
-        sweeps.rename(ledger, view.id, "n" * (D.SWEEP_NAME_MAX_CHARS + 1))
+        sweeps.rename(ledger, view.id, "n" * (D.SWEEP_NAME_MAX_CHARS + 1), actor="test")
     assert too_long.value.problems == [
         f"name: at most {D.SWEEP_NAME_MAX_CHARS} characters (got {D.SWEEP_NAME_MAX_CHARS + 1})"
     ]
     assert sweeps.load(ledger, view.id).name == "the <b>cube</b> study"
     with pytest.raises(ParamsError, match="sweep: there is no sweep 'nope'"):
-        sweeps.rename(ledger, "nope", "x")
-    assert sweeps.rename(ledger, view.id, "   ") == ""  # an empty name clears it
+        sweeps.rename(ledger, "nope", "x", actor="test")
+    assert sweeps.rename(ledger, view.id, "   ", actor="test") == ""  # an empty name clears it
     assert sweeps.recent(ledger)[0].title == "Seed"
 
 

@@ -89,7 +89,7 @@ def test_filters_combine(ledger):
 def test_tags_and_sweeps_filter(ledger):
     a = add(ledger, "a cat")
     add(ledger, "a dog")
-    ledger.update_curation(a, tags=["keeper", "client-x"])
+    history.curate(ledger, a, actor="test", tags=["keeper", "client-x"])
     assert ids(history.find(ledger, Query(tag="keeper"))) == [a]
     assert ids(history.find(ledger, Query(text="cat", tag="client-x"))) == [a]
     assert history.find(ledger, Query(text="dog", tag="keeper")).rows == []
@@ -123,13 +123,13 @@ def test_facets_count_within_the_rest_of_the_query(ledger):
 def test_delete_hides_undo_restores_purge_is_final(ledger, data_dir):
     keep = add(ledger, "keep me")
     gone = add(ledger, "delete me")
-    history.delete(ledger, [gone])
+    history.delete(ledger, [gone], actor="test")
     assert ids(history.find(ledger, Query())) == [keep] and ledger.search("delete") == []
     assert ids(history.find(ledger, Query(trash=True))) == [gone]
-    history.restore(ledger, [gone])
+    history.restore(ledger, [gone], actor="test")
     assert set(ids(history.find(ledger, Query()))) == {keep, gone}
-    history.delete(ledger, [gone])
-    assert history.purge(ledger, data_dir) == 1
+    history.delete(ledger, [gone], actor="test")
+    assert history.purge(ledger, data_dir, actor="test") == 1
     assert ledger.get(gone) is None and ledger.get(keep) is not None
 
 
@@ -140,11 +140,11 @@ def test_purge_removes_image_files_only_when_no_run_uses_them(ledger, data_dir):
         ledger.transition(
             run_id, image_sha256=image.sha256, image_path=image.path, thumb_path=image.thumb_path
         )
-    history.delete(ledger, [a])
-    history.purge(ledger, data_dir)
+    history.delete(ledger, [a], actor="test")
+    history.purge(ledger, data_dir, actor="test")
     assert (data_dir / image.path).exists()
-    history.delete(ledger, [b])
-    history.purge(ledger, data_dir)
+    history.delete(ledger, [b], actor="test")
+    history.purge(ledger, data_dir, actor="test")
     assert not (data_dir / image.path).exists() and not (data_dir / image.thumb_path).exists()
 
 
@@ -152,7 +152,7 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
     image = store_image(data_dir, render_preview("x", 1, 64, 64, "png"), {"params": {"prompt": "x"}})
     a = add(ledger, "a red cube", seed=3)
     ledger.transition(a, image_path=image.path, thumb_path=image.thumb_path, inference_time=2.5)
-    ledger.update_curation(a, notes="<b>nice</b>", tags=["t1"], rating=5)
+    history.curate(ledger, a, actor="test", notes="<b>nice</b>", tags=["t1"], rating=5)
     b = add(ledger, "a blocked thing", status=store.BLOCKED)
     rows = ledger.get_many([a, b])
     with zipfile.ZipFile(io.BytesIO(history.export_zip(rows, data_dir))) as zf:
@@ -180,7 +180,7 @@ def test_runs_csv_never_holds_a_formula(ledger, data_dir):
     """Every text cell a spreadsheet would run (= + - @, tab, carriage return) starts with a quote."""
     run_ids = [add(ledger, prompt, seed=i) for i, prompt in enumerate(FORMULAS)]
     for run_id, text in zip(run_ids, FORMULAS):
-        ledger.update_curation(run_id, notes=text, tags=[text.strip(), "plain"])
+        history.curate(ledger, run_id, actor="test", notes=text, tags=[text.strip(), "plain"])
     with zipfile.ZipFile(io.BytesIO(history.export_zip(ledger.get_many(run_ids), data_dir))) as zf:
         table = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode(), newline="")))
         manifest = json.loads(zf.read("manifest.json"))["runs"]

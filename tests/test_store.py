@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from flux_core.ledger import store
+from flux_core.ledger import history, store
 from flux_core.params import FluxParams
 from flux_core.ledger.records import PUBLIC_FIELDS, Run
 from flux_core.ledger.store import Ledger
@@ -83,6 +83,7 @@ def test_schema_of_a_blank_database(data_dir):
             "boards",
             "board_runs",
             "presets",
+            "actions",
             "runs_fts",
             "_sqlite_migrations",
         } <= tables
@@ -94,6 +95,7 @@ def test_schema_of_a_blank_database(data_dir):
             "name",
             "base_json",
             "axes_json",
+            "created_by",
         ]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert [r["name"] for r in db["_sqlite_migrations"].rows] == [
@@ -108,8 +110,9 @@ def test_schema_of_a_blank_database(data_dir):
             "0009_boards",
             "0010_presets",
             "0011_run_owner",
+            "0012_attribution",
         ]
-        assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner"]
+        assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner", "created_by"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
         assert db["board_runs"].pks == ["board_id", "run_id"]
         assert {i.name for i in db["board_runs"].indexes} >= {"board_runs_run"}
@@ -129,6 +132,17 @@ def test_schema_of_a_blank_database(data_dir):
             "at",
         ]
         assert [c.name for c in db["presets"].columns] == ["name", "params_json", "created_at", "owner"]
+        assert [c.name for c in db["actions"].columns] == [
+            "id",
+            "at",
+            "actor",
+            "action",
+            "run_id",
+            "sweep_id",
+            "board_id",
+            "detail",
+        ]
+        assert {i.name for i in db["votes"].indexes} >= {"votes_one_per_pair"}
         triggers = {t.name for t in db.triggers}
         assert triggers == {"runs_fts_ai", "runs_fts_ad", "runs_fts_au"}
 
@@ -138,7 +152,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 11
+        assert db["_sqlite_migrations"].count == 12
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:
@@ -171,7 +185,7 @@ def test_a_run_leaves_the_ledger_typed_and_its_public_shape_is_its_dump(data_dir
         image_path="images/ab/cd.png",
         cost=0.07,
     )
-    ledger.update_curation(run_id, favourite=True, rating=4, tags=["keeper", "dusk"])
+    history.curate(ledger, run_id, actor="test", favourite=True, rating=4, tags=["keeper", "dusk"])
     run = ledger.get(run_id)
     assert isinstance(run, Run)
     assert run.favourite is True and run.tags == ("dusk", "keeper") and run.seed_random is False
@@ -194,12 +208,12 @@ def test_full_text_search_over_prompts_notes_and_tags(data_dir):
     ledger = Ledger(data_dir / "ledger.db")
     cube = make_run(ledger, "a red cube on a table")
     ball = make_run(ledger, "a blue ball")
-    ledger.update_curation(ball, notes="client loved the lighting", tags=["keeper"])
+    history.curate(ledger, ball, actor="test", notes="client loved the lighting", tags=["keeper"])
     assert [r.id for r in ledger.search("cube")] == [cube]
     assert [r.id for r in ledger.search("cubes")] == [cube]  # porter stemming
     assert [r.id for r in ledger.search("lighting")] == [ball]
     assert [r.id for r in ledger.search("keeper")] == [ball]
-    ledger.update_curation(ball, notes="")
+    history.curate(ledger, ball, actor="test", notes="")
     assert ledger.search("lighting") == []  # the index follows edits
     assert [r.id for r in ledger.search(None)] == [ball, cube]  # newest first
 

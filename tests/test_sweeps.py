@@ -166,12 +166,12 @@ def test_votes_are_tallied_per_axis_value(lab):
     seed_3 = next(c for c in view.cells if c.run.seed == 3)
     for a, b in pairs:
         winner, loser = (a, b) if a is seed_3 or b is not seed_3 and a.run.seed < b.run.seed else (b, a)
-        sweeps.record_vote(ledger, view.id, "Ana", winner.run.id, loser.run.id)
+        sweeps.record_vote(ledger, view.id, "Ana", winner.run.id, loser.run.id, actor="test")
     assert len(sweeps.voted_pairs(ledger, view.id, "Ana")) == 3
     wins = {row["value"]: row["wins"] for row in sweeps.tally(view, ledger)["Seed"]}
     assert wins == {"seed 3": 2, "seed 1": 1, "seed 2": 0}
     with pytest.raises(ValueError):
-        sweeps.record_vote(ledger, view.id, " ", "a", "b")
+        sweeps.record_vote(ledger, view.id, " ", "a", "b", actor="test")
 
 
 def test_contact_sheet_has_the_grids_layout_and_a_bounded_size(lab, data_dir):
@@ -241,7 +241,7 @@ def test_skipped_pairs_are_not_counted_as_judged(lab, data_dir):
     pairs = sweeps.vote_pairs(view, "Ana", data_dir)
     assert len(pairs) == 6
     (w, lo), skip_a, skip_b = pairs[0], pairs[1], pairs[2]
-    sweeps.record_vote(ledger, view.id, "Ana", w.run.id, lo.run.id)
+    sweeps.record_vote(ledger, view.id, "Ana", w.run.id, lo.run.id, actor="test")
     skipped = {frozenset((a.run.id, b.run.id)) for a, b in (skip_a, skip_b)}
     progress = sweeps.vote_progress(pairs, sweeps.voted_pairs(ledger, view.id, "Ana"), skipped)
     assert (progress.pairs, progress.judged, progress.skipped) == (6, 1, 2)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from sqlite_utils import Database
 
-from flux_core.ledger import store
+from flux_core.ledger import actions, store
 from flux_core.ledger.store import Ledger
 from flux_core.params import ParamsError
 
@@ -25,17 +25,18 @@ class Board:
     created_at: str
     owner: str = ""
     runs: int = 0  # live runs on it (not those in the trash)
+    created_by: str = ""  # who made it ('' before migration 0012)
 
 
 _COUNTED = (
-    "SELECT b.id, b.name, b.created_at, b.owner, "
+    "SELECT b.id, b.name, b.created_at, b.owner, b.created_by, "
     "(SELECT COUNT(*) FROM board_runs m JOIN runs r ON r.id = m.run_id "
     "WHERE m.board_id = b.id AND r.deleted_at IS NULL) AS runs FROM boards b"
 )
 
 
 def _board(row: Any) -> Board:
-    return Board(row["id"], row["name"], row["created_at"], row["owner"], row["runs"])
+    return Board(row["id"], row["name"], row["created_at"], row["owner"], row["runs"], row["created_by"])
 
 
 def _named(db: Database, name: str, owner: str) -> dict[str, Any] | None:
@@ -55,21 +56,32 @@ def _refuse_taken(db: Database, name: str, owner: str, but: str | None = None) -
         )
 
 
-def _insert(db: Database, name: str, owner: str) -> str:
+def _insert(db: Database, name: str, owner: str, actor: str) -> str:
     _refuse_taken(db, name, owner)
     board_id = store.new_id()
-    db.table("boards").insert({"id": board_id, "name": name, "created_at": store.now_iso(), "owner": owner})
+    db.table("boards").insert(
+        {"id": board_id, "name": name, "created_at": store.now_iso(), "owner": owner, "created_by": actor}
+    )
+    actions.record(db, actor, actions.NEW_BOARD, board_id=board_id, detail=name)
     return board_id
 
 
-def _add(db: Database, board_id: str, run_ids: Iterable[str]) -> int:
+def _name_of(db: Database, board_id: str) -> str:
+    found = db.execute("SELECT name FROM boards WHERE id = ?", [board_id]).fetchone()
+    return found[0] if found else ""
+
+
+def _add(db: Database, board_id: str, run_ids: Iterable[str], actor: str) -> int:
     at = store.now_iso()
+    name = _name_of(db, board_id)
     added = 0
     for run_id in dict.fromkeys(run_ids):
         cursor = db.execute(
             "INSERT OR IGNORE INTO board_runs (board_id, run_id, added_at) VALUES (?, ?, ?)",
             [board_id, run_id, at],
         )
+        if cursor.rowcount:
+            actions.record(db, actor, actions.ON_BOARD, run_id=run_id, board_id=board_id, detail=name, at=at)
         added += cursor.rowcount
     return added
 
@@ -92,61 +104,79 @@ def find(ledger: Ledger, ref: str, owner: str = "") -> Board | None:
     return _board(rows[0]) if rows else None
 
 
-def create(ledger: Ledger, name: str, owner: str = "", run_ids: Iterable[str] = ()) -> str:
-    """A new board (with these runs on it): its id. A name taken already is a ParamsError."""
+def create(ledger: Ledger, name: str, owner: str = "", run_ids: Iterable[str] = (), *, actor: str) -> str:
+    """A new board (with these runs on it): its id. A name taken already is a ParamsError. `actor`
+    (who does it) is recorded with every change here (flux_core/ledger/actions.py)."""
     with ledger.write() as db:
-        board_id = _insert(db, name, owner)
-        _add(db, board_id, run_ids)
+        board_id = _insert(db, name, owner, actor)
+        _add(db, board_id, run_ids, actor)
     return board_id
 
 
-def rename(ledger: Ledger, board_id: str, name: str, owner: str = "") -> None:
+def rename(ledger: Ledger, board_id: str, name: str, owner: str = "", *, actor: str) -> None:
     with ledger.write() as db:
         _refuse_taken(db, name, owner, but=board_id)
         db.execute("UPDATE boards SET name = ? WHERE id = ?", [name, board_id])
+        actions.record(db, actor, actions.RENAME, board_id=board_id, detail=name)
 
 
-def delete(ledger: Ledger, board_id: str) -> None:
+def delete(ledger: Ledger, board_id: str, *, actor: str) -> None:
     """The board goes; its runs stay (only their membership goes with it)."""
     with ledger.write() as db:
+        found = db.execute("SELECT name FROM boards WHERE id = ?", [board_id]).fetchone()
         db.execute("DELETE FROM board_runs WHERE board_id = ?", [board_id])
         db.execute("DELETE FROM boards WHERE id = ?", [board_id])
+        if found is not None:
+            actions.record(db, actor, actions.GONE_BOARD, board_id=board_id, detail=found[0])
 
 
-def add(ledger: Ledger, board_id: str, run_ids: Iterable[str]) -> int:
+def add(ledger: Ledger, board_id: str, run_ids: Iterable[str], *, actor: str) -> int:
     """Put runs on a board; returns how many were not on it already."""
     with ledger.write() as db:
-        return _add(db, board_id, run_ids)
+        return _add(db, board_id, run_ids, actor)
 
 
-def remove(ledger: Ledger, board_id: str, run_ids: Iterable[str]) -> int:
+def remove(ledger: Ledger, board_id: str, run_ids: Iterable[str], *, actor: str) -> int:
     """Take runs off a board (the runs themselves stay); returns how many were on it."""
     ids = list(dict.fromkeys(run_ids))
     if not ids:
         return 0
     with ledger.write() as db:
-        cursor = db.execute(
-            f"DELETE FROM board_runs WHERE board_id = ? AND run_id IN ({','.join('?' * len(ids))})",
-            [board_id, *ids],
-        )
-        return cursor.rowcount
+        name = _name_of(db, board_id)
+        taken = 0
+        for run_id in ids:
+            cursor = db.execute(
+                "DELETE FROM board_runs WHERE board_id = ? AND run_id = ?", [board_id, run_id]
+            )
+            if cursor.rowcount:
+                actions.record(db, actor, actions.OFF_BOARD, run_id=run_id, board_id=board_id, detail=name)
+            taken += cursor.rowcount
+        return taken
 
 
-def set_for_run(ledger: Ledger, run_id: str, names: list[str], owner: str = "") -> None:
+def set_for_run(ledger: Ledger, run_id: str, names: list[str], owner: str = "", *, actor: str) -> None:
     """Exactly these boards for one run, in one transaction: boards named that do not exist yet are
     made, the run is put on the others and taken off the boards not named."""
     with ledger.write() as db:
         wanted = []
         for name in names:
             found = _named(db, name, owner)
-            wanted.append(found["id"] if found is not None else _insert(db, name, owner))
-        db.execute(
-            f"DELETE FROM board_runs WHERE run_id = ? AND board_id IN (SELECT id FROM boards WHERE owner = ?) "
-            f"AND board_id NOT IN ({','.join('?' * len(wanted))})",
-            [run_id, owner, *wanted],
-        )
+            wanted.append(found["id"] if found is not None else _insert(db, name, owner, actor))
+        gone = [
+            r[0]
+            for r in db.execute(
+                f"SELECT board_id FROM board_runs WHERE run_id = ? AND board_id IN "
+                f"(SELECT id FROM boards WHERE owner = ?) AND board_id NOT IN ({','.join('?' * len(wanted))})",
+                [run_id, owner, *wanted],
+            )
+        ]
+        for board_id in gone:
+            db.execute("DELETE FROM board_runs WHERE board_id = ? AND run_id = ?", [board_id, run_id])
+            actions.record(
+                db, actor, actions.OFF_BOARD, run_id=run_id, board_id=board_id, detail=_name_of(db, board_id)
+            )
         for board_id in wanted:
-            _add(db, board_id, [run_id])
+            _add(db, board_id, [run_id], actor)
 
 
 def of_runs(ledger: Ledger, run_ids: list[str], owner: str = "") -> dict[str, list[Board]]:
@@ -157,7 +187,7 @@ def of_runs(ledger: Ledger, run_ids: list[str], owner: str = "") -> dict[str, li
     with ledger.db() as db:
         rows = list(
             db.query(
-                f"SELECT m.run_id, b.id, b.name, b.created_at, b.owner, 0 AS runs FROM board_runs m "
+                f"SELECT m.run_id, b.id, b.name, b.created_at, b.owner, b.created_by, 0 AS runs FROM board_runs m "
                 f"JOIN boards b ON b.id = m.board_id WHERE b.owner = ? "
                 f"AND m.run_id IN ({','.join('?' * len(run_ids))})",
                 [owner, *run_ids],

@@ -18,7 +18,7 @@ from typing import Any
 
 from flux_core import defaults as D
 from flux_core import lifecycle
-from flux_core.ledger import store
+from flux_core.ledger import actions, store
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
 from flux_core.ledger.records import Run
@@ -51,6 +51,7 @@ class Query:
     date_from: date | None = None
     date_to: date | None = None
     backends: tuple[str, ...] = ()
+    by: str | None = None  # who made the runs (runs.created_by): a person's runs
     sort: str = "newest"
     page: int = 1
     page_size: int = D.HISTORY_PAGE_SIZE
@@ -125,6 +126,9 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     if q.backends:
         where.append(f"backend IN ({','.join('?' * len(q.backends))})")
         args.extend(q.backends)
+    if q.by:
+        where.append("created_by = ?")
+        args.append(q.by)
     return " AND ".join(where), args
 
 
@@ -179,19 +183,88 @@ def all_tags(ledger: Ledger) -> list[str]:
     return sorted(found)
 
 
-# --- delete with undo ---------------------------------------------------------------------
-def delete(ledger: Ledger, run_ids: list[str]) -> None:
+def people(ledger: Ledger) -> list[str]:
+    """Everyone who made a run, for the History filter (read from the index on created_by)."""
+    with ledger.db() as db:
+        return [
+            r[0] for r in db.execute("SELECT DISTINCT created_by FROM runs WHERE created_by != '' ORDER BY 1")
+        ]
+
+
+# --- curation, and delete with undo; each change recorded with who made it (actions.py) ------
+def curate(
+    ledger: Ledger,
+    run_id: str,
+    *,
+    actor: str,
+    favourite: bool | None = None,
+    rating: int | None = None,
+    notes: str | None = None,
+    tags: list[str] | None = None,
+) -> None:
+    """Favourite, rating (1-5), notes and tags of one run; what changes is recorded under `actor`
+    in the same transaction (a value saved again unchanged records nothing)."""
+    wanted: dict[str, Any] = {}
+    if favourite is not None:
+        wanted["favourite"] = int(favourite)
+    if rating is not None:
+        if not 1 <= rating <= 5:
+            raise ValueError("rating must be from 1 to 5")
+        wanted["rating"] = rating
+    if notes is not None:
+        wanted["notes"] = notes
+    if tags is not None:
+        wanted["tags_json"] = json.dumps(sorted({t.strip() for t in tags if t.strip()}))
+    if not wanted:
+        return
+    at = store.now_iso()
+    with ledger.write() as db:
+        found = db.execute(
+            "SELECT favourite, rating, notes, tags_json FROM runs WHERE id = ?", [run_id]
+        ).fetchone()
+        if found is None:
+            return
+        now = dict(zip(("favourite", "rating", "notes", "tags_json"), found))
+        changed = {k: v for k, v in wanted.items() if now[k] != v}
+        if not changed:
+            return
+        sets = ", ".join(f"[{k}] = ?" for k in changed)
+        db.execute(f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ?", [*changed.values(), at, run_id])
+        for field, value in changed.items():
+            _record_curation(db, actor, run_id, field, value, at)
+
+
+def _record_curation(db: Any, actor: str, run_id: str, field: str, value: Any, at: str) -> None:
+    if field == "favourite":
+        actions.record(db, actor, actions.FAVOURITE, run_id=run_id, detail="on" if value else "off", at=at)
+    elif field == "rating":
+        actions.record(db, actor, actions.RATING, run_id=run_id, detail=str(value), at=at)
+    elif field == "notes":
+        actions.record(db, actor, actions.NOTES, run_id=run_id, detail=str(value)[:200], at=at)
+    else:
+        actions.record(db, actor, actions.TAGS, run_id=run_id, detail=", ".join(json.loads(value)), at=at)
+
+
+def delete(ledger: Ledger, run_ids: list[str], *, actor: str) -> None:
     """Move runs to the trash: hidden everywhere, kept in the ledger until purged."""
     at = store.now_iso()
     with ledger.write() as db:
         for run_id in run_ids:
-            db.execute("UPDATE runs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [at, run_id])
+            cursor = db.execute(
+                "UPDATE runs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [at, run_id]
+            )
+            if cursor.rowcount:
+                actions.record(db, actor, actions.DELETE, run_id=run_id, at=at)
 
 
-def restore(ledger: Ledger, run_ids: list[str]) -> None:
+def restore(ledger: Ledger, run_ids: list[str], *, actor: str) -> None:
     with ledger.write() as db:
         for run_id in run_ids:
-            db.execute("UPDATE runs SET deleted_at = NULL WHERE id = ?", [run_id])
+            cursor = db.execute(
+                "UPDATE runs SET deleted_at = NULL WHERE id = ? AND deleted_at IS NOT NULL", [run_id]
+            )
+            if cursor.rowcount:
+                actions.record(db, actor, actions.RESTORE, run_id=run_id)
 
 
 def curate_many(
@@ -202,33 +275,44 @@ def curate_many(
     remove_tags: tuple[str, ...] = (),
     rating: int | None = None,
     favourite: bool | None = None,
+    actor: str,
 ) -> int:
     """The same curation for many runs, in one transaction: tags added and taken away (each run
-    keeps its other tags), a rating, a favourite mark. Returns how many runs were changed."""
+    keeps its other tags), a rating, a favourite mark, each change recorded under `actor`. Returns
+    how many runs were changed."""
     at = store.now_iso()
     changed = 0
     with ledger.write() as db:
         for run_id in dict.fromkeys(run_ids):
-            found = db.execute("SELECT tags_json FROM runs WHERE id = ?", [run_id]).fetchone()
+            found = db.execute(
+                "SELECT tags_json, rating, favourite FROM runs WHERE id = ?", [run_id]
+            ).fetchone()
             if found is None:
                 continue
-            fields: dict[str, Any] = {"updated_at": at}
+            fields: dict[str, Any] = {}
             if add_tags or remove_tags:
                 tags = (set(json.loads(found[0])) | set(add_tags)) - set(remove_tags)
-                fields["tags_json"] = json.dumps(sorted(tags))
-            if rating is not None:
+                if json.dumps(sorted(tags)) != found[0]:
+                    fields["tags_json"] = json.dumps(sorted(tags))
+            if rating is not None and rating != found[1]:
                 fields["rating"] = rating
-            if favourite is not None:
+            if favourite is not None and int(favourite) != found[2]:
                 fields["favourite"] = int(favourite)
-            sets = ", ".join(f"[{k}] = ?" for k in fields)
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
+            if fields:
+                sets = ", ".join(f"[{k}] = ?" for k in fields)
+                db.execute(
+                    f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ?", [*fields.values(), at, run_id]
+                )
+                for field, value in fields.items():
+                    _record_curation(db, actor, run_id, field, value, at)
             changed += 1
     return changed
 
 
-def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> int:
+def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None, *, actor: str) -> int:
     """Delete runs in the trash for good (all of them, or those named), with image files no other
-    run uses. Runs still in flight are never purged."""
+    run uses. Runs still in flight are never purged. Each purge is recorded under `actor`, with the
+    run's prompt: the record outlives the run."""
     sql = "SELECT * FROM runs WHERE deleted_at IS NOT NULL"
     args: list[Any] = []
     if run_ids is not None:
@@ -240,6 +324,7 @@ def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None) -> i
             db.execute("DELETE FROM run_events WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM runs WHERE id = ?", [run.id])
+            actions.record(db, actor, actions.PURGE, run_id=run.id, detail=run.prompt[:200])
         for run in doomed:
             if (
                 run.image_sha256
@@ -337,7 +422,8 @@ def recall_image(data: bytes) -> Recalled:
 # --- insights --------------------------------------------------------------------------------
 def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[dict[str, Any]]]:
     """The figures behind the charts: inference time against megapixels, outcome by tolerance,
-    runs, reported credits and real spend (USD, from Segmind's record) per day."""
+    runs, reported credits and real spend (USD, from Segmind's record) per day, and by person: runs,
+    images made and real spend."""
     with ledger.db() as db:
         speed = [
             {"megapixels": round(r[0] * r[1] / 1e6, 3), "inference_s": r[2], "format": r[3]}
@@ -358,10 +444,23 @@ def insights(ledger: Ledger, sample: int = D.INSIGHTS_SAMPLE) -> dict[str, list[
                 "WHERE deleted_at IS NULL GROUP BY day ORDER BY day"
             )
         ]
+        people = [
+            {
+                "person": r[0] or "(nobody recorded)",
+                "runs": r[1],
+                "images": r[2],
+                "spend_usd": round(r[3] or 0.0, 4),
+            }
+            for r in db.execute(
+                "SELECT created_by, COUNT(*), SUM(status = ?), SUM(cost_usd) FROM runs WHERE deleted_at IS NULL "
+                "GROUP BY created_by ORDER BY COUNT(*) DESC, created_by",
+                [store.COMPLETED],
+            )
+        ]
     group_of = {s: name for name, members in STATUS_GROUPS.items() for s in members}
     outcomes: dict[tuple[int, str], int] = {}
     for tol, status, count in outcome_rows:
         key = (tol, group_of.get(status, "failed"))
         outcomes[key] = outcomes.get(key, 0) + count
     by_tol = [{"safety_tolerance": t, "outcome": o, "runs": n} for (t, o), n in sorted(outcomes.items())]
-    return {"speed": speed, "outcomes": by_tol, "daily": daily}
+    return {"speed": speed, "outcomes": by_tol, "daily": daily, "people": people}

@@ -308,6 +308,39 @@ def _m0011(db: Database) -> None:
     )
 
 
+@migrations(name="0012_attribution")
+def _m0012(db: Database) -> None:
+    # who did what (issue 15): one row per person's action on a run, a sweep or a board (favourite,
+    # rating, notes, tags, boards, delete, restore, purge, vote, rename), kept after a purge (no
+    # foreign key); who made each sweep and board; and one vote per person per pair of a sweep,
+    # the latest kept where there were several
+    db.executescript(
+        """
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            run_id TEXT,
+            sweep_id TEXT,
+            board_id TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX actions_run ON actions (run_id, id) WHERE run_id IS NOT NULL;
+        CREATE INDEX actions_actor ON actions (actor, at);
+        ALTER TABLE sweeps ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+        ALTER TABLE boards ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+        DELETE FROM votes WHERE id NOT IN (
+            SELECT MAX(id) FROM votes
+            GROUP BY sweep_id, voter, MIN(winner_run_id, loser_run_id), MAX(winner_run_id, loser_run_id)
+        );
+        CREATE UNIQUE INDEX votes_one_per_pair ON votes (
+            sweep_id, voter, MIN(winner_run_id, loser_run_id), MAX(winner_run_id, loser_run_id)
+        );
+        """
+    )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 
@@ -641,6 +674,7 @@ class Ledger:
                     "name": name,
                     "base_json": json.dumps(base, sort_keys=True),
                     "axes_json": json.dumps(axes),
+                    "created_by": created_by,
                 }
             )
             for idx, (coords, what, _) in enumerate(cells or []):
@@ -734,29 +768,6 @@ class Ledger:
                 r[0]
                 for r in db.execute(f"SELECT request_id FROM runs WHERE request_id IN ({marks})", request_ids)
             }
-
-    def update_curation(
-        self,
-        run_id: str,
-        *,
-        favourite: bool | None = None,
-        rating: int | None = None,
-        notes: str | None = None,
-        tags: list[str] | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {}
-        if favourite is not None:
-            fields["favourite"] = int(favourite)
-        if rating is not None:
-            if not 1 <= rating <= 5:
-                raise ValueError("rating must be from 1 to 5")
-            fields["rating"] = rating
-        if notes is not None:
-            fields["notes"] = notes
-        if tags is not None:
-            fields["tags_json"] = json.dumps(sorted({t.strip() for t in tags if t.strip()}))
-        if fields:
-            self.transition(run_id, **fields)
 
     # --- leases: which process drives a run -----------------------------------------------
     def claim(self, run_id: str, owner: str, *, expected_lease: str | None) -> bool:

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
 from flux_core import lifecycle
-from flux_core.ledger import store
+from flux_core.ledger import actions, store
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.pricing import Pricing
 from flux_core.runner import Runner
@@ -248,6 +248,7 @@ class SweepView:
     base: dict[str, Any]
     axes: list[Axis]
     cells: list[Cell]
+    created_by: str = ""  # who started it ('' before migration 0012)
     _by_coords: dict[tuple[int, ...], Cell] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -296,6 +297,7 @@ def load(ledger: Ledger, sweep_id: str) -> SweepView | None:
         created_at=sweep["created_at"],
         base=json.loads(sweep["base_json"]),
         axes=axes,
+        created_by=sweep["created_by"],
         cells=[
             Cell(c["idx"], tuple(json.loads(c["coords_json"])), runs[c["run_id"]], bool(c["reused"]))
             for c in cells
@@ -314,6 +316,7 @@ class SweepSummary:
     axes: tuple[Axis, ...]
     cells: int
     thumb_path: str | None = None  # the first done cell's thumbnail (the saved sweeps' cards)
+    created_by: str = ""  # who started it
 
     @property
     def shape(self) -> str:
@@ -338,7 +341,7 @@ def recent(ledger: Ledger, limit: int = 20) -> list[SweepSummary]:
     """The newest sweeps, each with its first done cell's thumbnail (if it has one)."""
     with ledger.db() as db:
         found = db.execute(
-            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx), "
+            "SELECT s.id, s.created_at, s.name, s.axes_json, COUNT(c.idx), s.created_by, "
             "(SELECT r.thumb_path FROM sweep_cells fc JOIN runs r ON r.id = fc.run_id "
             " WHERE fc.sweep_id = s.id AND r.status = ? AND r.thumb_path IS NOT NULL "
             " ORDER BY fc.idx LIMIT 1) "
@@ -346,8 +349,8 @@ def recent(ledger: Ledger, limit: int = 20) -> list[SweepSummary]:
             [store.COMPLETED, limit],
         ).fetchall()
     return [
-        SweepSummary(sid, at, name, tuple(_axes(axes)), cells, thumb)
-        for sid, at, name, axes, cells, thumb in found
+        SweepSummary(sid, at, name, tuple(_axes(axes)), cells, thumb, by)
+        for sid, at, name, axes, cells, by, thumb in found
     ]
 
 
@@ -454,11 +457,13 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
-def rename(ledger: Ledger, sweep_id: str, name: str) -> str:
-    """Name (or rename) a saved sweep; returns the name as kept."""
+def rename(ledger: Ledger, sweep_id: str, name: str, *, actor: str) -> str:
+    """Name (or rename) a saved sweep, recorded under `actor`; returns the name as kept."""
     cleaned = clean_name(name)
     with ledger.write() as db:
         changed = db.execute("UPDATE sweeps SET name = ? WHERE id = ?", [cleaned, sweep_id]).rowcount
+        if changed:
+            actions.record(db, actor, actions.RENAME, sweep_id=sweep_id, detail=cleaned)
     if not changed:
         raise ParamsError([f"sweep: there is no sweep {sweep_id!r} in the ledger"])
     return cleaned
@@ -552,19 +557,34 @@ def vote_progress(
     return VoteProgress(len(pairs), judged, sum(1 for k in keys if k in skipped and k not in voted))
 
 
-def record_vote(ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str) -> None:
+def record_vote(
+    ledger: Ledger, sweep_id: str, voter: str, winner_run_id: str, loser_run_id: str, *, actor: str
+) -> None:
+    """One vote of `voter` on a pair: a second vote on the same pair replaces the first (one vote per
+    person per pair, migration 0012). Recorded under `actor`, who cast it (the signed-in person, or
+    the local user when a name was typed in a demo without sign-in)."""
     if not voter.strip():
         raise ValueError("a vote needs the voter's name")
+    at = store.now_iso()
     with ledger.write() as db:
+        db.execute(
+            "DELETE FROM votes WHERE sweep_id = ? AND voter = ? AND "
+            "((winner_run_id = ? AND loser_run_id = ?) OR (winner_run_id = ? AND loser_run_id = ?))",
+            [sweep_id, voter.strip(), winner_run_id, loser_run_id, loser_run_id, winner_run_id],
+        )
         db.table("votes").insert(
             {
                 "sweep_id": sweep_id,
                 "voter": voter.strip(),
                 "winner_run_id": winner_run_id,
                 "loser_run_id": loser_run_id,
-                "at": store.now_iso(),
+                "at": at,
             }
         )
+        detail = f"{winner_run_id} over {loser_run_id}" + (
+            f" as {voter.strip()}" if voter.strip() != actor else ""
+        )
+        actions.record(db, actor, actions.VOTE, run_id=winner_run_id, sweep_id=sweep_id, detail=detail, at=at)
 
 
 def voted_pairs(ledger: Ledger, sweep_id: str, voter: str) -> set[frozenset[str]]:

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
+from flux_core.ledger import history
 from flux_core.ledger.store import Ledger
 from tests.browser.conftest import shoot
 from tests.conftest import client_for
@@ -27,7 +28,7 @@ def seed_ledger(data_dir) -> list[str]:
         ]
         runner.wait(ids)
         runner.shutdown()
-    ledger.update_curation(ids[0], notes=HOSTILE_NOTE)
+    history.curate(ledger, ids[0], actor="test", notes=HOSTILE_NOTE)
     return ids
 
 
