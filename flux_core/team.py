@@ -68,7 +68,7 @@ _LEAST: dict[Op, Role] = {
     Op.PRESET: Role.MEMBER,
     Op.IMPORT: Role.ADMIN,
 }
-OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP})  # on someone else's run or sweep: admins only
+OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP, Op.BOARD})  # on someone else's: admins only
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def require(actor: Actor, op: Op, owner: str | None = None) -> None:
     if op in OWN and owner is not None and owner != actor.id:
         raise NotAllowed(
             f"{actor.id} ({actor.role.label}) may not {op.value}: it is {owner}'s.",
-            hint="Only an admin may change other people's runs and sweeps.",
+            hint="Only an admin may change other people's runs, sweeps and boards.",
         )
     raise NotAllowed(
         f"{actor.id} is a {actor.role.label} and may not {op.value}.",
