@@ -17,6 +17,8 @@ from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
+from flux_core import team
+from flux_core.team import Op
 
 
 log = logs.logger("app")
@@ -49,6 +51,42 @@ def exposure() -> str:
     return settings.exposure(st.get_option("server.address"), sign_in_configured())
 
 
+def key_status(workbench: Workbench) -> None:
+    """The sidebar's key: a field for this session's own key, which key drives the runs, whether
+    Segmind took it, and the credits left."""
+    session_key = st.text_input(
+        "Segmind API key (this session only)",
+        type="password",
+        key="sidebar_api_key",
+        help="Used by this browser session only; never stored. Leave empty to use the configured key "
+        "or the offline emulator.",
+    )
+    backend = workbench.backend(session_key)
+    credits = workbench.credits(session_key)  # the first look at a key checks it
+    if backend.is_emulator:
+        st.info(backend.label, icon=":material/science:")
+    else:
+        hint = key_hint(backend.connection.api_key)
+        check, error = workbench.key_check(session_key)
+        if check == "verified":
+            st.success(f"Segmind · key {hint} · verified", icon=":material/key:")
+        elif check == "rejected":
+            status = f" (HTTP {error.status})" if error is not None and error.status else ""
+            fix = (
+                "Correct it in the field above, or empty the field to use the offline emulator."
+                if session_key
+                else "Type a valid key into the field above, or ask whoever runs Flux Lab to fix its key."
+            )
+            st.error(f"Segmind rejected the key {hint}{status}. {fix}", icon=":material/key_off:")
+        else:
+            st.warning(
+                f"Segmind · key {hint} · not checked yet: it is verified when a call with it succeeds.",
+                icon=":material/key:",
+            )
+    if credits is not None:
+        st.caption(f"Remaining credits: {credits:.2f}")
+
+
 def route() -> None:
     st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
     try:
@@ -66,41 +104,19 @@ def route() -> None:
         st.error("Flux Lab cannot open its ledger:")
         st.text(exc.user_text())
         st.stop()
-    st.session_state["workbench"] = workbench  # runs nobody drives: the workbench's own scan picks them up
+    # every page acts for the person signed in (without sign-in: the local user), whose role the
+    # service checks on every call; runs nobody drives are the shared workbench's own scan's
+    workbench = workbench.acting(st.session_state.get("actor") or team.local())
+    st.session_state["workbench"] = workbench
 
     with st.sidebar:
         st.subheader("Flux Lab")
-        session_key = st.text_input(
-            "Segmind API key (this session only)",
-            type="password",
-            key="sidebar_api_key",
-            help="Used by this browser session only; never stored. Leave empty to use the configured key "
-            "or the offline emulator.",
-        )
-        backend = workbench.backend(session_key)
-        credits = workbench.credits(session_key)  # the first look at a key checks it
-        if backend.is_emulator:
-            st.info(backend.label, icon=":material/science:")
-        else:
-            hint = key_hint(backend.connection.api_key)
-            check, error = workbench.key_check(session_key)
-            if check == "verified":
-                st.success(f"Segmind · key {hint} · verified", icon=":material/key:")
-            elif check == "rejected":
-                status = f" (HTTP {error.status})" if error is not None and error.status else ""
-                fix = (
-                    "Correct it in the field above, or empty the field to use the offline emulator."
-                    if session_key
-                    else "Type a valid key into the field above, or ask whoever runs Flux Lab to fix its key."
-                )
-                st.error(f"Segmind rejected the key {hint}{status}. {fix}", icon=":material/key_off:")
-            else:
-                st.warning(
-                    f"Segmind · key {hint} · not checked yet: it is verified when a call with it succeeds.",
-                    icon=":material/key:",
-                )
-        if credits is not None:
-            st.caption(f"Remaining credits: {credits:.2f}")
+        if workbench.may(Op.USE_KEY):
+            key_status(workbench)
+        else:  # a viewer never sees or uses the team's key
+            st.caption(
+                "You can look at runs and sweeps, compare them and vote; generating needs the member role."
+            )
         if reach == settings.LOCAL:
             st.caption(
                 f"Personal mode: served on {st.get_option('server.address')}, so only this computer can open it."

@@ -162,6 +162,11 @@ class Workbench:
         """The emulator this workbench started (None until a backend needs it)."""
         return self._live.emulator
 
+    def may(self, op: Op, owner: str | None = None) -> bool:
+        """Whether the actor may do `op` (on something `owner` made): what pages ask to leave out
+        what a role may not do. The service checks again whatever a page shows."""
+        return team.allowed(self.actor, op, owner)
+
     def _may(self, op: Op, owner: str | None = None) -> None:
         team.require(self.actor, op, owner)
 

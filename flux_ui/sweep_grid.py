@@ -224,7 +224,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
     compose.type = "button";
     compose.onclick = () => act("compose");
     actions.append(compose);
-    if (cell.outcome === "done") {
+    if (cell.outcome === "done" && cell.can_favourite) {
       const fav = element("button", "", cell.favourite ? "★ Favourite" : "☆ Favourite");
       fav.type = "button";
       fav.setAttribute("aria-pressed", String(cell.favourite));
@@ -357,8 +357,15 @@ def words(cell: sweeps.Cell) -> str:
     return ""
 
 
-def cell_data(view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path) -> dict[str, Any]:
-    """What the grid and its lightbox show of one cell."""
+def _anything(what: str, run: Any) -> bool:
+    return True
+
+
+def cell_data(
+    view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path, may: Callable[[str, Any], bool] = _anything
+) -> dict[str, Any]:
+    """What the grid and its lightbox show of one cell; `may(action, run)` leaves out the actions
+    (favourite, retry) the person may not do."""
     run = cell.run
     done = cell.outcome == "done"
     thumb = run.thumb_path if done and run.thumb_path and (data_dir / run.thumb_path).is_file() else None
@@ -383,17 +390,25 @@ def cell_data(view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path) -> dict
         "full": serving.image_url(full) if full else None,
         "download": f"sweep-{view.id}-cell-{cell.idx:03d}{ext}",
         "favourite": bool(run.favourite),
-        "retry": bool(run.state.retryable or cell.outcome == "blocked"),
+        "can_favourite": may("favourite", run),
+        "retry": bool(run.state.retryable or cell.outcome == "blocked") and may("retry", run),
         "settings": [list(pair) for pair in settings],
     }
 
 
-def data(view: sweeps.SweepView, order: list[int], data_dir: Path, *, fit: bool = True) -> dict[str, Any]:
+def data(
+    view: sweeps.SweepView,
+    order: list[int],
+    data_dir: Path,
+    *,
+    fit: bool = True,
+    may: Callable[[str, Any], bool] = _anything,
+) -> dict[str, Any]:
     """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
     cell indices per slice of the stacked axis. A sweep of one axis is one row across the width.
     `fit`: cells sized so every slice is in the window at once; else as large as the width allows."""
     axes = view.axes
-    cells = [cell_data(view, cell, data_dir) for cell in view.cells]
+    cells = [cell_data(view, cell, data_dir, may) for cell in view.cells]
     common = {
         "cells": cells,
         "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
@@ -442,6 +457,7 @@ def draw(
     *,
     on_action: Callable[[str, int], None],
     fit: bool = True,
+    may: Callable[[str, Any], bool] = _anything,
 ) -> None:
     """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
     with the cell's index before the page is drawn again."""
@@ -452,5 +468,7 @@ def draw(
             on_action(value["do"], value["idx"])
 
     _component(
-        key=KEY, data=versions.versioned(KEY, data(view, order, data_dir, fit=fit)), on_action_change=acted
+        key=KEY,
+        data=versions.versioned(KEY, data(view, order, data_dir, fit=fit, may=may)),
+        on_action_change=acted,
     )

@@ -12,9 +12,10 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
-from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, for_app
+from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
+from flux_core.team import Op
 from flux_ui import ab_view, spend, sweep_grid
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
@@ -110,6 +111,13 @@ def plan_page() -> None:
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
 
     saved_sweeps(wb.recent_sweeps(limit=D.SWEEP_CARDS))
+    if not wb.may(Op.SPEND):
+        st.info(
+            f"You are signed in as a {wb.actor.role.label}: open a saved sweep above to look at its grid, "
+            "compare its cells and vote. Planning a sweep needs the member role; an admin can give it.",
+            icon=":material/visibility:",
+        )
+        return
 
     st.subheader("Plan a sweep")
     base_col, axes_col = st.columns([1, 1], gap="large")
@@ -404,17 +412,19 @@ def _cell_action(sweep_id: str, what: str, idx: int) -> None:
     cell = next((c for c in view.cells if c.idx == idx), None) if view else None
     if cell is None:
         return
-    if what == "compose":
-        state["compare_to_compose"] = cell.run.id  # the page switches to Compose as it starts
-    elif what == "favourite":
-        wb.curate(cell.run.id, favourite=not cell.run.favourite)
-    elif what == "retry":
-        try:
+    try:
+        if what == "compose":
+            state["compare_to_compose"] = cell.run.id  # the page switches to Compose as it starts
+        elif what == "favourite":
+            wb.curate(cell.run.id, favourite=not cell.run.favourite)
+        elif what == "retry":
             wb.retry_cell(sweep_id, idx, session_key=session_key)
-        except ParamsError as exc:
-            state["compare_problem"] = "; ".join(exc.problems)
-        except (CapReached, ValueError) as exc:
-            state["compare_refused"] = exc
+    except ParamsError as exc:
+        state["compare_problem"] = "; ".join(exc.problems)
+    except NotAllowed as exc:  # the lightbox offers only what the role may do; a forged click ends here
+        state["compare_problem"] = exc.user_text()
+    except (CapReached, ValueError) as exc:
+        state["compare_refused"] = exc
 
 
 def grid(view: sweeps.SweepView, order: list[int]) -> None:
@@ -438,6 +448,7 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
         wb.data_dir,
         on_action=lambda what, idx: _cell_action(view.id, what, idx),
         fit=CELL_SIZES.get(state.get("compare_cells") or "", True),
+        may=lambda what, run: wb.may(Op.CURATE, run.created_by) if what == "favourite" else wb.may(Op.SPEND),
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
@@ -472,21 +483,29 @@ def sweep_page(sweep_id: str) -> None:
     spent, known = view.spend()
     if known:
         top[0].caption(f"Real spend: ${spent:.4g} for {known} image(s), from Segmind's record.")
-    top[1].button("Plan a new sweep", key="compare_new", on_click=_open_sweep, args=(None,))
-    with top[1].popover("Rename", icon=":material/edit:"):
-        st.text_input(
-            "Name",
-            view.name,
-            key=f"compare_rename_{view.id}",
-            help=f"At most {D.SWEEP_NAME_MAX_CHARS} characters",
-        )
-        st.button("Save the name", key="compare_rename_save", on_click=_rename, args=(view.id,))
+    if view.created_by:
+        top[0].caption(f"Started by {P.markdown_text(view.created_by)}")
+    top[1].button(
+        "Plan a new sweep" if wb.may(Op.SPEND) else "All sweeps",
+        key="compare_new",
+        on_click=_open_sweep,
+        args=(None,),
+    )
+    if wb.may(Op.SWEEP, view.created_by):
+        with top[1].popover("Rename", icon=":material/edit:"):
+            st.text_input(
+                "Name",
+                view.name,
+                key=f"compare_rename_{view.id}",
+                help=f"At most {D.SWEEP_NAME_MAX_CHARS} characters",
+            )
+            st.button("Save the name", key="compare_rename_save", on_click=_rename, args=(view.id,))
     problem = state.pop("compare_problem", None)
     if problem:
         st.error(problem, icon=":material/error:")  # a message of ours; names in it are quoted text
     if refusal := state.pop("compare_refused", None):
         spend.refused(refusal)
-    failed = sweeps.failed_cells(view)
+    failed = sweeps.failed_cells(view) if wb.may(Op.SPEND) else []
     if failed:
         spend.line(wb, session_key)
     if failed and st.button(

@@ -23,6 +23,7 @@ from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_ui import spend
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
+from flux_core.team import Op
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compose"})
@@ -30,6 +31,7 @@ if "workbench" not in st.session_state:  # reached without the router (see app.p
 wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
+may_spend = wb.may(Op.SPEND)  # a viewer looks at runs here; Generate and its kin are not drawn
 
 # --- form state ------------------------------------------------------------------------------
 # Every field of the draft is bound to the URL, so a reload brings all of it back, and kept for the
@@ -244,7 +246,15 @@ with top:
         placeholder="Describe the image. Ctrl+Enter generates.",
     )
     go = st.container(horizontal=True, vertical_alignment="bottom")
-    submitted = go.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
+    submitted = may_spend and go.button(
+        "Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter"
+    )
+    if not may_spend:
+        go.info(
+            f"You are signed in as a {wb.actor.role.label}: you can look at runs, compare them and vote. "
+            "Generating needs the member role; an admin can give it.",
+            icon=":material/visibility:",
+        )
     go.number_input(
         "Images",
         min_value=1,
@@ -367,33 +377,38 @@ with params_box:
             sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
             for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                 thumbs[i % 4].image(source, width=80)
-    with st.expander("Save as preset"):
-        st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
-        st.checkbox("Include the text typed above", key="compose_preset_prompt")
-        st.button(
-            "Save preset", key="compose_preset_save", icon=":material/bookmark_add:", on_click=_save_preset
-        )
-        said = state.pop("compose_preset_said", None)
-        if said and said[0] == "saved":
-            st.success(said[1])
-        elif said:
-            st.error("The preset was not saved. Fix these first:")
-            for problem in said[1]:
-                st.text(f"• {problem}")
-        chosen = state.get("compose_preset")
-        if chosen in preset_names:
+    if wb.may(Op.PRESET):
+        with st.expander("Save as preset"):
+            st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
+            st.checkbox("Include the text typed above", key="compose_preset_prompt")
             st.button(
-                f"Delete the preset {P.markdown_text(chosen)}",
-                key="compose_preset_delete",
-                icon=":material/delete:",
-                on_click=_delete_preset,
-                args=(chosen,),
+                "Save preset",
+                key="compose_preset_save",
+                icon=":material/bookmark_add:",
+                on_click=_save_preset,
             )
+            said = state.pop("compose_preset_said", None)
+            if said and said[0] == "saved":
+                st.success(said[1])
+            elif said:
+                st.error("The preset was not saved. Fix these first:")
+                for problem in said[1]:
+                    st.text(f"• {problem}")
+            chosen = state.get("compose_preset")
+            if chosen in preset_names:
+                st.button(
+                    f"Delete the preset {P.markdown_text(chosen)}",
+                    key="compose_preset_delete",
+                    icon=":material/delete:",
+                    on_click=_delete_preset,
+                    args=(chosen,),
+                )
     pricing = wb.pricing(session_key)
     cost = pricing.words(
         pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))
     )
-    spend.line(wb, session_key, cost)
+    if may_spend:
+        spend.line(wb, session_key, cost)
 
 state["compose_values"] = {  # what Compare offers as "from Compose", references included
     "prompt": state.get("prompt") or "",
@@ -527,7 +542,7 @@ with box:
             _draw_strip(batch, False)
 
     if row is not None and not P.is_active(row):
-        fix = P.fix(row)
+        fix = P.fix(row) if may_spend else None
         if fix is not None and fix.action == "tolerance":
             pick = st.container(horizontal=True, vertical_alignment="bottom")
             chosen_tolerance = pick.selectbox(
@@ -555,7 +570,7 @@ with box:
                 on_click=_again,
                 args=(row.id,),
             )
-        if row.status == store.SUBMIT_UNKNOWN:  # may be billed: sent again only when the user says so
+        if row.status == store.SUBMIT_UNKNOWN and may_spend:  # may be billed: sent again only when asked
             checked = st.checkbox(
                 "I checked Segmind's console: this request is not there",
                 key=f"compose_checked_{row.id}",
@@ -580,16 +595,17 @@ with box:
                 key="compose_download",
                 icon=":material/download:",
             )
-        actions.button(
-            "Vary seed",
-            key="compose_vary",
-            help="The same recipe with a new random seed",
-            icon=":material/casino:",
-            on_click=_again,
-            args=(row.id,),
-            kwargs={"vary_seed": True},
-        )
-        if actions.button(
+        if may_spend:
+            actions.button(
+                "Vary seed",
+                key="compose_vary",
+                help="The same recipe with a new random seed",
+                icon=":material/casino:",
+                on_click=_again,
+                args=(row.id,),
+                kwargs={"vary_seed": True},
+            )
+        if may_spend and actions.button(
             "Edit and re-run",
             key="compose_edit",
             help="Load this recipe into the form",
@@ -598,7 +614,8 @@ with box:
             state["compose_pending"] = P.form_values(row)
             st.rerun()
         favourite = bool(row.favourite)
-        if actions.button(
+        may_curate = wb.may(Op.CURATE, row.created_by)
+        if may_curate and actions.button(
             "Favourite",
             key="compose_favourite",
             type="primary" if favourite else "secondary",
@@ -607,7 +624,7 @@ with box:
         ):
             wb.curate(row.id, favourite=not favourite)
             st.rerun()
-        st.caption("Recipe")
+        st.caption(f"Recipe · made by {P.markdown_text(row.created_by or 'nobody recorded')}")
         st.json(P.recipe(row), expanded=1)
         with st.expander("Copy as code", icon=":material/code:"):
             st.caption(f"The exact request this run sent. The key is read from ${snippets.KEY_VARIABLE}.")
@@ -615,10 +632,14 @@ with box:
                 st.tabs([snippets.TITLES[x] for x in snippets.LANGUAGES]), snippets.LANGUAGES
             ):
                 tab.code(wb.snippet(row.id, language), language="bash" if language == "curl" else "python")
-        note = st.text_area("Note", value=row.notes, key=f"compose_note_{row.id}", height=68)
-        if st.button("Save note", key="compose_save_note"):
-            wb.curate(row.id, notes=note)
-            st.toast("Note saved")
+        if may_curate:
+            note = st.text_area("Note", value=row.notes, key=f"compose_note_{row.id}", height=68)
+            if st.button("Save note", key="compose_save_note"):
+                wb.curate(row.id, notes=note)
+                st.toast("Note saved")
+        elif row.notes:
+            st.caption("Note")
+            st.text(row.notes)
 
     def _draw_feed(run_ids: list[str], live: bool) -> None:
         """This session's runs, newest first: thumbnail, the start of the prompt, seed and status."""

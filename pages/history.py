@@ -16,10 +16,11 @@ from flux_ui import spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.ledger.history import Query
-from flux_core.errors import CallFailed, CapReached, UnknownRun, for_app
+from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
 from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
+from flux_core.team import Op
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "history"})
@@ -143,11 +144,12 @@ FILTER_KEYS = (
     "h_from",
     "h_to",
     "h_backend",
+    "h_by",
 )
 # The filters are drawn only when asked for (or when the URL sets one): the first visit stays light.
 show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
 seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
-tag, sweep_id, date_from, date_to, backends = None, "", None, None, []
+tag, sweep_id, date_from, date_to, backends, by = None, "", None, None, [], None
 if show_filters:
     f = st.columns(4)
     seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
@@ -182,6 +184,15 @@ if show_filters:
     date_from = h[0].date_input("From", value=None, key="h_from", bind="query-params")
     date_to = h[1].date_input("To", value=None, key="h_to", bind="query-params")
     backends = h[2].multiselect("Backend", ["emulator", "segmind"], key="h_backend", bind="query-params")
+    by = h[3].selectbox(
+        "Made by",
+        wb.people(),
+        index=None,
+        key="h_by",
+        bind="query-params",
+        placeholder="anyone",
+        help="The runs one person made",
+    )
 
 seed = None
 if seed_text.strip():
@@ -207,6 +218,7 @@ query = Query(
     date_from=date_from,
     date_to=date_to,
     backends=tuple(backends),
+    by=by,
     sort=sort or "newest",
     trash=trash,
 )
@@ -230,12 +242,17 @@ if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one clic
         icon=":material/arrow_downward:",
         on_click=lambda: state.__setitem__("h_compare_token", store.new_id()),
     )
-if trash and page.rows:
+if trash and page.rows and wb.may(Op.DELETE):  # one's own runs; an admin's, anyone's
     t1, t2, t3 = st.columns([1, 2, 2], vertical_alignment="center")
     if t1.button("Restore selected", key="h_restore", disabled=not chosen):
-        wb.restore(chosen)
-        set_selected([])
-        st.rerun()
+        try:
+            wb.restore(chosen)
+        except NotAllowed as exc:
+            st.error(exc.user_text())
+        else:
+            set_selected([])
+            st.rerun()
+if trash and page.rows and wb.may(Op.PURGE):  # admins only (who may purge may restore: t2, t3 exist)
     purge_confirmed = t2.checkbox(
         f"I want to delete the {len(chosen)} selected run(s) for good",
         key=f"h_confirm_purge_{token(chosen)}",
@@ -350,53 +367,64 @@ if current is not None:
         actions = st.container(horizontal=True)
         if actions.button("Open in Compose", key="h_compose", icon=":material/edit:"):
             to_compose(current)
-        if actions.button(
+        if wb.may(Op.SPEND) and actions.button(
             "Re-run identically", key="h_rerun", icon=":material/replay:", disabled=unknown and not checked
         ):
             to_compose(current, rerun="same", confirmed_unknown=bool(checked))
-        if actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
+        if wb.may(Op.SPEND) and actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")
+        st.caption(f"Made by {P.markdown_text(current.created_by or 'nobody recorded')}")
         st.json(P.recipe(current), expanded=1)
-        fav = st.toggle("Favourite", value=bool(current.favourite), key=f"h_fav_{current.id}")
-        stars = st.feedback(
-            "stars",
-            key=f"h_stars_{current.id}",
-            default=current.rating - 1 if current.rating else None,
-        )
-        tags = st.multiselect(
-            "Tags",
-            sorted(set(known_tags(str(wb.ledger.path))) | set(current.tags)),
-            default=list(current.tags),
-            accept_new_options=True,
-            key=f"h_tags_{current.id}",
-        )
-        note = st.text_area("Note", value=current.notes, key=f"h_note_{current.id}", height=80)
-        on_boards = [b.name for b in wb.boards_of(current.id)]
-        picked_boards = st.multiselect(
-            "Boards",
-            sorted({b.name for b in all_boards} | set(on_boards), key=str.casefold),
-            default=on_boards,
-            accept_new_options=True,
-            key=f"h_boards_{current.id}",
-            placeholder="put it on a board, or type a new one's name",
-        )
-        rating = current.rating if stars is None else stars + 1
-        if st.button("Save", key="h_save", type="primary"):
-            try:  # the boards first: a bad new name saves nothing
-                wb.set_boards(current.id, picked_boards)
-            except ParamsError as exc:
-                st.error("Nothing was saved.")
-                st.text("; ".join(exc.problems))
-            else:
-                wb.curate(current.id, favourite=fav, rating=rating, notes=note, tags=tags)
-                known_tags.clear()  # a new tag is offered at once, for every run
-                st.toast("Saved")
-                st.rerun()
+        activity = wb.activity(current.id)
+        if activity:
+            with st.expander(f"Activity ({len(activity)})", icon=":material/group:"):
+                for done_by in activity:  # names, notes and tags are text, never Markdown
+                    st.text(f"{done_by.at[:16].replace('T', ' ')} · {done_by.words()}")
+        may_curate = wb.may(Op.CURATE, current.created_by)
+        if may_curate:
+            fav = st.toggle("Favourite", value=bool(current.favourite), key=f"h_fav_{current.id}")
+            stars = st.feedback(
+                "stars",
+                key=f"h_stars_{current.id}",
+                default=current.rating - 1 if current.rating else None,
+            )
+            tags = st.multiselect(
+                "Tags",
+                sorted(set(known_tags(str(wb.ledger.path))) | set(current.tags)),
+                default=list(current.tags),
+                accept_new_options=True,
+                key=f"h_tags_{current.id}",
+            )
+            note = st.text_area("Note", value=current.notes, key=f"h_note_{current.id}", height=80)
+            on_boards = [b.name for b in wb.boards_of(current.id)]
+            picked_boards = st.multiselect(
+                "Boards",
+                sorted({b.name for b in all_boards} | set(on_boards), key=str.casefold),
+                default=on_boards,
+                accept_new_options=True,
+                key=f"h_boards_{current.id}",
+                placeholder="put it on a board, or type a new one's name",
+            )
+            rating = current.rating if stars is None else stars + 1
+            if st.button("Save", key="h_save", type="primary"):
+                try:  # the boards first: a bad new name saves nothing
+                    wb.set_boards(current.id, picked_boards)
+                except ParamsError as exc:
+                    st.error("Nothing was saved.")
+                    st.text("; ".join(exc.problems))
+                else:
+                    wb.curate(current.id, favourite=fav, rating=rating, notes=note, tags=tags)
+                    known_tags.clear()  # a new tag is offered at once, for every run
+                    st.toast("Saved")
+                    st.rerun()
         st.caption(f"Rating: {'★' * (current.rating or 0)}{'☆' * (5 - (current.rating or 0))}")
         if current.notes:
             st.caption("Note")
             st.text(current.notes)
-        if not current.deleted_at:
+        if current.tags and not may_curate:
+            st.caption("Tags")
+            st.text(", ".join(current.tags))
+        if not current.deleted_at and wb.may(Op.DELETE, current.created_by):
             confirm = st.checkbox("I want to delete this run", key=f"h_confirm_{current.id}")
             if st.button("Delete", key="h_delete", disabled=not confirm, icon=":material/delete:"):
                 wb.delete([current.id])
@@ -436,8 +464,8 @@ def bulk(action: str, chosen: list[str], board_id: str | None) -> None:
             done = f"{len(chosen)} run(s) on the board, which holds {put.runs}"
         else:  # off the board chosen above
             done = f"Took {wb.remove_from_board(board_id or '', chosen)} run(s) off the board"
-    except (ParamsError, UnknownRun) as exc:
-        state["h_bulk_problem"] = "; ".join(exc.problems) if isinstance(exc, ParamsError) else exc.message
+    except (ParamsError, UnknownRun, NotAllowed) as exc:
+        state["h_bulk_problem"] = "; ".join(exc.problems) if isinstance(exc, ParamsError) else exc.user_text()
         return
     state["h_bulk_done"] = done
 
@@ -517,7 +545,7 @@ if rows:
         icon=":material/folder_zip:",
     )
     bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
-    if not trash:  # asks first, as deleting one run does
+    if not trash and wb.may(Op.DELETE):  # asks first, as deleting one run does
         delete_confirmed = bar.checkbox(
             f"I want to delete the {len(rows)} selected run(s)", key=f"h_confirm_selected_{token(chosen)}"
         )
@@ -527,11 +555,15 @@ if rows:
             icon=":material/delete:",
             disabled=not delete_confirmed,
         ):
-            wb.delete(chosen)
-            state["h_undo"] = list(chosen)
-            set_selected([])
-            st.rerun()
-    if not trash:
+            try:
+                wb.delete(chosen)
+            except NotAllowed as exc:  # someone else's run among them: none is deleted
+                st.error(exc.user_text())
+            else:
+                state["h_undo"] = list(chosen)
+                set_selected([])
+                st.rerun()
+    if not trash and wb.may(Op.CURATE):
         organise(chosen, rows)
 if len(rows) >= 2:
     names = [f"#{i + 1}" for i in range(len(rows))]
@@ -560,29 +592,30 @@ if len(rows) >= 2:
         ab_view.draw("h_ab", rows[0].image_path or "", names[0], rows[1].image_path or "", names[1])
 
 # --- runs made elsewhere, recall from a file, and insights --------------------------------------
-with st.expander("Import runs made elsewhere (Segmind's request history)"):
-    st.caption(
-        "Brings this key's FLUX.2 [max] requests that the ledger does not hold (made in Segmind's "
-        "playground, by scripts, or by a teammate) into History, marked imported; their images are "
-        "downloaded while Segmind still has them (seven days). Importing again adds nothing twice."
-    )
-    i1, i2 = st.columns([1, 2])
-    days = i1.number_input(
-        "Days back", min_value=1, max_value=D.IMPORT_MAX_DAYS, value=D.IMPORT_DAYS, key="h_imp_days"
-    )
-    email = i2.text_input("A teammate's e-mail (optional, inside a Segmind team)", key="h_imp_email")
-    if st.button("Import", key="h_imp_go", icon=":material/download:"):
-        try:
-            report = wb.import_history(days=int(days), user_email=email or None, session_key=session_key)
-        except ParamsError as exc:
-            st.error("Nothing was imported: " + "; ".join(exc.problems))
-        except CallFailed as exc:
-            st.error("Segmind's request history could not be read; nothing was imported.")
-            st.text(for_app(exc.user_text()))
-        else:
-            st.success(report.words())
-            for request_id, why in report.skipped:
-                st.text(f"Skipped {request_id}: {why}")
+if wb.may(Op.IMPORT):  # admins: it reads every request of the key
+    with st.expander("Import runs made elsewhere (Segmind's request history)"):
+        st.caption(
+            "Brings this key's FLUX.2 [max] requests that the ledger does not hold (made in Segmind's "
+            "playground, by scripts, or by a teammate) into History, marked imported; their images are "
+            "downloaded while Segmind still has them (seven days). Importing again adds nothing twice."
+        )
+        i1, i2 = st.columns([1, 2])
+        days = i1.number_input(
+            "Days back", min_value=1, max_value=D.IMPORT_MAX_DAYS, value=D.IMPORT_DAYS, key="h_imp_days"
+        )
+        email = i2.text_input("A teammate's e-mail (optional, inside a Segmind team)", key="h_imp_email")
+        if st.button("Import", key="h_imp_go", icon=":material/download:"):
+            try:
+                report = wb.import_history(days=int(days), user_email=email or None, session_key=session_key)
+            except ParamsError as exc:
+                st.error("Nothing was imported: " + "; ".join(exc.problems))
+            except CallFailed as exc:
+                st.error("Segmind's request history could not be read; nothing was imported.")
+                st.text(for_app(exc.user_text()))
+            else:
+                st.success(report.words())
+                for request_id, why in report.skipped:
+                    st.text(f"Skipped {request_id}: {why}")
 
 with st.expander("Recall a recipe from an image file"):
     upload = st.file_uploader(
@@ -626,3 +659,17 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
         c5.bar_chart(daily, x="day", y="credits")
         spent = sum(d["spend_usd"] for d in data["daily"])
         st.caption(f"Real spend in the ledger: ${spent:.4g} over {len(data['daily'])} day(s).")
+    if data["people"]:
+        st.caption("By person: runs, images made and real spend (USD, from Segmind's record)")
+        st.dataframe(
+            pd.DataFrame(data["people"]).rename(
+                columns={
+                    "person": "Person",
+                    "runs": "Runs",
+                    "images": "Images",
+                    "spend_usd": "Real spend (USD)",
+                }
+            ),
+            hide_index=True,
+            width="content",
+        )
