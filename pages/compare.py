@@ -368,6 +368,8 @@ def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
             card.text("No picture yet")
         card.text(row.title)
         card.caption(f"{row.shape} ({row.cells} cells) · {row.created_at[:16].replace('T', ' ')}")
+        if row.created_by:
+            card.caption(f"by {P.markdown_text(row.created_by)}")
         card.button("Open", key=f"compare_open_{row.id}", on_click=_open_sweep, args=(row.id,))
 
 
