@@ -19,6 +19,7 @@ from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
 from flux_core import team
 from flux_core.team import Op
+from flux_ui import spend
 
 
 log = logs.logger("app")
@@ -113,6 +114,8 @@ def route() -> None:
         st.subheader("Flux Lab")
         if workbench.may(Op.USE_KEY):
             key_status(workbench)
+        if workbench.may(Op.CAPS):
+            spend.panel(workbench)
         else:  # a viewer never sees or uses the team's key
             st.caption(
                 "You can look at runs and sweeps, compare them and vote; generating needs the member role."

@@ -2,7 +2,9 @@
 
 Three caps, each unset unless its variable is (flux_core/settings.CapSettings): a person's UTC day
 (FLUX_LAB_CAP_PERSON_DAY_USD), the team's UTC day (FLUX_LAB_CAP_TEAM_DAY_USD) and the team's
-calendar month in UTC (FLUX_LAB_CAP_TEAM_MONTH_USD). The team is everyone whose runs went to the
+calendar month in UTC (FLUX_LAB_CAP_TEAM_MONTH_USD). An admin may set any of them in Flux Lab
+instead (the sidebar's Spend caps, `flux-lab spend --set-...`): what is set there, kept in the
+ledger's `caps` table (migration 0013) with who set it, wins over the variable until it is reset. The team is everyone whose runs went to the
 same server (one base URL); a person is a run's `created_by`.
 
 Spend so far is read from the ledger: a run's real cost (`cost_usd`, from Segmind's record) where it
@@ -30,9 +32,17 @@ from sqlite_utils import Database
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.errors import CapReached
-from flux_core.ledger.store import Admit, Ledger
+from flux_core.ledger import actions
+from flux_core.ledger.store import Admit, Ledger, now_iso as store_now
 from flux_core.pricing import Pricing
 from flux_core.settings import CapSettings
+
+# each cap: its field of CapSettings, its name in messages, its variable, its CLI flag
+CAPS = (
+    ("person_day", "your daily cap", D.CAP_PERSON_DAY_ENV, "--set-person-day"),
+    ("team_day", "the team's daily cap", D.CAP_TEAM_DAY_ENV, "--set-team-day"),
+    ("team_month", "the team's monthly cap", D.CAP_TEAM_MONTH_ENV, "--set-team-month"),
+)
 
 # the statuses whose runs count toward spend, from the lifecycle table
 COUNTED = tuple(s.name for s in lifecycle.STATES.values() if s.billed != "no" or not s.terminal)
@@ -55,6 +65,19 @@ class Cap:
     env: str  # the variable that sets it
     limit: float
     spent: float
+    flag: str = ""  # the CLI's option that sets it
+    set_by: str | None = None  # who set it in Flux Lab; None: the variable
+
+    @property
+    def source(self) -> str:
+        return f"set in Flux Lab by {self.set_by}" if self.set_by else f"set by {self.env}"
+
+    def who_raises(self) -> str:
+        """What to tell a person the cap stopped: who can raise it, and how."""
+        where = f"the sidebar's Spend caps, or `flux-lab spend {self.flag} USD`"
+        if self.set_by:
+            return f"An admin can raise it in Flux Lab: {where}."
+        return f"An admin can raise it: set {self.env}, or in Flux Lab: {where}."
 
     @property
     def left(self) -> float:
@@ -68,16 +91,16 @@ class Standing:
     settings: CapSettings
     spend: Spend
     person: str
+    set_by: tuple[tuple[str, str], ...] = ()  # (field, who) of the caps set in Flux Lab
 
     @property
     def caps(self) -> list[Cap]:
-        s, spend = self.settings, self.spend
-        found = [
-            ("your daily cap", D.CAP_PERSON_DAY_ENV, s.person_day, spend.person_day),
-            ("the team's daily cap", D.CAP_TEAM_DAY_ENV, s.team_day, spend.team_day),
-            ("the team's monthly cap", D.CAP_TEAM_MONTH_ENV, s.team_month, spend.team_month),
+        who = dict(self.set_by)
+        return [
+            Cap(name, env, limit, getattr(self.spend, field), flag, who.get(field))
+            for field, name, env, flag in CAPS
+            if (limit := getattr(self.settings, field)) is not None
         ]
-        return [Cap(name, env, limit, spent) for name, env, limit, spent in found if limit is not None]
 
     def line(self) -> str | None:
         """ "Spend today: $X of $Y (team) · you: $A of $B · this month: $M of $N", the caps that are
@@ -104,7 +127,14 @@ class Standing:
                 "team_month": self.spend.team_month,
             },
             "caps": [
-                {"cap": c.name, "variable": c.env, "limit": c.limit, "spent": c.spent, "left": c.left}
+                {
+                    "cap": c.name,
+                    "variable": c.env,
+                    "limit": c.limit,
+                    "spent": c.spent,
+                    "left": c.left,
+                    "set_by": c.set_by,
+                }
                 for c in self.caps
             ],
         }
@@ -139,13 +169,56 @@ def spent(db: Database, *, base_url: str, person: str, pricing: Pricing, at: dat
     return Spend(team_day=round(row[0], 6), person_day=round(row[1], 6), team_month=round(row[2], 6))
 
 
+def limits(db: Database) -> tuple[CapSettings, tuple[tuple[str, str], ...]]:
+    """The caps in force: the environment's, each replaced by what an admin set in Flux Lab; and
+    (field, who) of those set in Flux Lab."""
+    env = CapSettings.resolve()
+    values = {field: getattr(env, field) for field, *_ in CAPS}
+    who = []
+    for name, amount, by in db.execute("SELECT name, usd, set_by FROM caps ORDER BY name"):
+        values[name] = amount
+        who.append((name, by))
+    return CapSettings(**values), tuple(who)
+
+
+def any_set(ledger: Ledger) -> bool:
+    """Whether any cap is in force (a small read: pages ask on every rerun)."""
+    if CapSettings.resolve() != CapSettings():
+        return True
+    with ledger.db() as db:
+        return db.execute("SELECT 1 FROM caps WHERE usd IS NOT NULL LIMIT 1").fetchone() is not None
+
+
+RESET = "reset"  # set_limits: back to the environment's value
+
+
+def set_limits(ledger: Ledger, actor: str, changes: dict[str, float | None | str]) -> None:
+    """Set caps in Flux Lab, in one transaction recorded under `actor`: a number of USD, None for no
+    cap, RESET for the environment's value. The caller checked the values (service.set_caps)."""
+    at = store_now()
+    with ledger.write() as db:
+        for field, value in changes.items():
+            if value == RESET:
+                db.execute("DELETE FROM caps WHERE name = ?", [field])
+                words = "back to the server's setting"
+            else:
+                db.execute(
+                    "INSERT INTO caps (name, usd, set_at, set_by) VALUES (?, ?, ?, ?) ON CONFLICT(name) "
+                    "DO UPDATE SET usd = excluded.usd, set_at = excluded.set_at, set_by = excluded.set_by",
+                    [field, value, at, actor],
+                )
+                words = "no cap" if value is None else usd(float(value))
+            name = next(n for f, n, *_ in CAPS if f == field).replace("your daily", "the daily per person")
+            actions.record(db, actor, actions.CAPS, detail=f"{name}: {words}", at=at)
+
+
 def standing(
     ledger: Ledger, *, base_url: str, person: str, pricing: Pricing, at: datetime | None = None
 ) -> Standing:
-    settings = CapSettings.resolve()
     with ledger.db() as db:
+        settings, who = limits(db)
         spend = spent(db, base_url=base_url, person=person, pricing=pricing, at=at)
-    return Standing(settings, spend, person)
+    return Standing(settings, spend, person, who)
 
 
 def check(standing: Standing, new_cost: float, runs: int = 1) -> None:
@@ -158,7 +231,7 @@ def check(standing: Standing, new_cost: float, runs: int = 1) -> None:
             raise CapReached(
                 f"{what} (about {usd(new_cost)}) would go past {cap.name} of {usd(cap.limit)}: "
                 f"{usd(cap.spent)} spent {period}, {usd(cap.left)} left. Nothing was sent",
-                hint=f"{D.CAP_WHO_RAISES.capitalize()} can raise it: set {cap.env}.",
+                hint=cap.who_raises(),
                 cap=cap,
             )
 
@@ -172,16 +245,16 @@ def _references(row: dict[str, Any]) -> int:
     return len(json.loads(row.get("image_urls_json") or "[]"))
 
 
-def admit(*, base_url: str, person: str, pricing: Pricing) -> Admit | None:
-    """The check Ledger.create_runs / create_sweep make inside their write transaction, or None
-    when no cap is set."""
-    settings = CapSettings.resolve()
-    if settings == CapSettings():
-        return None
+def admit(*, base_url: str, person: str, pricing: Pricing) -> Admit:
+    """The check Ledger.create_runs / create_sweep make inside their write transaction: the caps in
+    force then (none: nothing to check), against what is spent then."""
 
     def check_rows(db: Database, rows: list[dict[str, Any]]) -> None:
         if rows:
+            settings, who = limits(db)  # read in the same transaction as the insert
+            if settings == CapSettings():
+                return
             spend = spent(db, base_url=base_url, person=person, pricing=pricing)
-            check(Standing(settings, spend, person), cost_of(pricing, rows), len(rows))
+            check(Standing(settings, spend, person, who), cost_of(pricing, rows), len(rows))
 
     return check_rows

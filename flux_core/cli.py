@@ -199,6 +199,13 @@ def build_parser() -> _Parser:
     )
     spend.add_argument("--json", action="store_true")
     spend.add_argument("--emulator", action="store_true", help="an in-process emulator's server (no key)")
+    for _, name, env, flag in caps.CAPS:
+        spend.add_argument(
+            flag,
+            metavar="USD",
+            help=f"set {name.replace('your', 'the per-person')} in Flux Lab: an amount, 'none' (no cap) or "
+            f"'server' (back to {env}); an admin's, as every front end's",
+        )
 
     resume = sub.add_parser("resume", help="finish runs left unfinished by a stopped process")
     resume.add_argument("--json", action="store_true")
@@ -623,9 +630,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cap_value(text: str) -> float | str | None:
+    word = text.strip().lower()
+    if word == "none":
+        return None
+    if word == "server":
+        return caps.RESET
+    try:
+        return float(word.removeprefix("$"))
+    except ValueError:
+        raise ParamsError([f"a cap is an amount of US dollars, 'none' or 'server' (got {text!r})"]) from None
+
+
 def cmd_spend(args: argparse.Namespace) -> int:
+    changes = {
+        field: _cap_value(value)
+        for field, _, _, flag in caps.CAPS
+        if (value := getattr(args, flag.removeprefix("--").replace("-", "_"))) is not None
+    }
     with workbench(args) as wb:
-        standing = wb.spend()
+        standing = wb.set_caps(**changes) if changes else wb.spend()
     if args.json:
         print(json.dumps(standing.as_json(), indent=2))
         return EXIT_OK
@@ -635,7 +659,7 @@ def cmd_spend(args: argparse.Namespace) -> int:
         f"this month: {caps.usd(spent.team_month)} (team)"
     )
     for cap in standing.caps:
-        print(f"{cap.name.capitalize()}: {caps.usd(cap.limit)}, {caps.usd(cap.left)} left (set by {cap.env})")
+        print(f"{cap.name.capitalize()}: {caps.usd(cap.limit)}, {caps.usd(cap.left)} left ({cap.source})")
     if not standing.caps:
         print(f"No spend cap is set ({D.CAP_PERSON_DAY_ENV}, {D.CAP_TEAM_DAY_ENV}, {D.CAP_TEAM_MONTH_ENV}).")
     return EXIT_OK

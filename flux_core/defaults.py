@@ -243,4 +243,3 @@ PRICE_PER_REFERENCE_ENV = "FLUX_LAB_PRICE_PER_REFERENCE_USD"
 CAP_PERSON_DAY_ENV = "FLUX_LAB_CAP_PERSON_DAY_USD"  # what one person may spend a UTC day; unset: no cap
 CAP_TEAM_DAY_ENV = "FLUX_LAB_CAP_TEAM_DAY_USD"  # what everyone together may spend a UTC day
 CAP_TEAM_MONTH_ENV = "FLUX_LAB_CAP_TEAM_MONTH_USD"  # ... a calendar month (UTC)
-CAP_WHO_RAISES = "an admin"  # who may raise a cap (until roles exist: whoever sets the server's env)

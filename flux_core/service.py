@@ -62,7 +62,7 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
-from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint
+from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.ledger.sweeps import SweepPlan
 
 
@@ -307,14 +307,42 @@ class Workbench:
     def spend_line(self, *, session_key: str | None = None) -> str | None:
         """What a page that can spend shows of the caps (Standing.line); None when no cap is set,
         and then the ledger is not read: pages draw this on every rerun."""
-        if CapSettings.resolve() == CapSettings():
+        if not caps.any_set(self.ledger):
             return None
         return self.spend(session_key=session_key).line()
+
+    def set_caps(self, **changes: Any) -> caps.Standing:
+        """Set spend caps in Flux Lab (admins only): person_day, team_day and team_month, each a number
+        of USD (0 or more), None for no cap, or caps.RESET for the server's environment value. Every
+        value is checked first (a ParamsError naming the cap); then all change in one transaction,
+        recorded under the admin. Returns the standing after."""
+        self._may(Op.CAPS)
+        fields = {field: flag for field, _, _, flag in caps.CAPS}
+        problems, checked = [], {}
+        for field, value in changes.items():
+            if field not in fields:
+                problems.append(f"{field}: not a cap (the caps are {', '.join(fields)})")
+            elif value is None or value == caps.RESET:
+                checked[field] = value
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value < float("inf")
+            ):
+                problems.append(f"{field}: an amount of US dollars, 0 or more (got {value!r})")
+            else:
+                checked[field] = round(float(value), 2)
+        if not changes:
+            problems.append("nothing to change: give a cap and its amount")
+        if problems:
+            raise ParamsError(problems)
+        caps.set_limits(self.ledger, self.actor.id, checked)
+        return self.spend()
 
     def _admit(self, session_key: str | None) -> store.Admit | None:
         """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
         and then no price is looked up)."""
-        if CapSettings.resolve() == CapSettings():
+        if not caps.any_set(self.ledger):
             return None
         return caps.admit(
             base_url=self.backend(session_key).connection.base_url,
@@ -325,7 +353,7 @@ class Workbench:
     def _check_caps(self, batch: list[FluxParams], references: int, session_key: str | None) -> None:
         """The caps checked early, before reference images are uploaded (`references` more each).
         The check that holds is the one in the write transaction (`_admit`)."""
-        if CapSettings.resolve() == CapSettings() or not batch:
+        if not batch or not caps.any_set(self.ledger):
             return
         price = self.pricing(session_key)
         cost = sum(price.usd(p.width, p.height, len(p.image_urls) + references) for p in batch)

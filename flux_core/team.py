@@ -31,7 +31,7 @@ from flux_core.settings import local_user
 class Role(enum.IntEnum):
     VIEWER = 1  # sees runs, sweeps, images and votes; votes; spends nothing, never uses the team key
     MEMBER = 2  # generates and sweeps on the team key or their own; curates and deletes their own runs
-    ADMIN = 3  # everything: other people's runs, purging the trash, every board and sweep
+    ADMIN = 3  # everything: the spend caps, other people's runs, purging the trash, every board and sweep
 
     @property
     def label(self) -> str:
@@ -52,6 +52,7 @@ class Op(enum.Enum):
     SWEEP = "rename this sweep"
     PRESET = "save or delete presets"
     IMPORT = "import runs from Segmind's request history"
+    CAPS = "set the spend caps"
 
 
 # the least role each operation needs; "own" operations need MEMBER on one's own things, ADMIN else
@@ -67,6 +68,7 @@ _LEAST: dict[Op, Role] = {
     Op.SWEEP: Role.MEMBER,
     Op.PRESET: Role.MEMBER,
     Op.IMPORT: Role.ADMIN,
+    Op.CAPS: Role.ADMIN,
 }
 OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP, Op.BOARD})  # on someone else's: admins only
 

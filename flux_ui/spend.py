@@ -6,8 +6,10 @@ import string
 
 import streamlit as st
 
+from flux_core import caps
 from flux_core import presentation as P
 from flux_core.errors import CapReached
+from flux_core.params import ParamsError
 from flux_core.service import Workbench
 
 
@@ -31,6 +33,53 @@ def refused(exc: CapReached | ValueError) -> None:
         st.error(_ours(exc.user_text()), icon=":material/block:")
     else:  # it quotes the variable's value as set
         st.error(P.markdown_text(f"{exc}. Nothing was sent."), icon=":material/block:")
+
+
+def _label(name: str) -> str:
+    return name.replace("your daily cap", "daily cap per person").capitalize() + " (USD)"
+
+
+def _save(wb: Workbench, reset: bool) -> None:
+    state = st.session_state
+    changes = {f: caps.RESET if reset else state.get(f"caps_{f}") for f, *_ in caps.CAPS}
+    try:
+        wb.set_caps(**changes)
+    except (ParamsError, ValueError) as exc:
+        state["caps_said"] = ("error", "; ".join(exc.problems) if isinstance(exc, ParamsError) else str(exc))
+        return
+    for field, *_ in caps.CAPS:  # the fields show what is in force now
+        state.pop(f"caps_{field}", None)
+    state["caps_said"] = ("saved", "Caps back to the server's settings." if reset else "Caps saved.")
+
+
+def panel(wb: Workbench) -> None:
+    """An admin's spend caps: each cap in force (empty: no cap) and where it comes from; saving sets
+    them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables."""
+    try:
+        standing = wb.spend()
+    except ValueError as exc:  # a cap variable that is not an amount
+        st.error(P.markdown_text(str(exc)), icon=":material/error:")
+        return
+    who = dict(standing.set_by)
+    with st.expander("Spend caps", icon=":material/savings:"):
+        for field, name, env, _ in caps.CAPS:
+            st.number_input(
+                _label(name),
+                min_value=0.0,
+                value=getattr(standing.settings, field),
+                step=1.0,
+                format="%.2f",
+                key=f"caps_{field}",
+                placeholder="no cap",
+                help=f"Empty: no cap. Set in Flux Lab, it wins over {env} on the server.",
+            )
+            st.caption(P.markdown_text(f"set in Flux Lab by {who[field]}" if field in who else f"from {env}"))
+        st.button("Save caps", key="caps_save", on_click=_save, args=(wb, False), type="primary")
+        if who:
+            st.button("Back to the server's settings", key="caps_reset", on_click=_save, args=(wb, True))
+        said = st.session_state.pop("caps_said", None)
+        if said:
+            (st.success if said[0] == "saved" else st.error)(P.markdown_text(said[1]))
 
 
 def _ours(text: str) -> str:

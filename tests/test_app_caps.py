@@ -4,6 +4,7 @@ refusal shown as the cap's message with nothing sent."""
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from flux_core import defaults as D
 from tests.test_app import generate, start
@@ -65,3 +66,35 @@ def test_compare_shows_the_spend_line_and_refuses_a_sweep_past_the_cap(monkeypat
     assert "Nothing was sent" in errors and "set FLUX_LAB_CAP_PERSON_DAY_USD" in errors
     bench = at.session_state["workbench"]
     assert bench.recent() == [] and bench.recent_sweeps() == []
+
+
+def _caps_panel() -> None:
+    import streamlit as st
+
+    from flux_ui import spend
+
+    spend.panel(st.session_state["workbench"])
+
+
+def test_an_admin_sets_the_caps_in_the_sidebar_and_the_next_run_meets_them(monkeypatch):
+    monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "50")
+    at = start()  # no sign-in: the local user, an admin, has the panel in the sidebar
+    assert at.sidebar.number_input(key="caps_team_day").value == 50.0
+    assert "from FLUX_LAB_CAP_TEAM_DAY_USD" in shown(at.sidebar, "caption")
+    bench = at.session_state["workbench"]
+    # (AppTest in Streamlit 1.67 drops the sidebar of reruns under st.navigation: the panel is
+    # driven on its own, with the router's workbench)
+    panel = AppTest.from_function(_caps_panel, default_timeout=30)
+    panel.session_state["workbench"] = bench
+    panel.run()
+    panel.number_input(key="caps_team_day").set_value(0.05)
+    panel.button(key="caps_save").click().run()
+    assert "Caps saved." in shown(panel, "success")
+    assert f"set in Flux Lab by {bench.actor.id}" in shown(panel, "caption")
+    at = start()
+    assert "Spend today: $0.00 of $0.05 (team)" in shown(at, "caption")
+    at = generate(at, "a red cube")  # $0.07 against the $0.05 just set
+    assert "An admin can raise it in Flux Lab: the sidebar's Spend caps" in shown(at, "error")
+    assert bench.emulator.stats.submit_requests == 0 and bench.recent() == []
+    panel.button(key="caps_reset").click().run()
+    assert panel.number_input(key="caps_team_day").value == 50.0  # the server's setting again

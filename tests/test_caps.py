@@ -14,10 +14,10 @@ from flux_core import caps
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.cli import main
-from flux_core.errors import CapReached
+from flux_core.errors import CapReached, NotAllowed
 from flux_core.ledger import sweeps
 from flux_core.ledger.store import Ledger
-from flux_core.params import FluxParams
+from flux_core.params import FluxParams, ParamsError
 from flux_core.pricing import Pricing, learn
 from flux_core.service import Workbench
 from flux_core.team import Actor, Role
@@ -121,7 +121,7 @@ def test_the_refusal_names_the_cap_what_is_spent_and_left_and_who_can_raise_it()
     assert "the team's daily cap of $5.00" in text
     assert "$4.50 spent today, $0.50 left" in text
     assert "Nothing was sent" in text
-    assert "An admin can raise it: set FLUX_LAB_CAP_TEAM_DAY_USD." in text
+    assert "An admin can raise it: set FLUX_LAB_CAP_TEAM_DAY_USD, or in Flux Lab" in text
 
 
 def test_the_first_cap_crossed_is_named_and_a_batch_says_how_many():
@@ -193,7 +193,9 @@ def create(ledger: Ledger, batch, admit):
 
 
 def test_no_cap_no_check(ledger):
-    assert caps.admit(base_url=BASE, person="p", pricing=ONE_MP) is None
+    assert not caps.any_set(ledger)
+    admit = caps.admit(base_url=BASE, person="p", pricing=ONE_MP)
+    assert len(create(ledger, [params(2048, 2048)] * 3, admit)) == 3  # no cap in force: nothing refused
 
 
 def test_a_batch_is_admitted_whole_or_not_at_all(ledger, monkeypatch):
@@ -348,7 +350,7 @@ def test_a_refused_generate_and_sweep_exit_2_with_one_line_and_send_nothing(caps
     code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--count", "2")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "These 2 runs (about $2.00) would go past the team's daily cap of $1.50" in err
-    assert "An admin can raise it: set FLUX_LAB_CAP_TEAM_DAY_USD." in err
+    assert "An admin can raise it: set FLUX_LAB_CAP_TEAM_DAY_USD, or in Flux Lab" in err
     code, out, err = cli(capsys, "sweep", "--prompt", "a red cube", "--seeds", "1,2")
     assert code == 2 and "These 2 runs" in err and len(err.strip().splitlines()) == 1
     assert at_server.stats.submit_requests == 0
@@ -380,3 +382,43 @@ def test_spend_with_no_cap_says_so_and_a_bad_cap_names_its_variable(capsys, monk
     code, out, err = cli(capsys, "generate", "--prompt", "a red cube")
     assert code == 2 and "FLUX_LAB_CAP_TEAM_DAY_USD must be an amount of US dollars" in err
     assert at_server.stats.submit_requests == 0
+
+
+# --- caps an admin sets in Flux Lab (the sidebar, `flux-lab spend --set-...`) ----------------------
+def test_an_admin_sets_a_cap_in_flux_lab_and_it_wins_over_the_server_setting(bench, monkeypatch):
+    monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "100")
+    kim = bench.acting(Actor("kim@example.com", Role.MEMBER, signed_in=True))
+    with pytest.raises(NotAllowed, match="kim@example.com is a member and may not set the spend caps"):
+        kim.set_caps(team_day=1000)
+    with pytest.raises(ParamsError, match="team_day: an amount of US dollars") as bad:
+        bench.set_caps(team_day=-1, person_day=2)
+    assert "team_day" in str(bad.value) and bench.spend().settings.team_day == 100.0  # nothing changed
+    standing = bench.set_caps(team_day=0.5, team_month=None)
+    assert standing.settings.team_day == 0.5 and standing.settings.team_month is None
+    (cap,) = standing.caps
+    assert cap.set_by == bench.actor.id and cap.source == f"set in Flux Lab by {bench.actor.id}"
+    with pytest.raises(CapReached) as refused_run:
+        kim.submit(params())  # $1 against the $0.50 set in Flux Lab
+    assert "An admin can raise it in Flux Lab: the sidebar's Spend caps" in refused_run.value.user_text()
+    assert bench.server.stats.submit_requests == 0
+    standing = bench.set_caps(team_day=caps.RESET)
+    assert standing.settings.team_day == 100.0  # the server's setting again
+    assert standing.set_by == (("team_month", bench.actor.id),)  # "no cap" stays set in Flux Lab
+    with bench.ledger.db() as db:
+        said = [r[0] for r in db.execute("SELECT detail FROM actions WHERE action = 'caps' ORDER BY id")]
+    assert said == [
+        "the team's daily cap: $0.50",
+        "the team's monthly cap: no cap",
+        "the team's daily cap: back to the server's setting",
+    ]
+
+
+def test_the_cli_sets_and_resets_caps_in_flux_lab(capsys, monkeypatch, at_server):
+    code, out, _ = cli(capsys, "spend", "--set-team-day", "1.5", "--set-person-day", "none")
+    assert code == 0 and f"The team's daily cap: $1.50, $1.50 left (set in Flux Lab by {local_user()})" in out
+    code, out, err = cli(capsys, "generate", "--prompt", "a red cube", "--count", "2")
+    assert code == 2 and "An admin can raise it in Flux Lab" in err and at_server.stats.submit_requests == 0
+    code, out, err = cli(capsys, "spend", "--set-team-day", "lots")
+    assert code == 2 and "'lots'" in err and "none" in err
+    code, out, _ = cli(capsys, "spend", "--set-team-day", "server", "--json")
+    assert code == 0 and json.loads(out)["caps"] == []

@@ -84,6 +84,7 @@ def test_schema_of_a_blank_database(data_dir):
             "board_runs",
             "presets",
             "actions",
+            "caps",
             "runs_fts",
             "_sqlite_migrations",
         } <= tables
@@ -111,6 +112,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0010_presets",
             "0011_run_owner",
             "0012_attribution",
+            "0013_caps",
         ]
         assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner", "created_by"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
@@ -152,7 +154,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 12
+        assert db["_sqlite_migrations"].count == 13
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

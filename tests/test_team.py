@@ -179,6 +179,7 @@ OPERATIONS = [
     ("save a preset", Role.MEMBER, lambda w, i, own: w.save_preset("Square", width=1024, height=1024)),
     ("delete a preset", Role.MEMBER, lambda w, i, own: w.delete_preset("Square")),
     ("import Segmind's history", Role.ADMIN, lambda w, i, own: w.import_history(days=1)),
+    ("set the spend caps", Role.ADMIN, lambda w, i, own: w.set_caps(team_day=100)),
     ("look up credits", Role.MEMBER, lambda w, i, own: w.credits()),
     ("check the key", Role.MEMBER, lambda w, i, own: w.key_check()),
     ("settle real costs", Role.MEMBER, lambda w, i, own: w.settle_costs()),

@@ -19,6 +19,7 @@ from flux_core.ledger.store import Ledger
 FAVOURITE, RATING, NOTES, TAGS = "favourite", "rating", "notes", "tags"
 DELETE, RESTORE, PURGE, VOTE, RENAME = "delete", "restore", "purge", "vote", "rename"
 ON_BOARD, OFF_BOARD, NEW_BOARD, GONE_BOARD = "on board", "off board", "new board", "board deleted"
+CAPS = "caps"  # an admin set a spend cap in Flux Lab
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Action:
             OFF_BOARD: f"took it off the board {self.detail}",
             NEW_BOARD: f"made the board {self.detail}",
             GONE_BOARD: f"deleted the board {self.detail}",
+            CAPS: f"set {self.detail}",
             DELETE: "deleted it",
             RESTORE: "restored it",
             PURGE: "purged it",

@@ -341,6 +341,22 @@ def _m0012(db: Database) -> None:
     )
 
 
+@migrations(name="0013_caps")
+def _m0013(db: Database) -> None:
+    # the spend caps an admin set in Flux Lab (the sidebar, `flux-lab spend --set-...`): they win over
+    # the environment's FLUX_LAB_CAP_* for as long as they are set; usd NULL is "no cap"
+    db.executescript(
+        """
+        CREATE TABLE caps (
+            name TEXT PRIMARY KEY CHECK (name IN ('person_day', 'team_day', 'team_month')),
+            usd REAL CHECK (usd IS NULL OR usd >= 0),
+            set_at TEXT NOT NULL,
+            set_by TEXT NOT NULL
+        );
+        """
+    )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 
