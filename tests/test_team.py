@@ -4,6 +4,10 @@ nothing and sends nothing), and every action recorded under the person who did i
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import pytest
 
 from flux_core import defaults as D
@@ -226,6 +230,9 @@ def test_every_action_is_recorded_under_who_did_it(lab):
     ana = wb.acting(Actor("ana@example.com", Role.ADMIN, "Ana", signed_in=True))
     assert wb.run(ids["run"]).created_by == ANN.id and wb.sweep(ids["sweep"]).created_by == ANN.id
     assert wb.board(ids["board"]).created_by == ANN.id
+    with zipfile.ZipFile(io.BytesIO(wb.export_zip([ids["run"]]))) as exported:
+        (entry,) = json.loads(exported.read("manifest.json"))["runs"]
+        assert entry["created_by"] == ANN.id and "ann@example.com" in exported.read("runs.csv").decode()
     ana.curate(ids["run"], favourite=True, rating=4, notes="keep", tags=["final"])
     ana.curate(ids["run"], rating=4)  # unchanged: nothing more is recorded
     ana.set_boards(ids["run"], [])

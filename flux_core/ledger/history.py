@@ -381,6 +381,7 @@ def export_zip(rows: list[Run], data_dir: Path, boards: dict[str, list[str]] | N
         "inference_time",
         "cost",
         "created_at",
+        "created_by",
         "file",
         "rating",
         "favourite",

@@ -47,6 +47,7 @@ PUBLIC_FIELDS = (
     "origin",
     "settlement",
     "created_at",
+    "created_by",
     "finished_at",
     "favourite",
     "rating",
@@ -78,7 +79,7 @@ class Run(BaseModel):
     output_format: str
     request: dict[str, Any]  # the exact body that is (or was) sent
     request_hash: str
-    created_by: str = ""  # who asked for it: "local:<user>" until sign-in (flux_core/settings.local_user)
+    created_by: str = ""  # who asked for it: the signed-in address, else "local:<user>"
     key_id: str | None = None  # a one-way fingerprint of the key that submitted it, never the key
     # Segmind's job
     request_id: str | None = None
