@@ -82,16 +82,3 @@ def of_run(ledger: Ledger, run_id: str) -> list[Action]:
                 [run_id],
             )
         ]
-
-
-def by(ledger: Ledger, actor: str, limit: int = 100) -> list[Action]:
-    """A person's latest actions, newest first."""
-    with ledger.db() as db:
-        return [
-            Action(*row)
-            for row in db.execute(
-                "SELECT at, actor, action, run_id, sweep_id, board_id, detail FROM actions "
-                "WHERE actor = ? ORDER BY id DESC LIMIT ?",
-                [actor, limit],
-            )
-        ]
