@@ -39,9 +39,9 @@ class Role(enum.IntEnum):
 
 
 class Op(enum.Enum):
-    """What a person can do, each with the words a refusal uses ("... may not <words>")."""
+    """What a person can do beyond looking (everyone let in sees runs, sweeps, images and votes),
+    each with the words a refusal uses ("... may not <words>")."""
 
-    SEE = "see runs, sweeps and images"
     VOTE = "vote on a sweep's pairs"
     SPEND = "generate, sweep or run again (that spends the key's credits)"
     USE_KEY = "use the team's Segmind key"
@@ -57,7 +57,6 @@ class Op(enum.Enum):
 
 # the least role each operation needs; "own" operations need MEMBER on one's own things, ADMIN else
 _LEAST: dict[Op, Role] = {
-    Op.SEE: Role.VIEWER,
     Op.VOTE: Role.VIEWER,
     Op.SPEND: Role.MEMBER,
     Op.USE_KEY: Role.MEMBER,
