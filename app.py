@@ -17,6 +17,7 @@ from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
+from flux_ui import signin
 
 
 log = logs.logger("app")
@@ -36,23 +37,17 @@ def configured_key() -> str | None:
     return str(value).strip() or None if value else None
 
 
-def sign_in_configured() -> bool:
-    """Whether sign-in is set up: an [auth] section in .streamlit/secrets.toml (st.login)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
-
-
 def exposure() -> str:
     """Who can reach this server (settings.exposure): a ValueError when it must not serve."""
-    return settings.exposure(st.get_option("server.address"), sign_in_configured())
+    return settings.exposure(st.get_option("server.address"), signin.configured())
 
 
 def route() -> None:
     st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
     try:
         reach = exposure()  # the server refuses to start first (see lifespan); this is a second lock
+        # who is at the browser: a visitor not let in sees the sign-in page or why, and nothing else
+        actor = signin.gate()
         logs.configure(settings.data_dir())
         workbench = Workbench.shared(api_key=configured_key())
     except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
@@ -67,9 +62,11 @@ def route() -> None:
         st.text(exc.user_text())
         st.stop()
     st.session_state["workbench"] = workbench  # runs nobody drives: the workbench's own scan picks them up
+    st.session_state["actor"] = actor
 
     with st.sidebar:
         st.subheader("Flux Lab")
+        signin.sidebar(actor)
         session_key = st.text_input(
             "Segmind API key (this session only)",
             type="password",
@@ -166,6 +163,7 @@ else:
     async def lifespan(server: object):
         try:
             exposure()
+            signin.team()  # a [team] allowlist that cannot be read: no server either
         except ValueError as exc:  # beyond this computer without sign-in or the opt-in: no server
             log.error("%s", exc)
             print(f"Flux Lab: {exc}", file=sys.stderr, flush=True)
