@@ -140,8 +140,8 @@ def route() -> None:
 if __name__ == "__main__":
     route()
 else:
-    # Streamlit's own server, with its frontend bundle sent compressed and the thumbnails served as
-    # files a browser keeps (see flux_ui/serving.py).
+    # Streamlit's own server, with its frontend bundle sent compressed, the thumbnails served as
+    # files a browser keeps and, with sign-in, pictures for a person let in only (see flux_ui/serving.py).
     import asyncio
     import contextlib
     import sys
@@ -175,6 +175,6 @@ else:
     app = st.App(
         __file__,
         routes=serving.routes(settings.data_dir()),
-        middleware=[Middleware(serving.CompressedAssets)],
+        middleware=[Middleware(serving.CompressedAssets), Middleware(serving.SignedInMedia)],
         lifespan=lifespan,
     )
