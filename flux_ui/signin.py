@@ -104,7 +104,11 @@ def _alone(draw: Callable[[], None]) -> NoReturn:
     """Draw one page and end the script run. It is a hidden navigation whose every page (one for each
     URL of the app: /, /compare, /history, ...) draws that page: so Streamlit neither lists the pages/
     files in a sidebar (as it does until a script calls st.navigation) nor runs one of them for a URL
-    such as /history, nor says "Page not found" for one."""
+    such as /history, nor says "Page not found" for one. What this session held of the app (its
+    workbench, its actor) is dropped first: a person taken off the allowlist, or whose sign-in has
+    expired, keeps nothing a page could draw from."""
+    for key in ("workbench", "actor"):
+        st.session_state.pop(key, None)
     pages = [st.Page(draw, title="Flux Lab", url_path="signin", default=True)]
     pages += [st.Page(draw, title="Flux Lab", url_path=p.stem) for p in sorted(PAGES.glob("*.py"))]
     st.navigation(pages, position="hidden").run()

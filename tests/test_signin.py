@@ -181,3 +181,17 @@ def test_the_server_will_not_start_with_a_team_it_cannot_read(tmp_path, team, wo
     )
     assert done.returncode != 0
     assert f"Flux Lab: {words}" in done.stderr + done.stdout
+
+
+@pytest.mark.usefixtures("fast_app")
+def test_a_person_taken_off_the_allowlist_keeps_nothing_of_the_app():
+    """A session that held the app (its workbench and actor) and whose person the allowlist no longer
+    lets in: the gate drops both, so no page could draw from them."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["auth"], at.secrets["team"] = AUTH, {"admins": ["lead@example.com"]}
+    at.user = {"is_logged_in": True, "email": "ana@example.com"}
+    at.session_state["workbench"] = "the workbench"
+    at.session_state["actor"] = "ana@example.com"
+    at.run()
+    nothing_of_the_app(at)
+    assert "does not let that address in" in texts(at)[0]
