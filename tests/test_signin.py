@@ -183,6 +183,23 @@ def test_the_server_will_not_start_with_a_team_it_cannot_read(tmp_path, team, wo
     assert f"Flux Lab: {words}" in done.stderr + done.stdout
 
 
+def test_the_secrets_example_uncommented_is_a_working_sign_in_configuration():
+    import re
+    import tomllib
+
+    lines = (ROOT / ".streamlit/secrets.toml.example").read_text().splitlines()
+    setting = re.compile(r"# (\[[\w.]+\]|\w+ = .*)$")
+    text = "\n".join(m.group(1) if (m := setting.match(line)) else line for line in lines)
+    example = tomllib.loads(text)
+    auth = example["auth"]
+    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(auth)
+    assert auth["redirect_uri"].endswith("/oauth2callback")
+    assert "accounts.google.com" in auth["server_metadata_url"]
+    assert {"client_id", "client_secret", "server_metadata_url"} <= set(auth["microsoft"])
+    team = Team.parse(example["team"])
+    assert team.role_of("ana@example.com") is Role.ADMIN and team.role_of("bo@example.com") is Role.MEMBER
+
+
 @pytest.mark.usefixtures("fast_app")
 def test_a_person_taken_off_the_allowlist_keeps_nothing_of_the_app():
     """A session that held the app (its workbench and actor) and whose person the allowlist no longer
