@@ -17,8 +17,8 @@ from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
-from flux_core import team
 from flux_core.team import Op
+from flux_ui import signin
 from flux_ui import spend
 
 
@@ -39,17 +39,9 @@ def configured_key() -> str | None:
     return str(value).strip() or None if value else None
 
 
-def sign_in_configured() -> bool:
-    """Whether sign-in is set up: an [auth] section in .streamlit/secrets.toml (st.login)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
-
-
 def exposure() -> str:
     """Who can reach this server (settings.exposure): a ValueError when it must not serve."""
-    return settings.exposure(st.get_option("server.address"), sign_in_configured())
+    return settings.exposure(st.get_option("server.address"), signin.configured())
 
 
 def key_status(workbench: Workbench) -> None:
@@ -92,6 +84,8 @@ def route() -> None:
     st.set_page_config(page_title="Flux Lab", page_icon=":material/science:", layout="wide")
     try:
         reach = exposure()  # the server refuses to start first (see lifespan); this is a second lock
+        # who is at the browser: a visitor not let in sees the sign-in page or why, and nothing else
+        actor = signin.gate()
         logs.configure(settings.data_dir())
         workbench = Workbench.shared(api_key=configured_key())
     except ValueError as exc:  # a setting that cannot be read, e.g. SEGMIND_RPM=lots
@@ -107,19 +101,21 @@ def route() -> None:
         st.stop()
     # every page acts for the person signed in (without sign-in: the local user), whose role the
     # service checks on every call; runs nobody drives are the shared workbench's own scan's
-    workbench = workbench.acting(st.session_state.get("actor") or team.local())
+    workbench = workbench.acting(actor)
     st.session_state["workbench"] = workbench
+    st.session_state["actor"] = actor
 
     with st.sidebar:
         st.subheader("Flux Lab")
+        signin.sidebar(actor)
         if workbench.may(Op.USE_KEY):
             key_status(workbench)
-        if workbench.may(Op.CAPS):
-            spend.panel(workbench)
         else:  # a viewer never sees or uses the team's key
             st.caption(
                 "You can look at runs and sweeps, compare them and vote; generating needs the member role."
             )
+        if workbench.may(Op.CAPS):
+            spend.panel(workbench)
         if reach == settings.LOCAL:
             st.caption(
                 f"Personal mode: served on {st.get_option('server.address')}, so only this computer can open it."
@@ -162,8 +158,8 @@ def route() -> None:
 if __name__ == "__main__":
     route()
 else:
-    # Streamlit's own server, with its frontend bundle sent compressed and the thumbnails served as
-    # files a browser keeps (see flux_ui/serving.py).
+    # Streamlit's own server, with its frontend bundle sent compressed, the thumbnails served as
+    # files a browser keeps and, with sign-in, pictures for a person let in only (see flux_ui/serving.py).
     import asyncio
     import contextlib
     import sys
@@ -185,6 +181,7 @@ else:
     async def lifespan(server: object):
         try:
             exposure()
+            signin.team()  # a [team] allowlist that cannot be read: no server either
         except ValueError as exc:  # beyond this computer without sign-in or the opt-in: no server
             log.error("%s", exc)
             print(f"Flux Lab: {exc}", file=sys.stderr, flush=True)
@@ -196,6 +193,6 @@ else:
     app = st.App(
         __file__,
         routes=serving.routes(settings.data_dir()),
-        middleware=[Middleware(serving.CompressedAssets)],
+        middleware=[Middleware(serving.CompressedAssets), Middleware(serving.SignedInMedia)],
         lifespan=lifespan,
     )

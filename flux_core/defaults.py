@@ -243,3 +243,9 @@ PRICE_PER_REFERENCE_ENV = "FLUX_LAB_PRICE_PER_REFERENCE_USD"
 CAP_PERSON_DAY_ENV = "FLUX_LAB_CAP_PERSON_DAY_USD"  # what one person may spend a UTC day; unset: no cap
 CAP_TEAM_DAY_ENV = "FLUX_LAB_CAP_TEAM_DAY_USD"  # what everyone together may spend a UTC day
 CAP_TEAM_MONTH_ENV = "FLUX_LAB_CAP_TEAM_MONTH_USD"  # ... a calendar month (UTC)
+
+# --- sign-in (flux_ui/signin.py, flux_ui/serving.py) ----------------------------------------
+# With sign-in, a stored image or thumbnail may be kept by the signed-in person's browser only, never
+# by a shared cache on the way; a refusal (401) is never kept at all.
+SIGNED_IN_MEDIA_CACHE_CONTROL = "private, max-age=31536000, immutable"
+REFUSED_CACHE_CONTROL = "no-store"

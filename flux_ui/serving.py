@@ -22,6 +22,11 @@ Thumbnails are named by the hash of their image, so ``/_flux/thumbs/<hash>.jpg``
 History gallery sends 60 short URLs rather than 60 pictures, and a browser fetches each picture once.
 Full images are named by their hash as well, so ``/_flux/images/<hash>.png|jpg`` is served the same
 way, for Compare's lightbox and A/B (same-origin, so the A/B difference view can read their pixels).
+
+With sign-in configured (flux_ui/signin.py), both answer only a request that carries a valid signed
+identity cookie of a person the [team] allowlist lets in: anything else gets 401 with an empty body and
+``no-store``, so nothing keeps the refusal; a picture served is ``private``, kept by that browser only.
+``SignedInMedia`` holds Streamlit's own ``/media/`` endpoint to the same rule.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from flux_core import defaults as D
+from flux_ui import signin
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -169,6 +175,41 @@ def image_url(image_path: str) -> str:
     return f".{IMAGES_URL}/{image_path.rsplit('/', 1)[-1]}"
 
 
+def refused(request: HTTPConnection) -> Response | None:
+    """A 401 for a request that sign-in does not let through (None: serve it). Without sign-in
+    configured every request goes through, as before."""
+    if not signin.configured() or signin.cookie_actor(request.cookies) is not None:
+        return None
+    return Response(status_code=401, headers={"Cache-Control": D.REFUSED_CACHE_CONTROL})
+
+
+class SignedInMedia:
+    """ASGI middleware: with sign-in, Streamlit's own media endpoint (``/media/<id>``: what st.image,
+    st.audio and st.download_button hand the browser) answers only a request that the app's own image
+    routes would answer (``refused``). Streamlit serves a live session's media files to anyone who
+    has the URL, cookie or not; a URL is hard to guess but is easily passed on (a copied link, a log)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "http" and "/media/" in scope.get("path", ""):
+            refusal = refused(HTTPConnection(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _cache_control(immutable: str) -> str:
+    return D.SIGNED_IN_MEDIA_CACHE_CONTROL if signin.configured() else immutable
+
+
 def routes(data_dir: Path) -> list[Route]:
     """The app's own routes: stored thumbnails and images, from ``data_dir/thumbs`` and
     ``data_dir/images`` (resolved once, here)."""
@@ -176,6 +217,8 @@ def routes(data_dir: Path) -> list[Route]:
     stored = data_dir / "images"
 
     async def thumbnail(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         name = request.path_params["name"]
         if not _THUMB_NAME.fullmatch(name):  # a hash and .jpg, nothing else: no way out of thumbs/
             return PlainTextResponse("No such thumbnail", status_code=404)
@@ -183,17 +226,23 @@ def routes(data_dir: Path) -> list[Route]:
         if not path.is_file():
             return PlainTextResponse("No such thumbnail", status_code=404)
         return FileResponse(
-            path, media_type="image/jpeg", headers={"Cache-Control": D.THUMBNAIL_CACHE_CONTROL}
+            path,
+            media_type="image/jpeg",
+            headers={"Cache-Control": _cache_control(D.THUMBNAIL_CACHE_CONTROL)},
         )
 
     async def image(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         name = request.path_params["name"]
         found = _IMAGE_NAME.fullmatch(name)  # a hash and .png/.jpg, nothing else: no way out of images/
         path = stored / name[:2] / name
         if found is None or not path.is_file():
             return PlainTextResponse("No such image", status_code=404)
         return FileResponse(
-            path, media_type=_IMAGE_TYPES[found.group(1)], headers={"Cache-Control": D.IMAGE_CACHE_CONTROL}
+            path,
+            media_type=_IMAGE_TYPES[found.group(1)],
+            headers={"Cache-Control": _cache_control(D.IMAGE_CACHE_CONTROL)},
         )
 
     return [

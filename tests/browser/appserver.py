@@ -22,9 +22,12 @@ def free_port() -> int:
 
 
 class AppServer:
-    """One `streamlit run app.py` process; restartable on the same ports and data directory."""
+    """One `streamlit run app.py` process; restartable on the same ports and data directory. With
+    `secrets` (a secrets.toml, set before `start`), the app reads that file instead of the repository's
+    .streamlit/secrets.toml (Streamlit's --secrets.files)."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, latency: float):
+    def __init__(self, data_dir: Path, log_dir: Path, latency: float, secrets: Path | None = None):
+        self.secrets = secrets
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -55,6 +58,7 @@ class AppServer:
                 "127.0.0.1",
                 "--browser.gatherUsageStats",
                 "false",
+                *(["--secrets.files", str(self.secrets)] if self.secrets else []),
             ],
             cwd=ROOT,
             env=self.env,

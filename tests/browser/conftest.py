@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.browser.appserver import ROOT, AppServer
+from tests.browser.signin import write_secrets
 
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
@@ -45,6 +46,40 @@ def app_server(data_dir: Path, artifacts: Path) -> Iterator[Callable[..., AppSer
         server = AppServer(data_dir, artifacts, latency).start()
         servers.append(server)
         return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[str]:
+    """A local OpenID provider (oidc-provider-mock) in a thread on a free port: its base URL. Its login
+    form takes any subject; tests/browser/signin.py's sign_in gives it the e-mail and name."""
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread() as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture
+def signin_server(data_dir: Path, artifacts: Path, oidc_provider: str) -> Iterator[Callable[..., AppServer]]:
+    """Start the app with sign-in: `signin_server(admins=[...], members=[...], viewers=[...],
+    latency=0.5, team=None, providers=())` writes a secrets.toml in the test's folder ([auth] for
+    `oidc_provider`, the [team] lists; `team` as given, to write a bad one; `providers`: one
+    [auth.<name>] each) and serves the app with it. The server's `.secrets` is that file."""
+    servers: list[AppServer] = []
+
+    def start(latency: float = 0.5, **secrets) -> AppServer:
+        server = AppServer(data_dir, artifacts, latency)
+        server.secrets = write_secrets(
+            artifacts / f"secrets-{len(servers) + 1}.toml",
+            app_url=server.url,
+            provider_url=oidc_provider,
+            **secrets,
+        )
+        servers.append(server)
+        return server.start()
 
     yield start
     for server in servers:
