@@ -583,7 +583,7 @@ def blind_vote(view: sweeps.SweepView) -> None:
     with st.expander("Blind vote (for demos)"):
         if wb.actor.signed_in:  # one vote per signed-in person per pair, under their own address
             voter = wb.voter()
-            st.caption(f"Voting as {wb.actor.id}")
+            st.caption(f"Voting as {P.markdown_text(wb.actor.id)}")
         else:  # a demo at one computer: each person types a name
             typed = st.text_input("Your name", key="compare_voter", persist_state="session").strip()
             voter = wb.voter(typed) if typed else ""
