@@ -228,6 +228,10 @@ def test_ctrl_c_exits_at_once_and_leaves_the_run_to_resume(monkeypatch, emulator
         stdout=subprocess.DEVNULL,
         text=True,
         env=os.environ.copy(),
+        # as a terminal's Ctrl-C finds it, even when the suite itself was started with SIGINT ignored
+        # (a shell's background job): a child inherits that, and Python then never raises
+        # KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for line in gen.stderr:
         if "QUEUED" in line:

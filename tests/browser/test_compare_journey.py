@@ -37,6 +37,9 @@ def test_a_three_axis_sweep_shows_every_cell_and_steps_through_them_in_a_lightbo
 
     page.get_by_role("button", name="Run sweep").click()
     expect(page.get_by_text("6 done · 6 blocked · 0 failed · 0 pending")).to_be_visible()
+    # the page is drawn once more when the sweep ends (the safety matrix comes with it): scrolled
+    # before that redraw, the grid could be moved back down
+    expect(page.get_by_role("heading", name="Safety matrix")).to_be_visible()
     cells = page.get_by_test_id("fl-cell")
     expect(cells).to_have_count(12)  # every slice at once: nothing behind a radio
     for n in range(12):
