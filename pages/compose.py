@@ -219,195 +219,201 @@ with form:
     top = st.container(key="compose_top")
     params_box = st.container(key="compose_params")
 
-with top:
-    starts = st.columns(2)
-    starts[0].selectbox(
-        "Start from a template",
-        ["—", *TEMPLATES],
-        key="compose_template",
-        on_change=_apply_template,
-        persist_state="session",
+# the form: a viewer, who may not generate, gets a line that says so in its place (the result, the
+# recipe and the runs stay: looking is everyone's)
+submitted = False
+ref_urls: list[str] = []
+ref_files: list[tuple[bytes, str, str]] = []  # (bytes, MIME type, file name)
+ref_problems: list[str] = []
+if not may_spend:
+    form.info(
+        f"You are signed in as a {wb.actor.role.label}: you can look at runs, compare them and vote. "
+        "Generating needs the member role; an admin can give it.",
+        icon=":material/visibility:",
     )
-    preset_names = [p.name for p in wb.presets()]
-    starts[1].selectbox(
-        "Start from a preset",
-        ["—", *preset_names],
-        key="compose_preset",
-        on_change=_apply_preset,
-        help="Your saved parameter sets: size, seed, tolerance, format (and a prompt, if saved with one).",
-    )
-    st.text_area(
-        "Prompt",
-        key="prompt",
-        on_change="ignore",  # a typed draft is kept (URL, session) without rerunning on every blur
-        bind="query-params",
-        persist_state="session",
-        height=150,
-        placeholder="Describe the image. Ctrl+Enter generates.",
-    )
-    go = st.container(horizontal=True, vertical_alignment="bottom")
-    submitted = may_spend and go.button(
-        "Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter"
-    )
-    if not may_spend:
-        go.info(
-            f"You are signed in as a {wb.actor.role.label}: you can look at runs, compare them and vote. "
-            "Generating needs the member role; an admin can give it.",
-            icon=":material/visibility:",
+else:
+    with top:
+        starts = st.columns(2)
+        starts[0].selectbox(
+            "Start from a template",
+            ["—", *TEMPLATES],
+            key="compose_template",
+            on_change=_apply_template,
+            persist_state="session",
         )
-    go.number_input(
-        "Images",
-        min_value=1,
-        max_value=D.COMPOSE_MAX_IMAGES,
-        value=1,
-        step=1,
-        key="compose_count",
-        width=120,
-        help=f"Runs per Generate (1 to {D.COMPOSE_MAX_IMAGES}), each its own seed: with Random seed a seed "
-        "is drawn for each image; with a fixed seed N they are N, N+1, N+2, …",
-        bind="query-params",
-        persist_state="session",
-    )
-
-with params_box:
-    c1, c2, c3 = st.columns([2, 1, 1])
-    aspect_slot = c1.empty()  # drawn once width and height are known (from the URL, too)
-    c2.number_input(
-        "Width",
-        min_value=D.SIZE_MIN,
-        max_value=D.SIZE_MAX,
-        value=D.WIDTH,
-        step=D.SIZE_STEP,
-        key="compose_width",
-        bind="query-params",
-        persist_state="session",
-    )
-    c3.number_input(
-        "Height",
-        min_value=D.SIZE_MIN,
-        max_value=D.SIZE_MAX,
-        value=D.HEIGHT,
-        step=D.SIZE_STEP,
-        key="compose_height",
-        bind="query-params",
-        persist_state="session",
-    )
-    # the aspect ratio always says what width x height is (Custom when no preset matches)
-    state["compose_aspect"] = _aspect_name(_number("compose_width"), _number("compose_height"))
-    aspect_slot.selectbox(
-        "Aspect ratio",
-        [*D.ASPECT_PRESETS, "Custom"],
-        key="compose_aspect",
-        on_change=_apply_aspect,
-    )
-    c1, c2 = st.columns(2, vertical_alignment="bottom")
-    c1.slider(
-        "Safety tolerance",
-        D.SAFETY_MIN,
-        D.SAFETY_MAX,
-        value=D.SAFETY_TOLERANCE,
-        key="compose_tolerance",
-        help="0 is the strictest filter, 6 the most permissive.",
-        bind="query-params",
-        persist_state="session",
-    )
-    c2.radio(
-        "Output format",
-        D.OUTPUT_FORMATS,
-        index=D.OUTPUT_FORMATS.index(D.OUTPUT_FORMAT),
-        key="compose_format",
-        horizontal=True,
-        bind="query-params",
-        persist_state="session",
-    )
-    c1, c2 = st.columns(2, vertical_alignment="bottom")
-    c1.number_input(
-        "Seed",
-        min_value=0,
-        max_value=D.SEED_MAX,
-        value=0,
-        step=1,
-        key="compose_seed",
-        disabled=bool(state.get("compose_seed_random", True)),
-        bind="query-params",
-        persist_state="session",
-    )
-    c2.checkbox(
-        "Random seed",
-        value=True,
-        key="compose_seed_random",
-        help="A seed is drawn, sent and recorded.",
-        bind="query-params",
-        persist_state="session",
-    )
-    with st.expander("Reference images (up to 8)"):
-        url_text = st.text_area(
-            "Image URLs, one per line",
-            key="compose_ref_urls",
-            height=80,
-            help="http:// or https:// addresses only; files on your computer go under Image files.",
+        preset_names = [p.name for p in wb.presets()]
+        starts[1].selectbox(
+            "Start from a preset",
+            ["—", *preset_names],
+            key="compose_preset",
+            on_change=_apply_preset,
+            help="Your saved parameter sets: size, seed, tolerance, format (and a prompt, if saved with one).",
+        )
+        st.text_area(
+            "Prompt",
+            key="prompt",
+            on_change="ignore",  # a typed draft is kept (URL, session) without rerunning on every blur
+            bind="query-params",
+            persist_state="session",
+            height=150,
+            placeholder="Describe the image. Ctrl+Enter generates.",
+        )
+        go = st.container(horizontal=True, vertical_alignment="bottom")
+        submitted = go.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
+        go.number_input(
+            "Images",
+            min_value=1,
+            max_value=D.COMPOSE_MAX_IMAGES,
+            value=1,
+            step=1,
+            key="compose_count",
+            width=120,
+            help=f"Runs per Generate (1 to {D.COMPOSE_MAX_IMAGES}), each its own seed: with Random seed a seed "
+            "is drawn for each image; with a fixed seed N they are N, N+1, N+2, …",
             bind="query-params",
             persist_state="session",
         )
-        uploads = (
-            st.file_uploader(
-                "Image files",
-                type=["png", "jpg", "jpeg", "webp", "gif"],
-                accept_multiple_files=True,
-                key="compose_ref_files",
-            )
-            or []
+
+    with params_box:
+        c1, c2, c3 = st.columns([2, 1, 1])
+        aspect_slot = c1.empty()  # drawn once width and height are known (from the URL, too)
+        c2.number_input(
+            "Width",
+            min_value=D.SIZE_MIN,
+            max_value=D.SIZE_MAX,
+            value=D.WIDTH,
+            step=D.SIZE_STEP,
+            key="compose_width",
+            bind="query-params",
+            persist_state="session",
         )
-        # nothing is shown, opened or fetched before flux_core has said it is a reference
-        typed = [u.strip() for u in (url_text or "").splitlines() if u.strip()]
-        ref_problems = reference_url_problems(typed)
-        ref_urls = [u for u in typed if not reference_url_problems([u])]
-        ref_files: list[tuple[bytes, str, str]] = []  # (bytes, MIME type, file name)
-        for upload in uploads:
-            data = upload.getvalue()
-            mime, problem = _checked_upload(data, upload.name)
-            if problem or mime is None:
-                ref_problems.append(problem or f"{upload.name} is not a readable image")
-            else:
-                ref_files.append((data, mime, upload.name))
-        for problem in ref_problems:
-            st.error(problem, icon=":material/error:")
-        if ref_urls or ref_files:
-            thumbs = st.columns(4)
-            sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
-            for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
-                thumbs[i % 4].image(source, width=80)
-    if wb.may(Op.PRESET):
-        with st.expander("Save as preset"):
-            st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
-            st.checkbox("Include the text typed above", key="compose_preset_prompt")
-            st.button(
-                "Save preset",
-                key="compose_preset_save",
-                icon=":material/bookmark_add:",
-                on_click=_save_preset,
+        c3.number_input(
+            "Height",
+            min_value=D.SIZE_MIN,
+            max_value=D.SIZE_MAX,
+            value=D.HEIGHT,
+            step=D.SIZE_STEP,
+            key="compose_height",
+            bind="query-params",
+            persist_state="session",
+        )
+        # the aspect ratio always says what width x height is (Custom when no preset matches)
+        state["compose_aspect"] = _aspect_name(_number("compose_width"), _number("compose_height"))
+        aspect_slot.selectbox(
+            "Aspect ratio",
+            [*D.ASPECT_PRESETS, "Custom"],
+            key="compose_aspect",
+            on_change=_apply_aspect,
+        )
+        c1, c2 = st.columns(2, vertical_alignment="bottom")
+        c1.slider(
+            "Safety tolerance",
+            D.SAFETY_MIN,
+            D.SAFETY_MAX,
+            value=D.SAFETY_TOLERANCE,
+            key="compose_tolerance",
+            help="0 is the strictest filter, 6 the most permissive.",
+            bind="query-params",
+            persist_state="session",
+        )
+        c2.radio(
+            "Output format",
+            D.OUTPUT_FORMATS,
+            index=D.OUTPUT_FORMATS.index(D.OUTPUT_FORMAT),
+            key="compose_format",
+            horizontal=True,
+            bind="query-params",
+            persist_state="session",
+        )
+        c1, c2 = st.columns(2, vertical_alignment="bottom")
+        c1.number_input(
+            "Seed",
+            min_value=0,
+            max_value=D.SEED_MAX,
+            value=0,
+            step=1,
+            key="compose_seed",
+            disabled=bool(state.get("compose_seed_random", True)),
+            bind="query-params",
+            persist_state="session",
+        )
+        c2.checkbox(
+            "Random seed",
+            value=True,
+            key="compose_seed_random",
+            help="A seed is drawn, sent and recorded.",
+            bind="query-params",
+            persist_state="session",
+        )
+        with st.expander("Reference images (up to 8)"):
+            url_text = st.text_area(
+                "Image URLs, one per line",
+                key="compose_ref_urls",
+                height=80,
+                help="http:// or https:// addresses only; files on your computer go under Image files.",
+                bind="query-params",
+                persist_state="session",
             )
-            said = state.pop("compose_preset_said", None)
-            if said and said[0] == "saved":
-                st.success(said[1])
-            elif said:
-                st.error("The preset was not saved. Fix these first:")
-                for problem in said[1]:
-                    st.text(f"• {problem}")
-            chosen = state.get("compose_preset")
-            if chosen in preset_names:
-                st.button(
-                    f"Delete the preset {P.markdown_text(chosen)}",
-                    key="compose_preset_delete",
-                    icon=":material/delete:",
-                    on_click=_delete_preset,
-                    args=(chosen,),
+            uploads = (
+                st.file_uploader(
+                    "Image files",
+                    type=["png", "jpg", "jpeg", "webp", "gif"],
+                    accept_multiple_files=True,
+                    key="compose_ref_files",
                 )
-    pricing = wb.pricing(session_key)
-    cost = pricing.words(
-        pricing.for_size(_number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files))
-    )
-    if may_spend:
+                or []
+            )
+            # nothing is shown, opened or fetched before flux_core has said it is a reference
+            typed = [u.strip() for u in (url_text or "").splitlines() if u.strip()]
+            ref_problems = reference_url_problems(typed)
+            ref_urls = [u for u in typed if not reference_url_problems([u])]
+            ref_files = []  # (bytes, MIME type, file name)
+            for upload in uploads:
+                data = upload.getvalue()
+                mime, problem = _checked_upload(data, upload.name)
+                if problem or mime is None:
+                    ref_problems.append(problem or f"{upload.name} is not a readable image")
+                else:
+                    ref_files.append((data, mime, upload.name))
+            for problem in ref_problems:
+                st.error(problem, icon=":material/error:")
+            if ref_urls or ref_files:
+                thumbs = st.columns(4)
+                sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
+                for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
+                    thumbs[i % 4].image(source, width=80)
+        if wb.may(Op.PRESET):
+            with st.expander("Save as preset"):
+                st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
+                st.checkbox("Include the text typed above", key="compose_preset_prompt")
+                st.button(
+                    "Save preset",
+                    key="compose_preset_save",
+                    icon=":material/bookmark_add:",
+                    on_click=_save_preset,
+                )
+                said = state.pop("compose_preset_said", None)
+                if said and said[0] == "saved":
+                    st.success(said[1])
+                elif said:
+                    st.error("The preset was not saved. Fix these first:")
+                    for problem in said[1]:
+                        st.text(f"• {problem}")
+                chosen = state.get("compose_preset")
+                if chosen in preset_names:
+                    st.button(
+                        f"Delete the preset {P.markdown_text(chosen)}",
+                        key="compose_preset_delete",
+                        icon=":material/delete:",
+                        on_click=_delete_preset,
+                        args=(chosen,),
+                    )
+        pricing = wb.pricing(session_key)
+        cost = pricing.words(
+            pricing.for_size(
+                _number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files)
+            )
+        )
         spend.line(wb, session_key, cost)
 
 state["compose_values"] = {  # what Compare offers as "from Compose", references included

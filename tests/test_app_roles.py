@@ -71,6 +71,7 @@ def test_a_viewer_on_compose_sees_the_run_and_nothing_that_spends_or_changes_it(
     assert "compose_generate" not in keys(at) and "compose_vary" not in keys(at)
     assert "compose_favourite" not in keys(at) and "compose_save_note" not in keys(at)
     assert "compose_preset_save" not in keys(at)
+    assert not [t for t in at.text_area if t.key == "prompt"] and not at.number_input  # no form to fill
     assert "signed in as a viewer" in words(at) and "made by ann@example.com" in words(at)
     assert "compose_download" in {b.key for b in at.get("download_button")}  # looking is allowed
     member = page(wb, ZOE, "compose", run=run_id)
