@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 
 import pytest
 
 from flux_core import defaults as D
 from flux_core import team
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
 from flux_core.errors import NotAllowed
 from flux_core.ledger import sweeps
 from flux_core.params import FluxParams
@@ -77,26 +79,42 @@ def test_a_refusal_says_who_may():
 
 
 # --- every role x operation, in the service ------------------------------------------------------
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Made once for the file, on one emulator: a teammate's (Ann's) finished run, her sweep of three
+    tolerances (two blocked cells) and her board, in a data directory each test gets a copy of."""
+    config = EmulatorConfig(latency_s=0.02, latency_spread_s=0.0, queue_s=0.0, random_seed=7)
+    server = EmulatorServer(config).start()
+    folder = tmp_path_factory.mktemp("team") / "data"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SEGMIND_BASE_URL", server.url)
+        env.setenv("SEGMIND_RPM", "0")
+        wb = Workbench(folder, api_key=TEST_KEY, emulator="never", background=False)
+        ann = wb.acting(ANN)
+        (run,) = ann.wait([ann.submit(FluxParams(prompt="a teapot", width=512, height=512, seed=1))])
+        plan = sweeps.make_plan(
+            FluxParams(prompt="a sword on a table", width=512, height=512, seed=1),
+            [sweeps.axis("safety_tolerance", [0, 1, 2])],  # 0 and 1 block the sword, 2 lets it through
+        )
+        sweep_id = ann.start_sweep(plan)
+        view = wb.sweep(sweep_id)
+        assert view is not None
+        ann.wait([c.run.id for c in view.cells])
+        board = ann.create_board("Ann's picks", [run.id])
+        wb.shutdown(wait=True)
+    ids = {"run": run.id, "sweep": sweep_id, "board": board.id, "cells": [c.run.id for c in view.cells]}
+    yield server, folder, ids
+    server.stop()
+
+
 @pytest.fixture
-def lab(emulator, monkeypatch, data_dir):
-    """A workbench on a real emulator with a teammate's (Ann's) finished run, her sweep of three seeds
-    (two blocked cells) and her board; yields (workbench, emulator, ids)."""
-    server = emulator(latency_s=0.02, queue_s=0.0)
+def lab(made, monkeypatch, data_dir):
+    """A workbench on a copy of `made`'s data directory and on its emulator: (workbench, emulator, ids)."""
+    server, folder, ids = made
+    shutil.copytree(folder, data_dir, dirs_exist_ok=True)
     monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
     monkeypatch.setenv("SEGMIND_RPM", "0")
     wb = Workbench(data_dir, api_key=TEST_KEY, emulator="never", background=False)
-    ann = wb.acting(ANN)
-    (run,) = ann.wait([ann.submit(FluxParams(prompt="a teapot", width=512, height=512, seed=1))])
-    plan = sweeps.make_plan(
-        FluxParams(prompt="a sword on a table", width=512, height=512, seed=1),
-        [sweeps.axis("safety_tolerance", [0, 1, 2])],  # 0 and 1 block the sword, 2 lets it through
-    )
-    sweep_id = ann.start_sweep(plan)
-    view = wb.sweep(sweep_id)
-    assert view is not None
-    ann.wait([c.run.id for c in view.cells])
-    board = ann.create_board("Ann's picks", [run.id])
-    ids = {"run": run.id, "sweep": sweep_id, "board": board.id, "cells": [c.run.id for c in view.cells]}
     yield wb, server, ids
     wb.shutdown(wait=True)
 
