@@ -14,6 +14,9 @@ TEST_STAMP := $(VENV)/.test-installed
 # uv installs into .venv with the Python that made it, never one it downloads
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
+# and compiles what it installs: every process (an app server, a CLI run, a test worker) then imports
+# from bytecode even where PYTHONDONTWRITEBYTECODE keeps Python from writing it (seconds a start)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test lint chromium emulator clean screenshots
 
