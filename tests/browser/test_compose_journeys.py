@@ -75,6 +75,10 @@ def test_a_prompt_with_markup_is_shown_as_text_and_runs_no_script(app_server, pa
     server = app_server()
     page.goto(server.url)
     hostile = "<img src=x onerror=alert(1)> a red cube"
+    # the shortcut belongs to the Generate button: pressed before the page has drawn it (a fast server
+    # streams the prompt first), it would find nothing to press
+    expect(page.get_by_role("button", name="Generate")).to_be_visible()
+    expect(page.locator("[data-testid=stApp][data-test-script-state=notRunning]")).to_have_count(1)
     page.get_by_label("Prompt").fill(hostile)
     page.get_by_label("Prompt").press("Control+Enter")  # the keyboard shortcut submits, too
     expect(page.get_by_text("Done in")).to_be_visible()
