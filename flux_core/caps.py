@@ -44,6 +44,13 @@ CAPS = (
     ("team_month", "the team's monthly cap", D.CAP_TEAM_MONTH_ENV, "--set-team-month"),
 )
 
+# each cap as named to everyone (CAPS names "your daily cap" as a refusal says it to its person)
+TITLES = {
+    "person_day": "the daily cap per person",
+    "team_day": "the team's daily cap",
+    "team_month": "the team's monthly cap",
+}
+
 # the statuses whose runs count toward spend, from the lifecycle table
 COUNTED = tuple(s.name for s in lifecycle.STATES.values() if s.billed != "no" or not s.terminal)
 
@@ -208,7 +215,7 @@ def set_limits(ledger: Ledger, actor: str, changes: dict[str, float | None | str
                     [field, value, at, actor],
                 )
                 words = "no cap" if value is None else usd(float(value))
-            name = next(n for f, n, *_ in CAPS if f == field).replace("your daily", "the daily per person")
+            name = TITLES[field]
             actions.record(db, actor, actions.CAPS, detail=f"{name}: {words}", at=at)
 
 

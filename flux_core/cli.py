@@ -199,11 +199,11 @@ def build_parser() -> _Parser:
     )
     spend.add_argument("--json", action="store_true")
     spend.add_argument("--emulator", action="store_true", help="an in-process emulator's server (no key)")
-    for _, name, env, flag in caps.CAPS:
+    for field, _, env, flag in caps.CAPS:
         spend.add_argument(
             flag,
             metavar="USD",
-            help=f"set {name.replace('your', 'the per-person')} in Flux Lab: an amount, 'none' (no cap) or "
+            help=f"set {caps.TITLES[field]} in Flux Lab: an amount, 'none' (no cap) or "
             f"'server' (back to {env}); an admin's, as every front end's",
         )
 

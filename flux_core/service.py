@@ -62,7 +62,7 @@ from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
-from flux_core.settings import Connection, data_dir as resolve_data_dir, key_hint
+from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.ledger.sweeps import SweepPlan
 
 
@@ -310,6 +310,11 @@ class Workbench:
         if not caps.any_set(self.ledger):
             return None
         return self.spend(session_key=session_key).line()
+
+    def cap_limits(self) -> tuple[CapSettings, tuple[tuple[str, str], ...]]:
+        """The caps in force and (cap, who) of those set in Flux Lab, without reading what was spent."""
+        with self.ledger.db() as db:
+            return caps.limits(db)
 
     def set_caps(self, **changes: Any) -> caps.Standing:
         """Set spend caps in Flux Lab (admins only): person_day, team_day and team_month, each a number

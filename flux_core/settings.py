@@ -180,8 +180,8 @@ class CapSettings:
 
 
 def local_user() -> str:
-    """Who acts when nobody has signed in: the person logged in to this machine, "local:<name>".
-    Sign-in (issue 15) passes its own actor to the service instead."""
+    """Who acts when nobody has signed in: the person logged in to this machine, "local:<name>"
+    (flux_core.team.local); a signed-in person acts under their address instead."""
     try:
         name = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container's bare uid)

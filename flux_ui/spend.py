@@ -35,8 +35,8 @@ def refused(exc: CapReached | ValueError) -> None:
         st.error(P.markdown_text(f"{exc}. Nothing was sent."), icon=":material/block:")
 
 
-def _label(name: str) -> str:
-    return name.replace("your daily cap", "daily cap per person").capitalize() + " (USD)"
+def _label(field: str) -> str:
+    return caps.TITLES[field].capitalize() + " (USD)"
 
 
 def _save(wb: Workbench, reset: bool) -> None:
@@ -56,17 +56,17 @@ def panel(wb: Workbench) -> None:
     """An admin's spend caps: each cap in force (empty: no cap) and where it comes from; saving sets
     them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables."""
     try:
-        standing = wb.spend()
+        limits, set_by = wb.cap_limits()  # the limits only: the panel is drawn on every rerun
     except ValueError as exc:  # a cap variable that is not an amount
         st.error(P.markdown_text(str(exc)), icon=":material/error:")
         return
-    who = dict(standing.set_by)
+    who = dict(set_by)
     with st.expander("Spend caps", icon=":material/savings:"):
-        for field, name, env, _ in caps.CAPS:
+        for field, _, env, _ in caps.CAPS:
             st.number_input(
-                _label(name),
+                _label(field),
                 min_value=0.0,
-                value=getattr(standing.settings, field),
+                value=getattr(limits, field),
                 step=1.0,
                 format="%.2f",
                 key=f"caps_{field}",
