@@ -15,12 +15,13 @@ RUN useradd --create-home --uid 10001 flux && mkdir -p /data && chown flux:flux 
 
 WORKDIR /app
 # The dependencies first, at exactly the versions (and hashes) uv.lock names; uv itself stays out
-# of the image, and this layer is rebuilt only when the lock or pyproject.toml changes.
+# of the image, and this layer is rebuilt only when the lock or pyproject.toml changes. --no-deps: the
+# export is the whole closure, and pip must not put back what [tool.uv] overrides (opencv-python).
 COPY pyproject.toml uv.lock README.md ./
 RUN pip install uv==0.13.9 \
     && uv export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt \
     && pip uninstall --yes uv \
-    && pip install --no-cache-dir --requirement requirements.txt
+    && pip install --no-cache-dir --no-deps --requirement requirements.txt
 COPY flux_core ./flux_core
 COPY flux_ui ./flux_ui
 COPY app.py ./
