@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
+from flux_core.checks import report as check_report
 from flux_core import caps
 from flux_core import defaults as D
 from flux_core import lifecycle
@@ -193,6 +194,16 @@ def build_parser() -> _Parser:
     show = sub.add_parser("show", help="one run and its status history")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
+
+    check = sub.add_parser(
+        "check",
+        help="check runs' images against their prompts (text, palette, fingerprint) and store the results",
+    )
+    check.add_argument("run_ids", nargs="+", metavar="RUN")
+    check.add_argument(
+        "--again", action="store_true", help="compute every check again, not only missing ones"
+    )
+    check.add_argument("--json", action="store_true")
 
     spend = sub.add_parser(
         "spend", help="the spend caps, what was spent today and this month, and what is left"
@@ -619,14 +630,33 @@ def cmd_show(args: argparse.Namespace) -> int:
                 log.info("the real cost of %s could not be looked up: %s", row.id, exc.message)
         info = row.public(wb.data_dir)
         info["events"] = [event.model_dump() for event in wb.events(args.run_id)]
+        found = wb.checks([row.id]).get(row.id, {})
+        info["checks"] = check_report.public(found)
     if args.json:
         print(json.dumps(info))
     else:
         for key, value in info.items():
-            if key != "events":
+            if key not in ("events", "checks"):
                 print(f"{key:>18}: {terminal_text(value)}")
+        for line in check_report.lines(found):
+            print(f"{'checks':>18}: {terminal_text(line)}")
         for event in info["events"]:
             print(f"{'':>18}  {event['at']}  {event['status']}  {terminal_text(event['detail'] or '')}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with workbench(args) as wb:
+        results = wb.check(args.run_ids, again=args.again)
+    for run_id in dict.fromkeys(args.run_ids):
+        found = results.get(run_id, {})
+        if args.json:
+            print(json.dumps({"run_id": run_id, "checks": check_report.public(found)}), flush=True)
+            continue
+        said = check_report.lines(found) or ["nothing to check: the prompt asks for no text and no colours"]
+        print(f"run {run_id}", flush=True)
+        for line in said:
+            print(f"  {terminal_text(line)}", flush=True)
     return EXIT_OK
 
 
@@ -808,6 +838,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "history": cmd_history,
     "show": cmd_show,
+    "check": cmd_check,
     "resume": cmd_resume,
     "spend": cmd_spend,
     "import-history": cmd_import_history,

@@ -249,3 +249,9 @@ CAP_TEAM_MONTH_ENV = "FLUX_LAB_CAP_TEAM_MONTH_USD"  # ... a calendar month (UTC)
 # by a shared cache on the way; a refusal (401) is never kept at all.
 SIGNED_IN_MEDIA_CACHE_CONTROL = "private, max-age=31536000, immutable"
 REFUSED_CACHE_CONTROL = "no-store"
+
+# --- automatic image checks (flux_core/checks) ------------------------------------------------
+CHECKS_ENV = "FLUX_LAB_CHECKS"  # "0" turns the app's background checks off (`flux-lab check` still works)
+CHECK_SCAN_S = 30.0  # the background checker looks for unchecked images (other processes' too) this often
+CHECK_BATCH = 20  # images it takes from the ledger at a time
+CHECK_NICE = 10  # the checker thread's niceness: the CPU goes to the runs first (Linux: per thread)

@@ -169,6 +169,12 @@ class UnknownRun(FluxError):
     kind = "unknown_run"
 
 
+class NoImage(FluxError):
+    """A check or a probe of a run that has no stored image."""
+
+    kind = "no_image"
+
+
 class LedgerError(FluxError):
     """The ledger or the data directory cannot be used: a full disk, a read-only directory, a
     damaged file. Nothing about the call; what to do is on this machine."""

@@ -33,6 +33,9 @@ from flux_core import caps
 from flux_core import pricing
 from flux_core import snippets
 from flux_core import team
+from flux_core.checks import compute as check_compute
+from flux_core.checks.worker import Checker
+from flux_core.ledger import checks as check_table
 from flux_core.team import Actor, Op
 from flux_core.pricing import Pricing
 from flux_core.ledger import actions
@@ -54,6 +57,7 @@ from flux_core.errors import (
     ForbiddenError,
     LedgerError,
     MissingKey,
+    NoImage,
     UnknownRun,
     failure_from_body,
 )
@@ -106,6 +110,7 @@ class _Live:
     emulator: EmulatorServer | None = None
     emulator_expected_s: float | None = None
     last_resume: float = 0.0
+    checker: Checker | None = None  # the background image checks (the app server's workbench)
 
 
 class Workbench:
@@ -122,18 +127,21 @@ class Workbench:
         concurrency: int | None = None,
         on_update: Any = None,
         background: bool = True,
+        checks: bool = False,
     ):
         """`emulator`: "embedded" (the app: with no key, the emulator that keeps its jobs in the data
         directory), "ephemeral" (`--emulator` on the CLI: always a fresh in-process emulator) or
         "never" (the CLI without it: no key is a MissingKey). `background`: resume runs left in
-        flight now and scan for orphans every ORPHAN_SCAN_S (the app server)."""
+        flight now and scan for orphans every ORPHAN_SCAN_S (the app server). `checks`: check every stored
+        image in the background (flux_core/checks/worker.py; the app server, unless FLUX_LAB_CHECKS=0)."""
         self.data_dir = resolve_data_dir(data_dir)
         self.ledger = store.Ledger(self.data_dir / D.DB_NAME)
         self._live = _Live(last_resume=time.monotonic())
         self.actor: Actor = team.local()
         self._emulator_mode = emulator
         self._concurrency = concurrency
-        self._on_update = on_update
+        self._on_update = self._updated
+        self._on_update_outer = on_update
         self._emulator_port = emulator_port or _env_number(D.EMULATOR_PORT_ENV, int, D.EMULATOR_PORT)
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
@@ -145,6 +153,8 @@ class Workbench:
         self.default_key = api_key or None
         self._stopped = threading.Event()
         self.resumed: list[str] = []
+        if checks:
+            self._live.checker = Checker(self.ledger, self.data_dir)
         if background:
             self.resumed = self.default.runner.resume()
             self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
@@ -182,7 +192,8 @@ class Workbench:
         slot = (path, _digest(api_key))
         with cls._shared_lock:
             if slot not in cls._shared:
-                cls._shared[slot] = cls(path, api_key)
+                checks = os.environ.get(D.CHECKS_ENV, "1").strip() != "0"
+                cls._shared[slot] = cls(path, api_key, checks=checks)
             return cls._shared[slot]
 
     @classmethod
@@ -1184,8 +1195,58 @@ class Workbench:
         for backend in self._backends.values():
             backend.runner.shutdown(wait=wait)
             backend.client.close()
+        if self._live.checker is not None:
+            self._live.checker.stop()
         if self.emulator is not None:
             self.emulator.stop()
+
+    def _updated(self, row: Run) -> None:
+        """Every transition a runner makes: a stored image goes to the background checker."""
+        if row.status == store.COMPLETED and self._live.checker is not None:
+            self._live.checker.poke()
+        if self._on_update_outer is not None:
+            self._on_update_outer(row)
+
+    # --- automatic checks (flux_core/checks) --------------------------------------------------
+    def checks(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """The stored check results of these runs: run id -> check name -> result."""
+        return check_table.of_runs(self.ledger, list(run_ids))
+
+    def check(self, run_ids: list[str], *, again: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+        """Compute now (in the caller) the checks these runs' images lack, or all of them `again`,
+        and store them. A run without a stored image is named in a NotFound."""
+        rows = self._rows(list(run_ids))
+        unstored = [r.id for r in rows if not r.image_path]
+        if unstored:
+            raise NoImage(
+                f"No stored image to check for run(s) {', '.join(unstored)}",
+                hint="Only a completed run has an image; `flux-lab show RUN` says where a run is.",
+            )
+        return {r.id: check_compute.run_checks(self.ledger, self.data_dir, r, again=again) for r in rows}
+
+    def probe(self, run_id: str, *, session_key: str | None = None, guard: str | None = None) -> str:
+        """The determinism probe: send this run's exact request (its seed included) once more; when
+        the second image is stored, the two are compared and the verdict lands on this run's checks
+        ("same image", "small drift", "different"). Costs one image: spends as any run does."""
+        self._may(Op.SPEND)
+        row = self._row(run_id)
+        if not row.image_path:
+            raise NoImage(
+                f"Run {run_id} has no stored image to compare a second run with",
+                hint="Check reproducibility of a completed run.",
+            )
+        probe_id = self.submit(row.params, seed_random=False, session_key=session_key, guard=guard)
+        check_table.save(
+            self.ledger,
+            run_id,
+            check_table.REPRO,
+            check_compute.PROBE_VERSION,
+            None,
+            {"probe_run_id": probe_id, "verdict": None},
+        )
+        if self._live.checker is not None:
+            self._live.checker.poke()
+        return probe_id
 
 
 def _env_number(name: str, kind: type, default: Any) -> Any:

@@ -323,6 +323,7 @@ def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None, *, a
         for run in doomed:
             db.execute("DELETE FROM run_events WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [run.id])
+            db.execute("DELETE FROM checks WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM runs WHERE id = ?", [run.id])
             actions.record(db, actor, actions.PURGE, run_id=run.id, detail=run.prompt[:200])
         for run in doomed:

@@ -357,6 +357,26 @@ def _m0013(db: Database) -> None:
     )
 
 
+@migrations(name="0014_checks")
+def _m0014(db: Database) -> None:
+    # the automatic checks of a run's image (flux_core/checks): one row a run and check, with the
+    # version of the check that computed it (an older version is computed again); result is JSON
+    db.executescript(
+        """
+        CREATE TABLE checks (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL CHECK (name IN ('text', 'palette', 'print', 'repro')),
+            version INTEGER NOT NULL,
+            score REAL CHECK (score IS NULL OR (score >= 0 AND score <= 1)),
+            result TEXT NOT NULL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        CREATE INDEX checks_by_score ON checks (name, score);
+        """
+    )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 

@@ -1,0 +1,1 @@
+"""Automatic checks of every image against its own prompt (issue 16)."""
