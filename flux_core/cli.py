@@ -648,6 +648,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     with workbench(args) as wb:
         results = wb.check(args.run_ids, again=args.again)
+        if args.reproducible:
+            probes = [wb.probe(run_id, confirmed=args.yes) for run_id in dict.fromkeys(args.run_ids)]
+            wb.wait(probes)
+            wb.check([row.id for row in wb.runs(probes) if row.image_path])  # settles the probes
+            results = wb.checks(args.run_ids)
     for run_id in dict.fromkeys(args.run_ids):
         found = results.get(run_id, {})
         if args.json:

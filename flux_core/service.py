@@ -1224,16 +1224,36 @@ class Workbench:
             )
         return {r.id: check_compute.run_checks(self.ledger, self.data_dir, r, again=again) for r in rows}
 
-    def probe(self, run_id: str, *, session_key: str | None = None, guard: str | None = None) -> str:
+    def probe_estimate(self, run_id: str, session_key: str | None = None) -> str:
+        """What checking this run's reproducibility costs, in words (one more image)."""
+        row = self._row(run_id)
+        pricing = self.pricing(session_key)
+        cost = pricing.words(pricing.for_params(row.params)) or "Its cost is not known yet."
+        return f"Checking reproducibility sends this run's exact request (seed {row.seed}) once more: one image. {cost}."
+
+    def probe(
+        self,
+        run_id: str,
+        *,
+        confirmed: bool = False,
+        session_key: str | None = None,
+        guard: str | None = None,
+    ) -> str:
         """The determinism probe: send this run's exact request (its seed included) once more; when
         the second image is stored, the two are compared and the verdict lands on this run's checks
-        ("same image", "small drift", "different"). Costs one image: spends as any run does."""
+        ("same image", "small drift", "different"). It costs one image, so it needs `confirmed`
+        (a ConfirmationNeeded with the estimate otherwise) and spends as any run does."""
         self._may(Op.SPEND)
         row = self._row(run_id)
         if not row.image_path:
             raise NoImage(
                 f"Run {run_id} has no stored image to compare a second run with",
-                hint="Check reproducibility of a completed run.",
+                hint="Check the reproducibility of a completed run.",
+            )
+        if not confirmed:
+            raise ConfirmationNeeded(
+                self.probe_estimate(run_id, session_key),
+                hint="Add --yes to send it.",
             )
         probe_id = self.submit(row.params, seed_random=False, session_key=session_key, guard=guard)
         check_table.save(

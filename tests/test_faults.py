@@ -368,7 +368,7 @@ def test_three_processes_opening_a_fresh_directory_migrate_it_cleanly(tmp_path):
         errors = [p.communicate(timeout=120)[1].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], errors
         with Ledger(path).db() as db:
-            assert db["_sqlite_migrations"].count == 13
+            assert db["_sqlite_migrations"].count == 14
 
 
 def test_an_interrupted_sweep_start_leaves_no_half_sweep(data_dir, monkeypatch):

@@ -154,7 +154,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 13
+        assert db["_sqlite_migrations"].count == 14
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:
