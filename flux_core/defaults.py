@@ -249,3 +249,14 @@ CAP_TEAM_MONTH_ENV = "FLUX_LAB_CAP_TEAM_MONTH_USD"  # ... a calendar month (UTC)
 # by a shared cache on the way; a refusal (401) is never kept at all.
 SIGNED_IN_MEDIA_CACHE_CONTROL = "private, max-age=31536000, immutable"
 REFUSED_CACHE_CONTROL = "no-store"
+
+# --- automatic checks on every image (issue 16: flux_core/checks/) --------------------------
+# The text check (checks/text.py): OCR, then each expected string compared on a normal form
+# (case-folded, letters and digits only).
+TEXT_OCR_MAX_PX = 1600  # an image's longer side is scaled down to this before the OCR reads it
+TEXT_OCR_THREADS = 1  # onnxruntime intra-op threads: a check never takes both cores
+TEXT_WRAP_MAX_LINES = 3  # a string may wrap over this many consecutive lines read
+TEXT_WRAP_LOOKAHEAD = 4  # ... or be continued by any of the next this many lines (a column beside it)
+TEXT_SHORT_CHARS = 6  # a normal form this long or shorter is a short string ("SAME")
+TEXT_MISSPELT_MIN_RATIO_SHORT = 70.0  # rapidfuzz partial ratio: short string, one letter wrong (75)
+TEXT_MISSPELT_MIN_RATIO = 80.0  # ... a longer one: below this, what was read is not it at all

@@ -1,0 +1,1 @@
+"""Automatic checks on every image: text, palette, similarity (issue 16)."""
