@@ -260,3 +260,9 @@ TEXT_WRAP_LOOKAHEAD = 4  # ... or be continued by any of the next this many line
 TEXT_SHORT_CHARS = 6  # a normal form this long or shorter is a short string ("SAME")
 TEXT_MISSPELT_MIN_RATIO_SHORT = 70.0  # rapidfuzz partial ratio: short string, one letter wrong (75)
 TEXT_MISSPELT_MIN_RATIO = 80.0  # ... a longer one: below this, what was read is not it at all
+# The palette check (checks/palette.py): dominant colours of a downscaled copy, CIEDE2000.
+PALETTE_SAMPLE_PX = 128  # the copy quantised: its longer side
+PALETTE_COLOURS = 8  # dominant colours looked for
+PALETTE_MIN_SHARE = 0.02  # a dominant colour covers at least this share of the pixels
+PALETTE_MATCH_DELTA_E = 10.0  # an expected colour is there when a dominant one is this close
+PALETTE_DELTA_E_CEILING = 30.0  # a colour's closeness falls from 1 (delta E 0) to 0 here

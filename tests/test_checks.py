@@ -1,11 +1,20 @@
-"""The image checks' algorithms (flux_core/checks) on synthetic images."""
+"""The image checks' algorithms (flux_core/checks: text, palette, similarity) on synthetic images."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
-from flux_core.checks import text
+from flux_core.checks import palette, text
+
+
+@dataclass(frozen=True)
+class Colour:
+    name: str
+    rgb: tuple[int, int, int]
 
 
 def lettered(*lines: tuple[int, int, str], size: tuple[int, int] = (1024, 1024)) -> Image.Image:
@@ -167,3 +176,80 @@ def test_check_finds_a_string_wrapped_over_two_lines():
     image = lettered((60, 400, "Fifteen minute"), (60, 460, "abs routine"), (640, 400, "SAME"))
     result = text.check(image, ["Fifteen minute abs routine", "SAME"])
     assert result["found"] == ["Fifteen minute abs routine", "SAME"]
+
+
+# --- palette -------------------------------------------------------------------------------
+
+NAVY = (29, 53, 87)
+RED = (230, 57, 70)
+CREAM = (241, 250, 238)
+
+
+def blocks() -> Image.Image:
+    """Half navy, a third red, a sixth cream (1024 x 1024)."""
+    image = Image.new("RGB", (1024, 1024), RED)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 511, 1023), fill=NAVY)
+    draw.rectangle((512, 700, 1023, 1023), fill=CREAM)
+    return image
+
+
+# Sharma, Wu and Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
+# supplementary test data and mathematical observations", Table 1: pairs 1, 2, 3, 7, 13, 14, 17-20,
+# 25, 34
+SHARMA_PAIRS = [
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 3.1571, -77.2803), (50.0, 0.0, -82.7485), 2.8615),
+    ((50.0, 2.8361, -74.0200), (50.0, 0.0, -82.7485), 3.4412),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.4900, -0.0010), (50.0, -2.4900, 0.0009), 7.1792),
+    ((50.0, 2.4900, -0.0010), (50.0, -2.4900, 0.0011), 7.2195),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((50.0, 2.5, 0.0), (61.0, -5.0, 29.0), 22.8977),
+    ((50.0, 2.5, 0.0), (56.0, -27.0, -3.0), 31.9030),
+    ((50.0, 2.5, 0.0), (58.0, 24.0, 15.0), 19.4535),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+    ((22.7233, 20.0904, -46.6940), (23.0331, 14.9730, -42.5619), 2.0373),
+]
+
+
+@pytest.mark.parametrize(("lab1", "lab2", "expected"), SHARMA_PAIRS)
+def test_ciede2000_agrees_with_sharmas_test_pairs_both_ways(lab1, lab2, expected):
+    assert palette.ciede2000(lab1, lab2) == pytest.approx(expected, abs=5e-5)
+    assert palette.ciede2000(lab2, lab1) == pytest.approx(expected, abs=5e-5)
+
+
+def test_srgb_to_lab_of_white_black_and_red():
+    assert palette.srgb_to_lab((255, 255, 255)) == pytest.approx((100.0, 0.0, 0.0), abs=1e-3)
+    assert palette.srgb_to_lab((0, 0, 0)) == pytest.approx((0.0, 0.0, 0.0), abs=1e-6)
+    assert palette.srgb_to_lab((255, 0, 0)) == pytest.approx((53.2408, 80.0925, 67.2032), abs=1e-3)
+
+
+def test_dominant_colours_and_their_shares_largest_first():
+    colours = palette.dominant(blocks())
+    assert [rgb for rgb, _ in colours[:3]] == [NAVY, RED, CREAM]
+    assert [share for _, share in colours[:3]] == pytest.approx([0.5, 0.34, 0.16], abs=0.01)
+    assert sum(share for _, share in colours) == pytest.approx(1.0)
+
+
+def test_palette_check_matches_near_colours_and_names_the_missing_one():
+    expected = [Colour("navy", (30, 50, 90)), Colour("red", RED), Colour("green", (0, 160, 0))]
+    result = palette.check(blocks(), expected)
+    assert result["expected"] == ["navy", "red", "green"]
+    assert result["expected_hex"] == ["#1e325a", "#e63946", "#00a000"]
+    assert result["found"] == ["#1d3557", "#e63946", "#f1faee"]
+    assert result["found_shares"] == pytest.approx([0.5, 0.34, 0.16], abs=0.01)
+    assert result["matched"] == ["navy", "red"]
+    assert result["missing"] == ["green"]
+    assert result["distance"]["red"] == 0.0
+    assert result["distance"]["navy"] < D.PALETTE_MATCH_DELTA_E
+    assert result["distance"]["green"] > D.PALETTE_DELTA_E_CEILING
+    navy_closeness = 1 - result["distance"]["navy"] / D.PALETTE_DELTA_E_CEILING
+    assert result["score"] == pytest.approx((navy_closeness + 1 + 0) / 3, abs=1e-3)
+
+
+def test_palette_check_with_nothing_expected_has_no_score():
+    result = palette.check(blocks(), [])
+    assert result["score"] is None
+    assert result["matched"] == result["missing"] == []
+    assert result["distance"] == {}
