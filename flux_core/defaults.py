@@ -266,3 +266,7 @@ PALETTE_COLOURS = 8  # dominant colours looked for
 PALETTE_MIN_SHARE = 0.02  # a dominant colour covers at least this share of the pixels
 PALETTE_MATCH_DELTA_E = 10.0  # an expected colour is there when a dominant one is this close
 PALETTE_DELTA_E_CEILING = 30.0  # a colour's closeness falls from 1 (delta E 0) to 0 here
+# Perceptual hashes (checks/similarity.py): 64-bit phash, distances in bits.
+NEAR_DUPLICATE_BITS = 6  # two images this close are near-duplicates (seed diversity)
+SMALL_DRIFT_BITS = 10  # the determinism probe: a rerun this close is a small drift
+SAME_IMAGE_MEAN_ABS_DIFF = 1.0  # ... phash distance 0 and this mean |a-b| (0..255) is the same image

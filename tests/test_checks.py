@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
-from flux_core.checks import palette, text
+from flux_core.checks import palette, similarity, text
 
 
 @dataclass(frozen=True)
@@ -253,3 +254,67 @@ def test_palette_check_with_nothing_expected_has_no_score():
     assert result["score"] is None
     assert result["matched"] == result["missing"] == []
     assert result["distance"] == {}
+
+
+# --- similarity ----------------------------------------------------------------------------
+
+
+def pattern(seed: int) -> Image.Image:
+    """A smooth random pattern: an 8 x 8 grid of random colours blown up to 256 x 256."""
+    cells = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return Image.fromarray(cells).resize((256, 256), Image.Resampling.BILINEAR)
+
+
+def noised(image: Image.Image, amplitude: int) -> Image.Image:
+    pixels = np.asarray(image, dtype=np.int16)
+    noise = np.random.default_rng(0).integers(-amplitude, amplitude + 1, pixels.shape)
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+
+
+def test_fingerprint_is_64_bits_in_hex_and_distance_counts_bits():
+    mark = similarity.fingerprint(pattern(1))
+    assert len(mark) == 16 and int(mark, 16) >= 0
+    assert similarity.distance(mark, mark) == 0
+    assert similarity.distance("0000000000000000", "000000000000000f") == 4
+    assert similarity.distance("0000000000000000", "ffffffffffffffff") == 64
+
+
+def test_groups_are_chains_of_near_duplicates_of_two_or_more():
+    prints = {
+        "a": "0000000000000000",
+        "b": "000000000000000f",  # 4 bits from a
+        "c": "00000000000003ff",  # 6 bits from b, 10 from a: joined through b
+        "d": "ffffffffffffffff",
+        "e": "fffffffffffffff0",
+        "f": "0f0f0f0f0f0f0f0f",
+    }
+    assert similarity.groups(prints, within=6) == [["a", "b", "c"], ["d", "e"]]
+    assert similarity.groups(prints, within=4) == [["a", "b"], ["d", "e"]]
+    assert similarity.groups({"a": "0000000000000000"}) == []
+
+
+def test_groups_of_real_images_join_a_noised_copy_only():
+    prints = {
+        "one": similarity.fingerprint(pattern(1)),
+        "two": similarity.fingerprint(pattern(2)),
+        "one again": similarity.fingerprint(noised(pattern(1), 12)),
+    }
+    assert similarity.groups(prints) == [["one", "one again"]]
+
+
+def test_diversity_is_mean_pairwise_distance_over_32_capped_at_1():
+    assert similarity.diversity([]) is None
+    assert similarity.diversity(["0000000000000000"]) is None
+    assert similarity.diversity(["0000000000000000"] * 3) == 0.0
+    assert similarity.diversity(["0000000000000000", "000000000000ffff"]) == 0.5
+    assert similarity.diversity(["0000000000000000", "ffffffffffffffff"]) == 1.0
+
+
+def test_verdict_same_image_small_drift_and_different():
+    image = pattern(1)
+    assert similarity.verdict(image, image.copy()) == ("same image", 0)
+    assert similarity.verdict(image, noised(image, 1)) == ("same image", 0)
+    drift, bits = similarity.verdict(image, noised(image, 12))
+    assert drift == "small drift" and bits <= D.SMALL_DRIFT_BITS
+    other, bits = similarity.verdict(image, pattern(2))
+    assert other == "different" and bits > D.SMALL_DRIFT_BITS
