@@ -255,3 +255,23 @@ CHECKS_ENV = "FLUX_LAB_CHECKS"  # "0" turns the app's background checks off (`fl
 CHECK_SCAN_S = 30.0  # the background checker looks for unchecked images (other processes' too) this often
 CHECK_BATCH = 20  # images it takes from the ledger at a time
 CHECK_NICE = 10  # the checker thread's niceness: the CPU goes to the runs first (Linux: per thread)
+# --- automatic checks on every image (issue 16: flux_core/checks/) --------------------------
+# The text check (checks/text.py): OCR, then each expected string compared on a normal form
+# (case-folded, letters and digits only).
+TEXT_OCR_MAX_PX = 1600  # an image's longer side is scaled down to this before the OCR reads it
+TEXT_OCR_THREADS = 1  # onnxruntime intra-op threads: a check never takes both cores
+TEXT_WRAP_MAX_LINES = 3  # a string may wrap over this many consecutive lines read
+TEXT_WRAP_LOOKAHEAD = 4  # ... or be continued by any of the next this many lines (a column beside it)
+TEXT_SHORT_CHARS = 6  # a normal form this long or shorter is a short string ("SAME")
+TEXT_MISSPELT_MIN_RATIO_SHORT = 70.0  # rapidfuzz partial ratio: short string, one letter wrong (75)
+TEXT_MISSPELT_MIN_RATIO = 80.0  # ... a longer one: below this, what was read is not it at all
+# The palette check (checks/palette.py): dominant colours of a downscaled copy, CIEDE2000.
+PALETTE_SAMPLE_PX = 128  # the copy quantised: its longer side
+PALETTE_COLOURS = 8  # dominant colours looked for
+PALETTE_MIN_SHARE = 0.02  # a dominant colour covers at least this share of the pixels
+PALETTE_MATCH_DELTA_E = 10.0  # an expected colour is there when a dominant one is this close
+PALETTE_DELTA_E_CEILING = 30.0  # a colour's closeness falls from 1 (delta E 0) to 0 here
+# Perceptual hashes (checks/similarity.py): 64-bit phash, distances in bits.
+NEAR_DUPLICATE_BITS = 6  # two images this close are near-duplicates (seed diversity)
+SMALL_DRIFT_BITS = 10  # the determinism probe: a rerun this close is a small drift
+SAME_IMAGE_MEAN_ABS_DIFF = 1.0  # ... phash distance 0 and this mean |a-b| (0..255) is the same image
