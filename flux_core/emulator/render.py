@@ -167,7 +167,7 @@ def _strings(draw: ImageDraw.ImageDraw, lines: list[str], colours, rng, top: int
     sizes = []
     for line in lines:
         size = max(12, unit // 14)
-        while size > 12 and ImageFont.load_default(size=size).getlength(line) > width - 4 * pad:
+        while size > 12 and ImageFont.load_default(size=size).getlength(line) > width - 10 * pad:
             size -= 1
         sizes.append(size)
     room = (height - top) * 0.8
@@ -178,9 +178,9 @@ def _strings(draw: ImageDraw.ImageDraw, lines: list[str], colours, rng, top: int
     y = top + rng.uniform(0, max(0, height - top - total - pad))
     for line, size in zip(lines, sizes):
         font = ImageFont.load_default(size=size)
-        x = rng.uniform(2 * pad, max(2 * pad, width - font.getlength(line) - 2 * pad))
+        x = rng.uniform(3 * pad, max(3 * pad, width - font.getlength(line) - 3 * pad))
         box = draw.textbbox((x, y), line, font=font)
-        draw.rectangle([box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad], fill=strip)
+        draw.rectangle([box[0] - 2 * pad, box[1] - pad, box[2] + 2 * pad, box[3] + pad], fill=strip)
         draw.text((x, y), line, fill=ink, font=font)
         y += round(size * 1.7)
 
