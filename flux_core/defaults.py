@@ -130,6 +130,10 @@ EMULATOR_CREDITS = 100.0
 EMULATOR_COST = 0.07  # credits per image (configurable; Segmind's real price may differ)
 EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
 EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded references, kept likewise
+# The preview draws what a prompt asks for (its strings and palette), with known mistakes for the checks:
+EMULATOR_MISSPELL_CHANCE = 0.35  # of a seed drawing one expected string misspelt
+EMULATOR_WRONG_COLOUR_CHANCE = 0.2  # of a seed drawing one palette colour as a clearly wrong one
+EMULATOR_OUTLINES = 6  # thin outlined shapes over a palette, placed by the seed so seeds differ
 
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
