@@ -94,7 +94,7 @@ def render_preview(prompt: str, seed: int, width: int, height: int, output_forma
     draw.rectangle([0, 0, text_box[2] + pad, text_box[3] + pad], fill=(20, 20, 20))
     draw.text((pad, pad), label, fill=(255, 255, 255), font=font)
     if key.texts:
-        _strings(draw, list(key.texts.values()), _strip_colours(key), rng, top=text_box[3] + 3 * pad)
+        _strings(draw, list(key.texts.values()), _strip_colours(key), rng, top=int(text_box[3] + 3 * pad))
 
     out = io.BytesIO()
     if output_format == "jpeg":
