@@ -255,3 +255,6 @@ CHECKS_ENV = "FLUX_LAB_CHECKS"  # "0" turns the app's background checks off (`fl
 CHECK_SCAN_S = 30.0  # the background checker looks for unchecked images (other processes' too) this often
 CHECK_BATCH = 20  # images it takes from the ledger at a time
 CHECK_NICE = 10  # the checker thread's niceness: the CPU goes to the runs first (Linux: per thread)
+NEAR_DUPLICATE_BITS = 6  # two seeds' perceptual hashes this many bits apart or fewer look alike
+DIVERSITY_FULL_BITS = 32  # a variant's diversity is its mean pairwise hash distance over this, capped at 1
+CHECK_RANKS = ("none", "text", "palette")  # Compare's "Colour by / rank by check" choices
