@@ -258,3 +258,4 @@ CHECK_NICE = 10  # the checker thread's niceness: the CPU goes to the runs first
 NEAR_DUPLICATE_BITS = 6  # two seeds' perceptual hashes this many bits apart or fewer look alike
 DIVERSITY_FULL_BITS = 32  # a variant's diversity is its mean pairwise hash distance over this, capped at 1
 CHECK_RANKS = ("none", "text", "palette")  # Compare's "Colour by / rank by check" choices
+CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's verdict) this often
