@@ -271,6 +271,15 @@ def test_the_text_check_filter_splits_all_right_from_misspelt_or_missing(ledger)
     assert ids(history.find(ledger, Query(text_check="misspelt or missing", sort="oldest"))) == [typo, gap]
 
 
+def test_a_text_result_without_a_missing_list_reads_as_none_missing(ledger):
+    from flux_core.ledger import checks
+
+    terse = add(ledger, "x")
+    checks.save(ledger, terse, checks.TEXT, 1, 1.0, {"score": 1.0, "expected": ["A"], "misspelt": []})
+    assert ids(history.find(ledger, Query(text_check="all right"))) == [terse]
+    assert ids(history.find(ledger, Query(text_check="misspelt or missing"))) == []
+
+
 def test_an_unknown_text_check_filter_is_named(ledger):
     with pytest.raises(ParamsError, match="text check: must be one of all right, misspelt or missing"):
         history.find(ledger, Query(text_check="maybe"))

@@ -45,7 +45,10 @@ SORTS = {
     ),
 }
 # the text check filter: its words all read right, or some misspelt or missing (runs checked only)
-_TEXT_WRONG = "(json_array_length(result, '$.misspelt') > 0 OR json_array_length(result, '$.missing') > 0)"
+_TEXT_WRONG = (
+    "(COALESCE(json_array_length(result, '$.misspelt'), 0) > 0 "
+    "OR COALESCE(json_array_length(result, '$.missing'), 0) > 0)"
+)
 TEXT_FILTERS = {
     "all right": f"json_extract(result, '$.error') IS NULL AND score IS NOT NULL AND NOT {_TEXT_WRONG}",
     "misspelt or missing": f"json_extract(result, '$.error') IS NULL AND {_TEXT_WRONG}",
