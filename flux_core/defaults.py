@@ -279,3 +279,6 @@ PALETTE_DELTA_E_CEILING = 30.0  # a colour's closeness falls from 1 (delta E 0) 
 NEAR_DUPLICATE_BITS = 6  # two images this close are near-duplicates (seed diversity)
 SMALL_DRIFT_BITS = 10  # the determinism probe: a rerun this close is a small drift
 SAME_IMAGE_MEAN_ABS_DIFF = 1.0  # ... phash distance 0 and this mean |a-b| (0..255) is the same image
+DIVERSITY_FULL_BITS = 32  # a variant's diversity is its mean pairwise hash distance over this, capped at 1
+CHECK_RANKS = ("none", "text", "palette")  # Compare's "Colour by / rank by check" choices
+CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's verdict) this often

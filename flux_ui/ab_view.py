@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from flux_core import defaults as D
+from flux_core.checks import report
 from flux_ui import serving, versions
 
 MODES = ("wipe", "flicker", "difference")
@@ -236,3 +237,14 @@ def data(a_image: str, a_label: str, b_image: str, b_label: str, *, mode: str = 
 def draw(key: str, a_image: str, a_label: str, b_image: str, b_label: str) -> None:
     """Draw the A/B element (a new pair starts in the wipe view at the middle)."""
     _component(key=key, data=versions.versioned(key, data(a_image, a_label, b_image, b_label)))
+
+
+def check_lines(found: dict[str, dict[str, Any]], a_run: str, b_run: str) -> None:
+    """Both images' check lines side by side, under A and B (as text: they quote the prompt)."""
+    if not (found.get(a_run) or found.get(b_run)):
+        return
+    for column, side, run_id in zip(st.columns(2), ("A", "B"), (a_run, b_run)):
+        with column.container(key=f"ab_checks_{side}"):
+            st.caption(f"{side}'s checks")
+            for line in report.lines(found.get(run_id, {})) or ["not checked yet"]:
+                st.text(line)

@@ -20,7 +20,9 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
+from flux_core.checks import rank
 from flux_core.errors import for_app
+from flux_core.ledger import checks as checks_table
 from flux_core.ledger import sweeps
 from flux_ui import serving, versions
 
@@ -58,6 +60,9 @@ _CSS = """
 .fl-box[hidden] { display: none; }
 .fl-box:focus { outline: none; }
 .fl-box-top { display: flex; align-items: center; gap: .75rem; }
+.fl-cell { position: relative; }
+.fl-badge { position: absolute; left: 4px; bottom: 4px; color: #fff; font-size: .7rem;
+  padding: 0 4px; border-radius: 3px; pointer-events: none; }
 .fl-box-label { flex: 1; font-weight: 600; font-size: 1rem; overflow-wrap: anywhere; }
 .fl-box-main { flex: 1; min-height: 0; display: flex; align-items: center; gap: .5rem; }
 .fl-box-main img, .fl-box-main .fl-status { flex: 1; min-width: 0; max-height: 100%; object-fit: contain;
@@ -294,6 +299,14 @@ export default function ({ data, parentElement, setTriggerValue }) {
         button.title = cell.words ? `${cell.label}: ${cell.words}` : cell.label;
         button.setAttribute("aria-label", button.title);
         button.append(picture(cell, false), element("div", "fl-fav", cell.favourite ? "★" : ""));
+        if (cell.badge) {  // coloured by a check: red (0) to green (1), its score in words
+          const hue = Math.round(120 * cell.tint);
+          const badge = element("div", "fl-badge", cell.badge);
+          badge.dataset.testid = "fl-badge";
+          badge.style.background = `hsl(${hue} 70% 40%)`;
+          button.style.outline = `3px solid hsl(${hue} 70% 45%)`;
+          button.append(badge);
+        }
         button.onclick = () => show(idx);
         grid.append(button);
       });
@@ -361,11 +374,51 @@ def _anything(what: str, run: Any) -> bool:
     return True
 
 
+def variants(view: sweeps.SweepView) -> list[tuple[str, list[sweeps.Cell]]]:
+    """The sweep's prompt variants (label, their done cells), in the axis' order; a sweep without a
+    prompt axis is one variant, labelled ''."""
+    done = [c for c in view.cells if c.outcome == "done"]
+    at = next((i for i, ax in enumerate(view.axes) if ax.name == "prompt"), None)
+    if at is None:
+        return [("", done)]
+    return [(label, [c for c in done if c.coords[at] == i]) for i, label in enumerate(view.axes[at].labels)]
+
+
+def score_words(found: dict[str, Any]) -> str:
+    """ "text 6/6, palette 0.91": what a best seed is best by."""
+    parts = []
+    text = found.get(checks_table.TEXT) or {}
+    if text.get("expected") and not text.get("error"):
+        parts.append(f"text {len(text.get('found') or [])}/{len(text['expected'])}")
+    palette = found.get(checks_table.PALETTE) or {}
+    if palette.get("score") is not None and not palette.get("error"):
+        parts.append(f"palette {palette['score']:.2f}")
+    return ", ".join(parts)
+
+
+def badge(found: dict[str, Any], by: str) -> tuple[str, float | None]:
+    """A cell's badge when the grid is coloured by a check: its words and its score (0..1), or
+    ("", None) when the grid is not coloured or the check is not in."""
+    if by not in ("text", "palette"):
+        return "", None
+    key = rank.score(found, by)
+    if key is None:
+        return "", None
+    value = max(0.0, min(1.0, key[0]))
+    return f"{by} {value:.2f}", value
+
+
 def cell_data(
-    view: sweeps.SweepView, cell: sweeps.Cell, data_dir: Path, may: Callable[[str, Any], bool] = _anything
+    view: sweeps.SweepView,
+    cell: sweeps.Cell,
+    data_dir: Path,
+    may: Callable[[str, Any], bool] = _anything,
+    found: dict[str, Any] | None = None,
+    by: str = "none",
 ) -> dict[str, Any]:
     """What the grid and its lightbox show of one cell; `may(action, run)` leaves out the actions
-    (favourite, retry) the person may not do."""
+    (favourite, retry) the person may not do; `found` (its checks) gives it a badge coloured by its
+    score when the grid is coloured `by` a check."""
     run = cell.run
     done = cell.outcome == "done"
     thumb = run.thumb_path if done and run.thumb_path and (data_dir / run.thumb_path).is_file() else None
@@ -381,7 +434,10 @@ def cell_data(
         ("Prompt", " ".join(run.prompt.split())),
     ]
     ext = Path(run.image_path or "").suffix
+    said_badge, tint = badge(found or {}, by)
     return {
+        "badge": said_badge,
+        "tint": tint,
         "idx": cell.idx,
         "label": view.label(cell),
         "outcome": cell.outcome,
@@ -403,12 +459,15 @@ def data(
     *,
     fit: bool = True,
     may: Callable[[str, Any], bool] = _anything,
+    checks: dict[str, dict[str, Any]] | None = None,
+    by: str = "none",
 ) -> dict[str, Any]:
     """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
     cell indices per slice of the stacked axis. A sweep of one axis is one row across the width.
     `fit`: cells sized so every slice is in the window at once; else as large as the width allows."""
     axes = view.axes
-    cells = [cell_data(view, cell, data_dir, may) for cell in view.cells]
+    found = checks or {}
+    cells = [cell_data(view, cell, data_dir, may, found.get(cell.run.id), by) for cell in view.cells]
     common = {
         "cells": cells,
         "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
@@ -458,6 +517,8 @@ def draw(
     on_action: Callable[[str, int], None],
     fit: bool = True,
     may: Callable[[str, Any], bool] = _anything,
+    checks: dict[str, dict[str, Any]] | None = None,
+    by: str = "none",
 ) -> None:
     """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
     with the cell's index before the page is drawn again."""
@@ -469,6 +530,6 @@ def draw(
 
     _component(
         key=KEY,
-        data=versions.versioned(KEY, data(view, order, data_dir, fit=fit, may=may)),
+        data=versions.versioned(KEY, data(view, order, data_dir, fit=fit, may=may, checks=checks, by=by)),
         on_action_change=acted,
     )

@@ -10,6 +10,7 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
+from flux_core.checks import rank
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, for_app
@@ -430,6 +431,7 @@ def _cell_action(sweep_id: str, what: str, idx: int) -> None:
 
 
 def grid(view: sweeps.SweepView, order: list[int]) -> None:
+    by = state.get("compare_rank") or "none"
     counts = view.progress()
     total = max(1, len(view.cells))
     st.progress(
@@ -451,6 +453,8 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
         on_action=lambda what, idx: _cell_action(view.id, what, idx),
         fit=CELL_SIZES.get(state.get("compare_cells") or "", True),
         may=lambda what, run: wb.may(Op.CURATE, run.created_by) if what == "favourite" else wb.may(Op.SPEND),
+        checks=wb.checks([c.run.id for c in view.cells]) if by != "none" else None,
+        by=by,
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
@@ -520,11 +524,20 @@ def sweep_page(sweep_id: str) -> None:
         else:
             st.rerun()
     order = layout(view)
+    st.segmented_control(
+        "Colour by / rank by check",
+        list(D.CHECK_RANKS),
+        key="compare_rank",
+        default="none",
+        bind="query-params",
+        help="Tint each cell by its check's score (red 0 to green 1), with the score on it",
+    )
     if not view.finished:
         state["compare_was_running"] = True
         st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id, order)
         return
     grid(view, order)
+    seeds_by_checks(view)
 
     tables = sweeps.safety_matrix(view)
     if tables:
@@ -557,6 +570,31 @@ def sweep_page(sweep_id: str) -> None:
     export(view)
 
 
+def seeds_by_checks(view: sweeps.SweepView) -> None:
+    """Each prompt variant's best seed by its checks, its diversity and its seeds that look alike."""
+    found = wb.checks([c.run.id for c in view.cells if c.outcome == "done"])
+    if not found:
+        return
+    st.subheader("Seeds by their checks", anchor=False)
+    groups = sweep_grid.variants(view)
+    for n, (label, cells) in enumerate(groups, start=1):
+        ids = [c.run.id for c in cells]
+        seed_of = {c.run.id: c.run.seed for c in cells}
+        name = f" for variant {n}" if len(groups) > 1 else ""
+        with st.container(key=f"compare_variant_{n}"):
+            if label and len(groups) > 1:
+                st.caption(f"Variant {n}: {P.markdown_text(label)}")
+            top = rank.best(ids, found)
+            if top is not None:
+                st.text(f"Best seed{name}: {seed_of[top]} ({sweep_grid.score_words(found.get(top, {}))})")
+            spread = rank.diversity(ids, found)
+            if spread is not None:
+                st.text(f"Diversity{name}: {spread.figure:.2f} (0: all alike, 1: all different)")
+                for group in spread.groups:
+                    seeds = sorted(seed_of[r] for r in group)
+                    st.text(f"seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]} look alike")
+
+
 def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     st.subheader("A/B")
     labels = {c.idx: view.label(c) for c in done}
@@ -573,6 +611,7 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
         st.text("One of these runs no longer has its image.")
         return
     ab_view.draw("compare_ab", a.run.image_path or "", labels[a_idx], b.run.image_path or "", labels[b_idx])
+    ab_view.check_lines(wb.checks([a.run.id, b.run.id]), a.run.id, b.run.id)
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
     for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
         st.caption(title)

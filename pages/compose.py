@@ -9,6 +9,8 @@ phone the columns stack with the result right after Generate, the parameters aft
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 from typing import Any
 
 import streamlit as st
@@ -16,8 +18,10 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core import snippets
+from flux_core.checks import report
+from flux_core.ledger import checks as check_table
 from flux_core.ledger import store
-from flux_core.errors import CallFailed, CapReached, for_app
+from flux_core.errors import CallFailed, CapReached, FluxError, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_ui import spend
@@ -209,6 +213,101 @@ def _thumb(run: Any) -> None:
         st.image(str(thumb), width="stretch")
     else:
         st.text(P.STATUS_WORDS[run.status])
+
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _swatches(palette: dict[str, Any]) -> None:
+    """The palette check as colour: the prompt's colours (named) above the colours found (with their
+    share). Names are escaped and only #rrggbb reaches a style, so nothing in it is markup."""
+
+    def block(colour: str, label: str) -> str:
+        fill = colour if _HEX.fullmatch(colour or "") else "transparent"
+        return (
+            '<span style="display:inline-flex;flex-direction:column;align-items:center;margin-right:6px">'
+            f'<span style="width:28px;height:28px;border:1px solid #8884;border-radius:4px;background:{fill}">'
+            f'</span><span style="font-size:.7rem">{html.escape(label)}</span></span>'
+        )
+
+    names = list(palette.get("expected") or [])
+    hexes = list(palette.get("expected_hex") or [])
+    shares = list(palette.get("found_shares") or [])
+    expected = "".join(block(h, n) for n, h in zip(names, hexes))
+    found = "".join(
+        block(h, f"{shares[i]:.0%}" if i < len(shares) and isinstance(shares[i], (int, float)) else h)
+        for i, h in enumerate(palette.get("found") or [])
+    )
+    if expected or found:
+        st.html(
+            '<div data-testid="fl-swatches" style="font-size:.8rem">'
+            f"<div>Asked for: {expected}</div><div>Found: {found}</div></div>"
+        )
+
+
+def _has_checks(found: dict[str, Any]) -> bool:
+    """Whether the image's own checks are in (a probe's verdict alone is not them)."""
+    return any(name in found for name in (check_table.TEXT, check_table.PALETTE, check_table.PRINT))
+
+
+def _probe_waiting(found: dict[str, Any]) -> bool:
+    repro = found.get(check_table.REPRO) or {}
+    return bool(repro) and not repro.get("verdict") and not repro.get("error")
+
+
+def _draw_checks(run_id: str, shown: list[str] | None) -> None:
+    """A shown image's check lines, or "Checking the image…" until they are in; polled as a fragment
+    while they are not (or a probe waits), and the page is drawn again once they change."""
+    found = wb.checks([run_id]).get(run_id, {})
+    lines = report.lines(found) if _has_checks(found) else None
+    if shown is not None and lines != shown:
+        st.rerun()
+    if lines is None:
+        st.caption("Checking the image…")
+        return
+    for line in lines:
+        st.text(line)  # quotes the prompt's words: text, never Markdown
+    if check_table.PALETTE in found:
+        _swatches(found[check_table.PALETTE])
+
+
+def _probe(run_id: str) -> None:
+    """Send the run's exact request again (the determinism probe); its verdict lands on its checks."""
+    try:
+        probe_id = wb.probe(run_id, session_key=session_key, guard=_guard())
+    except (CapReached, ValueError) as exc:
+        state["compose_refused"] = exc
+        return
+    except FluxError as exc:
+        state["compose_probe_said"] = exc.user_text()
+        return
+    state["compose_probe_said"] = f"Sent the same request again as run {probe_id}; the verdict shows here."
+    state.pop(f"compose_probe_ok_{run_id}", None)
+
+
+def _probe_action(row: Any) -> None:
+    """ "Check reproducibility": what it costs, and a confirmation before anything is sent."""
+    with st.expander("Check reproducibility", icon=":material/difference:"):
+        st.caption(
+            "Sends this run's exact request (its seed too) once more and compares the two images: "
+            "same image, small drift or different."
+        )
+        pricing = wb.pricing(session_key)
+        spend.line(
+            wb, session_key, pricing.words(pricing.for_size(row.width, row.height, len(row.image_urls)))
+        )
+        sure = st.checkbox("Yes, pay for one more image", key=f"compose_probe_ok_{row.id}")
+        st.button(
+            "Check reproducibility",
+            key="compose_probe",
+            icon=":material/difference:",
+            disabled=not sure,
+            on_click=_probe,
+            args=(row.id,),
+        )
+        said = state.pop("compose_probe_said", None)
+        if said:
+            st.text(for_app(said))
 
 
 st.title("Compose")
@@ -496,6 +595,7 @@ with box:
         rows = {r.id: r for r in wb.runs(run_ids)}
         if live and not any(P.is_active(r) for r in rows.values()):
             st.rerun()
+        strip_checks = wb.checks(run_ids)
         cells = st.columns(len(run_ids))
         for cell, run_id in zip(cells, run_ids):
             run = rows.get(run_id)
@@ -504,6 +604,8 @@ with box:
             with cell:
                 _thumb(run)
                 st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
+                for said in report.lines(strip_checks.get(run_id, {})):
+                    st.text(said)
                 st.button(
                     "Shown" if run_id == current else "Show",
                     key=f"compose_pick_{run_id}",
@@ -537,6 +639,13 @@ with box:
             longest = D.COMPOSE_IMAGE_MAX_PX
             shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
             st.container(key="compose_main_image").image(str(image), width=shown_w)
+            found = wb.checks([row.id]).get(row.id, {})
+            with st.container(key="compose_checks"):
+                if not _has_checks(found) or _probe_waiting(found):
+                    shown = report.lines(found) if _has_checks(found) else None
+                    st.fragment(run_every=D.CHECK_REFRESH_S)(_draw_checks)(row.id, shown)
+                else:
+                    _draw_checks(row.id, None)
         elif row.status == store.BLOCKED:
             st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
 
@@ -630,6 +739,8 @@ with box:
         ):
             wb.curate(row.id, favourite=not favourite)
             st.rerun()
+        if has_image and may_spend:
+            _probe_action(row)
         st.caption(f"Recipe · made by {P.markdown_text(row.created_by or 'nobody recorded')}")
         st.json(P.recipe(row), expanded=1)
         with st.expander("Copy as code", icon=":material/code:"):

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from flux_core import defaults as D
+from flux_core.checks import report
 from flux_ui import gallery
 from flux_core.ledger import history
 from flux_ui import ab_view
@@ -145,11 +146,13 @@ FILTER_KEYS = (
     "h_to",
     "h_backend",
     "h_by",
+    "h_textcheck",
 )
 # The filters are drawn only when asked for (or when the URL sets one): the first visit stays light.
 show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
 seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
 tag, sweep_id, date_from, date_to, backends, by = None, "", None, None, [], None
+text_check = None
 if show_filters:
     f = st.columns(4)
     seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
@@ -193,6 +196,15 @@ if show_filters:
         placeholder="anyone",
         help="The runs one person made",
     )
+    text_check = st.columns(4)[0].selectbox(
+        "Text check",
+        list(history.TEXT_FILTERS),
+        index=None,
+        key="h_textcheck",
+        bind="query-params",
+        placeholder="all runs",
+        help="The runs whose image's text was read against its prompt: every word right, or some misspelt or missing",
+    )
 
 seed = None
 if seed_text.strip():
@@ -219,6 +231,7 @@ query = Query(
     date_to=date_to,
     backends=tuple(backends),
     by=by,
+    text_check=text_check,
     sort=sort or "newest",
     trash=trash,
 )
@@ -333,12 +346,14 @@ elif view_mode == "Table":
         column_config={"id": None},
     )
 else:
+    found_checks = wb.checks([row.id for row in page.rows])
     gallery.draw(
         page.rows,
         lambda row: wb.image_path(row, thumb=True),
         chosen,
         on_selection=set_selected,
         on_open=open_run,
+        checks_of=lambda row: report.lines(found_checks.get(row.id, {})),
     )
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
@@ -373,6 +388,8 @@ if current is not None:
             to_compose(current, rerun="same", confirmed_unknown=bool(checked))
         if wb.may(Op.SPEND) and actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")
+        for line in report.lines(wb.checks([current.id]).get(current.id, {})):
+            st.text(line)  # the prompt's words are in it: text, never Markdown
         st.caption(f"Made by {P.markdown_text(current.created_by or 'nobody recorded')}")
         st.json(P.recipe(current), expanded=1)
         activity = wb.activity(current.id)

@@ -230,3 +230,56 @@ def test_the_word_diff_counts_punctuation_apart_from_words():
         '<div style="line-height:1.8;white-space:pre-wrap">soft light'
         '<span style="background:#ffd6d6;text-decoration:line-through">,</span> warm</div>'
     )
+
+
+def _checked(ledger, prompt, text_score=None, palette_score=None, misspelt=(), missing=(), error=None):
+    from flux_core.ledger import checks
+
+    run_id = add(ledger, prompt)
+    if error is not None:
+        checks.save(ledger, run_id, checks.TEXT, 1, None, {"score": None, "error": error})
+    elif text_score is not None:
+        result = {"score": text_score, "expected": ["A", "B"], "found": ["A"], "misspelt": list(misspelt)}
+        checks.save(
+            ledger, run_id, checks.TEXT, 1, text_score, {**result, "missing": list(missing), "read_as": {}}
+        )
+    if palette_score is not None:
+        checks.save(
+            ledger, run_id, checks.PALETTE, 1, palette_score, {"score": palette_score, "expected": ["red"]}
+        )
+    return run_id
+
+
+def test_sorting_by_a_checks_score_lists_the_checked_runs_highest_first(ledger):
+    low = _checked(ledger, "x", text_score=0.4, palette_score=0.9)
+    high = _checked(ledger, "x", text_score=1.0, palette_score=0.2)
+    mid = _checked(ledger, "x", text_score=0.7)
+    add(ledger, "x")  # not checked yet: not in a sort by a check
+    _checked(ledger, "x", error="the OCR failed")
+    assert ids(history.find(ledger, Query(sort="text score"))) == [high, mid, low]
+    assert ids(history.find(ledger, Query(sort="palette score"))) == [low, high]
+
+
+def test_the_text_check_filter_splits_all_right_from_misspelt_or_missing(ledger):
+    right = _checked(ledger, "x", text_score=1.0)
+    typo = _checked(ledger, "x", text_score=0.5, misspelt=["B"])
+    gap = _checked(ledger, "x", text_score=0.5, missing=["A"])
+    _checked(ledger, "x", error="the OCR failed")
+    add(ledger, "x")
+    assert ids(history.find(ledger, Query(text_check="all right"))) == [right]
+    assert ids(history.find(ledger, Query(text_check="misspelt or missing"))) == [gap, typo]
+    assert ids(history.find(ledger, Query(text_check="misspelt or missing", sort="oldest"))) == [typo, gap]
+
+
+def test_a_text_result_without_a_missing_list_reads_as_none_missing(ledger):
+    from flux_core.ledger import checks
+
+    terse = add(ledger, "x")
+    checks.save(ledger, terse, checks.TEXT, 1, 1.0, {"score": 1.0, "expected": ["A"], "misspelt": []})
+    assert ids(history.find(ledger, Query(text_check="all right"))) == [terse]
+    assert ids(history.find(ledger, Query(text_check="misspelt or missing"))) == []
+
+
+def test_an_unknown_text_check_filter_is_named(ledger):
+    with pytest.raises(ParamsError, match="text check: must be one of all right, misspelt or missing"):
+        history.find(ledger, Query(text_check="maybe"))

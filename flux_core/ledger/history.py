@@ -19,6 +19,7 @@ from typing import Any
 from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import actions, store
+from flux_core.ledger import checks as check_table
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
 from flux_core.ledger.records import Run
@@ -32,6 +33,25 @@ SORTS = {
     "fastest": ("inference_time ASC, seq DESC", "inference_time IS NOT NULL"),
     "slowest": ("inference_time DESC, seq ASC", "inference_time IS NOT NULL"),
     "rating": ("rating DESC, seq DESC", None),  # SQLite puts NULLs last in DESC order
+    # by a check's score (flux_core/checks): the runs that have one, highest first
+    "text score": (
+        f"(SELECT score FROM checks WHERE run_id = runs.id AND name = '{check_table.TEXT}') DESC, seq DESC",
+        f"EXISTS (SELECT 1 FROM checks WHERE run_id = runs.id AND name = '{check_table.TEXT}' AND score IS NOT NULL)",
+    ),
+    "palette score": (
+        f"(SELECT score FROM checks WHERE run_id = runs.id AND name = '{check_table.PALETTE}') DESC, seq DESC",
+        f"EXISTS (SELECT 1 FROM checks WHERE run_id = runs.id AND name = '{check_table.PALETTE}' "
+        "AND score IS NOT NULL)",
+    ),
+}
+# the text check filter: its words all read right, or some misspelt or missing (runs checked only)
+_TEXT_WRONG = (
+    "(COALESCE(json_array_length(result, '$.misspelt'), 0) > 0 "
+    "OR COALESCE(json_array_length(result, '$.missing'), 0) > 0)"
+)
+TEXT_FILTERS = {
+    "all right": f"json_extract(result, '$.error') IS NULL AND score IS NOT NULL AND NOT {_TEXT_WRONG}",
+    "misspelt or missing": f"json_extract(result, '$.error') IS NULL AND {_TEXT_WRONG}",
 }
 
 
@@ -52,6 +72,7 @@ class Query:
     date_to: date | None = None
     backends: tuple[str, ...] = ()
     by: str | None = None  # who made the runs (runs.created_by): a person's runs
+    text_check: str | None = None  # a key of TEXT_FILTERS: runs whose text check says so
     sort: str = "newest"
     page: int = 1
     page_size: int = D.HISTORY_PAGE_SIZE
@@ -129,6 +150,12 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     if q.by:
         where.append("created_by = ?")
         args.append(q.by)
+    if q.text_check:
+        if q.text_check not in TEXT_FILTERS:
+            raise ParamsError([f"text check: must be one of {', '.join(TEXT_FILTERS)}, not {q.text_check!r}"])
+        where.append(
+            f"id IN (SELECT run_id FROM checks WHERE name = '{check_table.TEXT}' AND {TEXT_FILTERS[q.text_check]})"
+        )
     return " AND ".join(where), args
 
 
