@@ -203,6 +203,15 @@ def build_parser() -> _Parser:
     check.add_argument(
         "--again", action="store_true", help="compute every check again, not only missing ones"
     )
+    check.add_argument(
+        "--reproducible",
+        action="store_true",
+        help="send each run's exact request once more and compare the two images (costs one image a run)",
+    )
+    check.add_argument("--yes", action="store_true", help="confirm --reproducible's cost")
+    check.add_argument(
+        "--emulator", action="store_true", help="use an in-process emulator (no key, no network)"
+    )
     check.add_argument("--json", action="store_true")
 
     spend = sub.add_parser(

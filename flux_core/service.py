@@ -1255,7 +1255,9 @@ class Workbench:
                 self.probe_estimate(run_id, session_key),
                 hint="Add --yes to send it.",
             )
-        probe_id = self.submit(row.params, seed_random=False, session_key=session_key, guard=guard)
+        # a guard of its own: the run's own submit from this session is not the probe's double click
+        probe_guard = f"{guard}\x00probe:{run_id}" if guard is not None else None
+        probe_id = self.submit(row.params, seed_random=False, session_key=session_key, guard=probe_guard)
         check_table.save(
             self.ledger,
             run_id,

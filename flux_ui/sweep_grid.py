@@ -496,8 +496,8 @@ def data(
                 coords[order[0]], coords[order[1]] = r, c
                 if stack_ax:
                     coords[order[2]] = s
-                found = view.at(tuple(coords))
-                line.append(found.idx if found else None)
+                cell = view.at(tuple(coords))
+                line.append(cell.idx if cell else None)
             grid.append(line)
         slices.append({"title": f"{stack_ax.title}: {stack_ax.labels[s]}" if stack_ax else "", "grid": grid})
     return {

@@ -274,7 +274,7 @@ def _draw_checks(run_id: str, shown: list[str] | None) -> None:
 def _probe(run_id: str) -> None:
     """Send the run's exact request again (the determinism probe); its verdict lands on its checks."""
     try:
-        probe_id = wb.probe(run_id, session_key=session_key, guard=_guard())
+        probe_id = wb.probe(run_id, confirmed=True, session_key=session_key, guard=_guard())
     except (CapReached, ValueError) as exc:
         state["compose_refused"] = exc
         return

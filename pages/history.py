@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from flux_core import defaults as D
-from flux_core.checks import report
+from flux_core.checks import report as check_report
 from flux_ui import gallery
 from flux_core.ledger import history
 from flux_ui import ab_view
@@ -353,7 +353,7 @@ else:
         chosen,
         on_selection=set_selected,
         on_open=open_run,
-        checks_of=lambda row: report.lines(found_checks.get(row.id, {})),
+        checks_of=lambda row: check_report.lines(found_checks.get(row.id, {})),
     )
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
@@ -388,8 +388,8 @@ if current is not None:
             to_compose(current, rerun="same", confirmed_unknown=bool(checked))
         if wb.may(Op.SPEND) and actions.button("Vary seed", key="h_vary", icon=":material/casino:"):
             to_compose(current, rerun="vary")
-        for line in report.lines(wb.checks([current.id]).get(current.id, {})):
-            st.text(line)  # the prompt's words are in it: text, never Markdown
+        for said in check_report.lines(wb.checks([current.id]).get(current.id, {})):
+            st.text(said)  # the prompt's words are in it: text, never Markdown
         st.caption(f"Made by {P.markdown_text(current.created_by or 'nobody recorded')}")
         st.json(P.recipe(current), expanded=1)
         activity = wb.activity(current.id)

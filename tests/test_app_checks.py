@@ -277,3 +277,37 @@ def test_the_ab_view_shows_both_images_check_lines_side_by_side():
     assert any(c.value == "A's checks" for c in at.caption) and any(
         c.value == "B's checks" for c in at.caption
     )
+
+
+def test_a_six_seed_sweep_of_the_magazine_template_is_checked_and_compare_names_a_clean_best_seed(
+    monkeypatch,
+):
+    """Issue 16's "done when", for real: the emulator's images, the real checks (not inserted)."""
+    from flux_core.emulator.render import truth
+    from flux_core.ledger import sweeps
+    from flux_ui.templates import MAGAZINE_SHOOT
+
+    wrong = [s for s in range(40) if truth(MAGAZINE_SHOOT, s).misspelt][:3]
+    right = [s for s in range(40) if not truth(MAGAZINE_SHOOT, s).misspelt][:3]
+    seeds = sorted(wrong + right)
+    at = start()
+    bench = at.session_state["workbench"]
+    sweep_id = bench.start_sweep(
+        sweeps.make_plan(FluxParams(prompt=MAGAZINE_SHOOT), [sweeps.axis("seed", seeds)])
+    )
+    view = sweeps.load(bench.ledger, sweep_id)
+    run_ids = [c.run.id for c in view.cells]
+    bench.default.runner.wait(run_ids)
+    found = bench.check(run_ids)  # what the background checker does, here in the test's own thread
+    seed_of = {c.run.id: c.run.seed for c in view.cells}
+    for run_id in run_ids:
+        text = found[run_id][checks.TEXT]
+        assert len(text["expected"]) == 6 and found[run_id][checks.PALETTE]["score"] is not None
+        flagged = set(text["misspelt"]) | set(text["missing"])
+        assert flagged == set(truth(MAGAZINE_SHOOT, seed_of[run_id]).misspelt)
+
+    at.switch_page("pages/compare.py")
+    at.query_params["sweep"] = sweep_id
+    at.run()
+    [best] = [t.value for t in at.text if t.value.startswith("Best seed: ")]
+    assert int(best.split()[2]) in right and "text 6/6" in best

@@ -34,7 +34,7 @@ def wb(data_dir):
 def _run(wb: Workbench, seed: int, prompt: str = MAGAZINE_SHOOT) -> str:
     run_id = wb.submit(FluxParams.parse(prompt=prompt, seed=seed, width=SIZE, height=SIZE))
     (row,) = wb.wait([run_id])
-    assert row.status == "completed"
+    assert row.status == "COMPLETED"
     return run_id
 
 
@@ -71,7 +71,7 @@ def test_a_check_of_an_older_version_is_computed_again_and_a_broken_image_is_not
 
     other = _run(wb, 5, prompt="a green ball")
     (wb.data_dir / wb.run(other).image_path).write_bytes(b"not an image")
-    wb.check([other])
+    wb.check([other], again=True)
     found = wb.checks([other])[other]
     assert found["text"]["error"] == "The stored image could not be read."
     assert table.pending(wb.ledger, versions, 10) == []  # an error is a result: not checked forever

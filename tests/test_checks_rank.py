@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flux_core.checks import rank
+from flux_core.checks import rank, similarity
 
 
 def text(score, misspelt=(), missing=()):
@@ -66,9 +66,9 @@ def test_best_is_none_without_a_text_score():
 
 
 def test_hamming_counts_the_bits_apart():
-    assert rank.hamming("0000000000000000", "0000000000000000") == 0
-    assert rank.hamming("0000000000000000", "ffffffffffffffff") == 64
-    assert rank.hamming("0000000000000000", "000000000000000f") == 4
+    assert similarity.distance("0000000000000000", "0000000000000000") == 0
+    assert similarity.distance("0000000000000000", "ffffffffffffffff") == 64
+    assert similarity.distance("0000000000000000", "000000000000000f") == 4
 
 
 def test_diversity_groups_near_duplicates_as_connected_components():

@@ -7,10 +7,9 @@ ledger's History sort draw on these rules; nothing here computes a check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
-from flux_core import defaults as D
+from flux_core.checks import similarity
 from flux_core.ledger import checks as table
 
 BY = ("text", "palette", "checks")  # what a score may rank by; "checks" is text, then palette
@@ -56,11 +55,6 @@ def best(run_ids: list[str], checks: dict[str, dict[str, Any]]) -> str | None:
     return max(pool, key=lambda item: item[1])[0]  # max keeps the first of equals: the set's order
 
 
-def hamming(a: str, b: str) -> int:
-    """Bits apart of two 64-bit perceptual hashes written as 16 hex digits."""
-    return bin(int(a, 16) ^ int(b, 16)).count("1")
-
-
 @dataclass(frozen=True)
 class Diversity:
     figure: float  # mean pairwise distance / DIVERSITY_FULL_BITS, capped at 1: 0 all alike, 1 all apart
@@ -82,26 +76,8 @@ def _phash(found: dict[str, Any] | None) -> str | None:
 def diversity(run_ids: list[str], checks: dict[str, dict[str, Any]]) -> Diversity | None:
     """How different a set's images are, from their prints; None with fewer than two prints."""
     prints = {r: h for r in run_ids if (h := _phash(checks.get(r))) is not None}
-    ids = list(prints)
-    if len(ids) < 2:
+    if len(prints) < 2:
         return None
-    parent = {r: r for r in ids}
-
-    def root(r: str) -> str:
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    distances = []
-    for a, b in combinations(ids, 2):
-        bits = hamming(prints[a], prints[b])
-        distances.append(bits)
-        if bits <= D.NEAR_DUPLICATE_BITS:
-            parent[root(a)] = root(b)
-    members: dict[str, list[str]] = {}
-    for r in ids:
-        members.setdefault(root(r), []).append(r)
-    groups = [group for group in members.values() if len(group) > 1]
-    figure = min(1.0, sum(distances) / len(distances) / D.DIVERSITY_FULL_BITS)
-    return Diversity(figure=figure, groups=groups)
+    figure = similarity.diversity(list(prints.values()))
+    assert figure is not None
+    return Diversity(figure=figure, groups=similarity.groups(prints))

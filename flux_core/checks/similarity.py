@@ -1,29 +1,30 @@
-"""Perceptual hashes: near-duplicates among a batch's seeds, and the determinism probe's verdict."""
+"""Perceptual hashes: near-duplicates among a batch's seeds, and the determinism probe's verdict.
+
+imagehash and numpy are imported by the two functions that read pixels, so the pages that only
+compare stored fingerprints (rank.py) do not load them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
 
-import imagehash
-import numpy as np
 from PIL import Image
 
 from flux_core import defaults as D
 
 VERSION = 1
 
-_BITS = 64  # imagehash.phash's default hash_size 8: an 8 x 8 bit grid
-
 
 def fingerprint(image: Image.Image) -> str:
     """The image's 64-bit perceptual hash (DCT phash) as 16 hex digits."""
+    import imagehash
+
     return str(imagehash.phash(image.convert("RGB")))
 
 
 def distance(a: str, b: str) -> int:
     """The number of bits in which two fingerprints differ (0..64)."""
-    return int(imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b))
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
 def groups(prints: dict[str, str], within: int = D.NEAR_DUPLICATE_BITS) -> list[list[str]]:
@@ -52,11 +53,13 @@ def diversity(prints: Sequence[str]) -> float | None:
     if len(prints) < 2:
         return None
     pairs = [distance(a, b) for a, b in combinations(prints, 2)]
-    return min(1.0, sum(pairs) / len(pairs) / (_BITS / 2))
+    return min(1.0, sum(pairs) / len(pairs) / D.DIVERSITY_FULL_BITS)
 
 
 def verdict(a: Image.Image, b: Image.Image) -> tuple[str, int]:
     """The determinism probe: "same image", "small drift" or "different", with the phash distance."""
+    import numpy as np
+
     bits = distance(fingerprint(a), fingerprint(b))
     if a.size == b.size:
         left = np.asarray(a.convert("RGB"), dtype=np.int16)
