@@ -288,14 +288,8 @@ def _probe(run_id: str) -> None:
 def _probe_action(row: Any) -> None:
     """ "Check reproducibility": what it costs, and a confirmation before anything is sent."""
     with st.expander("Check reproducibility", icon=":material/difference:"):
-        st.caption(
-            "Sends this run's exact request (its seed too) once more and compares the two images: "
-            "same image, small drift or different."
-        )
-        pricing = wb.pricing(session_key)
-        spend.line(
-            wb, session_key, pricing.words(pricing.for_size(row.width, row.height, len(row.image_urls)))
-        )
+        st.caption("Compares the two images: same image, small drift or different.")
+        spend.line(wb, session_key, wb.probe_estimate(row.id, session_key))
         sure = st.checkbox("Yes, pay for one more image", key=f"compose_probe_ok_{row.id}")
         st.button(
             "Check reproducibility",

@@ -113,6 +113,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0011_run_owner",
             "0012_attribution",
             "0013_caps",
+            "0014_checks",
         ]
         assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner", "created_by"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
