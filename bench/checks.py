@@ -27,6 +27,7 @@ from PIL import Image
 from flux_core.checks import expect, palette, similarity, text
 from flux_core.emulator.render import render_preview, truth
 from flux_core.ledger import checks as table
+from flux_core.ledger import sweeps
 from flux_core.ledger.store import parse_iso
 from flux_core.params import FluxParams
 from flux_core.service import Workbench
@@ -96,7 +97,10 @@ def sweep_seconds(runs: int, checks: bool) -> tuple[float, int]:
         wb = Workbench(data_dir, emulator="ephemeral", background=False, checks=checks)
         try:
             params = FluxParams.parse(prompt=MAGAZINE_SHOOT, width=SIZE, height=SIZE, seed=1)
-            run_ids = wb.submit_many(params, runs, seed_random=True)
+            plan = sweeps.make_plan(params, [sweeps.axis("seed", list(range(1000, 1000 + runs)))])
+            view = wb.sweep(wb.start_sweep(plan, confirmed=True))
+            assert view is not None
+            run_ids = [cell.run.id for cell in view.cells if cell.run is not None]
             rows = wb.wait(run_ids)
             first = min(parse_iso(r.created_at) for r in rows)  # type: ignore[type-var]
             last = max(parse_iso(r.finished_at) for r in rows)  # type: ignore[type-var]

@@ -1196,7 +1196,7 @@ class Workbench:
             backend.runner.shutdown(wait=wait)
             backend.client.close()
         if self._live.checker is not None:
-            self._live.checker.stop()
+            self._live.checker.stop(wait=wait)
         if self.emulator is not None:
             self.emulator.stop()
 

@@ -41,9 +41,12 @@ class Checker:
             self._busy = True
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = False) -> None:
+        """Stop after the image in hand (`wait`: until then, so nothing writes to the ledger after)."""
         self._stopped.set()
         self._wake.set()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join(timeout=D.CHECK_STOP_WAIT_S)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Block until nothing is pending (for the CLI and tests): True if it got there."""
