@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import io
-import math
 import re
 
 import pytest
+
+from flux_core.checks import palette
 from PIL import Image, ImageColor
 from rapidocr_onnxruntime import RapidOCR
 
@@ -101,53 +102,8 @@ def test_seeds_draw_different_images_and_repeat_exactly():
     )
 
 
-def _lab(rgb):
-    def linear(c):
-        c /= 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (linear(c) for c in rgb)
-    xyz = (
-        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
-        0.2126 * r + 0.7152 * g + 0.0722 * b,
-        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
-    )
-    fx, fy, fz = (t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116 for t in xyz)
-    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
-
-
 def _ciede2000(rgb1, rgb2) -> float:
-    (l1, a1, b1), (l2, a2, b2) = _lab(rgb1), _lab(rgb2)
-    c_mean = (math.hypot(a1, b1) + math.hypot(a2, b2)) / 2
-    g = 0.5 * (1 - math.sqrt(c_mean**7 / (c_mean**7 + 25**7)))
-    a1, a2 = a1 * (1 + g), a2 * (1 + g)
-    c1, c2 = math.hypot(a1, b1), math.hypot(a2, b2)
-    h1, h2 = math.degrees(math.atan2(b1, a1)) % 360, math.degrees(math.atan2(b2, a2)) % 360
-    dl, dc = l2 - l1, c2 - c1
-    dh = 0.0 if c1 * c2 == 0 else (h2 - h1 + 180) % 360 - 180
-    dhh = 2 * math.sqrt(c1 * c2) * math.sin(math.radians(dh / 2))
-    l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
-    if c1 * c2 == 0:
-        h_mean = h1 + h2
-    elif abs(h1 - h2) <= 180:
-        h_mean = (h1 + h2) / 2
-    else:
-        h_mean = (h1 + h2 + 360) / 2 if h1 + h2 < 360 else (h1 + h2 - 360) / 2
-    t = (
-        1
-        - 0.17 * math.cos(math.radians(h_mean - 30))
-        + 0.24 * math.cos(math.radians(2 * h_mean))
-        + 0.32 * math.cos(math.radians(3 * h_mean + 6))
-        - 0.20 * math.cos(math.radians(4 * h_mean - 63))
-    )
-    sl = 1 + 0.015 * (l_mean - 50) ** 2 / math.sqrt(20 + (l_mean - 50) ** 2)
-    sc, sh = 1 + 0.045 * c_mean, 1 + 0.015 * c_mean * t
-    rt = (
-        -2
-        * math.sqrt(c_mean**7 / (c_mean**7 + 25**7))
-        * math.sin(math.radians(60 * math.exp(-(((h_mean - 275) / 25) ** 2))))
-    )
-    return math.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh))
+    return palette.ciede2000(palette.srgb_to_lab(rgb1), palette.srgb_to_lab(rgb2))
 
 
 def test_the_reference_ciede2000_matches_a_published_pair():
