@@ -25,7 +25,7 @@ from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
-from flux_core.ledger import sweeps
+from flux_core.ledger import reviews, sweeps
 from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core import snippets
@@ -188,6 +188,11 @@ def build_parser() -> _Parser:
     hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
     hist.add_argument("--status", default=None)
     hist.add_argument("--board", default=None, help="only the runs on this board (its name or id)")
+    hist.add_argument(
+        "--verdict",
+        default=None,
+        help="only runs someone gave this verdict: approve, reject, 'needs work' or none",
+    )
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--json", action="store_true")
 
@@ -286,6 +291,27 @@ def build_parser() -> _Parser:
     fav.add_argument("--favourite", dest="favourite", action="store_const", const=True, default=None)
     fav.add_argument("--no-favourite", dest="favourite", action="store_const", const=False)
     curate.add_argument("--json", action="store_true")
+
+    com = sub.add_parser("comment", help="comment on a run (or reply to one of its comments)")
+    com.add_argument("run_id", metavar="RUN")
+    com.add_argument("text")
+    com.add_argument("--reply-to", type=int, default=None, metavar="ID", help="the comment this answers")
+    com.add_argument("--as", dest="author", default=None, help="whose words (a demo without sign-in)")
+    com.add_argument("--json", action="store_true")
+
+    coms = sub.add_parser("comments", help="a run's comments as a thread, and its verdicts")
+    coms.add_argument("run_id", metavar="RUN")
+    coms.add_argument("--json", action="store_true")
+
+    uncom = sub.add_parser("delete-comment", help="take a comment's words back (its replies stay)")
+    uncom.add_argument("comment_id", type=int, metavar="ID")
+
+    verdict = sub.add_parser("verdict", help="your verdict on runs: approve, reject, 'needs work', or none")
+    verdict.add_argument(
+        "verdict", type=lambda word: word.replace("-", " "), choices=[*reviews.VERDICTS, "none"]
+    )
+    verdict.add_argument("run_ids", nargs="+", metavar="RUN")
+    verdict.add_argument("--as", dest="reviewer", default=None, help="whose verdict (a demo without sign-in)")
 
     emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
     emu.add_argument("--host", default=D.EMULATOR_HOST)
@@ -610,7 +636,13 @@ def cmd_retry_sweep(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     with workbench(args) as wb:
         try:
-            rows = wb.search(args.search, limit=max(1, args.limit), status=args.status, board=args.board)
+            rows = wb.search(
+                args.search,
+                limit=max(1, args.limit),
+                status=args.status,
+                board=args.board,
+                verdict=args.verdict,
+            )
         except ParamsError as exc:
             raise UsageError("flux-lab history: " + "; ".join(exc.problems)) from None
         for row in rows:
@@ -641,14 +673,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         info["events"] = [event.model_dump() for event in wb.events(args.run_id)]
         found = wb.checks([row.id]).get(row.id, {})
         info["checks"] = check_report.public(found)
+        info.update(_review_json(wb, row.id))
     if args.json:
         print(json.dumps(info))
     else:
         for key, value in info.items():
-            if key not in ("events", "checks"):
+            if key not in ("events", "checks", "comments", "verdicts"):
                 print(f"{key:>18}: {terminal_text(value)}")
         for line in check_report.lines(found):
             print(f"{'checks':>18}: {terminal_text(line)}")
+        for line in _review_lines(info):
+            print(f"{'review':>18}: {line}")
         for event in info["events"]:
             print(f"{'':>18}  {event['at']}  {event['status']}  {terminal_text(event['detail'] or '')}")
     return EXIT_OK
@@ -671,6 +706,79 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"run {run_id}", flush=True)
         for line in said:
             print(f"  {terminal_text(line)}", flush=True)
+    return EXIT_OK
+
+
+def _review_json(wb: Workbench, run_id: str) -> dict[str, Any]:
+    """A run's review for `show --json` and `comments --json`: its verdicts and its thread."""
+    return {
+        "verdicts": [
+            {"reviewer": v.reviewer, "verdict": v.verdict, "at": v.at} for v in wb.verdicts([run_id])[run_id]
+        ],
+        "comments": [
+            {
+                "id": c.id,
+                "parent_id": c.parent_id,
+                "depth": depth,
+                "author": c.author,
+                "body": c.body,
+                "at": c.at,
+                "deleted": c.deleted,
+            }
+            for depth, c in wb.comments(run_id)
+        ],
+    }
+
+
+def _review_lines(review: dict[str, Any]) -> list[str]:
+    lines = [f"{terminal_text(v['reviewer'])}: {v['verdict']}" for v in review["verdicts"]]
+    for c in review["comments"]:
+        words = "(deleted)" if c["deleted"] else terminal_text(" ".join(c["body"].split()))
+        lines.append(f"{'  ' * c['depth']}#{c['id']} {terminal_text(c['author'])}, {c['at'][:16]}: {words}")
+    return lines
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("comment"):
+        made = wb.comment(args.run_id, args.text, reply_to=args.reply_to, author=args.author)
+    if args.json:
+        print(
+            json.dumps(
+                {"id": made.id, "run_id": made.run_id, "parent_id": made.parent_id, "author": made.author}
+            )
+        )
+    else:
+        print(f"Comment #{made.id} on run {made.run_id}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_comments(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("comments"):
+        review = _review_json(wb, args.run_id)
+    if args.json:
+        print(json.dumps({"run_id": args.run_id, **review}))
+        return EXIT_OK
+    lines = _review_lines(review)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("No comments and no verdicts yet.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_delete_comment(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("delete-comment"):
+        wb.delete_comment(args.comment_id)
+    print(f"Comment #{args.comment_id} deleted.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_verdict(args: argparse.Namespace) -> int:
+    verdict = None if args.verdict == "none" else args.verdict
+    with workbench(args) as wb, _organising("verdict"):
+        wb.set_verdict(args.run_ids, verdict, reviewer=args.reviewer)
+    said = f"the verdict {verdict!r}" if verdict else "no verdict"
+    print(f"Gave {said} to {len(set(args.run_ids))} run(s).", file=sys.stderr)
     return EXIT_OK
 
 
@@ -860,6 +968,10 @@ COMMANDS = {
     "retry-sweep": cmd_retry_sweep,
     "board": cmd_board,
     "curate": cmd_curate,
+    "comment": cmd_comment,
+    "comments": cmd_comments,
+    "delete-comment": cmd_delete_comment,
+    "verdict": cmd_verdict,
     "emulator": cmd_emulator,
     "preset": cmd_preset,
     "code": cmd_code,

@@ -283,3 +283,7 @@ SAME_IMAGE_MEAN_ABS_DIFF = 1.0  # ... phash distance 0 and this mean |a-b| (0..2
 DIVERSITY_FULL_BITS = 32  # a variant's diversity is its mean pairwise hash distance over this, capped at 1
 CHECK_RANKS = ("none", "text", "palette")  # Compare's "Colour by / rank by check" choices
 CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's verdict) this often
+
+# --- review: comments and verdicts (issue 17: flux_core/ledger/reviews.py) -----------------
+COMMENT_MAX_CHARS = 4000  # a comment's words, trimmed
+COMMENT_INDENT_MAX = 4  # a thread indents replies at most this many levels (deeper replies line up)

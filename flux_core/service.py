@@ -43,6 +43,7 @@ from flux_core.ledger import boards as board_store
 from flux_core.ledger.boards import Board
 from flux_core.ledger import history
 from flux_core.ledger import presets
+from flux_core.ledger import reviews
 from flux_core.ledger.presets import Preset
 from flux_core.ledger import store
 from flux_core.ledger.records import Event, Run
@@ -510,6 +511,68 @@ class Workbench:
             self.ledger, sweep_id, self.voter(voter), winner_run_id, loser_run_id, actor=self.actor.id
         )
 
+    # --- review (issue 17): threaded comments and one verdict per reviewer on any run ------------
+    def comment(
+        self, run_id: str, body: str, *, reply_to: int | None = None, author: str | None = None
+    ) -> reviews.Comment:
+        """A comment on a run, or a reply to one of its comments, under the reviewer's name (see
+        `voter`: the signed-in person, always). Blank or longer than COMMENT_MAX_CHARS is a
+        ParamsError, and nothing is written."""
+        self._may(Op.REVIEW)
+        self._row(run_id)
+        text = (body or "").strip() if isinstance(body, str) else ""
+        if not text:
+            raise ParamsError(["comment: write something (it was empty)"])
+        if len(text) > D.COMMENT_MAX_CHARS:
+            raise ParamsError(
+                [f"comment: at most {D.COMMENT_MAX_CHARS} characters (this one has {len(text)})"]
+            )
+        if reply_to is not None:
+            parent = reviews.comment(self.ledger, reply_to)
+            if parent is None or parent.run_id != run_id:
+                raise ParamsError([f"reply to: there is no comment {reply_to!r} on run {run_id}"])
+        return reviews.add_comment(
+            self.ledger, run_id, self.voter(author), text, parent_id=reply_to, actor=self.actor.id
+        )
+
+    def delete_comment(self, comment_id: int) -> None:
+        """Take a comment's words back (its author, or an admin); its replies stay."""
+        found = reviews.comment(self.ledger, comment_id)
+        if found is None:
+            raise ParamsError([f"comment: there is no comment {comment_id!r}"])
+        self._may(Op.UNCOMMENT, found.author)
+        reviews.delete_comment(self.ledger, found, actor=self.actor.id)
+
+    def comments(self, run_id: str) -> list[tuple[int, reviews.Comment]]:
+        """A run's comments as a thread: (depth, comment), in reading order."""
+        self._row(run_id)
+        return reviews.thread(reviews.comments(self.ledger, [run_id])[run_id])
+
+    def comment_counts(self, run_ids: list[str]) -> dict[str, int]:
+        """How many live comments each run has (History's cards, the report)."""
+        found = reviews.comments(self.ledger, run_ids)
+        return {run_id: sum(not c.deleted for c in items) for run_id, items in found.items()}
+
+    def set_verdict(self, run_ids: list[str], verdict: str | None, *, reviewer: str | None = None) -> None:
+        """The reviewer's verdict on each of these runs: "approve", "reject" or "needs work" (giving
+        another replaces it; None takes it back). An unknown run or verdict changes nothing."""
+        self._may(Op.REVIEW)
+        if verdict is not None and verdict not in reviews.VERDICTS:
+            raise ParamsError([f"verdict: must be one of {', '.join(reviews.VERDICTS)}, not {verdict!r}"])
+        rows = self._rows(list(run_ids))
+        reviews.set_verdict(
+            self.ledger, [r.id for r in rows], self.voter(reviewer), verdict, actor=self.actor.id
+        )
+
+    def verdicts(self, run_ids: list[str]) -> dict[str, list[reviews.Verdict]]:
+        """Every reviewer's verdict on each of these runs."""
+        return reviews.verdicts(self.ledger, list(run_ids))
+
+    def sweep_verdicts(self, sweep_id: str) -> dict[str, dict[str, int]]:
+        """A sweep's review: each reviewer's count of approved, rejected and needs-work cells."""
+        view = self._sweep(sweep_id)
+        return reviews.by_reviewer(reviews.verdicts(self.ledger, [c.run.id for c in view.cells]))
+
     # --- Compose (issue 14): images per Generate, presets, the request as code, one-click fixes ---
     @staticmethod
     def batch_params(params: FluxParams, count: int, *, seed_random: bool = False) -> list[FluxParams]:
@@ -858,11 +921,20 @@ class Workbench:
         return history.export_zip(self.ledger.get_many(run_ids), self.data_dir, names)
 
     def search(
-        self, text: str | None = None, *, limit: int = 50, status: str | None = None, board: str | None = None
+        self,
+        text: str | None = None,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        board: str | None = None,
+        verdict: str | None = None,
     ) -> list[Run]:
-        """Runs, newest first: words in the prompt, notes or tags, and/or one status, and/or on a board."""
+        """Runs, newest first: words in the prompt, notes or tags, and/or one status, and/or on a
+        board, and/or with a reviewer's verdict (reviews.VERDICTS, or "none": nobody's)."""
         board_id = self.board(board).id if board is not None else None
-        return self.ledger.search(text, limit=limit, status=status, board_id=board_id)
+        if verdict is not None:
+            reviews.check_filter(verdict)
+        return self.ledger.search(text, limit=limit, status=status, board_id=board_id, verdict=verdict)
 
     def events(self, run_id: str) -> list[Event]:
         return self.ledger.events(run_id)

@@ -29,7 +29,7 @@ from flux_core.settings import local_user
 
 
 class Role(enum.IntEnum):
-    VIEWER = 1  # sees runs, sweeps, images and votes; votes; spends nothing, never uses the team key
+    VIEWER = 1  # sees runs, sweeps, images and votes; votes, comments and gives verdicts; spends nothing, never uses the team key
     MEMBER = 2  # generates and sweeps on the team key or their own; curates and deletes their own runs
     ADMIN = 3  # everything: the spend caps, other people's runs, purging the trash, every board and sweep
 
@@ -43,6 +43,8 @@ class Op(enum.Enum):
     each with the words a refusal uses ("... may not <words>")."""
 
     VOTE = "vote on a sweep's pairs"
+    REVIEW = "comment on a run or give it a verdict"
+    UNCOMMENT = "delete this comment"
     SPEND = "generate, sweep or run again (that spends the key's credits)"
     USE_KEY = "use the team's Segmind key"
     CURATE = "change the favourite mark, rating, notes, tags or boards of this run"
@@ -58,6 +60,8 @@ class Op(enum.Enum):
 # the least role each operation needs; "own" operations need MEMBER on one's own things, ADMIN else
 _LEAST: dict[Op, Role] = {
     Op.VOTE: Role.VIEWER,
+    Op.REVIEW: Role.VIEWER,
+    Op.UNCOMMENT: Role.VIEWER,
     Op.SPEND: Role.MEMBER,
     Op.USE_KEY: Role.MEMBER,
     Op.CURATE: Role.MEMBER,
@@ -69,7 +73,7 @@ _LEAST: dict[Op, Role] = {
     Op.IMPORT: Role.ADMIN,
     Op.CAPS: Role.ADMIN,
 }
-OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP, Op.BOARD})  # on someone else's: admins only
+OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP, Op.BOARD, Op.UNCOMMENT})  # on someone else's: admins only
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ def test_schema_of_a_blank_database(data_dir):
             "0012_attribution",
             "0013_caps",
             "0014_checks",
+            "0015_reviews",
         ]
         assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner", "created_by"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
@@ -155,7 +156,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 14
+        assert db["_sqlite_migrations"].count == 15
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

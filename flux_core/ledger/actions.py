@@ -20,6 +20,7 @@ FAVOURITE, RATING, NOTES, TAGS = "favourite", "rating", "notes", "tags"
 DELETE, RESTORE, PURGE, VOTE, RENAME = "delete", "restore", "purge", "vote", "rename"
 ON_BOARD, OFF_BOARD, NEW_BOARD, GONE_BOARD = "on board", "off board", "new board", "board deleted"
 CAPS = "caps"  # an admin set a spend cap in Flux Lab
+COMMENT, UNCOMMENT, VERDICT = "comment", "uncomment", "verdict"  # review (issue 17)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Action:
             PURGE: "purged it",
             VOTE: f"voted: {self.detail}",
             RENAME: f"renamed it {self.detail}",
+            COMMENT: f"wrote {self.detail}",
+            UNCOMMENT: f"deleted a comment {self.detail}",
+            VERDICT: f"gave the verdict {self.detail}",
         }.get(self.action, f"{self.action} {self.detail}".strip())
         return f"{self.actor} {what}"
 

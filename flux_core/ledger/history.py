@@ -18,7 +18,7 @@ from typing import Any
 
 from flux_core import defaults as D
 from flux_core import lifecycle
-from flux_core.ledger import actions, store
+from flux_core.ledger import actions, reviews, store
 from flux_core.ledger import checks as check_table
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
@@ -73,6 +73,7 @@ class Query:
     backends: tuple[str, ...] = ()
     by: str | None = None  # who made the runs (runs.created_by): a person's runs
     text_check: str | None = None  # a key of TEXT_FILTERS: runs whose text check says so
+    verdict: str | None = None  # one of reviews.VERDICTS (from anyone) or reviews.UNREVIEWED
     sort: str = "newest"
     page: int = 1
     page_size: int = D.HISTORY_PAGE_SIZE
@@ -156,6 +157,8 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
         where.append(
             f"id IN (SELECT run_id FROM checks WHERE name = '{check_table.TEXT}' AND {TEXT_FILTERS[q.text_check]})"
         )
+    if q.verdict:
+        where.append(reviews.filter_sql(q.verdict))
     return " AND ".join(where), args
 
 
@@ -351,6 +354,7 @@ def purge(ledger: Ledger, data_dir: Path, run_ids: list[str] | None = None, *, a
             db.execute("DELETE FROM run_events WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM sweep_cells WHERE run_id = ?", [run.id])
             db.execute("DELETE FROM checks WHERE run_id = ?", [run.id])
+            reviews.forget(db, run.id)
             db.execute("DELETE FROM runs WHERE id = ?", [run.id])
             actions.record(db, actor, actions.PURGE, run_id=run.id, detail=run.prompt[:200])
         for run in doomed:

@@ -377,6 +377,34 @@ def _m0014(db: Database) -> None:
     )
 
 
+@migrations(name="0015_reviews")
+def _m0015(db: Database) -> None:
+    # review (issue 17): threaded comments on a run (a reply names its parent; a deleted comment
+    # keeps its place in the thread, its words gone) and one verdict per reviewer per run
+    db.executescript(
+        """
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            parent_id INTEGER REFERENCES comments (id),
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        CREATE INDEX comments_run ON comments (run_id, id);
+        CREATE TABLE verdicts (
+            run_id TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('approve', 'reject', 'needs work')),
+            at TEXT NOT NULL,
+            PRIMARY KEY (run_id, reviewer)
+        );
+        CREATE INDEX verdicts_by_verdict ON verdicts (verdict, run_id);
+        """
+    )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 
@@ -867,7 +895,10 @@ class Ledger:
         status: str | None = None,
         sweep_id: str | None = None,
         board_id: str | None = None,
+        verdict: str | None = None,
     ) -> list[Run]:
+        from flux_core.ledger import reviews  # reviews writes through this module
+
         where, args = ["deleted_at IS NULL"], []
         quoted = fts_query(text or "")
         if quoted:  # input with nothing searchable in it (e.g. a lone quote) filters nothing
@@ -882,6 +913,8 @@ class Ledger:
         if board_id:
             where.append("id IN (SELECT run_id FROM board_runs WHERE board_id = ?)")
             args.append(board_id)
+        if verdict:
+            where.append(reviews.filter_sql(verdict))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         return self.runs(
             f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
