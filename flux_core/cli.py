@@ -193,6 +193,16 @@ def build_parser() -> _Parser:
         default=None,
         help="only runs someone gave this verdict: approve, reject, 'needs work' or none",
     )
+    hist.add_argument(
+        "--text-check",
+        default=None,
+        help="only runs whose text check says: 'all right' or 'misspelt or missing'",
+    )
+    hist.add_argument(
+        "--sort",
+        default="newest",
+        help="newest, oldest, fastest, slowest, rating, 'text score' or 'palette score'",
+    )
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--json", action="store_true")
 
@@ -642,6 +652,8 @@ def cmd_history(args: argparse.Namespace) -> int:
                 status=args.status,
                 board=args.board,
                 verdict=args.verdict,
+                text_check=args.text_check,
+                sort=args.sort,
             )
         except ParamsError as exc:
             raise UsageError("flux-lab history: " + "; ".join(exc.problems)) from None

@@ -259,6 +259,9 @@ CHECKS_ENV = "FLUX_LAB_CHECKS"  # "0" turns the app's background checks off (`fl
 CHECK_SCAN_S = 30.0  # the background checker looks for unchecked images (other processes' too) this often
 CHECK_BATCH = 20  # images it takes from the ledger at a time
 CHECK_STOP_WAIT_S = 30.0  # a stopping workbench (wait=True) lets the image in hand finish this long at most
+CHECK_YIELD_S = (
+    0.5  # the checker waits while runs are in flight (woken when the last lands); looks again this often
+)
 CHECK_NICE = 10  # the checker thread's niceness: the CPU goes to the runs first (Linux: per thread)
 # --- automatic checks on every image (issue 16: flux_core/checks/) --------------------------
 # The text check (checks/text.py): OCR, then each expected string compared on a normal form

@@ -116,10 +116,12 @@ class Runner:
         backend: str = "segmind",
         concurrency: int | None = None,
         on_update: UpdateCallback | None = None,
+        on_idle: Callable[[], None] | None = None,
         expected_s: float | None = None,
     ):
         """`concurrency`: at most this many runs in flight (None: as many as the budget allows; the
-        key's scheduler plans their requests). `expected_s`: how long a job takes until the ledger
+        key's scheduler plans their requests). `on_idle`: called when the last run in flight here
+        has landed (the background checker goes on then). `expected_s`: how long a job takes until the ledger
         knows (default: the FLUX.2 [max] prior; the embedded emulator's own latency for it)."""
         self._prior_s = expected_s or D.EXPECTED_MAX_S
         self._prior_known = expected_s is not None
@@ -128,6 +130,7 @@ class Runner:
         self.client = client
         self.backend = backend
         self.on_update = on_update
+        self._on_idle = on_idle
         self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self.key_id = store.key_id(client.connection.api_key)
         _live_owners.add(self.owner)
@@ -299,12 +302,19 @@ class Runner:
         except BaseException as exc:  # handed to whoever waits on the future
             outer.set_exception(exc)
         self._launch()
+        if self._on_idle is not None and not self.busy():
+            self._on_idle()
 
     def wait(self, run_ids: list[str], timeout: float | None = None) -> list[Run]:
         with self._lock:
             futures = [self._futures[r] for r in run_ids if r in self._futures]
         wait_futures(futures, timeout=timeout)
         return self.ledger.get_many(run_ids)
+
+    def busy(self) -> bool:
+        """Whether a run is queued or being driven here now."""
+        with self._lock:
+            return bool(self._queued or self._driving)
 
     def futures(self, run_ids: list[str]) -> dict[Future, str]:
         """The futures driving these runs (for as_completed)."""

@@ -155,11 +155,20 @@ class Workbench:
         self._stopped = threading.Event()
         self.resumed: list[str] = []
         if checks:
-            self._live.checker = Checker(self.ledger, self.data_dir)
+            self._live.checker = Checker(self.ledger, self.data_dir, yield_to=self._runs_in_flight)
         if background:
             self.resumed = self.default.runner.resume()
             self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
             self._scanner.start()
+
+    def _runner_idle(self) -> None:
+        """A runner's last run in flight landed: the checker, which yields to runs, goes on now."""
+        if self._live.checker is not None:
+            self._live.checker.poke()
+
+    def _runs_in_flight(self) -> bool:
+        """Whether a runner of this workbench is driving a run (the checker waits until none is)."""
+        return any(backend.runner.busy() for backend in list(self._backends.values()))
 
     def acting(self, actor: Actor) -> "Workbench":
         """This workbench on behalf of `actor`: the same ledger, backends and runners, with every
@@ -223,6 +232,7 @@ class Workbench:
                     backend=connection.backend,
                     concurrency=self._concurrency,
                     on_update=self._on_update,
+                    on_idle=self._runner_idle,
                     expected_s=self._live.emulator_expected_s if connection.backend == "emulator" else None,
                 )
                 self._backends[slot] = Backend(connection, client, runner)
@@ -928,13 +938,27 @@ class Workbench:
         status: str | None = None,
         board: str | None = None,
         verdict: str | None = None,
+        text_check: str | None = None,
+        sort: str = "newest",
     ) -> list[Run]:
-        """Runs, newest first: words in the prompt, notes or tags, and/or one status, and/or on a
-        board, and/or with a reviewer's verdict (reviews.VERDICTS, or "none": nobody's)."""
+        """Runs (newest first, or History's `sort`): words in the prompt, notes or tags, and/or one
+        status, on a board, with a reviewer's verdict (reviews.VERDICTS, or "none": nobody's), and/or
+        what the text check said (history.TEXT_FILTERS). A bad value is a ParamsError naming it."""
         board_id = self.board(board).id if board is not None else None
         if verdict is not None:
             reviews.check_filter(verdict)
-        return self.ledger.search(text, limit=limit, status=status, board_id=board_id, verdict=verdict)
+        if text_check is not None:
+            history.text_check_sql(text_check)
+        history.check_sort(sort)
+        return self.ledger.search(
+            text,
+            limit=limit,
+            status=status,
+            board_id=board_id,
+            verdict=verdict,
+            text_check=text_check,
+            sort=sort,
+        )
 
     def events(self, run_id: str) -> list[Event]:
         return self.ledger.events(run_id)
@@ -1283,6 +1307,12 @@ class Workbench:
     def checks(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """The stored check results of these runs: run id -> check name -> result."""
         return check_table.of_runs(self.ledger, list(run_ids))
+
+    @property
+    def checking(self) -> bool:
+        """Whether this workbench checks every stored image in the background (the app server's,
+        unless FLUX_LAB_CHECKS=0): if not, a run's checks come only from `check` (or another process)."""
+        return self._live.checker is not None
 
     def check(self, run_ids: list[str], *, again: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
         """Compute now (in the caller) the checks these runs' images lack, or all of them `again`,

@@ -271,6 +271,29 @@ def _draw_checks(run_id: str, shown: list[str] | None) -> None:
         _swatches(found[check_table.PALETTE])
 
 
+def _check_now(run_id: str) -> None:
+    try:
+        wb.check([run_id])
+    except FluxError as exc:
+        state["compose_check_said"] = exc.user_text()
+
+
+def _checks_off(run_id: str) -> None:
+    """No background checker on this server (FLUX_LAB_CHECKS=0): say so, and check on request."""
+    st.caption("The automatic image checks are off on this server (FLUX_LAB_CHECKS=0).")
+    st.button(
+        "Check this image",
+        key="compose_check_now",
+        icon=":material/fact_check:",
+        on_click=_check_now,
+        args=(run_id,),
+        help="Reads the image against its prompt now: the text it asks for and its colours (a few seconds).",
+    )
+    said = state.pop("compose_check_said", None)
+    if said:
+        st.text(for_app(said))
+
+
 def _probe(run_id: str) -> None:
     """Send the run's exact request again (the determinism probe); its verdict lands on its checks."""
     try:
@@ -635,7 +658,9 @@ with box:
             st.container(key="compose_main_image").image(str(image), width=shown_w)
             found = wb.checks([row.id]).get(row.id, {})
             with st.container(key="compose_checks"):
-                if not _has_checks(found) or _probe_waiting(found):
+                if not _has_checks(found) and not wb.checking:
+                    _checks_off(row.id)
+                elif not _has_checks(found) or _probe_waiting(found):
                     shown = report.lines(found) if _has_checks(found) else None
                     st.fragment(run_every=D.CHECK_REFRESH_S)(_draw_checks)(row.id, shown)
                 else:

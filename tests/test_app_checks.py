@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flux_core import defaults as D
+from flux_core.checks.worker import Checker
 from flux_core.ledger import checks
 from flux_core.params import FluxParams
 from tests.test_app import finish_current, generate, start, texts
@@ -18,8 +19,10 @@ pytestmark = pytest.mark.usefixtures("fast_app")
 
 
 @pytest.fixture(autouse=True)
-def no_background_checks(monkeypatch):
-    monkeypatch.setenv(D.CHECKS_ENV, "0")  # the results a test inserts are the only ones
+def checks_that_never_land(monkeypatch):
+    """The background checker is on but never checks: the results a test inserts are the only ones."""
+    monkeypatch.setenv(D.CHECKS_ENV, "1")
+    monkeypatch.setattr(Checker, "once", lambda self: 0)
 
 
 def text_result(score, expected, misspelt=(), missing=(), read_as=None):
@@ -97,6 +100,19 @@ def test_compose_says_checking_until_the_checks_are_in_then_shows_their_lines_as
     [swatch] = [h for h in at.get("html") if "fl-swatches" in h.proto.body]
     assert "red &lt;b&gt;x&lt;/b&gt;" in swatch.proto.body and "<b>x" not in swatch.proto.body
     assert "background:#ff0000" in swatch.proto.body and "60%" in swatch.proto.body
+
+
+def test_with_the_checker_off_compose_says_so_and_checks_the_image_on_request(monkeypatch):
+    monkeypatch.setenv(D.CHECKS_ENV, "0")
+    at = generate(start(), "a poster with the words 'OPEN LATE' in red")
+    finish_current(at)
+    assert "The automatic image checks are off on this server (FLUX_LAB_CHECKS=0)." in texts(at)
+    assert "Checking the image…" not in texts(at)
+    at.button(key="compose_check_now").click().run()
+    lines = [t.value for t in at.text]
+    assert any(line.startswith(("text 1/1 right", "text 0/1 right")) for line in lines), lines
+    assert any(line.startswith("palette") for line in lines), lines
+    assert "The automatic image checks are off on this server (FLUX_LAB_CHECKS=0)." not in texts(at)
 
 
 def test_compose_picks_up_the_checks_without_a_click():

@@ -4,14 +4,18 @@ in the background after they are stored and on demand from both front ends, kept
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from flux_core.checks import compute
+from flux_core.checks.worker import Checker
 from flux_core.cli import main
 from flux_core.emulator.render import truth
 from flux_core.errors import ConfirmationNeeded, NoImage, NotAllowed
+from flux_core import defaults as D
 from flux_core.ledger import checks as table
+from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
 from flux_core.service import Workbench
 from flux_core.team import Actor, Role
@@ -80,6 +84,55 @@ def test_a_check_of_an_older_version_is_computed_again_and_a_broken_image_is_not
     assert table.pending(wb.ledger, versions, 10) == []  # an error is a result: not checked forever
 
 
+def test_the_checker_waits_while_runs_are_in_flight_and_goes_on_when_they_land(data_dir):
+    bench = Workbench(data_dir, emulator="ephemeral", background=False)  # no checker of its own
+    try:
+        run_id = _run(bench, _seed(False), prompt="a red cube")
+        in_flight = threading.Event()
+        in_flight.set()
+        looked = threading.Semaphore(0)
+
+        def runs_in_flight() -> bool:
+            looked.release()
+            return in_flight.is_set()
+
+        checker = Checker(bench.ledger, bench.data_dir, yield_to=runs_in_flight)
+        try:
+            checker.poke()
+            for _ in range(2):  # it looked, waited, and looked again: still nothing checked
+                assert looked.acquire(timeout=60)
+            assert table.pending(bench.ledger, compute.versions(), 10) == [run_id]
+            in_flight.clear()  # the last run landed (the runner's on_idle pokes the checker)
+            checker.poke()
+            assert checker.drain(timeout=120)
+            assert table.pending(bench.ledger, compute.versions(), 10) == []
+            assert set(bench.checks([run_id])[run_id]) >= {"palette", "print"}
+        finally:
+            checker.stop(wait=True)
+    finally:
+        bench.shutdown(wait=True)
+
+
+def test_a_runner_says_when_its_last_run_landed(data_dir):
+    bench = Workbench(data_dir, emulator="ephemeral", background=False)
+    idle = threading.Semaphore(0)
+
+    class Watcher:  # stands in for the checker: counts the pokes that come when nothing is in flight
+        def poke(self) -> None:
+            if not bench.default.runner.busy():
+                idle.release()
+
+        def stop(self, wait: bool = False) -> None:
+            pass
+
+    bench._live.checker = Watcher()  # type: ignore[assignment]
+    try:
+        bench.wait(bench.submit_many(FluxParams.parse(prompt="a lamp", seed=1), 2))
+        assert idle.acquire(timeout=60)  # the runner's on_idle, after its last run landed
+    finally:
+        bench.shutdown(wait=True)
+
+
 def test_check_and_show_from_the_cli_agree_with_the_service(capsys, data_dir):
     seed = _seed(True)
     code = main(["generate", "--emulator", "--prompt", MAGAZINE_SHOOT, "--seed", str(seed), "--json"])
@@ -96,6 +149,24 @@ def test_check_and_show_from_the_cli_agree_with_the_service(capsys, data_dir):
     assert set(printed["checks"]["palette"]) >= {"score", "expected", "found"}
     assert main(["show", run_id, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["checks"]["text"] == text
+
+    assert main(["generate", "--emulator", "--prompt", "a plain grey wall", "--seed", "1", "--json"]) == 0
+    unchecked = json.loads(capsys.readouterr().out)["run_id"]
+    for flags, expected in (
+        (["--text-check", "misspelt or missing"], [run_id]),
+        (["--text-check", "all right"], []),
+        (["--sort", "text score"], [run_id]),  # only the runs that have a text score
+        ([], [unchecked, run_id]),
+    ):
+        assert main(["history", *flags, "--json"]) == 0
+        listed = [json.loads(line)["run_id"] for line in capsys.readouterr().out.splitlines()]
+        assert listed == expected, (flags, table.of_runs(Ledger(data_dir / D.DB_NAME), listed))
+    assert main(["history", "--text-check", "perfect"]) == 2
+    assert (
+        "text check: must be one of all right, misspelt or missing, not 'perfect'" in capsys.readouterr().err
+    )
+    assert main(["history", "--sort", "prettiest"]) == 2
+    assert "sort: must be one of newest" in capsys.readouterr().err
 
     assert main(["check", run_id]) == 0
     words = capsys.readouterr().out

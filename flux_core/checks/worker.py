@@ -4,7 +4,10 @@ One daemon thread a workbench (the app server's). The runner pokes it when an im
 also looks in the ledger every CHECK_SCAN_S, so images stored by another process (the CLI, another
 server) and results of an older check version are checked too. The ledger is its queue: nothing is
 lost when the server stops, and a result computed twice is the same result. The thread runs at a
-lower priority (CHECK_NICE) and OCR takes one core at most, so the runs in flight go first.
+lower priority (CHECK_NICE) and OCR takes one core at most; and before each image it waits while
+runs are in flight in its workbench (`yield_to`), so a check never competes with a run for the CPU
+(the emulator's rendering, the download, the thumbnail) or the interpreter lock: a sweep's images
+are checked once its last cell is stored (bench/checks.py measures what checks add to a sweep).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 from flux_core import defaults as D
 from flux_core.checks import compute
@@ -24,10 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class Checker:
-    def __init__(self, ledger: Ledger, data_dir: Path, *, scan_s: float = D.CHECK_SCAN_S):
+    def __init__(
+        self,
+        ledger: Ledger,
+        data_dir: Path,
+        *,
+        scan_s: float = D.CHECK_SCAN_S,
+        yield_to: Callable[[], bool] | None = None,
+    ):
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self._scan_s = scan_s
+        self._yield_to = yield_to
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._idle = threading.Condition()
@@ -73,6 +85,13 @@ class Checker:
                     self._idle.notify_all()
             self._wake.wait(self._scan_s)
 
+    def _wait_for_runs(self) -> None:
+        """Wait while runs are in flight: each run that ends pokes the checker (Workbench._updated);
+        CHECK_YIELD_S is the longest it sleeps between two looks."""
+        while self._yield_to is not None and not self._stopped.is_set() and self._yield_to():
+            self._wake.clear()
+            self._wake.wait(D.CHECK_YIELD_S)
+
     def once(self) -> int:
         """Check every pending image (newest first) and settle waiting probes; returns how many."""
         done = 0
@@ -81,6 +100,7 @@ class Checker:
             if not batch:
                 break
             for row in self.ledger.get_many(batch):
+                self._wait_for_runs()
                 if self._stopped.is_set():
                     break
                 compute.run_checks(self.ledger, self.data_dir, row)

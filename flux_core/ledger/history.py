@@ -152,14 +152,22 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
         where.append("created_by = ?")
         args.append(q.by)
     if q.text_check:
-        if q.text_check not in TEXT_FILTERS:
-            raise ParamsError([f"text check: must be one of {', '.join(TEXT_FILTERS)}, not {q.text_check!r}"])
-        where.append(
-            f"id IN (SELECT run_id FROM checks WHERE name = '{check_table.TEXT}' AND {TEXT_FILTERS[q.text_check]})"
-        )
+        where.append(text_check_sql(q.text_check))
     if q.verdict:
         where.append(reviews.filter_sql(q.verdict))
     return " AND ".join(where), args
+
+
+def text_check_sql(name: str) -> str:
+    """A WHERE clause on runs.id: runs whose text check says `name` (a key of TEXT_FILTERS)."""
+    if name not in TEXT_FILTERS:
+        raise ParamsError([f"text check: must be one of {', '.join(TEXT_FILTERS)}, not {name!r}"])
+    return f"id IN (SELECT run_id FROM checks WHERE name = '{check_table.TEXT}' AND {TEXT_FILTERS[name]})"
+
+
+def check_sort(sort: str) -> None:
+    if sort not in SORTS:
+        raise ParamsError([f"sort: must be one of {', '.join(SORTS)}, not {sort!r}"])
 
 
 def find(ledger: Ledger, q: Query) -> Page:

@@ -896,10 +896,17 @@ class Ledger:
         sweep_id: str | None = None,
         board_id: str | None = None,
         verdict: str | None = None,
+        text_check: str | None = None,
+        sort: str = "newest",
     ) -> list[Run]:
-        from flux_core.ledger import reviews  # reviews writes through this module
+        """Live runs matching every filter given; `text_check` and `sort` are History's (TEXT_FILTERS,
+        SORTS in flux_core/ledger/history.py), checked by the caller."""
+        from flux_core.ledger import history, reviews  # both write through this module
 
+        order, applies_to = history.SORTS[sort]
         where, args = ["deleted_at IS NULL"], []
+        if applies_to:
+            where.append(applies_to)
         quoted = fts_query(text or "")
         if quoted:  # input with nothing searchable in it (e.g. a lone quote) filters nothing
             where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
@@ -915,9 +922,11 @@ class Ledger:
             args.append(board_id)
         if verdict:
             where.append(reviews.filter_sql(verdict))
+        if text_check:
+            where.append(history.text_check_sql(text_check))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         return self.runs(
-            f"SELECT * FROM runs {clause} ORDER BY seq DESC LIMIT ? OFFSET ?", [*args, limit, offset]
+            f"SELECT * FROM runs {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
         )
 
     def completed_for(self, model: str, payload: dict[str, Any]) -> Run | None:
