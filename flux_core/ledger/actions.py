@@ -20,6 +20,7 @@ FAVOURITE, RATING, NOTES, TAGS = "favourite", "rating", "notes", "tags"
 DELETE, RESTORE, PURGE, VOTE, RENAME = "delete", "restore", "purge", "vote", "rename"
 ON_BOARD, OFF_BOARD, NEW_BOARD, GONE_BOARD = "on board", "off board", "new board", "board deleted"
 CAPS = "caps"  # an admin set a spend cap in Flux Lab
+VERSION, PIN, UNPIN = "version", "pin", "unpin"  # a run's version named, pinned as the best, unpinned
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Action:
             PURGE: "purged it",
             VOTE: f"voted: {self.detail}",
             RENAME: f"renamed it {self.detail}",
+            VERSION: f"named this version {self.detail}",
+            PIN: "pinned it as the best of its lineage",
+            UNPIN: f"unpinned it ({self.detail})" if self.detail else "unpinned it",
         }.get(self.action, f"{self.action} {self.detail}".strip())
         return f"{self.actor} {what}"
 
