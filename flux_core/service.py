@@ -291,7 +291,7 @@ class Workbench:
             fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
             return self._once(
                 guard,
-                fingerprint + repr(came_from),
+                fingerprint,  # not its parent: a double click names the first click's run as its own
                 lambda: self.submit(
                     params,
                     seed_random=seed_random,
@@ -589,7 +589,7 @@ class Workbench:
             fingerprint = repr((sorted(payload.items()), count)) + repr([r[0][:64] for r in references or []])
             ids = self._once(
                 guard,
-                fingerprint + repr(came_from),
+                fingerprint,  # not its parent: a double click names the first click's run as its own
                 lambda: self.submit_many(
                     params,
                     count,
