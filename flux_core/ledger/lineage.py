@@ -21,6 +21,15 @@ from flux_core.ledger.store import Ledger
 from flux_core.params import ParamsError
 from flux_core.presentation import word_diff
 
+# how a run came from its parent, in words (History's lineage tree)
+WORDS = {
+    "edit": "edited",
+    "rerun": "re-run identically",
+    "seed": "new seed",
+    "recall": "recalled unchanged",
+    "sweep": "sweep cell",
+    "probe": "reproducibility probe",
+}
 # the request's fields an edge names when they changed (the prompt has its word diff)
 PARAM_FIELDS = ("width", "height", "seed", "safety_tolerance", "output_format", "image_urls")
 
@@ -73,9 +82,10 @@ def descendants(ledger: Ledger, run_id: str) -> list[Run]:
 
 @dataclass(frozen=True)
 class Edge:
-    """How a child came from its parent: the kind, the word diff of their prompts (see
+    """How a child came from its parent (its id): the kind, the word diff of their prompts (see
     presentation.word_diff) and the other fields of the request that changed (before, after)."""
 
+    parent: str
     kind: str
     diff: tuple[tuple[str, str], ...]
     changed: tuple[tuple[str, Any, Any], ...]
@@ -129,7 +139,7 @@ class Tree:
                 {
                     "run_id": node,
                     "depth": depth,
-                    "parent_run_id": run.parent_run_id if edge else None,
+                    "parent_run_id": edge.parent if edge else None,
                     "lineage": run.lineage,
                     "version_name": run.version_name,
                     "pinned": run.pinned,
@@ -167,7 +177,7 @@ def tree(ledger: Ledger, run_id: str) -> Tree:
                 for name in PARAM_FIELDS
                 if a.request.get(name) != b.request.get(name)
             )
-            edges[child] = Edge(b.lineage or "", tuple(word_diff(a.prompt, b.prompt)), changed)
+            edges[child] = Edge(parent, b.lineage or "", tuple(word_diff(a.prompt, b.prompt)), changed)
     return Tree(
         root=chain[0],
         focus=run_id,
@@ -238,6 +248,11 @@ def pin(ledger: Ledger, run_id: str, *, actor: str, pinned: bool = True) -> str 
 def label(run: Run) -> str:
     """A node's name: its version name, else the end of its id."""
     return run.version_name or f"…{run.id[-D.LINEAGE_SHORT_ID :]}"
+
+
+def indent(depth: int) -> str:
+    """A node's indent in a tree drawn as text lines ("· · └ "): st.text strips leading whitespace."""
+    return "· " * (depth - 1) + "└ " if depth else ""
 
 
 def first_words(prompt: str, count: int = D.LINEAGE_PROMPT_WORDS) -> str:
