@@ -123,3 +123,25 @@ def test_generate_after_open_in_compose_names_the_recalled_run():
     bench.default.runner.wait([recalled, edited])
     assert (bench.run(recalled).parent_run_id, bench.run(recalled).lineage) == (first, "recall")
     assert (bench.run(edited).parent_run_id, bench.run(edited).lineage) == (recalled, "edit")
+
+
+def test_a_sweep_from_a_past_run_on_the_compare_page_makes_its_new_cells_its_children():
+    from flux_core.ledger import store
+    from tests.test_app_compare import compare_page, run_and_finish
+
+    at = compare_page()
+    bench = at.session_state["workbench"]
+    run_id = bench.ledger.record_run(
+        FluxParams.parse(prompt="a dog", seed=3),
+        store.COMPLETED,
+        backend="emulator",
+        base_url=bench.default.connection.base_url,
+    )
+    at.run()
+    at.selectbox(key="compare_base_run").set_value(run_id)
+    at.run()
+    at.multiselect(key="compare_axes").set_value(["Seed"])
+    at.run()
+    view = run_and_finish(at)
+    made = [c.run for c in view.cells if not c.reused]
+    assert made and {(r.parent_run_id, r.lineage) for r in made} == {(run_id, "sweep")}
