@@ -26,6 +26,7 @@ from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
 from flux_core.ledger import reviews, sweeps
+from flux_core.ledger import lineage as lineages
 from flux_core.emulator.server import EmulatorConfig, serve_forever
 from flux_core import logs
 from flux_core import snippets
@@ -209,6 +210,23 @@ def build_parser() -> _Parser:
     show = sub.add_parser("show", help="one run and its status history")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
+
+    lin = sub.add_parser(
+        "lineage", help="a run's ancestors and descendants, with the word diff along each edge"
+    )
+    lin.add_argument("run_id")
+    lin.add_argument("--json", action="store_true")
+    ver = sub.add_parser("version", help="name a run's version, or pin it as the best of its lineage")
+    ver.add_argument("run_id")
+    ver.add_argument(
+        "--name", default=None, help=f"the version's name (at most {D.VERSION_NAME_MAX_CHARS} characters)"
+    )
+    pinning = ver.add_mutually_exclusive_group()
+    pinning.add_argument(
+        "--pin", action="store_true", help="pin it (the run pinned before in its tree is unpinned)"
+    )
+    pinning.add_argument("--unpin", action="store_true", help="unpin it")
+    ver.add_argument("--json", action="store_true")
 
     check = sub.add_parser(
         "check",
@@ -701,6 +719,48 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("lineage"):
+        tree = wb.lineage(args.run_id)
+    if args.json:
+        print(json.dumps(tree.public()))
+        return EXIT_OK
+    for node, depth in tree.walk():
+        run = tree.runs[node]
+        indent = "    " * depth
+        edge = tree.edges.get(node)
+        if edge is not None:
+            print(f"{indent}{'':2}via {edge.kind}: {terminal_text(edge.diff_text())}")
+            if edge.changed:
+                print(f"{indent}{'':2}    {terminal_text(edge.words())}")
+        marks = ("  ← this run" if node == tree.focus else "") + ("  ★ pinned" if node == tree.pinned else "")
+        name = f"{terminal_text(run.version_name)}  " if run.version_name else ""
+        print(f"{indent}{run.id}  {name}{terminal_text(lineages.first_words(run.prompt))}{marks}")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    if args.name is None and not (args.pin or args.unpin):
+        raise UsageError("flux-lab version: give --name NAME, --pin or --unpin")
+    with workbench(args) as wb, _organising("version"):
+        if args.name is not None:
+            wb.name_version(args.run_id, args.name)
+        unpinned = wb.pin(args.run_id, pinned=args.pin) if args.pin or args.unpin else None
+        row = wb.run(args.run_id)
+    assert row is not None
+    if args.json:
+        print(json.dumps(row.public(wb.data_dir)))
+        return EXIT_OK
+    said = [f"Run {row.id}"]
+    if row.version_name:
+        said.append(f"is named {terminal_text(row.version_name)!r}")
+    said.append("is pinned as the best of its lineage" if row.pinned else "is not pinned")
+    if args.pin and unpinned:
+        said.append(f"(run {unpinned} is unpinned)")
+    print(" ".join(said) + ".")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     with workbench(args) as wb:
         results = wb.check(args.run_ids, again=args.again)
@@ -973,6 +1033,8 @@ COMMANDS = {
     "history": cmd_history,
     "show": cmd_show,
     "check": cmd_check,
+    "lineage": cmd_lineage,
+    "version": cmd_version,
     "resume": cmd_resume,
     "spend": cmd_spend,
     "import-history": cmd_import_history,

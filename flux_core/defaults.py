@@ -231,6 +231,10 @@ AB_DIFF_MAX_PX = 1024  # A/B difference view: computed at most this many pixels 
 
 # --- organising work: boards, bulk curation, History's cards (issue 14, ORGANISE) -----------
 BOARD_NAME_MAX_CHARS = 60  # a board's name, trimmed
+# --- prompt lineage (issue 17: flux_core/ledger/lineage.py) ------------------------------------
+VERSION_NAME_MAX_CHARS = 60  # a version's name ("v3 – tighter headline"), trimmed
+LINEAGE_PROMPT_WORDS = 8  # a node of a lineage tree shows the first this many words of its prompt
+LINEAGE_SHORT_ID = 8  # ... and, without a version name, the last this many characters of its id
 BOARD_OWNER = ""  # whose boards: nobody's until people sign in (issue 15)
 TAG_MAX_CHARS = 40  # a tag added to many runs at once
 CARD_PROMPT_WORDS = 12  # a gallery card's first line: the prompt's first words (then an ellipsis)

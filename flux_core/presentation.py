@@ -162,9 +162,11 @@ def recipe(row: Run) -> dict[str, Any]:
 
 
 def form_values(row: Run) -> dict[str, Any]:
-    """A run's recipe as the Compose form's values (to edit and re-run it)."""
+    """A run's recipe as the Compose form's values (to edit and re-run it); `from_run` is the run
+    they came from, which the next Generate names as its parent."""
     request = row.request
     return {
+        "from_run": row.id,
         "prompt": request["prompt"],
         "width": request["width"],
         "height": request["height"],

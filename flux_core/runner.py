@@ -163,10 +163,16 @@ class Runner:
         sweep_id: str | None = None,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> str:
         """Write the run down (CREATED), then drive it in the background. Returns its id."""
         return self.enqueue_many(
-            [params], seed_random=seed_random, sweep_id=sweep_id, created_by=created_by, admit=admit
+            [params],
+            seed_random=seed_random,
+            sweep_id=sweep_id,
+            created_by=created_by,
+            admit=admit,
+            came_from=came_from,
         )[0]
 
     def enqueue_many(
@@ -177,6 +183,7 @@ class Runner:
         sweep_id: str | None = None,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> list[str]:
         """Write every run of `batch` down (CREATED) in one transaction, after `admit` let them in
         (see Ledger.create_runs), then drive them in the background. Returns their ids."""
@@ -190,6 +197,7 @@ class Runner:
             key=self.client.connection.api_key,
             created_by=created_by,
             admit=admit,
+            came_from=came_from,
         )
         for run_id in run_ids:
             self._schedule(run_id)
@@ -204,6 +212,7 @@ class Runner:
         *,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> tuple[str, list[str]]:
         """Write a sweep with all its cells and new runs in one transaction, then drive the runs."""
         sweep_id, run_ids = self.ledger.create_sweep(
@@ -217,6 +226,7 @@ class Runner:
             key=self.client.connection.api_key,
             created_by=created_by,
             admit=admit,
+            came_from=came_from,
         )
         for run_id in run_ids:
             self._schedule(run_id)

@@ -42,6 +42,7 @@ from flux_core.ledger import actions
 from flux_core.ledger import boards as board_store
 from flux_core.ledger.boards import Board
 from flux_core.ledger import history
+from flux_core.ledger import lineage as lineages
 from flux_core.ledger import presets
 from flux_core.ledger import reviews
 from flux_core.ledger.presets import Preset
@@ -279,6 +280,8 @@ class Workbench:
         references: list[tuple[bytes, str]] | None = None,
         sweep_id: str | None = None,
         guard: str | None = None,
+        parent: str | None = None,
+        lineage: str | None = None,
     ) -> str:
         """Upload local reference images, write the run down, hand it to the runner.
 
@@ -286,8 +289,12 @@ class Workbench:
         DOUBLE_SUBMIT_WINDOW_S is a double click and returns the first run instead of paying twice.
         The run is the actor's: only a member or an admin may spend, and a run that would go past a
         spend cap is a CapReached; either way nothing is uploaded, written or sent.
+        `parent` is the run this one is made from (Compose's form was recalled from it) and
+        `lineage` how (store.LINEAGE_KINDS); without it, "recall" when the request is the parent's
+        exactly, else "edit".
         """
         self._may(Op.SPEND)
+        came_from = self._came_from(parent, lineage, params)
         if guard is not None:
             payload = params.payload()
             if seed_random:
@@ -295,13 +302,15 @@ class Workbench:
             fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
             return self._once(
                 guard,
-                fingerprint,
+                fingerprint,  # not its parent: a double click names the first click's run as its own
                 lambda: self.submit(
                     params,
                     seed_random=seed_random,
                     session_key=session_key,
                     references=references,
                     sweep_id=sweep_id,
+                    parent=parent,
+                    lineage=lineage,
                 ),
             )
         if references:
@@ -313,7 +322,20 @@ class Workbench:
             sweep_id=sweep_id,
             created_by=self.actor.id,
             admit=self._admit(session_key),
+            came_from=came_from,
         )
+
+    def _came_from(self, parent: str | None, kind: str | None, params: FluxParams) -> tuple[str, str] | None:
+        """(parent id, kind) for a new run made from `parent`; an UnknownRun for a parent the
+        ledger does not hold, before anything is uploaded, written or sent."""
+        if parent is None:
+            return None
+        if kind is not None and kind not in store.LINEAGE_KINDS:
+            raise ParamsError([f"lineage: one of {', '.join(store.LINEAGE_KINDS)} (got {kind!r})"])
+        row = self._row(parent)
+        if kind is None:
+            kind = store.RECALL if params.payload() == row.params.payload() else store.EDIT
+        return row.id, kind
 
     # --- spend caps (flux_core/caps.py) ------------------------------------------------------
     def spend(self, *, session_key: str | None = None) -> caps.Standing:
@@ -422,6 +444,8 @@ class Workbench:
             seed_random=vary_seed or bool(row.seed_random),
             session_key=session_key,
             guard=guard,
+            parent=row.id,
+            lineage=store.SEED if vary_seed else store.RERUN,
         )
 
     def estimate(
@@ -447,13 +471,16 @@ class Workbench:
         confirmed: bool = False,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """Save a sweep and hand its new cells to the runner (a double click starts it once). More
         new images than the cap (FLUX_LAB_SWEEP_CAP) need `confirmed`; local reference images are
         uploaded first and join every cell's image URLs. The whole sweep's new cells are checked
-        against the spend caps at once: all of them start, or none (CapReached)."""
+        against the spend caps at once: all of them start, or none (CapReached). `parent`: the run
+        the plan's base came from, which every new cell names as its parent ("sweep")."""
 
         self._may(Op.SPEND)
+        base_run = self._row(parent).id if parent is not None else None
 
         def begin() -> str:
             chosen = plan
@@ -480,11 +507,12 @@ class Workbench:
                 run_again=run_again,
                 created_by=self.actor.id,
                 admit=self._admit(session_key),
+                base_run=base_run,
             )
 
         if guard is None:
             return begin()
-        fingerprint = repr((plan, name, run_again)) + repr([r[0][:64] for r in references or []])
+        fingerprint = repr((plan, name, run_again, base_run)) + repr([r[0][:64] for r in references or []])
         return self._once(guard, fingerprint, begin)
 
     def retry_failed(self, sweep_id: str, *, session_key: str | None = None) -> list[str]:
@@ -615,14 +643,18 @@ class Workbench:
         session_key: str | None = None,
         references: list[tuple[bytes, str]] | None = None,
         guard: str | None = None,
+        parent: str | None = None,
     ) -> list[str]:
         """`count` runs of one request at once, one seed each (see batch_params): every one checked
         before anything is uploaded or written, local references uploaded once for all, each run
         written to the ledger before it is submitted. With `guard`, the same batch from the same
         caller within DOUBLE_SUBMIT_WINDOW_S (a double click) is submitted once: its ids again. The
-        whole batch is checked against the spend caps at once: all of it runs, or none (CapReached)."""
+        whole batch is checked against the spend caps at once: all of it runs, or none (CapReached).
+        `parent`: the run Compose's form was recalled from; every run of the batch names it, as an
+        "edit" when `params` differ from its request, else a "recall"."""
         self._may(Op.SPEND)
         batch = self.batch_params(params, count, seed_random=seed_random)
+        came_from = self._came_from(parent, None, params)
         if guard is not None:
             payload = params.payload()
             if seed_random:
@@ -630,13 +662,14 @@ class Workbench:
             fingerprint = repr((sorted(payload.items()), count)) + repr([r[0][:64] for r in references or []])
             ids = self._once(
                 guard,
-                fingerprint,
+                fingerprint,  # not its parent: a double click names the first click's run as its own
                 lambda: self.submit_many(
                     params,
                     count,
                     seed_random=seed_random,
                     session_key=session_key,
                     references=references,
+                    parent=parent,
                 ),
             )
             return cast(list[str], ids)
@@ -648,6 +681,7 @@ class Workbench:
             seed_random=seed_random,
             created_by=self.actor.id,
             admit=self._admit(session_key),
+            came_from=came_from,
         )
 
     def _rerun_changed(
@@ -658,11 +692,17 @@ class Workbench:
         session_key: str | None,
         guard: str | None,
     ) -> str:
-        """A past run again with some fields changed, as a new run whose history names the old one
-        (the ledger has no parent column: the link is the new run's first note)."""
+        """A past run again with some fields changed: a new run whose parent is the old one (an
+        "edit"), and whose first note says what changed."""
 
         def begin() -> str:
-            run_id = self.submit(params, seed_random=bool(row.seed_random), session_key=session_key)
+            run_id = self.submit(
+                params,
+                seed_random=bool(row.seed_random),
+                session_key=session_key,
+                parent=row.id,
+                lineage=store.EDIT,
+            )
             changed = ", ".join(f"{k} {v}" for k, v in sorted(overrides.items()))
             self.ledger.transition(run_id, detail=f"Run again from run {row.id} with {changed}.")
             return run_id
@@ -785,6 +825,26 @@ class Workbench:
     def activity(self, run_id: str) -> list[actions.Action]:
         """Who did what to a run, oldest first (its maker is the run's created_by)."""
         return actions.of_run(self.ledger, run_id)
+
+    # --- prompt lineage (issue 17): where runs came from, versions named and pinned -------------
+    def lineage(self, run_id: str) -> lineages.Tree:
+        """The run's lineage tree: its ancestors, it, its descendants, with the word diff of the
+        prompts and the other fields that changed along every edge."""
+        return lineages.tree(self.ledger, self._row(run_id).id)
+
+    def name_version(self, run_id: str, name: str) -> str:
+        """Name a run's version ("v3 – tighter headline"): trimmed, 1 to VERSION_NAME_MAX_CHARS
+        characters (a ParamsError naming the field otherwise, and nothing changes). Returns it."""
+        self._may(Op.VERSION)
+        row = self._row(run_id)
+        return lineages.name(self.ledger, row.id, name, actor=self.actor.id)
+
+    def pin(self, run_id: str, *, pinned: bool = True) -> str | None:
+        """Pin a run as the best of its lineage tree (the run pinned before in that tree is
+        unpinned), or unpin it. Returns the id of the run unpinned, if any."""
+        self._may(Op.VERSION)
+        row = self._row(run_id)
+        return lineages.pin(self.ledger, row.id, actor=self.actor.id, pinned=pinned)
 
     def people(self) -> list[str]:
         """Everyone who made a run (History's filter by person)."""
@@ -1359,7 +1419,14 @@ class Workbench:
             )
         # a guard of its own: the run's own submit from this session is not the probe's double click
         probe_guard = f"{guard}\x00probe:{run_id}" if guard is not None else None
-        probe_id = self.submit(row.params, seed_random=False, session_key=session_key, guard=probe_guard)
+        probe_id = self.submit(
+            row.params,
+            seed_random=False,
+            session_key=session_key,
+            guard=probe_guard,
+            parent=row.id,
+            lineage=store.PROBE,
+        )
         check_table.save(
             self.ledger,
             run_id,

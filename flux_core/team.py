@@ -55,6 +55,7 @@ class Op(enum.Enum):
     PRESET = "save or delete presets"
     IMPORT = "import runs from Segmind's request history"
     CAPS = "set the spend caps"
+    VERSION = "name or pin a version of a run"
 
 
 # the least role each operation needs; "own" operations need MEMBER on one's own things, ADMIN else
@@ -72,6 +73,7 @@ _LEAST: dict[Op, Role] = {
     Op.PRESET: Role.MEMBER,
     Op.IMPORT: Role.ADMIN,
     Op.CAPS: Role.ADMIN,
+    Op.VERSION: Role.MEMBER,
 }
 OWN = frozenset({Op.CURATE, Op.DELETE, Op.SWEEP, Op.BOARD, Op.UNCOMMENT})  # on someone else's: admins only
 

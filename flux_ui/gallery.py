@@ -174,6 +174,7 @@ def card(row: Run, thumb: Path | None, checks: Iterable[str] = ()) -> dict[str, 
         else:  # a thumbnail removed by hand: the card says so instead of breaking the page
             status = "Image file missing"
     favourite = " · ★" if row.favourite else ""
+    favourite += " · 📌 pinned" if row.pinned else ""  # the best of its lineage (flux_core/ledger/lineage.py)
     words = row.prompt.split()
     headline = " ".join(words[: D.CARD_PROMPT_WORDS]) + ("…" if len(words) > D.CARD_PROMPT_WORDS else "")
     return {

@@ -13,7 +13,7 @@ from flux_core import presentation as P
 from flux_core.checks import rank
 from flux_core.ledger import store
 from flux_core.ledger import sweeps
-from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, for_app
+from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, UnknownRun, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
@@ -65,12 +65,14 @@ def _drop_references() -> None:
 def _from_compose() -> None:
     if state.get("compose_values"):
         _load_base(state["compose_values"])
+        state.pop("compare_base_from", None)
 
 
 def _from_run() -> None:
     row = wb.run(state.get("compare_base_run") or "")
     if row:
         _load_base(P.form_values(row))
+        state["compare_base_from"] = row.id  # the sweep's new cells name it as their parent
 
 
 def _draw_random_seeds() -> None:
@@ -338,6 +340,7 @@ def plan_page() -> None:
                 confirmed=confirmed,
                 references=ref_files,
                 guard=state.setdefault("compare_guard", store.new_id()),
+                parent=state.get("compare_base_from"),
             )
         except CallFailed as exc:
             st.error("The reference images could not be uploaded; nothing was submitted.")
@@ -345,6 +348,10 @@ def plan_page() -> None:
             return
         except ConfirmationNeeded as exc:
             st.error(exc.user_text())
+            return
+        except UnknownRun:  # the past run the base came from was purged meanwhile
+            state.pop("compare_base_from", None)
+            st.error("The past run this base came from is no longer in the ledger; nothing was started.")
             return
         except (CapReached, ValueError) as exc:  # the whole sweep would go past a spend cap
             spend.refused(exc)

@@ -21,7 +21,7 @@ from flux_core import snippets
 from flux_core.checks import report
 from flux_core.ledger import checks as check_table
 from flux_core.ledger import store
-from flux_core.errors import CallFailed, CapReached, FluxError, for_app
+from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_ui import spend
@@ -60,6 +60,8 @@ if pending:
         pending["output_format"],
     )
     state["compose_ref_urls"] = "\n".join(pending["image_urls"])
+    # the run the form was recalled from: the next Generate is its "recall" (unchanged) or "edit"
+    state["compose_parent"] = pending.get("from_run")
 
 # On a phone (columns stack below 640 px) the result comes right after Generate: the form's two
 # parts and the result become one column, in that order.
@@ -88,6 +90,7 @@ def _apply_template() -> None:
     name = state.get("compose_template")
     if name in TEMPLATES:
         state["prompt"] = TEMPLATES[name]
+        state.pop("compose_parent", None)  # a fresh start: the next run comes from no run
 
 
 def _apply_preset() -> None:
@@ -583,15 +586,23 @@ with box:
                     session_key=session_key,
                     references=references,
                     guard=_guard(),
+                    parent=state.get("compose_parent"),
                 )
             except CallFailed as exc:  # the reference images' upload failed: nothing was submitted
                 st.error("The reference images could not be uploaded; nothing was submitted.")
                 st.text(for_app(exc.user_text()))
+            except UnknownRun:  # the run the form was recalled from was purged meanwhile
+                state.pop("compose_parent", None)
+                st.error(
+                    "The run this form was recalled from is no longer in the ledger; nothing was sent. "
+                    "Generate again to make a run that comes from no run."
+                )
             except (CapReached, ValueError) as exc:  # a spend cap (or its setting): nothing was sent
                 spend.refused(exc)
             else:
                 _remember(run_ids)
                 _show(run_ids)
+                state["compose_parent"] = run_ids[0]  # the form now holds this run's recipe
 
     current = st.query_params.get("run")
     row = wb.run(current) if current else None

@@ -4,6 +4,7 @@ curate, share the view by URL, export, and see the ledger's insights."""
 from __future__ import annotations
 
 import hashlib
+import html
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +13,7 @@ from flux_core import defaults as D
 from flux_core.checks import report as check_report
 from flux_ui import gallery
 from flux_core.ledger import history
+from flux_core.ledger import lineage as lineages
 from flux_ui import ab_view
 from flux_ui import spend
 from flux_core.ledger import store
@@ -97,6 +99,91 @@ def to_compose(row: Run, *, rerun: str | None = None, confirmed_unknown: bool = 
             return
     state["compose_pending"] = P.form_values(row) if rerun is None else P.form_values(wb.run(run_id) or row)
     go_to_compose(run_id)
+
+
+def name_version(run_id: str) -> None:
+    try:
+        kept = wb.name_version(run_id, state.get(f"h_version_{run_id}") or "")
+    except ParamsError as exc:
+        state["h_version_problem"] = "; ".join(exc.problems)
+    else:
+        state["h_version_done"] = f"Named this version {kept}"
+
+
+def pin_version(run_id: str, pinned: bool) -> None:
+    wb.pin(run_id, pinned=pinned)
+    state["h_version_done"] = "Pinned as the best of its lineage" if pinned else "Unpinned"
+
+
+def draw_lineage(run: Run) -> None:
+    """The run's lineage: its ancestors above it, the runs made from it below, each edge with its
+    word diff (escaped: the prompts are text, never markup) and the other fields that changed; and
+    the run's version name and pin."""
+    tree = wb.lineage(run.id)
+    with st.container(key="h_lineage"):
+        st.subheader("Lineage")
+        if len(tree.runs) == 1:
+            st.caption("This run comes from no other run, and no run was made from it yet.")
+        else:
+            st.caption(
+                "Ancestors above, the runs made from it below; along each edge, the word diff "
+                "(struck: taken out; green: added)."
+            )
+        for node, depth in tree.walk() if len(tree.runs) > 1 else []:
+            shown = tree.runs[node]
+            indent = f"margin-left:{depth * 1.5}rem"
+            edge = tree.edges.get(node)
+            if edge is not None:
+                changed = f" · {edge.words()}" if edge.changed else ""
+                how = lineages.WORDS.get(edge.kind, edge.kind or "made from it")
+                diff = P.word_diff_html(tree.runs[edge.parent].prompt, shown.prompt)
+                st.html(
+                    f'<div data-testid="fl-lineage-edge" style="{indent};font-size:.85rem">'
+                    f"↓ {html.escape(how + changed)}{diff}</div>"
+                )
+            row_box = st.container(horizontal=True, vertical_alignment="center", key=f"h_lin_node_{node}")
+            marks = (" 📌 pinned" if node == tree.pinned else "") + ("  ← this run" if node == run.id else "")
+            row_box.text(
+                f"{lineages.indent(depth)}{lineages.label(shown)} · {lineages.first_words(shown.prompt)}{marks}"
+            )
+            if node != run.id:
+                row_box.button(
+                    "Open", key=f"h_lin_open_{node}", type="tertiary", on_click=open_run, args=(node,)
+                )
+        if wb.may(Op.VERSION):
+            bar = st.container(horizontal=True, vertical_alignment="bottom")
+            bar.text_input(
+                "Name this version",
+                value=run.version_name or "",
+                key=f"h_version_{run.id}",
+                max_chars=D.VERSION_NAME_MAX_CHARS,
+                placeholder="v3 – tighter headline",
+                width=320,
+            )
+            bar.button("Save name", key="h_version_save", on_click=name_version, args=(run.id,))
+            if run.pinned:
+                bar.button(
+                    "Unpin",
+                    key="h_unpin",
+                    icon=":material/keep_off:",
+                    on_click=pin_version,
+                    args=(run.id, False),
+                )
+            else:
+                bar.button(
+                    "Pin as best",
+                    key="h_pin",
+                    icon=":material/keep:",
+                    on_click=pin_version,
+                    args=(run.id, True),
+                )
+        problem = state.pop("h_version_problem", None)
+        if problem:
+            st.error("The name was not saved.")
+            st.text(problem)
+        done = state.pop("h_version_done", None)
+        if done:
+            st.toast(done)
 
 
 # --- the query, every part of it bound to the URL ----------------------------------------------
@@ -448,6 +535,7 @@ if current is not None:
                 state["h_undo"] = [current.id]
                 open_run(None)
                 st.rerun()
+    draw_lineage(current)
 # Undo offers the runs this session deleted that are still in the trash (not restored, not purged).
 undoable = [r.id for r in wb.runs(state.get("h_undo", [])) if r.deleted_at]
 if undoable:
@@ -647,12 +735,14 @@ with st.expander("Recall a recipe from an image file"):
         else:
             st.json(recalled.params.payload())
             if st.button("Open in Compose", key="h_import_open"):
+                known = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
                 state["compose_pending"] = {
                     **recalled.params.payload(),
                     "seed_random": False,
                     "image_urls": list(recalled.params.image_urls),
+                    "from_run": known,  # the next Generate names the file's run as its parent
                 }
-                go_to_compose(recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None)
+                go_to_compose(known)
 
 if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = wb.insights()

@@ -66,6 +66,30 @@ EXPECTED_RUN_COLUMNS = [
     "cost_checked_at",
     "origin",
     "created_by",
+    "parent_run_id",
+    "lineage",
+    "version_name",
+    "pinned",
+]
+
+# every migration, in the order applied (a migration added elsewhere: its name joins the list)
+MIGRATIONS = [
+    "0001_runs",
+    "0002_sweep_cells_and_votes",
+    "0003_history_indexes_and_soft_delete",
+    "0004_sort_indexes",
+    "0005_key_ids_lease_expiry_download_attempts",
+    "0006_settling_real_cost_imports",
+    "0007_real_cost_index",
+    "0008_key_limits",
+    "0009_boards",
+    "0010_presets",
+    "0011_run_owner",
+    "0012_attribution",
+    "0013_caps",
+    "0014_checks",
+    "0015_reviews",
+    "0016_lineage",
 ]
 
 
@@ -99,23 +123,7 @@ def test_schema_of_a_blank_database(data_dir):
             "created_by",
         ]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert [r["name"] for r in db["_sqlite_migrations"].rows] == [
-            "0001_runs",
-            "0002_sweep_cells_and_votes",
-            "0003_history_indexes_and_soft_delete",
-            "0004_sort_indexes",
-            "0005_key_ids_lease_expiry_download_attempts",
-            "0006_settling_real_cost_imports",
-            "0007_real_cost_index",
-            "0008_key_limits",
-            "0009_boards",
-            "0010_presets",
-            "0011_run_owner",
-            "0012_attribution",
-            "0013_caps",
-            "0014_checks",
-            "0015_reviews",
-        ]
+        assert [r["name"] for r in db["_sqlite_migrations"].rows] == MIGRATIONS
         assert [c.name for c in db["boards"].columns] == ["id", "name", "created_at", "owner", "created_by"]
         assert [c.name for c in db["board_runs"].columns] == ["board_id", "run_id", "added_at"]
         assert db["board_runs"].pks == ["board_id", "run_id"]
@@ -156,7 +164,7 @@ def test_opening_twice_applies_nothing_again(data_dir):
     Ledger._migrated.clear()
     ledger = Ledger(data_dir / "ledger.db")
     with ledger.db() as db:
-        assert db["_sqlite_migrations"].count == 15
+        assert db["_sqlite_migrations"].count == len(MIGRATIONS)
 
 
 def make_run(ledger: Ledger, prompt: str, **kw) -> str:

@@ -21,6 +21,7 @@ DELETE, RESTORE, PURGE, VOTE, RENAME = "delete", "restore", "purge", "vote", "re
 ON_BOARD, OFF_BOARD, NEW_BOARD, GONE_BOARD = "on board", "off board", "new board", "board deleted"
 CAPS = "caps"  # an admin set a spend cap in Flux Lab
 COMMENT, UNCOMMENT, VERDICT = "comment", "uncomment", "verdict"  # review (issue 17)
+VERSION, PIN, UNPIN = "version", "pin", "unpin"  # a run's version named, pinned as the best, unpinned
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Action:
             COMMENT: f"wrote {self.detail}",
             UNCOMMENT: f"deleted a comment {self.detail}",
             VERDICT: f"gave the verdict {self.detail}",
+            VERSION: f"named this version {self.detail}",
+            PIN: "pinned it as the best of its lineage",
+            UNPIN: f"unpinned it ({self.detail})" if self.detail else "unpinned it",
         }.get(self.action, f"{self.action} {self.detail}".strip())
         return f"{self.actor} {what}"
 

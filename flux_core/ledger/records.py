@@ -53,6 +53,10 @@ PUBLIC_FIELDS = (
     "rating",
     "notes",
     "tags",
+    "parent_run_id",
+    "lineage",
+    "version_name",
+    "pinned",
 )
 
 
@@ -121,6 +125,11 @@ class Run(BaseModel):
     notes: str = ""
     tags: tuple[str, ...] = ()
     deleted_at: str | None = None
+    # where it came from (flux_core/ledger/lineage.py)
+    parent_run_id: str | None = None  # the run it was made from, if any (it may have been purged since)
+    lineage: str | None = None  # how: one of store.LINEAGE_KINDS
+    version_name: str | None = None  # a name a person gave this version
+    pinned: bool = False  # the best of its lineage tree (at most one a tree)
     # which process drives it
     lease: str | None = None
     lease_until: str | None = None

@@ -50,6 +50,14 @@ from flux_core.lifecycle import (
 
 migrations = Migrations("flux_lab")
 
+# How a run came from its parent (`runs.lineage`): recalled into Compose, changed and generated; an
+# identical re-run; run again with a new seed; recalled (History, an image file) and generated
+# unchanged; a cell of a sweep whose base was a run; the determinism probe of a run.
+EDIT, RERUN, SEED, RECALL, SWEEP, PROBE = "edit", "rerun", "seed", "recall", "sweep", "probe"
+LINEAGE_KINDS = (EDIT, RERUN, SEED, RECALL, SWEEP, PROBE)
+# the first note of a run made by Workbench._rerun_changed (before migration 0016 the only link)
+_RERUN_NOTE = re.compile(r"Run again from run (\S+) with ")
+
 
 @migrations(name="0001_runs")
 def _m0001(db: Database) -> None:
@@ -405,6 +413,35 @@ def _m0015(db: Database) -> None:
     )
 
 
+@migrations(name="0016_lineage")
+def _m0016(db: Database) -> None:
+    # prompt lineage (issue 17): the run each run came from and how (flux_core/ledger/lineage.py),
+    # without a foreign key, so a purge leaves its children's link as it was; a version name and
+    # the one pinned run of a lineage tree. The parent of a run "run again with ..." before this
+    # is read back from the first note _rerun_changed wrote.
+    db.executescript(
+        f"""
+        ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+        ALTER TABLE runs ADD COLUMN lineage TEXT
+            CHECK (lineage IS NULL OR lineage IN ({", ".join(repr(k) for k in LINEAGE_KINDS)}));
+        ALTER TABLE runs ADD COLUMN version_name TEXT
+            CHECK (version_name IS NULL OR length(version_name) <= {D.VERSION_NAME_MAX_CHARS});
+        ALTER TABLE runs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+        """
+    )
+    found = db.execute(
+        "SELECT run_id, detail FROM run_events WHERE detail LIKE 'Run again from run % with %' ORDER BY id"
+    ).fetchall()
+    for run_id, detail in found:
+        match = _RERUN_NOTE.match(detail)
+        if match and match.group(1) != run_id:
+            db.execute(
+                "UPDATE runs SET parent_run_id = ?, lineage = 'edit' WHERE id = ? AND parent_run_id IS NULL",
+                [match.group(1), run_id],
+            )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 
@@ -530,6 +567,7 @@ def _run_row(
     key_fingerprint: str | None,
     model: str,
     created_by: str = "",
+    came_from: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     at = now_iso()
     payload = params.payload()
@@ -556,6 +594,8 @@ def _run_row(
         "lease_until": now_iso(D.LEASE_TTL_S) if lease else None,
         "key_id": key_fingerprint,
         "created_by": created_by,
+        "parent_run_id": came_from[0] if came_from else None,
+        "lineage": came_from[1] if came_from else None,
     }
 
 
@@ -657,6 +697,7 @@ class Ledger:
         model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> str:
         return self.create_runs(
             [params],
@@ -669,6 +710,7 @@ class Ledger:
             model=model,
             created_by=created_by,
             admit=admit,
+            came_from=came_from,
         )[0]
 
     def create_runs(
@@ -684,13 +726,17 @@ class Ledger:
         model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> list[str]:
         """Runs (CREATED) for every request of `batch` in one transaction: all of them or none.
         `admit(db, rows)` is called inside the write transaction before anything is inserted and
         may raise to refuse the batch (the spend caps): what it reads cannot change before the
-        rows are in, because BEGIN IMMEDIATE holds the ledger's write lock for every process."""
+        rows are in, because BEGIN IMMEDIATE holds the ledger's write lock for every process.
+        `came_from` (the parent run's id, one of LINEAGE_KINDS) is where every one of them came from."""
         rows = [
-            _run_row(p, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by)
+            _run_row(
+                p, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by, came_from
+            )
             for p in batch
         ]
         with self.write() as db:
@@ -714,16 +760,26 @@ class Ledger:
         model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
+        came_from: tuple[str, str] | None = None,
     ) -> tuple[str, list[str]]:
         """The sweep, a run for each new cell and every cell, in one transaction: an interrupted
         start leaves the whole sweep or none of it. `cells` are (coords, params or the id of a run
         to reuse, seed_random). Returns the sweep id and the ids of the new runs (CREATED). `admit`
-        sees every new run's row first, as in create_runs."""
+        sees every new run's row first, as in create_runs; `came_from` is every new run's parent."""
         sweep_id, at = new_id(), now_iso()
         new_runs: list[str] = []
         rows = {
             idx: _run_row(
-                what, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by
+                what,
+                backend,
+                base_url,
+                seed_random,
+                sweep_id,
+                lease,
+                key_id(key),
+                model,
+                created_by,
+                came_from,
             )
             for idx, (_, what, seed_random) in enumerate(cells or [])
             if isinstance(what, FluxParams)

@@ -201,10 +201,12 @@ def start(
     run_again: bool = False,
     created_by: str = "",
     admit: Admit | None = None,
+    base_run: str | None = None,
 ) -> str:
     """Save the sweep, its cells and their new runs in one transaction (an interrupted start leaves
     all of it or none), then drive the new runs; reuse COMPLETED runs of the exact request unless
-    run_again. `admit` checks the new runs inside that transaction (the spend caps)."""
+    run_again. `admit` checks the new runs inside that transaction (the spend caps). With
+    `base_run` (the run the plan's base came from), every new cell's run names it as its parent."""
     name = clean_name(name)  # a bad name is refused before anything is written
     cells: list[tuple[Any, FluxParams | str, bool]] = []
     planned = plan.cells()
@@ -215,7 +217,13 @@ def start(
     # value whichever front end planned the sweep
     base = planned[0][1].payload()
     sweep_id, _ = runner.start_sweep(
-        base, [a.as_json() for a in plan.axes], cells, name=name, created_by=created_by, admit=admit
+        base,
+        [a.as_json() for a in plan.axes],
+        cells,
+        name=name,
+        created_by=created_by,
+        admit=admit,
+        came_from=(base_run, store.SWEEP) if base_run else None,
     )
     return sweep_id
 
