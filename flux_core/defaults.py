@@ -173,7 +173,7 @@ CONTACT_SHEET_CELL_PX = 256
 HISTORY_PAGE_SIZE = 60
 HISTORY_COLUMNS = 6  # gallery cards a row, at most
 HISTORY_CARD_MIN_PX = 160  # narrowest gallery card: a narrow screen shows fewer a row
-HISTORY_COUNT_CAP = 10_000  # beyond this many matches the page count says "10,000+"
+HISTORY_COUNT_AHEAD = 1_000  # History counts matches this far past a page's first run: "1,000+" beyond
 INSIGHTS_SAMPLE = 5_000  # runs drawn for the charts
 
 # --- the control plane's request history (protocol section 6b) --------------------------

@@ -322,9 +322,18 @@ query = Query(
     sort=sort or "newest",
     trash=trash,
 )
-first = wb.find(query)
-page_number = st.pagination(first.pages, key="h_page", bind="query-params") if first.pages > 1 else 1
-page = first if page_number == 1 else wb.find(query.with_page(page_number))
+# the page asked for (the pager's, or the URL's on a fresh visit): its count reaches
+# HISTORY_COUNT_AHEAD past it, so the pager always offers the pages beyond
+try:
+    wanted = max(1, int(state.get("h_page") or st.query_params.get("h_page") or 1))
+except (TypeError, ValueError):
+    wanted = 1
+page = wb.find(query.with_page(wanted))
+if wanted > page.pages:  # fewer runs match now than when that page was chosen: the last one
+    page = wb.find(query.with_page(page.pages))
+    state["h_page"] = page.page
+if page.pages > 1:
+    st.pagination(page.pages, key="h_page", bind="query-params")
 count = f"{page.total:,}{'+' if page.capped else ''}"
 start = (page.page - 1) * query.page_size
 st.caption(

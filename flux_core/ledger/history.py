@@ -86,14 +86,22 @@ class Query:
 @dataclass
 class Page:
     rows: list[Run]
-    total: int  # matches, counted up to HISTORY_COUNT_CAP
-    capped: bool  # more than HISTORY_COUNT_CAP matched
+    total: int  # matches, counted up to HISTORY_COUNT_AHEAD beyond the page's first run
+    capped: bool  # more matched than were counted
     page: int
     pages: int
     query: Query = field(repr=False)
 
 
+_FTS_JOIN = "runs_fts JOIN runs ON runs.seq = runs_fts.rowid"
+# newest and oldest, when a search joins the full-text index: its own rowid order (the runs' seq),
+# which FTS5 walks in either direction and stops after a page, instead of sorting every match
+_FTS_ORDER = {"newest": "runs_fts.rowid DESC", "oldest": "runs_fts.rowid ASC"}
+
+
 def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
+    """What follows FROM for the runs `q` matches: the table (joined to the full-text index when
+    the query searches words or a tag) and its WHERE clause; and the clause's arguments."""
     where = ["deleted_at IS NOT NULL" if q.trash else "deleted_at IS NULL"]
     applies_to = SORTS.get(q.sort, SORTS["newest"])[1]
     if applies_to:
@@ -109,7 +117,7 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
         if quoted:
             matches.append("tags : (" + quoted + ")")
     if matches:
-        where.append("seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)")
+        where.append("runs_fts MATCH ?")
         args.append(" AND ".join(matches))
     if q.statuses and skip != "status":
         statuses = [s for group in q.statuses for s in STATUS_GROUPS.get(group, ())]
@@ -155,7 +163,7 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
         where.append(text_check_sql(q.text_check))
     if q.verdict:
         where.append(reviews.filter_sql(q.verdict))
-    return " AND ".join(where), args
+    return f"{_FTS_JOIN if matches else 'runs'} WHERE {' AND '.join(where)}", args
 
 
 def text_check_sql(name: str) -> str:
@@ -171,23 +179,27 @@ def check_sort(sort: str) -> None:
 
 
 def find(ledger: Ledger, q: Query) -> Page:
-    """One page of matching runs, and how many matched (counted up to HISTORY_COUNT_CAP)."""
-    order = SORTS.get(q.sort, SORTS["newest"])[0]
+    """One page of matching runs, and how many matched (counted up to HISTORY_COUNT_AHEAD past it)."""
+    sort = q.sort if q.sort in SORTS else "newest"
+    offset = (q.page - 1) * q.page_size
     with ledger.db() as db:
-        clause, args = _where(db, q)
+        source, args = _where(db, q)
+        order = _FTS_ORDER.get(sort, SORTS[sort][0]) if source.startswith(_FTS_JOIN) else SORTS[sort][0]
         rows = [
             Run.from_row(row)
             for row in db.query(
-                f"SELECT * FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*args, q.page_size, (q.page - 1) * q.page_size],
+                f"SELECT runs.* FROM {source} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, q.page_size, offset],
             )
         ]
+        # counted as far as HISTORY_COUNT_AHEAD beyond this page's first run: exact below that
+        # ("1,000+" above), and the pages beyond stay reachable, HISTORY_COUNT_AHEAD at a time
+        reach = offset + D.HISTORY_COUNT_AHEAD
         counted = db.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {clause} LIMIT ?)",
-            [*args, D.HISTORY_COUNT_CAP + 1],
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} LIMIT ?)", [*args, reach + 1]
         ).fetchone()[0]
-    capped = counted > D.HISTORY_COUNT_CAP
-    total = min(counted, D.HISTORY_COUNT_CAP)
+    capped = counted > reach
+    total = min(counted, reach)
     pages = max(1, -(-total // q.page_size))
     return Page(rows, total, capped, q.page, pages, q)
 
@@ -195,16 +207,15 @@ def find(ledger: Ledger, q: Query) -> Page:
 def facets(ledger: Ledger, q: Query) -> dict[str, dict[str, int]]:
     """Counts by status group and by safety tolerance within the rest of the query."""
     with ledger.db() as db:
-        clause, args = _where(db, q, skip="status")
+        source, args = _where(db, q, skip="status")
         by_status = {
-            r[0]: r[1]
-            for r in db.execute(f"SELECT status, COUNT(*) FROM runs WHERE {clause} GROUP BY status", args)
+            r[0]: r[1] for r in db.execute(f"SELECT status, COUNT(*) FROM {source} GROUP BY status", args)
         }
-        clause, args = _where(db, q, skip="tolerance")
+        source, args = _where(db, q, skip="tolerance")
         by_tol = {
             str(r[0]): r[1]
             for r in db.execute(
-                f"SELECT safety_tolerance, COUNT(*) FROM runs WHERE {clause} GROUP BY safety_tolerance", args
+                f"SELECT safety_tolerance, COUNT(*) FROM {source} GROUP BY safety_tolerance", args
             )
         }
     groups = {name: sum(by_status.get(s, 0) for s in members) for name, members in STATUS_GROUPS.items()}
