@@ -246,6 +246,15 @@ st.caption(
     f"{start + len(page.rows)} · sorted by {sort}"
 )
 
+if page.rows and st.button(
+    "Present these results",
+    key="h_present",
+    icon=":material/slideshow:",
+    help="This search and its filters, one image at a time, full screen, for the room",
+):
+    found = {key.removeprefix("h_"): value for key, value in history.to_url(view_filters).items()}
+    st.switch_page("pages/present.py", query_params={"q": search, **found})
+
 chosen = selected()
 if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one click away
     st.button(
@@ -560,6 +569,8 @@ if rows:
         key="h_export",
         icon=":material/folder_zip:",
     )
+    if bar.button("Present selected", key="h_present_selected", icon=":material/slideshow:"):
+        st.switch_page("pages/present.py", query_params={"runs": ",".join(chosen)})
     bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
     if not trash and wb.may(Op.DELETE):  # asks first, as deleting one run does
         delete_confirmed = bar.checkbox(

@@ -179,3 +179,36 @@ def test_back_returns_to_the_sweep_in_compare(lab):
     assert at.query_params["sweep"] == sweep_id and at.query_params["layout"] == "safety_tolerance,seed"
     assert "Compare" in [t.value for t in at.title]
 
+
+def routed(page: str, **query: str) -> AppTest:
+    """A page reached through the router (app.py), as a browser reaches it."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception[0].stack_trace
+    return at
+
+
+def test_compare_presents_its_sweep_as_placed(lab):
+    wb, sweep_id, _ = lab
+    at = routed("compare", sweep=sweep_id, layout="safety_tolerance,seed")
+    at.button(key="compare_present").click().run()
+    assert not at.exception, at.exception[0].stack_trace
+    assert at.query_params["sweep"] == sweep_id and at.query_params["layout"] == "safety_tolerance,seed"
+    assert len(stage(at)["slides"]) == 6
+
+
+def test_history_presents_its_selection_and_its_results(lab):
+    wb, _, (table, chair) = lab
+    at = routed("history", h_sel=f"{chair},{table}")
+    at.button(key="h_present_selected").click().run()
+    assert not at.exception, at.exception[0].stack_trace
+    assert [s["run"] for s in stage(at)["slides"]] == [chair, table]
+    at = routed("history", h_q="teapot", h_filters="true", h_seed="8")
+    at.button(key="h_present").click().run()
+    assert not at.exception, at.exception[0].stack_trace
+    assert at.query_params["q"] == "teapot" and at.query_params["seed"] == "8"
+    assert [s["run"] for s in stage(at)["slides"]] == [chair]
