@@ -127,10 +127,11 @@ export default function ({ data, parentElement, setTriggerValue }) {
     parts.toggle.onclick = () => toggle();
     parts.full.onclick = () => full();
     parts.reveal.onclick = () => { root.flRevealed.add(Number(root.dataset.i)); show(Number(root.dataset.i), false); };
-    document.addEventListener("fullscreenchange", () => {
+    // the document's listeners are the latest stage's: one set, however often the page is visited
+    window.flPresentFull = () => {
       if (!document.fullscreenElement) root.flLeftFull = Date.now();
       parts.full.textContent = document.fullscreenElement ? "Leave full screen" : "Full screen";
-    });
+    };
     if (window.flPresentKeys) document.removeEventListener("keydown", window.flPresentKeys);
     window.flPresentKeys = (event) => {
       if (!root.isConnected) return;
@@ -155,12 +156,18 @@ export default function ({ data, parentElement, setTriggerValue }) {
     };
     document.addEventListener("keydown", window.flPresentKeys);
     const fit = () => {
+      if (!root.isConnected) return;
       const top = root.getBoundingClientRect().top + window.scrollY;
       root.style.setProperty("--fl-height", `${Math.max(240, window.innerHeight - top - 12)}px`);
     };
     root.flFit = fit;
-    new ResizeObserver(fit).observe(document.body);
-    window.addEventListener("resize", fit);
+    window.flPresentFit = fit;
+    if (!window.flPresentWatch) {
+      window.flPresentWatch = new ResizeObserver(() => window.flPresentFit());
+      window.flPresentWatch.observe(document.body);
+      window.addEventListener("resize", () => window.flPresentFit());
+      document.addEventListener("fullscreenchange", () => window.flPresentFull());
+    }
   }
 
   function toggle() {
