@@ -133,6 +133,7 @@ def route() -> None:
         "compose": st.Page("pages/compose.py", title="Compose", icon=":material/edit_note:", default=True),
         "compare": st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
         "history": st.Page("pages/history.py", title="History", icon=":material/history:"),
+        "present": st.Page("pages/present.py", title="Present", icon=":material/slideshow:"),
     }
     navigation = st.navigation(list(pages.values()))
     # Until app.py has called st.navigation once, a freshly started server may run a pages/ file

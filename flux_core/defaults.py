@@ -294,3 +294,8 @@ CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's
 # --- review: comments and verdicts (issue 17: flux_core/ledger/reviews.py) -----------------
 COMMENT_MAX_CHARS = 4000  # a comment's words, trimmed
 COMMENT_INDENT_MAX = 4  # a thread indents replies at most this many levels (deeper replies line up)
+
+# --- the presenter view (issue 17): one image at a time for the room --------------------------
+PRESENT_TALLY_REFRESH_S = 1.0  # how often a presenter view reads everyone's verdicts (one ledger read)
+PRESENT_MAX_RUNS = 200  # a selection or a search shows at most this many images, in order
+PRESENT_ESC_GRACE_MS = 600  # an Esc this soon after leaving full screen leaves it only, not the page

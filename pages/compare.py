@@ -504,6 +504,16 @@ def sweep_page(sweep_id: str) -> None:
         on_click=_open_sweep,
         args=(None,),
     )
+    if top[1].button(
+        "Present",
+        key="compare_present",
+        icon=":material/slideshow:",
+        help="One cell at a time, full screen, for the room: arrows step, 1 / 2 / 3 give a verdict",
+    ):
+        placed = st.query_params.get("layout")
+        st.switch_page(
+            "pages/present.py", query_params={"sweep": view.id, **({"layout": placed} if placed else {})}
+        )
     if wb.may(Op.SWEEP, view.created_by):
         with top[1].popover("Rename", icon=":material/edit:"):
             st.text_input(

@@ -18,7 +18,6 @@ from flux_ui import ab_view
 from flux_ui import spend
 from flux_core.ledger import store
 from flux_core import presentation as P
-from flux_core.ledger.history import Query
 from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
 from flux_core.ledger.records import Run
 from flux_core.params import ParamsError
@@ -293,35 +292,35 @@ if show_filters:
         help="The runs whose image's text was read against its prompt: every word right, or some misspelt or missing",
     )
 
-seed = None
-if seed_text.strip():
-    try:
-        seed = int(seed_text.strip())
-    except ValueError:
-        st.error("Seed must be a whole number. The Seed filter holds:")
-        st.text(seed_text.strip())  # it may come from a link: shown as text, never Markdown
-        st.stop()
-
-query = Query(
-    text=search,
-    statuses=tuple(statuses),
-    seed=seed,
-    tolerances=tuple(tolerances),
-    size=size,
-    formats=tuple(formats),
-    favourite=favourite,
-    min_rating=min_rating or None,
-    tag=tag,
-    sweep_id=sweep_id.strip() or None,
-    board=board.id if board else None,
-    date_from=date_from,
-    date_to=date_to,
-    backends=tuple(backends),
-    by=by,
-    text_check=text_check,
-    sort=sort or "newest",
-    trash=trash,
-)
+# the view's filters by their URL names, read by the one parser of a History view (a link to the
+# presenter view is read by it too): a value it cannot use is named, as text (it may come from a link)
+view_filters = {
+    "h_q": search,
+    "h_status": statuses,
+    "h_seed": seed_text,
+    "h_tol": tolerances,
+    "h_size": size,
+    "h_fmt": formats,
+    "h_fav": favourite,
+    "h_rating": min_rating,
+    "h_tag": tag,
+    "h_sweep": sweep_id,
+    "h_board": board.name if board else None,
+    "h_from": date_from,
+    "h_to": date_to,
+    "h_backend": backends,
+    "h_by": by,
+    "h_textcheck": text_check,
+    "h_sort": sort,
+    "h_trash": trash,
+}
+try:
+    query = history.query_from(view_filters, {b.name: b.id for b in all_boards})
+except history.FilterError as exc:
+    for label, allowed, value in exc.bad:
+        st.error(f"{label} must be {allowed}. The {label} filter holds:")
+        st.text(value)
+    st.stop()
 # the page asked for (the pager's, or the URL's on a fresh visit): its count reaches
 # HISTORY_COUNT_AHEAD past it, so the pager always offers the pages beyond
 try:
@@ -342,6 +341,15 @@ st.caption(
     else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
     f"{start + len(page.rows)} · sorted by {sort}"
 )
+
+if page.rows and st.button(
+    "Present these results",
+    key="h_present",
+    icon=":material/slideshow:",
+    help="This search and its filters, one image at a time, full screen, for the room",
+):
+    found = {key.removeprefix("h_"): value for key, value in history.to_url(view_filters).items()}
+    st.switch_page("pages/present.py", query_params={"q": search, **found})
 
 chosen = selected()
 if len(chosen) >= 2:  # the comparison is drawn below the page of runs: one click away
@@ -658,6 +666,8 @@ if rows:
         key="h_export",
         icon=":material/folder_zip:",
     )
+    if bar.button("Present selected", key="h_present_selected", icon=":material/slideshow:"):
+        st.switch_page("pages/present.py", query_params={"runs": ",".join(chosen)})
     bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
     if not trash and wb.may(Op.DELETE):  # asks first, as deleting one run does
         delete_confirmed = bar.checkbox(

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -283,3 +283,88 @@ def test_a_text_result_without_a_missing_list_reads_as_none_missing(ledger):
 def test_an_unknown_text_check_filter_is_named(ledger):
     with pytest.raises(ParamsError, match="text check: must be one of all right, misspelt or missing"):
         history.find(ledger, Query(text_check="maybe"))
+
+
+# --- a History view's filters, read by one parser (pages/history.py's widgets, and links) ------
+def test_a_view_read_from_a_link_and_from_the_widgets_is_the_same_query():
+    widgets = {
+        "h_q": "teapot",
+        "h_status": ["completed", "blocked"],
+        "h_seed": "7",
+        "h_tol": [0, 3],
+        "h_size": "1024x768",
+        "h_fmt": ["png"],
+        "h_fav": True,
+        "h_rating": 4,
+        "h_tag": "demo",
+        "h_sweep": " s1 ",
+        "h_board": "Cubes",
+        "h_from": date(2026, 12, 1),
+        "h_to": date(2026, 12, 2),
+        "h_backend": ["emulator"],
+        "h_by": "ann@example.com",
+        "h_textcheck": "all right",
+        "h_sort": "oldest",
+        "h_trash": False,
+    }
+    boards = {"Cubes": "b1"}
+    query = history.query_from(widgets, boards)
+    assert query == Query(
+        text="teapot",
+        statuses=("completed", "blocked"),
+        seed=7,
+        tolerances=(0, 3),
+        size="1024x768",
+        formats=("png",),
+        favourite=True,
+        min_rating=4,
+        tag="demo",
+        sweep_id="s1",
+        board="b1",
+        date_from=date(2026, 12, 1),
+        date_to=date(2026, 12, 2),
+        backends=("emulator",),
+        by="ann@example.com",
+        text_check="all right",
+        sort="oldest",
+    )
+    link = history.to_url(widgets)
+    assert link["h_tol"] == ["0", "3"] and link["h_fav"] == ["true"] and link["h_from"] == ["2026-12-01"]
+    assert "h_trash" not in link  # left at "any"
+    assert history.query_from(link, boards) == query
+    assert history.query_from({}) == Query()
+    assert history.to_url({"h_sort": "newest", "h_rating": 0, "h_q": ""}) == {}
+
+
+def test_every_filter_a_link_holds_that_cannot_be_used_is_named_at_once():
+    with pytest.raises(history.FilterError) as info:
+        history.query_from(
+            {
+                "h_seed": "![s](x)",
+                "h_tol": ["3", "9"],
+                "h_status": ["done-ish"],
+                "h_rating": "6",
+                "h_from": "yesterday",
+                "h_verdict": "maybe",
+                "h_board": "Gone",
+                "h_sort": "loudest",
+                "h_fav": "yes",
+            },
+            {"Cubes": "b1"},
+        )
+    assert ("Seed", "a whole number", "![s](x)") in info.value.bad
+    assert sorted(label for label, _, _ in info.value.bad) == sorted(
+        [
+            "Safety tolerance",
+            "Sort by",
+            "Verdict",
+            "Board",
+            "Status",
+            "Seed",
+            "Favourites only",
+            "Rating at least",
+            "From",
+        ]
+    )
+    assert "Safety tolerance: must be a whole number from 0 to 6, not '9'" in info.value.problems
+    assert "Verdict: must be one of approve, reject, needs work, none, not 'maybe'" in info.value.problems

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from flux_core import defaults as D
 from flux_core import lifecycle
@@ -81,6 +81,180 @@ class Query:
 
     def with_page(self, page: int) -> "Query":
         return replace(self, page=max(1, page))
+
+
+# --- History's view as a URL carries it --------------------------------------------------------
+# Each filter's parameter (pages/history.py binds its widgets to them; the presenter view reads the
+# same link), with the words a refusal uses: (label, what it allows).
+BACKENDS = ("emulator", "segmind")
+RATINGS = (0, 1, 2, 3, 4, 5)
+FILTERS = {
+    "h_status": ("Status", "one of " + ", ".join(STATUS_GROUPS)),
+    "h_sort": ("Sort by", "one of " + ", ".join(SORTS)),
+    "h_trash": ("Trash", "true or false"),
+    "h_seed": ("Seed", "a whole number"),
+    "h_tol": ("Safety tolerance", f"a whole number from {D.SAFETY_MIN} to {D.SAFETY_MAX}"),
+    "h_size": ("Size", "a width x height such as 1024x768"),
+    "h_fmt": ("Format", " or ".join(D.OUTPUT_FORMATS)),
+    "h_fav": ("Favourites only", "true or false"),
+    "h_rating": ("Rating at least", "a whole number from 0 to 5"),
+    "h_from": ("From", "a date such as 2026-12-01"),
+    "h_to": ("To", "a date such as 2026-12-01"),
+    "h_backend": ("Backend", " or ".join(BACKENDS)),
+    "h_textcheck": ("Text check", "one of " + ", ".join(TEXT_FILTERS)),
+    "h_verdict": ("Verdict", "one of " + ", ".join((*reviews.VERDICTS, reviews.UNREVIEWED))),
+    "h_board": ("Board", "the name of a board"),
+}
+
+
+URL_KEYS = ("h_q", "h_tag", "h_sweep", "h_by", *FILTERS)  # every parameter of a History view's query
+
+
+def to_url(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """History's filter values (as its widgets hand them back) as a link carries them: the inverse
+    of query_from; a filter left at "any" is left out."""
+    out: dict[str, list[str]] = {}
+    for key in URL_KEYS:
+        value = values.get(key)
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        kept = [
+            v for v in items if not (v is None or v == "" or v is False or (key == "h_rating" and v == 0))
+        ]
+        words = [
+            v.isoformat() if isinstance(v, date) else str(v).lower() if v is True else str(v) for v in kept
+        ]
+        if key == "h_sort" and words == ["newest"]:
+            continue
+        if words:
+            out[key] = words
+    return out
+
+
+class FilterError(ParamsError):
+    """Filters of a History view that cannot be used: `bad` holds (label, what it allows, the value
+    as given) for each; `problems` says them in one line each."""
+
+    def __init__(self, bad: list[tuple[str, str, str]]):
+        self.bad = bad
+        super().__init__([f"{label}: must be {allowed}, not {value!r}" for label, allowed, value in bad])
+
+
+def query_from(values: Mapping[str, Any], boards: Mapping[str, str] | None = None) -> Query:
+    """The Query of a History view from its filters by parameter name (h_q, h_status, ...: see
+    FILTERS), as a link carries them (strings, lists of strings) or as History's widgets hand them
+    back (numbers, dates, booleans). `boards` maps board names to ids. Every filter that holds a
+    value it cannot use is named at once (FilterError); nothing is looked up for a bad view."""
+    bad: list[tuple[str, str, str]] = []
+
+    def many(key: str) -> list[Any]:
+        raw = values.get(key)
+        if raw is None or raw == "":
+            return []
+        return [v for v in (list(raw) if isinstance(raw, (list, tuple)) else [raw]) if v != ""]
+
+    def one(key: str) -> Any:
+        found = many(key)
+        return found[-1] if found else None
+
+    def fail(key: str, value: Any) -> None:
+        label, allowed = FILTERS[key]
+        bad.append((label, allowed, str(value)))
+
+    def whole(key: str, allowed: tuple[int, ...] | None = None) -> int | None:
+        value = one(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        number = _whole(value)
+        if number is None or (allowed is not None and number not in allowed):
+            fail(key, value.strip() if isinstance(value, str) else value)
+            return None
+        return number
+
+    def chosen(key: str, allowed: Any) -> tuple[str, ...]:
+        found = tuple(str(v) for v in many(key))
+        for value in found:
+            if value not in allowed:
+                fail(key, value)
+        return tuple(v for v in found if v in allowed)
+
+    def flag(key: str) -> bool:
+        value = one(key)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        fail(key, value)
+        return False
+
+    def day(key: str) -> date | None:
+        value = one(key)
+        if value is None or isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            fail(key, value)
+            return None
+
+    tolerances = []
+    for value in many("h_tol"):
+        number = _whole(value)
+        if number is None or not D.SAFETY_MIN <= number <= D.SAFETY_MAX:
+            fail("h_tol", value)
+        else:
+            tolerances.append(number)
+    size = one("h_size")
+    if size is not None:
+        width, _, height = str(size).lower().partition("x")
+        if not (width.isdigit() and height.isdigit()):
+            fail("h_size", size)
+            size = None
+    sort = one("h_sort") or "newest"
+    if sort not in SORTS:
+        fail("h_sort", sort)
+    text_check = one("h_textcheck")
+    if text_check is not None and text_check not in TEXT_FILTERS:
+        fail("h_textcheck", text_check)
+    verdict = one("h_verdict")
+    if verdict is not None and verdict not in (*reviews.VERDICTS, reviews.UNREVIEWED):
+        fail("h_verdict", verdict)
+    board = one("h_board")
+    if board is not None and board not in (boards or {}):
+        fail("h_board", board)
+    query = Query(
+        text=str(one("h_q") or ""),
+        statuses=chosen("h_status", STATUS_GROUPS),
+        seed=whole("h_seed"),
+        tolerances=tuple(tolerances),
+        size=str(size) if size else None,
+        formats=chosen("h_fmt", D.OUTPUT_FORMATS),
+        favourite=flag("h_fav"),
+        min_rating=whole("h_rating", RATINGS) or None,
+        tag=str(one("h_tag")) if one("h_tag") else None,
+        sweep_id=str(one("h_sweep") or "").strip() or None,
+        board=(boards or {}).get(board) if board else None,
+        date_from=day("h_from"),
+        date_to=day("h_to"),
+        backends=chosen("h_backend", BACKENDS),
+        by=str(one("h_by")) if one("h_by") else None,
+        text_check=text_check,
+        verdict=verdict,
+        sort=sort,
+        trash=flag("h_trash"),
+    )
+    if bad:
+        raise FilterError(bad)
+    return query
+
+
+def _whole(value: Any) -> int | None:
+    """`value` as a whole number (an int, or a string of one), else None."""
+    if isinstance(value, bool) or isinstance(value, float):
+        return None
+    try:
+        return int(value.strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass
