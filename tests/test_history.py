@@ -49,6 +49,26 @@ def test_newest_first_and_paged(ledger):
     assert ids(last) == [made[0]]
 
 
+def test_the_count_reaches_a_window_past_the_page_so_every_later_page_stays_reachable(ledger, monkeypatch):
+    from flux_core import defaults as D
+
+    monkeypatch.setattr(D, "HISTORY_COUNT_AHEAD", 4)
+    made = [add(ledger, f"a red fox number {i}") for i in range(11)][::-1]  # newest first
+    first = history.find(ledger, Query(page_size=2))
+    assert (first.total, first.capped, first.pages) == (4, True, 2)  # "4+": two pages, and more
+    third = history.find(ledger, Query(page_size=2, page=3))  # beyond what page 1 counted
+    assert ids(third) == made[4:6] and (third.total, third.capped, third.pages) == (8, True, 4)
+    last = history.find(ledger, Query(page_size=2, page=6))
+    assert ids(last) == made[10:] and (last.total, last.capped, last.pages) == (11, False, 6)
+    # a search walks the full-text index in the runs' order, either way, with the same window
+    searched = history.find(ledger, Query(text="fox", page_size=2, page=2))
+    assert ids(searched) == made[2:4] and (searched.total, searched.capped) == (6, True)
+    oldest = history.find(ledger, Query(text="fox", sort="oldest", page_size=3))
+    assert ids(oldest) == made[::-1][:3]
+    rated = history.find(ledger, Query(text="fox", sort="rating", page_size=20))
+    assert sorted(ids(rated)) == sorted(made)
+
+
 def test_a_word_typed_in_part_finds_the_longer_words_and_a_phrase_is_matched_as_typed(ledger):
     teapot = add(ledger, "a teapot on a wooden table")
     team = add(ledger, "a team of red foxes")

@@ -90,6 +90,7 @@ MIGRATIONS = [
     "0014_checks",
     "0015_reviews",
     "0016_lineage",
+    "0017_favourites_index",
 ]
 
 
