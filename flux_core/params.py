@@ -30,6 +30,20 @@ _EXPECTED = {
 }
 
 
+def text_field(field: str, value: Any, max_chars: int, *, one_line: bool = True) -> str:
+    """A person's short text as kept (a board's or a version's name, a comment): trimmed, 1 to
+    `max_chars` characters and, when `one_line`, without line breaks or control characters; a
+    ParamsError naming `field` otherwise."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise ParamsError([f"{field}: must not be empty"])
+    if len(text) > max_chars:
+        raise ParamsError([f"{field}: at most {max_chars} characters (this one has {len(text)})"])
+    if one_line and not text.isprintable():
+        raise ParamsError([f"{field}: one line of text, without control characters"])
+    return text
+
+
 def random_seed() -> int:
     return secrets.randbelow(D.SEED_MAX + 1)
 

@@ -64,7 +64,7 @@ from flux_core.errors import (
     failure_from_body,
 )
 from flux_core.logs import logger
-from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.params import FluxParams, ParamsError, random_seed, text_field
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
 from flux_core.runner import Runner
@@ -558,13 +558,7 @@ class Workbench:
         ParamsError, and nothing is written."""
         self._may(Op.REVIEW)
         self._row(run_id)
-        text = (body or "").strip() if isinstance(body, str) else ""
-        if not text:
-            raise ParamsError(["comment: write something (it was empty)"])
-        if len(text) > D.COMMENT_MAX_CHARS:
-            raise ParamsError(
-                [f"comment: at most {D.COMMENT_MAX_CHARS} characters (this one has {len(text)})"]
-            )
+        text = text_field("comment", body, D.COMMENT_MAX_CHARS, one_line=False)
         if reply_to is not None:
             parent = reviews.comment(self.ledger, reply_to)
             if parent is None or parent.run_id != run_id:
@@ -1453,13 +1447,4 @@ def _digest(key: str | None) -> str:
 
 def board_name(name: str) -> str:
     """A board's name as kept: trimmed, one line, 1 to BOARD_NAME_MAX_CHARS characters."""
-    text = (name or "").strip() if isinstance(name, str) else ""
-    if not text:
-        raise ParamsError(["board name: must not be empty"])
-    if len(text) > D.BOARD_NAME_MAX_CHARS:
-        raise ParamsError(
-            [f"board name: at most {D.BOARD_NAME_MAX_CHARS} characters (this one has {len(text)})"]
-        )
-    if not text.isprintable():
-        raise ParamsError(["board name: one line of text, without control characters"])
-    return text
+    return text_field("board name", name, D.BOARD_NAME_MAX_CHARS)

@@ -62,7 +62,7 @@ def test_a_thread_reads_in_order_with_replies_under_what_they_answer(wb):
 def test_bad_comments_name_the_field_and_write_nothing(wb):
     run_a, run_b = _runs(wb, 2)
     on_b = wb.comment(run_b, "fine")
-    for body, words in (("   ", "comment: write something"), ("x" * 4001, "at most 4000 characters")):
+    for body, words in (("   ", "comment: must not be empty"), ("x" * 4001, "at most 4000 characters")):
         with pytest.raises(ParamsError, match=words):
             wb.comment(run_a, body)
     with pytest.raises(ParamsError, match="reply to: there is no comment"):
@@ -162,7 +162,7 @@ def test_the_cli_comments_replies_gives_verdicts_and_shows_them_like_the_service
     assert capsys.readouterr().out == ""
 
     assert main(["comment", run_id, "   "]) == 2
-    assert "flux-lab comment: comment: write something" in capsys.readouterr().err
+    assert "flux-lab comment: comment: must not be empty" in capsys.readouterr().err
     assert main(["verdict", "approve", run_id, "01NOTARUN"]) == 2
     assert "Nothing was changed." in capsys.readouterr().err
     assert main(["delete-comment", str(first)]) == 0

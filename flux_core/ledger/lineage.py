@@ -18,7 +18,7 @@ from flux_core import defaults as D
 from flux_core.ledger import actions
 from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
-from flux_core.params import ParamsError
+from flux_core.params import text_field
 from flux_core.presentation import word_diff
 
 # how a run came from its parent, in words (History's lineage tree)
@@ -200,18 +200,8 @@ def _pinned(db: Database, root: str) -> str | None:
 
 
 def clean_name(name: Any) -> str:
-    """A version's name as kept: trimmed, one line, 1 to VERSION_NAME_MAX_CHARS characters; a
-    ParamsError naming the field otherwise."""
-    text = name.strip() if isinstance(name, str) else ""
-    if not text:
-        raise ParamsError(["version name: must not be empty"])
-    if len(text) > D.VERSION_NAME_MAX_CHARS:
-        raise ParamsError(
-            [f"version name: at most {D.VERSION_NAME_MAX_CHARS} characters (this one has {len(text)})"]
-        )
-    if not text.isprintable():
-        raise ParamsError(["version name: one line of text, without control characters"])
-    return text
+    """A version's name as kept: trimmed, one line, 1 to VERSION_NAME_MAX_CHARS characters."""
+    return text_field("version name", name, D.VERSION_NAME_MAX_CHARS)
 
 
 def name(ledger: Ledger, run_id: str, version_name: str, *, actor: str) -> str:

@@ -5,7 +5,10 @@ FLUX_LAB_SCREENSHOTS=docs, as `make screenshots` sets)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -126,3 +129,19 @@ def shoot(page, artifacts: Path, name: str, docs_name: str | None = None) -> Non
     if docs_name and os.environ.get("FLUX_LAB_SCREENSHOTS") == "docs":
         DOCS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS / docs_name))
+
+
+def cli_sweep(data_dir: Path, name: str, seeds: str, tolerances: str) -> str:
+    """A finished 512 px sweep of "a lighthouse at dusk" made by the CLI on its emulator; its id."""
+    made = subprocess.run(
+        [sys.executable, "-m", "flux_core", "--data-dir", str(data_dir), "sweep", "--emulator"]
+        + ["--prompt", "a lighthouse at dusk", "--seeds", seeds, "--safety-tolerances", tolerances]
+        + ["--width", "512", "--height", "512", "--name", name],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert made.returncode == 0, made.stderr
+    found = re.search(r"/compare\?sweep=(\w+)", made.stderr)
+    assert found, made.stderr
+    return found.group(1)

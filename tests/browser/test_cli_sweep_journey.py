@@ -3,26 +3,14 @@ it, so Compare shows its grid with every image and History lists its runs."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import shoot
+from tests.browser.conftest import cli_sweep, shoot
 
 
 def test_a_sweep_started_from_the_cli_opens_in_compare_and_history(app_server, page, data_dir, artifacts):
-    made = subprocess.run(
-        [sys.executable, "-m", "flux_core", "--data-dir", str(data_dir), "sweep", "--emulator"]
-        + ["--prompt", "a lighthouse at dusk", "--seeds", "1,2", "--safety-tolerances", "2,5"]
-        + ["--width", "512", "--height", "512", "--name", "lighthouse from the shell"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert made.returncode == 0, made.stderr
-    sweep_id = re.search(r"/compare\?sweep=(\w+)", made.stderr).group(1)
+    sweep_id = cli_sweep(data_dir, "lighthouse from the shell", "1,2", "2,5")
 
     server = app_server()
     page.goto(f"{server.url}/compare?sweep={sweep_id}")

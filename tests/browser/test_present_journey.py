@@ -4,29 +4,18 @@ the keyboard, voted on with a key and a click, its settings hidden and shown, le
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 from playwright.sync_api import expect
 
 from flux_core.ledger import reviews
 from flux_core.ledger.store import Ledger
-from tests.browser.conftest import shoot
+from tests.browser.conftest import cli_sweep, shoot
 
 
 def test_a_sweep_is_presented_stepped_through_with_the_keys_and_voted_on(
     app_server, page, data_dir, artifacts
 ):
-    made = subprocess.run(
-        [sys.executable, "-m", "flux_core", "--data-dir", str(data_dir), "sweep", "--emulator"]
-        + ["--prompt", "a lighthouse at dusk", "--seeds", "1,2,3", "--safety-tolerances", "2,5"]
-        + ["--width", "512", "--height", "512", "--name", "lighthouse"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert made.returncode == 0, made.stderr
-    sweep_id = re.search(r"/compare\?sweep=(\w+)", made.stderr).group(1)
+    sweep_id = cli_sweep(data_dir, "lighthouse", "1,2,3", "2,5")
 
     server = app_server()
     page.set_viewport_size({"width": 1400, "height": 900})
