@@ -287,3 +287,7 @@ CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's
 # --- review: comments and verdicts (issue 17: flux_core/ledger/reviews.py) -----------------
 COMMENT_MAX_CHARS = 4000  # a comment's words, trimmed
 COMMENT_INDENT_MAX = 4  # a thread indents replies at most this many levels (deeper replies line up)
+
+# --- the report that travels (issue 17, item 2: flux_core/report.py) -----------------------
+REPORT_IMAGE_PX = 768  # an inlined image's longer side: a 12-cell sweep's report stays a few MB
+REPORT_IMAGE_QUALITY = 82  # ... encoded as JPEG at this quality (the ZIP keeps the full-size files)

@@ -383,7 +383,7 @@ def _place_axis(slot: int, order_names: list[str]) -> None:
 def layout(view: sweeps.SweepView) -> list[int]:
     """Where each axis goes, as the person placed them (kept in the URL: ?layout=seed,prompt,...)."""
     names = [a.name for a in view.axes]
-    order = sweep_grid.arrange(names, st.query_params.get("layout", "").split(","))
+    order = sweeps.arrange(names, st.query_params.get("layout", "").split(","))
     places = st.columns([2] * len(names) + [2] if len(names) > 1 else [2, 4])
     places[-1].segmented_control(
         "Cells",
