@@ -11,7 +11,8 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.checks import rank
-from flux_core.ledger import store
+from flux_core.ledger import reviews, store
+from flux_core.report import file_name as report_file_name
 from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
@@ -455,6 +456,10 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
         may=lambda what, run: wb.may(Op.CURATE, run.created_by) if what == "favourite" else wb.may(Op.SPEND),
         checks=wb.checks([c.run.id for c in view.cells]) if by != "none" else None,
         by=by,
+        reviews={
+            run_id: P.verdict_tally(reviews.tally(given))
+            for run_id, given in wb.verdicts([c.run.id for c in view.cells]).items()
+        },
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
@@ -491,6 +496,9 @@ def sweep_page(sweep_id: str) -> None:
         top[0].caption(f"Real spend: ${spent:.4g} for {known} image(s), from Segmind's record.")
     if view.created_by:
         top[0].caption(f"Started by {P.markdown_text(view.created_by)}")
+    reviewed = P.sweep_review(wb.sweep_verdicts(view.id), len(view.cells))
+    if reviewed:
+        top[0].text(reviewed)  # reviewers' names are text, never Markdown
     top[1].button(
         "Plan a new sweep" if wb.may(Op.SPEND) else "All sweeps",
         key="compare_new",
@@ -549,14 +557,8 @@ def sweep_page(sweep_id: str) -> None:
             )
             data = {
                 seed: [
-                    (
-                        "✓ passed"
-                        if table.cells.get((t, seed)) == "passed"
-                        else "✗ blocked"
-                        if table.cells.get((t, seed)) == "blocked"
-                        else table.cells.get((t, seed), "—")
-                    )
-                    for t in table.tolerances
+                    P.SAFETY_WORDS.get(word, word)
+                    for word in (table.cells.get((t, seed), "—") for t in table.tolerances)
                 ]
                 for seed in table.seeds
             }
@@ -567,7 +569,7 @@ def sweep_page(sweep_id: str) -> None:
     if len(done) >= 2:
         ab(view, done)
         blind_vote(view)
-    export(view)
+    export(view, [view.axes[i].name for i in order])
 
 
 def seeds_by_checks(view: sweeps.SweepView) -> None:
@@ -653,9 +655,9 @@ def blind_vote(view: sweeps.SweepView) -> None:
                     st.dataframe(rows, hide_index=True, width="content")
 
 
-def export(view: sweeps.SweepView) -> None:
+def export(view: sweeps.SweepView, placed: list[str]) -> None:
     st.subheader("Export")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Contact sheet (PNG)",
         lambda: sweeps.contact_sheet(view, wb.data_dir),
@@ -671,6 +673,16 @@ def export(view: sweeps.SweepView) -> None:
         mime="application/zip",
         key="compare_zip",
         icon=":material/folder_zip:",
+    )
+    c3.download_button(  # the grid placed as on this page
+        "Download report",
+        lambda: wb.report(view.id, layout=placed)[1],
+        file_name=report_file_name(sweep_id=view.id),
+        mime="text/html",
+        key="compare_report",
+        icon=":material/description:",
+        help="One HTML file that opens anywhere, offline: the grid, the safety matrix, settings, costs, "
+        "the votes (folded until revealed), checks, verdicts and comments",
     )
 
 
