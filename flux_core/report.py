@@ -173,7 +173,7 @@ th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; 
 th { background: var(--tint); font-weight: 600; }
 td.differs { background: var(--mark); }
 table.grid td, table.grid th { text-align: center; }
-table.grid th[scope="row"] { text-align: right; }
+table.grid th[scope="row"] { text-align: right; vertical-align: middle; }
 figure { margin: 0; }
 figure img, .nopic { display: block; width: 100%; max-width: 260px; aspect-ratio: 1; object-fit: contain;
   background: var(--tint); border-radius: 4px; }
