@@ -8,9 +8,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flux_core import defaults as D
+from flux_core.params import FluxParams
 from flux_core.presentation import markdown_text
+from flux_core.service import Workbench
 from tests.test_app_compare import compare_page, plan, run_and_finish, the_grid
 from tests.test_app_history import APP, THREE, cards, click_in_gallery, history_page, texts
+from tests.test_app_roles import ANA, ANN, KIM, page
 from tests.test_inert_text import assert_never_markup
 
 HOSTILE = "<script>window.hacked=1</script> **bold** [a link](http://evil.test/x) http://auto.link"
@@ -157,3 +160,23 @@ def test_compare_says_who_reviewed_shows_a_cells_tally_and_offers_the_report():
     assert settings[first]["Verdicts"] == "1 approve · 1 reject"
     assert sum("Verdicts" in s for s in settings.values()) == 3  # the others have none to show
     assert "Download report" in [d.proto.label for d in at.get("download_button")]
+
+
+def test_signed_in_people_review_as_themselves_and_delete_only_what_the_service_lets_them(data_dir):
+    wb = Workbench.shared(data_dir)
+    ann = wb.acting(ANN)
+    (run,) = ann.wait([ann.submit(FluxParams(prompt="ann's teapot", width=512, height=512, seed=1))])
+    theirs = ann.comment(run.id, "ann's note")
+    kim = page(wb, KIM, "history", h_run=run.id)  # a viewer: may review, under her own address
+    assert not [t for t in kim.text_input if t.key == "h_reviewer"]  # no name to type when signed in
+    kim.button(key="h_verdict_needs_work").click()
+    kim.run()
+    assert "kim@example.com: needs work" in shown(kim)
+    kim.text_area(key=f"h_comment_text_{run.id}").set_value("kim's note")
+    kim.button(key="h_comment_send").click()
+    kim.run()
+    mine = next(c for _, c in wb.comments(run.id) if c.author == KIM.id)
+    buttons = {b.key for b in kim.button}
+    assert f"h_uncomment_{mine.id}" in buttons and f"h_uncomment_{theirs.id}" not in buttons
+    ana = page(wb, ANA, "history", h_run=run.id)  # an admin may delete anyone's
+    assert {f"h_uncomment_{mine.id}", f"h_uncomment_{theirs.id}"} <= {b.key for b in ana.button}
