@@ -400,15 +400,15 @@ def reviewer() -> str | None:
     return (state.get("h_reviewer") or "").strip() or None
 
 
-def reviewed(action, *args) -> None:
+def reviewed(action, *args, said: str = "h_review_problem") -> None:
     """A review button (on_click, before the page is drawn again): one service call; what went wrong
-    is said when the page is drawn."""
+    is said (under `said`, where that button is) when the page is drawn."""
     try:
         action(*args)
     except ParamsError as exc:
-        state["h_review_problem"] = "; ".join(exc.problems)
+        state[said] = "; ".join(exc.problems)
     except (UnknownRun, NotAllowed) as exc:
-        state["h_review_problem"] = exc.user_text()
+        state[said] = exc.user_text()
 
 
 def give_verdict(run_ids: list[str], verdict: str | None) -> None:
@@ -714,8 +714,9 @@ def verdict_for_all(run_ids: list[str]) -> None:
         disabled=picked is None,
         on_click=reviewed,
         args=(give_verdict, run_ids, None if picked == "withdraw" else picked),
+        kwargs={"said": "h_bulk_review_problem"},
     )
-    problem = state.pop("h_review_problem", None)
+    problem = state.pop("h_bulk_review_problem", None)
     if problem:
         st.error("Nothing was changed.")
         st.text(problem)
