@@ -1,5 +1,5 @@
 """`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
-retry-sweep, spend, emulator.
+retry-sweep, spend, comment, verdict, report, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
 parameters, or a spend cap reached (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
@@ -340,6 +340,14 @@ def build_parser() -> _Parser:
     )
     verdict.add_argument("run_ids", nargs="+", metavar="RUN")
     verdict.add_argument("--as", dest="reviewer", default=None, help="whose verdict (a demo without sign-in)")
+
+    rep = sub.add_parser(
+        "report", help="a sweep or some runs as one self-contained HTML file (opens offline, no key)"
+    )
+    rep.add_argument("run_ids", nargs="*", metavar="RUN")
+    rep.add_argument("--sweep", default=None, metavar="ID", help="a sweep's report (instead of RUN...)")
+    rep.add_argument("--zip", action="store_true", help="a ZIP: the page and the full-size images beside it")
+    rep.add_argument("-o", "--output", type=Path, default=None, metavar="PATH", help="a file or a folder")
 
     emu = sub.add_parser("emulator", help="serve the Segmind protocol locally")
     emu.add_argument("--host", default=D.EMULATOR_HOST)
@@ -854,6 +862,17 @@ def cmd_verdict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("report"):
+        name, data = wb.report(args.sweep, args.run_ids, bundle="zip" if args.zip else "html")
+    path = args.output if args.output is not None else Path(name)
+    if path.is_dir():
+        path = path / name
+    path.write_bytes(data)
+    print(f"Report written to {terminal_text(path)} ({len(data) / 1024:,.0f} KB).", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cap_value(text: str) -> float | str | None:
     word = text.strip().lower()
     if word == "none":
@@ -1046,6 +1065,7 @@ COMMANDS = {
     "comments": cmd_comments,
     "delete-comment": cmd_delete_comment,
     "verdict": cmd_verdict,
+    "report": cmd_report,
     "emulator": cmd_emulator,
     "preset": cmd_preset,
     "code": cmd_code,

@@ -111,7 +111,7 @@ class Slide:
 
 def sweep_order(view: sweeps.SweepView, order: list[int]) -> list[sweeps.Cell]:
     """A sweep's cells in the grid's reading order for axes placed by `order` (rows, columns,
-    stacked: see flux_ui/sweep_grid.arrange): slice by slice, row by row, left to right."""
+    stacked: see flux_core/ledger/sweeps.arrange): slice by slice, row by row, left to right."""
     reading = [*order[2:], *order[:2]]
     return sorted(view.cells, key=lambda c: tuple(c.coords[i] for i in reading))
 

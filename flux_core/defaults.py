@@ -299,3 +299,6 @@ COMMENT_INDENT_MAX = 4  # a thread indents replies at most this many levels (dee
 PRESENT_TALLY_REFRESH_S = 1.0  # how often a presenter view reads everyone's verdicts (one ledger read)
 PRESENT_MAX_RUNS = 200  # a selection or a search shows at most this many images, in order
 PRESENT_ESC_GRACE_MS = 600  # an Esc this soon after leaving full screen leaves it only, not the page
+# --- the report that travels (issue 17, item 2: flux_core/report.py) -----------------------
+REPORT_IMAGE_PX = 768  # an inlined image's longer side: a 12-cell sweep's report stays a few MB
+REPORT_IMAGE_QUALITY = 82  # ... encoded as JPEG at this quality (the ZIP keeps the full-size files)

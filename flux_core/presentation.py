@@ -14,6 +14,7 @@ from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.ledger import store
 from flux_core.errors import (
+    for_app,
     JobTimedOut,
     NetworkError,
     ProtocolError,
@@ -95,6 +96,22 @@ def headline(row: Run) -> Headline:
             "error", "Submit outcome unknown", error if hint in error else f"{error} {hint}".strip()
         )
     return Headline("error", _KIND_TITLES.get(row.error_kind or "", "Not sent"), error)
+
+
+def no_picture_words(row: Run) -> str:
+    """What a run without its picture says in a grid cell: why it failed, that it was blocked, or
+    its state; "" for a completed run."""
+    state = lifecycle.STATES[row.status]
+    if not state.terminal:
+        return STATUS_WORDS[row.status]
+    if state.group == "completed":
+        return ""
+    if state.group == "blocked":
+        return f"Blocked at tolerance {row.safety_tolerance}"
+    line = headline(row)
+    detail = for_app(line.detail) if line.detail else ""
+    title = "Failed" if line.title == "The job failed" else line.title
+    return f"{title}: {detail}" if detail else title
 
 
 @dataclass(frozen=True)
@@ -308,3 +325,36 @@ def word_diff_html(a: str, b: str) -> str:
         escaped = html.escape(text.lstrip(" "))
         parts.append(space + (f'<span style="{styles[op]}">{escaped}</span>' if styles[op] else escaped))
     return '<div style="line-height:1.8;white-space:pre-wrap">' + "".join(parts) + "</div>"
+
+
+# --- review (issue 17): verdicts and comments in words --------------------------------------
+VERDICT_LABELS = {"approve": "Approve", "needs work": "Needs work", "reject": "Reject"}
+SAFETY_WORDS = {"passed": "✓ passed", "blocked": "✗ blocked"}  # a safety matrix cell; others as they are
+
+
+def verdict_tally(counts: dict[str, int]) -> str:
+    """A run's verdicts counted (reviews.tally): "2 approve · 1 needs work"; "" when nobody gave one."""
+    return " · ".join(f"{n} {verdict}" for verdict, n in counts.items() if n)
+
+
+def review_words(counts: dict[str, int], comments: int) -> str:
+    """A card's review line: the verdict tally and the comment count ("1 approve · 3 comments")."""
+    said = [verdict_tally(counts)] if any(counts.values()) else []
+    if comments:
+        said.append(f"{comments} comment{'s' if comments != 1 else ''}")
+    return " · ".join(said)
+
+
+def sweep_review(by_reviewer: dict[str, dict[str, int]], cells: int) -> str | None:
+    """A sweep's review in one line (Workbench.sweep_verdicts): "Reviewed: ann@example.com approved 3
+    of 12, needs work 1 · kim@example.com approved 2 of 12"; None before anybody gave a verdict."""
+    if not by_reviewer:
+        return None
+    parts = []
+    for who, counts in by_reviewer.items():
+        said = f"{who} approved {counts.get('approve', 0)} of {cells}"
+        for verdict, word in (("needs work", "needs work"), ("reject", "rejected")):
+            if counts.get(verdict):
+                said += f", {word} {counts[verdict]}"
+        parts.append(said)
+    return "Reviewed: " + " · ".join(parts)

@@ -31,6 +31,9 @@ from typing import Any, Iterator, cast
 from flux_core import defaults as D
 from flux_core import caps
 from flux_core import pricing
+from flux_core import presentation
+from flux_core import report as report_page
+from flux_core.checks import report as check_report
 from flux_core import snippets
 from flux_core import team
 from flux_core.checks import compute as check_compute
@@ -604,6 +607,95 @@ class Workbench:
         """A sweep's review: each reviewer's count of approved, rejected and needs-work cells."""
         view = self._sweep(sweep_id)
         return reviews.by_reviewer(reviews.verdicts(self.ledger, [c.run.id for c in view.cells]))
+
+    # --- the report that travels (issue 17, item 2: flux_core/report.py) ------------------------
+    def report(
+        self,
+        sweep_id: str | None = None,
+        run_ids: list[str] | None = None,
+        *,
+        bundle: str = "html",
+        layout: list[str] | None = None,
+    ) -> tuple[str, bytes]:
+        """A sweep (its grid placed as `layout` names its axes, like Compare's ?layout=) or these runs
+        as one self-contained HTML file (bundle "html", the images inlined) or a ZIP of that page and
+        the full-size images beside it (bundle "zip"): (file name, bytes). It is made from the ledger
+        alone, so it holds no key; everyone let in may make one (like an export)."""
+        problems = []
+        if bundle not in report_page.BUNDLES:
+            problems.append(f"bundle: must be one of {', '.join(report_page.BUNDLES)}, not {bundle!r}")
+        if sweep_id is not None and run_ids:
+            problems.append("report: give a sweep or runs, not both")
+        elif sweep_id is None and not run_ids:
+            problems.append("report: give a sweep or at least one run")
+        if problems:
+            raise ParamsError(problems)
+        sweep_part = None
+        if sweep_id is not None:
+            view = self._sweep(sweep_id)
+            rows = [c.run for c in view.cells]
+            labels = [view.label(c) for c in view.cells]
+            reused = [c.reused for c in view.cells]
+            title = f"Sweep: {view.name}" if view.name else f"Sweep {view.id}"
+            about = f"{view.summary(named=False).describe()} · base prompt: {' '.join(str(view.base.get('prompt', '')).split())}"
+        else:
+            found = {r.id: r for r in self._rows(list(run_ids or []))}
+            rows = [found[i] for i in dict.fromkeys(run_ids or [])]
+            labels, reused = [""] * len(rows), [False] * len(rows)
+            title = f"{len(rows)} run{'s' if len(rows) != 1 else ''} from Flux Lab"
+            about = ""
+        ids = [r.id for r in rows]
+        checks, given = self.checks(ids), self.verdicts(ids)
+        threads = reviews.comments(self.ledger, ids)
+        prices: dict[str, Pricing] = {}
+        entries = []
+        for number, (row, label, was_reused) in enumerate(zip(rows, labels, reused), start=1):
+            image = self.image_path(row)
+            stored = row.status == store.COMPLETED and image is not None and image.is_file()
+            entries.append(
+                report_page.Entry(
+                    number,
+                    row,
+                    label,
+                    image if stored else None,
+                    self._report_cost(row, was_reused, prices),
+                    tuple(check_report.lines(checks.get(row.id, {}))),
+                    tuple(given[row.id]),
+                    tuple(reviews.thread(threads[row.id])),
+                )
+            )
+        if sweep_id is not None:
+            standings = self.tally(view)
+            with self.ledger.db() as db:
+                voters = db.execute(
+                    "SELECT COUNT(DISTINCT voter) FROM votes WHERE sweep_id = ?", [view.id]
+                ).fetchone()[0]
+            votes = standings.pop("votes")[0]["wins"]
+            sweep_part = report_page.SweepPart(
+                view.id,
+                sweeps.layout(view, sweeps.arrange([a.name for a in view.axes], layout or [])),
+                {cell.idx: number for number, cell in enumerate(view.cells, start=1)},
+                tuple(sweeps.safety_matrix(view)),
+                standings,
+                votes,
+                voters,
+                presentation.sweep_review(self.sweep_verdicts(view.id), len(view.cells)),
+            )
+        made = report_page.Report(title, store.now_iso(), self.actor.id, tuple(entries), sweep_part, about)
+        name = report_page.file_name(sweep_id=sweep_id, runs=len(rows), bundle=bundle)
+        return name, report_page.build(made, bundle)
+
+    def _report_cost(self, row: Run, reused: bool, prices: dict[str, Pricing]) -> report_page.Cost:
+        """A run's cost in a report: Segmind's real cost, else nothing for a run that made no job,
+        else an estimate from that server's real costs (or the default price)."""
+        if reused:
+            return report_page.Cost(0.0, report_page.REUSED)
+        if row.cost_usd is not None:
+            return report_page.Cost(row.cost_usd, report_page.REAL)
+        if row.state.billed == "no":
+            return report_page.Cost(0.0, report_page.NOT_BILLED)
+        price = prices.setdefault(row.base_url, pricing.learn(self.ledger, row.base_url, None))
+        return report_page.Cost(price.usd(row.width, row.height, len(row.image_urls)), report_page.ESTIMATE)
 
     # --- Compose (issue 14): images per Generate, presets, the request as code, one-click fixes ---
     @staticmethod

@@ -43,7 +43,7 @@ _CSS = """
 .fl-card figcaption { font-size: .85rem; display: flex; flex-direction: column; min-width: 0; }
 .fl-card figcaption span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .fl-card .fl-meta { opacity: .75; font-size: .8rem; }
-.fl-card .fl-check { font-size: .75rem; }
+.fl-card .fl-check, .fl-card .fl-review { font-size: .75rem; }
 .fl-actions { display: flex; align-items: center; justify-content: space-between; gap: .5rem;
   font-size: .9rem; }
 .fl-actions label { display: flex; align-items: center; gap: .35rem; cursor: pointer; }
@@ -96,6 +96,14 @@ export default function ({ data, parentElement, setTriggerValue }) {
     meta.className = "fl-meta";
     meta.textContent = card.caption;
     caption.append(headline, meta);
+    if (card.review) {  // its verdicts counted and its comments, as text
+      const review = document.createElement("span");
+      review.className = "fl-review";
+      review.dataset.testid = "fl-card-review";
+      review.textContent = card.review;
+      review.title = card.review;
+      caption.append(review);
+    }
     for (const said of card.checks || []) {  // one line a check, as text
       const line = document.createElement("span");
       line.className = "fl-check";
@@ -163,9 +171,10 @@ def scroll_here(place: str, token: str) -> None:
     _scroll(key=f"scroll_{place}", data={"place": place, "token": token}, height=0)
 
 
-def card(row: Run, thumb: Path | None, checks: Iterable[str] = ()) -> dict[str, Any]:
+def card(row: Run, thumb: Path | None, checks: Iterable[str] = (), review: str = "") -> dict[str, Any]:
     """What one gallery card shows of a run: its thumbnail (never the full image), or its outcome in
-    words when there is no picture, and its checks' lines (flux_core.checks.report.lines)."""
+    words when there is no picture, its checks' lines (flux_core.checks.report.lines) and its review
+    (presentation.review_words: the verdicts counted, the comments)."""
     image = None
     status = P.STATUS_WORDS[row.status]
     if row.status == store.COMPLETED:
@@ -185,6 +194,7 @@ def card(row: Run, thumb: Path | None, checks: Iterable[str] = ()) -> dict[str, 
         "caption": f"seed {row.seed} · tol {row.safety_tolerance}{favourite}",
         "prompt": " ".join(words),
         "checks": list(checks),
+        "review": review,
     }
 
 
@@ -197,6 +207,7 @@ def draw(
     on_open: Callable[[str], None],
     columns: int = D.HISTORY_COLUMNS,
     checks_of: Callable[[Run], list[str]] | None = None,
+    review_of: Callable[[Run], str] | None = None,
 ) -> None:
     """Draw a page of runs; a change of selection or an "Open" reaches the callbacks before the
     page is drawn again, so the rest of the page already shows it."""
@@ -216,7 +227,15 @@ def draw(
         data=versions.versioned(
             KEY,
             {
-                "cards": [card(row, thumb_of(row), checks_of(row) if checks_of else []) for row in rows],
+                "cards": [
+                    card(
+                        row,
+                        thumb_of(row),
+                        checks_of(row) if checks_of else [],
+                        review_of(row) if review_of else "",
+                    )
+                    for row in rows
+                ],
                 "selected": list(selected),
                 "columns": columns,
                 "card_min_px": D.HISTORY_CARD_MIN_PX,

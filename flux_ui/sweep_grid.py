@@ -21,7 +21,6 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.checks import rank
-from flux_core.errors import for_app
 from flux_core.ledger import checks as checks_table
 from flux_core.ledger import sweeps
 from flux_ui import serving, versions
@@ -337,16 +336,6 @@ export default function ({ data, parentElement, setTriggerValue }) {
 _component = st.components.v2.component("flux_lab.sweep_grid", html=_HTML, css=_CSS, js=_JS)
 
 
-def arrange(names: list[str], wanted: list[str]) -> list[int]:
-    """Which axis goes where: the sweep's axis indices in the order rows, columns, stacked,
-    following `wanted` (axis names) where it names the sweep's axes, the rest in the sweep's order."""
-    order: list[int] = []
-    for name in wanted:
-        if name in names and names.index(name) not in order:
-            order.append(names.index(name))
-    return order + [i for i in range(len(names)) if i not in order]
-
-
 def place(order_names: list[str], slot: int, name: str) -> list[str]:
     """The axes' order after `name` is put in place `slot`: the axis there takes its old place."""
     new = list(order_names)
@@ -357,17 +346,7 @@ def place(order_names: list[str], slot: int, name: str) -> list[str]:
 
 def words(cell: sweeps.Cell) -> str:
     """What a cell without its picture says: why it failed, that it was blocked, or its state."""
-    run = cell.run
-    if cell.outcome == "blocked":
-        return f"Blocked at tolerance {run.safety_tolerance}"
-    if cell.outcome == "failed":
-        line = P.headline(run)
-        detail = for_app(line.detail) if line.detail else ""
-        title = "Failed" if line.title == "The job failed" else line.title
-        return f"{title}: {detail}" if detail else title
-    if cell.outcome == "pending":
-        return P.STATUS_WORDS[run.status]
-    return ""
+    return P.no_picture_words(cell.run)
 
 
 def _anything(what: str, run: Any) -> bool:
@@ -415,10 +394,11 @@ def cell_data(
     may: Callable[[str, Any], bool] = _anything,
     found: dict[str, Any] | None = None,
     by: str = "none",
+    review: str = "",
 ) -> dict[str, Any]:
     """What the grid and its lightbox show of one cell; `may(action, run)` leaves out the actions
     (favourite, retry) the person may not do; `found` (its checks) gives it a badge coloured by its
-    score when the grid is coloured `by` a check."""
+    score when the grid is coloured `by` a check; `review` is its verdicts' tally, in the lightbox."""
     run = cell.run
     done = cell.outcome == "done"
     thumb = run.thumb_path if done and run.thumb_path and (data_dir / run.thumb_path).is_file() else None
@@ -433,6 +413,8 @@ def cell_data(
         ("Outcome", said or f"{outcome.title} {outcome.detail}".strip()),
         ("Prompt", " ".join(run.prompt.split())),
     ]
+    if review:
+        settings.insert(5, ("Verdicts", review))
     ext = Path(run.image_path or "").suffix
     said_badge, tint = badge(found or {}, by)
     return {
@@ -461,13 +443,17 @@ def data(
     may: Callable[[str, Any], bool] = _anything,
     checks: dict[str, dict[str, Any]] | None = None,
     by: str = "none",
+    reviews: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
     cell indices per slice of the stacked axis. A sweep of one axis is one row across the width.
-    `fit`: cells sized so every slice is in the window at once; else as large as the width allows."""
-    axes = view.axes
-    found = checks or {}
-    cells = [cell_data(view, cell, data_dir, may, found.get(cell.run.id), by) for cell in view.cells]
+    `fit`: cells sized so every slice is in the window at once; else as large as the width allows.
+    `reviews`: each run's verdict tally in words (presentation.verdict_tally), for the lightbox."""
+    found, said = checks or {}, reviews or {}
+    cells = [
+        cell_data(view, cell, data_dir, may, found.get(cell.run.id), by, said.get(cell.run.id, ""))
+        for cell in view.cells
+    ]
     common = {
         "cells": cells,
         "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
@@ -475,36 +461,15 @@ def data(
         "fit_min_px": D.SWEEP_GRID_FIT_MIN_PX,
         "fit": fit,
     }
-    if len(order) == 1:
-        only = axes[order[0]]
-        return {
-            "rows": {"title": "", "labels": [""]},
-            "cols": {"title": only.title, "labels": list(only.labels)},
-            "corner": f"{only.title} →",
-            "slices": [{"title": "", "grid": [[c.idx for c in view.cells]]}],
-            **common,
-        }
-    rows_ax, cols_ax = axes[order[0]], axes[order[1]]
-    stack_ax = axes[order[2]] if len(order) > 2 else None
-    slices = []
-    for s in range(len(stack_ax.values) if stack_ax else 1):
-        grid = []
-        for r in range(len(rows_ax.values)):
-            line = []
-            for c in range(len(cols_ax.values)):
-                coords = [0] * len(axes)
-                coords[order[0]], coords[order[1]] = r, c
-                if stack_ax:
-                    coords[order[2]] = s
-                cell = view.at(tuple(coords))
-                line.append(cell.idx if cell else None)
-            grid.append(line)
-        slices.append({"title": f"{stack_ax.title}: {stack_ax.labels[s]}" if stack_ax else "", "grid": grid})
+    placed = sweeps.layout(view, order)
     return {
-        "rows": {"title": rows_ax.title, "labels": list(rows_ax.labels)},
-        "cols": {"title": cols_ax.title, "labels": list(cols_ax.labels)},
-        "corner": f"{rows_ax.title} ↓ · {cols_ax.title} →",
-        "slices": slices,
+        "rows": {
+            "title": placed.rows.title if placed.rows else "",
+            "labels": list(placed.rows.labels) if placed.rows else [""],
+        },
+        "cols": {"title": placed.cols.title, "labels": list(placed.cols.labels)},
+        "corner": placed.corner,
+        "slices": [{"title": title, "grid": [list(line) for line in grid]} for title, grid in placed.slices],
         **common,
     }
 
@@ -519,6 +484,7 @@ def draw(
     may: Callable[[str, Any], bool] = _anything,
     checks: dict[str, dict[str, Any]] | None = None,
     by: str = "none",
+    reviews: dict[str, str] | None = None,
 ) -> None:
     """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
     with the cell's index before the page is drawn again."""
@@ -530,6 +496,8 @@ def draw(
 
     _component(
         key=KEY,
-        data=versions.versioned(KEY, data(view, order, data_dir, fit=fit, may=may, checks=checks, by=by)),
+        data=versions.versioned(
+            KEY, data(view, order, data_dir, fit=fit, may=may, checks=checks, by=by, reviews=reviews)
+        ),
         on_action_change=acted,
     )

@@ -11,7 +11,8 @@ import streamlit as st
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.checks import rank
-from flux_core.ledger import store
+from flux_core.ledger import reviews, store
+from flux_core.report import file_name as report_file_name
 from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, UnknownRun, for_app
 from flux_core.params import FluxParams, ParamsError, parse_seeds
@@ -390,7 +391,7 @@ def _place_axis(slot: int, order_names: list[str]) -> None:
 def layout(view: sweeps.SweepView) -> list[int]:
     """Where each axis goes, as the person placed them (kept in the URL: ?layout=seed,prompt,...)."""
     names = [a.name for a in view.axes]
-    order = sweep_grid.arrange(names, st.query_params.get("layout", "").split(","))
+    order = sweeps.arrange(names, st.query_params.get("layout", "").split(","))
     places = st.columns([2] * len(names) + [2] if len(names) > 1 else [2, 4])
     places[-1].segmented_control(
         "Cells",
@@ -462,6 +463,10 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
         may=lambda what, run: wb.may(Op.CURATE, run.created_by) if what == "favourite" else wb.may(Op.SPEND),
         checks=wb.checks([c.run.id for c in view.cells]) if by != "none" else None,
         by=by,
+        reviews={
+            run_id: P.verdict_tally(reviews.tally(given))
+            for run_id, given in wb.verdicts([c.run.id for c in view.cells]).items()
+        },
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
@@ -498,6 +503,9 @@ def sweep_page(sweep_id: str) -> None:
         top[0].caption(f"Real spend: ${spent:.4g} for {known} image(s), from Segmind's record.")
     if view.created_by:
         top[0].caption(f"Started by {P.markdown_text(view.created_by)}")
+    reviewed = P.sweep_review(wb.sweep_verdicts(view.id), len(view.cells))
+    if reviewed:
+        top[0].text(reviewed)  # reviewers' names are text, never Markdown
     top[1].button(
         "Plan a new sweep" if wb.may(Op.SPEND) else "All sweeps",
         key="compare_new",
@@ -566,14 +574,8 @@ def sweep_page(sweep_id: str) -> None:
             )
             data = {
                 seed: [
-                    (
-                        "✓ passed"
-                        if table.cells.get((t, seed)) == "passed"
-                        else "✗ blocked"
-                        if table.cells.get((t, seed)) == "blocked"
-                        else table.cells.get((t, seed), "—")
-                    )
-                    for t in table.tolerances
+                    P.SAFETY_WORDS.get(word, word)
+                    for word in (table.cells.get((t, seed), "—") for t in table.tolerances)
                 ]
                 for seed in table.seeds
             }
@@ -584,7 +586,7 @@ def sweep_page(sweep_id: str) -> None:
     if len(done) >= 2:
         ab(view, done)
         blind_vote(view)
-    export(view)
+    export(view, [view.axes[i].name for i in order])
 
 
 def seeds_by_checks(view: sweeps.SweepView) -> None:
@@ -636,7 +638,9 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
 
 
 def blind_vote(view: sweeps.SweepView) -> None:
-    with st.expander("Blind vote (for demos)"):
+    # keyed, its state kept by the server: the check lines landing above it (the background checker)
+    # redraw the page, and an unkeyed expander opened a moment before would close again
+    with st.expander("Blind vote (for demos)", key="compare_blind_vote", on_change="rerun"):
         if wb.actor.signed_in:  # one vote per signed-in person per pair, under their own address
             voter = wb.voter()
             st.caption(f"Voting as {P.markdown_text(wb.actor.id)}")
@@ -670,9 +674,9 @@ def blind_vote(view: sweeps.SweepView) -> None:
                     st.dataframe(rows, hide_index=True, width="content")
 
 
-def export(view: sweeps.SweepView) -> None:
+def export(view: sweeps.SweepView, placed: list[str]) -> None:
     st.subheader("Export")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Contact sheet (PNG)",
         lambda: sweeps.contact_sheet(view, wb.data_dir),
@@ -688,6 +692,16 @@ def export(view: sweeps.SweepView) -> None:
         mime="application/zip",
         key="compare_zip",
         icon=":material/folder_zip:",
+    )
+    c3.download_button(  # the grid placed as on this page
+        "Download report",
+        lambda: wb.report(view.id, layout=placed)[1],
+        file_name=report_file_name(sweep_id=view.id),
+        mime="text/html",
+        key="compare_report",
+        icon=":material/description:",
+        help="One HTML file that opens anywhere, offline: the grid, the safety matrix, settings, costs, "
+        "the votes (folded until revealed), checks, verdicts and comments",
     )
 
 

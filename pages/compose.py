@@ -313,7 +313,10 @@ def _probe(run_id: str) -> None:
 
 def _probe_action(row: Any) -> None:
     """ "Check reproducibility": what it costs, and a confirmation before anything is sent."""
-    with st.expander("Check reproducibility", icon=":material/difference:"):
+    # keyed, so the check lines landing above it do not close it again (see Compare's blind vote)
+    with st.expander(
+        "Check reproducibility", icon=":material/difference:", key="compose_probe_box", on_change="rerun"
+    ):
         st.caption("Compares the two images: same image, small drift or different.")
         spend.line(wb, session_key, wb.probe_estimate(row.id, session_key))
         sure = st.checkbox("Yes, pay for one more image", key=f"compose_probe_ok_{row.id}")

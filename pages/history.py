@@ -10,10 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from flux_core import defaults as D
+from flux_core.report import file_name as report_file_name
 from flux_core.checks import report as check_report
 from flux_ui import gallery
 from flux_core.ledger import history
 from flux_core.ledger import lineage as lineages
+from flux_core.ledger import reviews
 from flux_ui import ab_view
 from flux_ui import spend
 from flux_core.ledger import store
@@ -233,12 +235,14 @@ FILTER_KEYS = (
     "h_backend",
     "h_by",
     "h_textcheck",
+    "h_verdict",
 )
 # The filters are drawn only when asked for (or when the URL sets one): the first visit stays light.
 show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
 seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
 tag, sweep_id, date_from, date_to, backends, by = None, "", None, None, [], None
-text_check = None
+text_check, verdict = None, None
+VERDICT_FILTERS = {**{v: v for v in reviews.VERDICTS}, reviews.UNREVIEWED: "no verdict"}
 if show_filters:
     f = st.columns(4)
     seed_text = f[0].text_input("Seed", key="h_seed", bind="query-params")
@@ -282,7 +286,8 @@ if show_filters:
         placeholder="anyone",
         help="The runs one person made",
     )
-    text_check = st.columns(4)[0].selectbox(
+    v = st.columns(4)
+    text_check = v[0].selectbox(
         "Text check",
         list(history.TEXT_FILTERS),
         index=None,
@@ -290,6 +295,16 @@ if show_filters:
         bind="query-params",
         placeholder="all runs",
         help="The runs whose image's text was read against its prompt: every word right, or some misspelt or missing",
+    )
+    verdict = v[1].selectbox(
+        "Verdict",
+        list(VERDICT_FILTERS),
+        format_func=VERDICT_FILTERS.__getitem__,
+        index=None,
+        key="h_verdict",
+        bind="query-params",
+        placeholder="any verdict",
+        help="The runs someone gave this verdict, or those nobody has reviewed yet",
     )
 
 # the view's filters by their URL names, read by the one parser of a History view (a link to the
@@ -311,6 +326,7 @@ view_filters = {
     "h_backend": backends,
     "h_by": by,
     "h_textcheck": text_check,
+    "h_verdict": verdict,
     "h_sort": sort,
     "h_trash": trash,
 }
@@ -406,6 +422,7 @@ if not page.rows:
                 date_from,
                 date_to,
                 backends,
+                verdict,
             ]
         )
         else "No runs yet."
@@ -450,7 +467,9 @@ elif view_mode == "Table":
         column_config={"id": None},
     )
 else:
-    found_checks = wb.checks([row.id for row in page.rows])
+    shown_ids = [row.id for row in page.rows]
+    found_checks = wb.checks(shown_ids)
+    given, commented = wb.verdicts(shown_ids), wb.comment_counts(shown_ids)
     gallery.draw(
         page.rows,
         lambda row: wb.image_path(row, thumb=True),
@@ -458,7 +477,136 @@ else:
         on_selection=set_selected,
         on_open=open_run,
         checks_of=lambda row: check_report.lines(found_checks.get(row.id, {})),
+        review_of=lambda row: P.review_words(reviews.tally(given[row.id]), commented[row.id]),
     )
+
+
+# --- review (issue 17): a run's verdicts and comments; a verdict for the whole selection ---------
+reviewer_drawn = False  # this run of the page drew the "Your name" field already
+
+
+def reviewer_field() -> None:
+    """Without sign-in, whose verdicts and comments these are (a demo at one computer, as Compare's
+    vote): drawn once a page, where review is first offered."""
+    global reviewer_drawn
+    if not wb.actor.signed_in and not reviewer_drawn:
+        reviewer_drawn = True
+        st.text_input(
+            "Your name",
+            key="h_reviewer",
+            persist_state="session",
+            placeholder=wb.actor.id,
+            help="Whose verdicts and comments these are (empty: yours, as the local user)",
+        )
+
+
+def reviewer() -> str | None:
+    return (state.get("h_reviewer") or "").strip() or None
+
+
+def reviewed(action, *args, said: str = "h_review_problem") -> None:
+    """A review button (on_click, before the page is drawn again): one service call; what went wrong
+    is said (under `said`, where that button is) when the page is drawn."""
+    try:
+        action(*args)
+    except ParamsError as exc:
+        state[said] = "; ".join(exc.problems)
+    except (UnknownRun, NotAllowed) as exc:
+        state[said] = exc.user_text()
+
+
+def give_verdict(run_ids: list[str], verdict: str | None) -> None:
+    wb.set_verdict(run_ids, verdict, reviewer=reviewer())
+
+
+def send_comment(run_id: str, box: str, reply_to: int | None = None) -> None:
+    wb.comment(run_id, state.get(box) or "", reply_to=reply_to, author=reviewer())
+    state[box] = ""  # a callback runs before the box is drawn: it starts empty again
+    state.pop("h_replying", None)
+
+
+def review_panel(run: Run) -> None:
+    """The open run's review: the verdict row (the viewer's own highlighted), everyone's verdicts,
+    the comment threads (indented by depth; every word shown as text) with Reply and Delete, and a
+    box to write a comment."""
+    st.caption("Review")
+    may_review = wb.may(Op.REVIEW)
+    if may_review:
+        reviewer_field()
+    verdicts = wb.verdicts([run.id])[run.id]
+    mine = next((v.verdict for v in verdicts if v.reviewer == wb.voter(reviewer())), None)
+    if may_review:
+        row = st.container(horizontal=True, key="h_verdicts")
+        for verdict in (reviews.APPROVE, reviews.NEEDS_WORK, reviews.REJECT):
+            row.button(
+                P.VERDICT_LABELS[verdict],
+                key=f"h_verdict_{verdict.replace(' ', '_')}",
+                type="primary" if verdict == mine else "secondary",
+                on_click=reviewed,
+                args=(give_verdict, [run.id], verdict),
+            )
+        if mine is not None:
+            row.button(
+                "Withdraw", key="h_verdict_withdraw", on_click=reviewed, args=(give_verdict, [run.id], None)
+            )
+    for given_by in verdicts:  # names are text, never Markdown
+        st.text(f"{given_by.reviewer}: {given_by.verdict}")
+    problem = state.pop("h_review_problem", None)
+    if problem:
+        st.error("Nothing was saved.")
+        st.text(problem)
+    replying = state.get("h_replying")
+    for depth, comment in wb.comments(run.id):
+        indent = min(depth, D.COMMENT_INDENT_MAX)
+        box = st.columns([indent, 12 - indent])[1] if indent else st.container()
+        with box.container(key=f"h_comment_{comment.id}"):
+            at = comment.at[:16].replace("T", " ")
+            st.caption(f"{P.markdown_text(comment.author)} · {at} UTC")
+            if comment.deleted:
+                st.caption("(deleted)")
+            else:
+                st.text(comment.body)  # as typed: <script>, **bold** and links stay text
+            acts = st.container(horizontal=True)
+            if may_review:
+                acts.button(
+                    "Reply",
+                    key=f"h_reply_{comment.id}",
+                    type="tertiary",
+                    on_click=state.__setitem__,
+                    args=("h_replying", comment.id),
+                )
+            if not comment.deleted and wb.may(Op.UNCOMMENT, comment.author):  # the service's rule
+                acts.button(
+                    "Delete",
+                    key=f"h_uncomment_{comment.id}",
+                    type="tertiary",
+                    on_click=reviewed,
+                    args=(wb.delete_comment, comment.id),
+                )
+            if may_review and replying == comment.id:
+                st.text_area("Your reply", key=f"h_reply_text_{comment.id}", height=68)
+                st.button(
+                    "Send reply",
+                    key=f"h_reply_send_{comment.id}",
+                    on_click=reviewed,
+                    args=(send_comment, run.id, f"h_reply_text_{comment.id}", comment.id),
+                )
+    if may_review:
+        st.text_area(
+            "Comment",
+            key=f"h_comment_text_{run.id}",
+            height=68,
+            max_chars=D.COMMENT_MAX_CHARS,
+            placeholder="What do you make of it?",
+        )
+        st.button(
+            "Comment",
+            key="h_comment_send",
+            icon=":material/comment:",
+            on_click=reviewed,
+            args=(send_comment, run.id, f"h_comment_text_{run.id}"),
+        )
+
 
 # --- one run: its image, recipe, curation and recall -----------------------------------------
 current_id = st.query_params.get("h_run")
@@ -501,6 +649,7 @@ if current is not None:
             with st.expander(f"Activity ({len(activity)})", icon=":material/group:"):
                 for done_by in activity:  # names, notes and tags are text, never Markdown
                     st.text(f"{done_by.at[:16].replace('T', ' ')} · {done_by.words()}")
+        review_panel(current)
         may_curate = wb.may(Op.CURATE, current.created_by)
         if may_curate:
             fav = st.toggle("Favourite", value=bool(current.favourite), key=f"h_fav_{current.id}")
@@ -650,6 +799,34 @@ def organise(chosen: list[str], rows: list[Run]) -> None:
         st.toast(done)
 
 
+def verdict_for_all(run_ids: list[str]) -> None:
+    """One verdict for every selected run: one call."""
+    reviewer_field()
+    bar = st.container(horizontal=True, vertical_alignment="bottom", key="h_bulk_review")
+    choices = {**P.VERDICT_LABELS, "withdraw": "No verdict (take mine back)"}
+    picked = bar.selectbox(
+        "Verdict",
+        list(choices),
+        format_func=choices.__getitem__,
+        index=None,
+        key="h_bulk_verdict",
+        placeholder="a verdict for all of them",
+        width=240,
+    )
+    bar.button(
+        "Give the verdict",
+        key="h_bulk_verdict_go",
+        disabled=picked is None,
+        on_click=reviewed,
+        args=(give_verdict, run_ids, None if picked == "withdraw" else picked),
+        kwargs={"said": "h_bulk_review_problem"},
+    )
+    problem = state.pop("h_bulk_review_problem", None)
+    if problem:
+        st.error("Nothing was changed.")
+        st.text(problem)
+
+
 # --- compare the selected runs ----------------------------------------------------------------
 rows = wb.runs(chosen)
 if rows:
@@ -668,6 +845,15 @@ if rows:
     )
     if bar.button("Present selected", key="h_present_selected", icon=":material/slideshow:"):
         st.switch_page("pages/present.py", query_params={"runs": ",".join(chosen)})
+    bar.download_button(
+        "Download report",
+        lambda: wb.report(run_ids=[r.id for r in rows])[1],
+        file_name=report_file_name(runs=len(rows)),
+        mime="text/html",
+        key="h_report",
+        icon=":material/description:",
+        help="One HTML file that opens anywhere, offline: the pictures, settings, costs, checks, verdicts and comments",
+    )
     bar.button("Clear selection", key="h_clear", on_click=set_selected, args=([],))
     if not trash and wb.may(Op.DELETE):  # asks first, as deleting one run does
         delete_confirmed = bar.checkbox(
@@ -689,6 +875,8 @@ if rows:
                 st.rerun()
     if not trash and wb.may(Op.CURATE):
         organise(chosen, rows)
+    if not trash and wb.may(Op.REVIEW):
+        verdict_for_all([r.id for r in rows])
 if len(rows) >= 2:
     names = [f"#{i + 1}" for i in range(len(rows))]
     width = max(160, min(340, 1200 // len(rows)))

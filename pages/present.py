@@ -13,11 +13,11 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.checks import report as check_report
 from flux_core.errors import NotAllowed, UnknownRun
-from flux_core.ledger import store
+from flux_core.ledger import store, sweeps
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import presenter, sweep_grid
+from flux_ui import presenter
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "present"})
@@ -72,7 +72,7 @@ if ask.kind == "sweep":
     view = wb.sweep(ask.sweep_id)
     if view is None:
         refused([f"There is no sweep {ask.sweep_id!r} in the ledger."])
-    order = sweep_grid.arrange([ax.name for ax in view.axes], list(ask.layout))
+    order = sweeps.arrange([ax.name for ax in view.axes], list(ask.layout))
     cells = deck.sweep_order(view, order)
     rows = [c.run for c in cells]
     labels = [view.label(c) for c in cells]

@@ -109,7 +109,11 @@ def test_a_sweep_fills_its_grid_and_reads_as_a_safety_matrix_and_ab():
     assert view.progress() == {"done": 3, "blocked": 3, "failed": 0, "pending": 0}
     assert sorted(cell_words(at)) == [""] * 3 + ["Blocked at tolerance 1"] * 3
     assert "the prompt: lowest tolerance that passed: 3" in texts(at)
-    assert len(at.get("download_button")) == 2
+    assert [d.proto.label for d in at.get("download_button")] == [
+        "Contact sheet (PNG)",
+        "Images and manifest (ZIP)",
+        "Download report",
+    ]
     diff = diff_table(at)
     assert "seed" in set(diff[diff["differs"] == "≠"]["field"])
     assert set(diff[diff["differs"] == "≠"]["field"]) <= {"seed", "inference_time"}

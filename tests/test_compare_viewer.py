@@ -80,9 +80,9 @@ def test_the_ab_element_gets_both_full_images_by_url_and_its_settings():
 
 def test_axes_are_placed_where_the_person_puts_them():
     names = ["seed", "safety_tolerance", "prompt"]
-    assert sweep_grid.arrange(names, [""]) == [0, 1, 2]
-    assert sweep_grid.arrange(names, ["prompt", "seed"]) == [2, 0, 1]
-    assert sweep_grid.arrange(names, ["size", "prompt", "prompt"]) == [2, 0, 1]  # unknown, twice: ignored
+    assert sweeps.arrange(names, [""]) == [0, 1, 2]
+    assert sweeps.arrange(names, ["prompt", "seed"]) == [2, 0, 1]
+    assert sweeps.arrange(names, ["size", "prompt", "prompt"]) == [2, 0, 1]  # unknown, twice: ignored
     assert sweep_grid.place(["seed", "safety_tolerance", "prompt"], 0, "prompt") == [
         "prompt",
         "safety_tolerance",
@@ -101,9 +101,7 @@ def test_the_grid_holds_every_slice_and_says_why_a_cell_has_no_picture(lab, data
         ],
     )
     view = run_sweep(ledger, runner, plan)
-    data = sweep_grid.data(
-        view, sweep_grid.arrange([a.name for a in view.axes], ["prompt", "seed"]), data_dir
-    )
+    data = sweep_grid.data(view, sweeps.arrange([a.name for a in view.axes], ["prompt", "seed"]), data_dir)
     assert data["rows"]["labels"] == ["plain", "fails"] and data["cols"]["labels"] == ["seed 1", "seed 2"]
     assert [s["title"] for s in data["slices"]] == [
         "Safety tolerance: tolerance 1",

@@ -54,6 +54,7 @@ def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
         "caption": "seed 42 · tol 2",
         "prompt": "a red cube on <b>marble</b>",
         "checks": [],
+        "review": "",
     }
     assert gallery.card(row(status=store.PROCESSING), None)["status"] == "Generating"
 

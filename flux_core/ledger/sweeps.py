@@ -518,6 +518,57 @@ def safety_matrix(view: SweepView) -> list[SafetyTable]:
     return tables
 
 
+# --- the grid as Compare lays it out (its page, and the report) -----------------------------
+def arrange(names: list[str], wanted: list[str]) -> list[int]:
+    """Which axis goes where: the sweep's axis indices in the order rows, columns, stacked,
+    following `wanted` (axis names) where it names the sweep's axes, the rest in the sweep's order."""
+    order: list[int] = []
+    for name in wanted:
+        if name in names and names.index(name) not in order:
+            order.append(names.index(name))
+    return order + [i for i in range(len(names)) if i not in order]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A sweep's cells placed: rows × columns, one grid per value of a stacked axis. A sweep of one
+    axis is one row across (no row axis). Each grid holds cell indices, None where no cell is."""
+
+    rows: Axis | None
+    cols: Axis
+    stack: Axis | None
+    slices: tuple[tuple[str, tuple[tuple[int | None, ...], ...]], ...]  # (title, grid)
+
+    @property
+    def corner(self) -> str:
+        return f"{self.rows.title} ↓ · {self.cols.title} →" if self.rows else f"{self.cols.title} →"
+
+
+def layout(view: SweepView, order: list[int]) -> Layout:
+    """The grid with the axes placed by `order` (rows, columns, stacked: see `arrange`)."""
+    axes = view.axes
+    if len(order) == 1:
+        return Layout(None, axes[order[0]], None, (("", (tuple(c.idx for c in view.cells),)),))
+    rows_ax, cols_ax = axes[order[0]], axes[order[1]]
+    stack_ax = axes[order[2]] if len(order) > 2 else None
+    slices = []
+    for s in range(len(stack_ax.values) if stack_ax else 1):
+        grid = []
+        for r in range(len(rows_ax.values)):
+            line: list[int | None] = []
+            for c in range(len(cols_ax.values)):
+                coords = [0] * len(axes)
+                coords[order[0]], coords[order[1]] = r, c
+                if stack_ax:
+                    coords[order[2]] = s
+                cell = view.at(tuple(coords))
+                line.append(cell.idx if cell else None)
+            grid.append(tuple(line))
+        title = f"{stack_ax.title}: {stack_ax.labels[s]}" if stack_ax else ""
+        slices.append((title, tuple(grid)))
+    return Layout(rows_ax, cols_ax, stack_ax, tuple(slices))
+
+
 # --- blind votes -----------------------------------------------------------------------------
 def picture_key(cell: Cell, data_dir: Path | None) -> str:
     """What identifies a cell's picture. Two runs with the same pixels differ in their stored files
