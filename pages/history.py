@@ -32,6 +32,20 @@ if "workbench" not in st.session_state:  # reached without the router (see app.p
 wb: Workbench = st.session_state["workbench"]
 session_key = st.session_state.get("sidebar_api_key") or None
 state = st.session_state
+
+
+def outcome(prefix: str, headline: str) -> None:
+    """What the last action of one part of the page said: `<prefix>_problem` as an error (its words
+    as text: they may quote what a person typed), `<prefix>_done` as a toast; each said once."""
+    problem = state.pop(f"{prefix}_problem", None)
+    if problem:
+        st.error(headline)
+        st.text(problem)
+    done = state.pop(f"{prefix}_done", None)
+    if done:
+        st.toast(done)
+
+
 SIZES = {f"{w}x{h}": f"{w}×{h} ({name})" for name, (w, h) in D.ASPECT_PRESETS.items()}
 
 st.title("History")
@@ -178,13 +192,7 @@ def draw_lineage(run: Run) -> None:
                     on_click=pin_version,
                     args=(run.id, True),
                 )
-        problem = state.pop("h_version_problem", None)
-        if problem:
-            st.error("The name was not saved.")
-            st.text(problem)
-        done = state.pop("h_version_done", None)
-        if done:
-            st.toast(done)
+        outcome("h_version", "The name was not saved.")
 
 
 # --- the query, every part of it bound to the URL ----------------------------------------------
@@ -551,10 +559,7 @@ def review_panel(run: Run) -> None:
             )
     for given_by in verdicts:  # names are text, never Markdown
         st.text(f"{given_by.reviewer}: {given_by.verdict}")
-    problem = state.pop("h_review_problem", None)
-    if problem:
-        st.error("Nothing was saved.")
-        st.text(problem)
+    outcome("h_review", "Nothing was saved.")
     replying = state.get("h_replying")
     for depth, comment in wb.comments(run.id):
         indent = min(depth, D.COMMENT_INDENT_MAX)
@@ -790,13 +795,7 @@ def organise(chosen: list[str], rows: list[Run]) -> None:
             "h_bulk_board_remove",
             help="The board chosen above; the runs stay",
         )
-    problem = state.pop("h_bulk_problem", None)
-    if problem:
-        st.error("Nothing was changed.")
-        st.text(problem)
-    done = state.pop("h_bulk_done", None)
-    if done:
-        st.toast(done)
+    outcome("h_bulk", "Nothing was changed.")
 
 
 def verdict_for_all(run_ids: list[str]) -> None:
@@ -821,10 +820,7 @@ def verdict_for_all(run_ids: list[str]) -> None:
         args=(give_verdict, run_ids, None if picked == "withdraw" else picked),
         kwargs={"said": "h_bulk_review_problem"},
     )
-    problem = state.pop("h_bulk_review_problem", None)
-    if problem:
-        st.error("Nothing was changed.")
-        st.text(problem)
+    outcome("h_bulk_review", "Nothing was changed.")
 
 
 # --- compare the selected runs ----------------------------------------------------------------
