@@ -316,7 +316,7 @@ def plan_page() -> None:
     cost = est.cost_words
     st.info(
         f"{est.cells} cells ({shape}) · {est.new} new, {est.reused} reused from the ledger · "
-        f"about {est.seconds:.0f} s · estimated cost {cost}",
+        f"estimated wait about {est.seconds:.0f} s (Run sweep to the last image) · estimated cost {cost}",
         icon=":material/calculate:",
     )
     spend.line(wb, session_key)
@@ -453,6 +453,7 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
             )
         ),
     )
+    st.caption(P.sweep_times([c.run for c in view.cells if not c.reused]))  # its waits, Segmind's apart
     sweep_grid.draw(
         view,
         order,

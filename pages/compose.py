@@ -654,11 +654,11 @@ with box:
             "error": ":material/error:",
             "info": ":material/info:",
         }
-        shows[line.level](
-            f"{line.title} {line.detail}" if line.level == "success" else line.title, icon=icons[line.level]
-        )
-        if line.detail and line.level != "success":
-            st.text(for_app(line.detail))
+        shows[line.level](line.words() if line.level == "success" else line.title, icon=icons[line.level])
+        if line.level != "success":
+            if line.detail:
+                st.text(for_app(line.detail))
+            st.caption(P.times(row))  # how long it took to end, and Segmind's figures if it gave any
 
     if row is not None and not P.is_active(row):
         image = wb.image_path(row)

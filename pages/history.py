@@ -421,7 +421,9 @@ elif view_mode == "Table":
                 "size": f"{r.width}×{r.height}",
                 "tolerance": r.safety_tolerance,
                 "format": r.output_format,
+                "wait s": r.wait_s,
                 "inference s": r.inference_time,
+                "queue s": r.queue_time,
                 "rating": r.rating,
                 "★": "★" if r.favourite else "",
                 "id": r.id,
@@ -447,7 +449,12 @@ elif view_mode == "Table":
         selection_mode="multi-row",
         selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
         key=table_key,
-        column_config={"id": None},
+        column_config={
+            "id": None,
+            "wait s": st.column_config.NumberColumn(help=P.TIME_HELP["wait_s"], format="%.1f"),
+            "inference s": st.column_config.NumberColumn(help=P.TIME_HELP["inference_s"], format="%.1f"),
+            "queue s": st.column_config.NumberColumn(help=P.TIME_HELP["queue_s"], format="%.1f"),
+        },
     )
 else:
     found_checks = wb.checks([row.id for row in page.rows])
@@ -478,6 +485,7 @@ if current is not None:
             line = P.headline(current)
             st.warning(line.title)
             st.text(line.detail)
+        st.caption(P.times(current))  # the person's wait, and Segmind's own figures apart
     with right:
         unknown = current.status == store.SUBMIT_UNKNOWN  # may be billed: the user checks first
         checked = unknown and st.checkbox(
@@ -767,7 +775,7 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = wb.insights()
     c1, c2 = st.columns(2)
     with c1:
-        st.caption("Inference time against megapixels")
+        st.caption("Segmind's inference time (s) against megapixels")
         if data["speed"]:
             st.scatter_chart(pd.DataFrame(data["speed"]), x="megapixels", y="inference_s", color="format")
     with c2:
