@@ -15,7 +15,7 @@ from flux_ui import gallery
 from flux_core.ledger import history
 from flux_core.ledger import lineage as lineages
 from flux_ui import ab_view
-from flux_ui import spend
+from flux_ui import pictures, spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
@@ -477,11 +477,8 @@ if current is not None:
     head[0].subheader("Run")
     head[1].button("Close", key="h_close", on_click=open_run, args=(None,))
     left, right = st.columns([3, 2], gap="large")
-    image = wb.image_path(current)
     with left:
-        if current.status == store.COMPLETED and image is not None and image.exists():
-            st.image(str(image), width="stretch")
-        else:
+        if current.status != store.COMPLETED or not pictures.image(current.image_path, wb.data_dir):
             line = P.headline(current)
             st.warning(line.title)
             st.text(line.detail)
@@ -704,10 +701,7 @@ if len(rows) >= 2:
     for name, row, col in zip(names, rows, shown):
         with col:
             st.text(f"{name} · seed {row.seed} · tol {row.safety_tolerance}")
-            path = wb.image_path(row)
-            if row.status == store.COMPLETED and path is not None and path.exists():
-                st.image(str(path), width=width)
-            else:
+            if row.status != store.COMPLETED or not pictures.image(row.image_path, wb.data_dir, width=width):
                 st.text(P.STATUS_WORDS[row.status])
             if st.button("Open in Compose", key=f"h_compose_{row.id}", icon=":material/edit:"):
                 to_compose(row)
