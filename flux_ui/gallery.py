@@ -76,7 +76,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
     figure.dataset.testid = "fl-card";
     figure.dataset.run = card.id;
     figure.dataset.selected = String(chosen.has(card.id));
-    figure.title = `${card.prompt}\n${card.times}`;  // the whole prompt, then its times
+    figure.title = card.prompt;
     let picture;
     if (card.thumb) {
       picture = document.createElement("img");
@@ -184,7 +184,6 @@ def card(row: Run, thumb: Path | None, checks: Iterable[str] = ()) -> dict[str, 
         "headline": headline,  # the first line: the prompt's first words (the card cuts it to one line)
         "caption": f"seed {row.seed} · tol {row.safety_tolerance}{favourite}",
         "prompt": " ".join(words),
-        "times": P.times(row),  # the person's wait, and Segmind's figures apart (the card's tooltip)
         "checks": list(checks),
     }
 

@@ -53,7 +53,6 @@ def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
         "headline": "a red cube on <b>marble</b>",
         "caption": "seed 42 · tol 2",
         "prompt": "a red cube on <b>marble</b>",
-        "times": "No image · Segmind gave no inference or queue time",
         "checks": [],
     }
     assert gallery.card(row(status=store.PROCESSING), None)["status"] == "Generating"
