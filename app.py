@@ -18,7 +18,7 @@ from flux_core.settings import key_hint
 from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import signin
+from flux_ui import pictures, signin
 from flux_ui import spend
 
 
@@ -136,6 +136,7 @@ def route() -> None:
         "present": st.Page("pages/present.py", title="Present", icon=":material/slideshow:"),
     }
     navigation = st.navigation(list(pages.values()))
+    pictures.remember_root(navigation.url_path)  # pictures come from the app's cached routes
     # Until app.py has called st.navigation once, a freshly started server may run a pages/ file
     # directly (Streamlit's legacy multipage mode); such a page sends the visitor here with ?goto=.
     goto = st.query_params.get("goto")

@@ -23,6 +23,7 @@ from flux_core.checks import report as check_report
 from flux_core import caps
 from flux_core import defaults as D
 from flux_core import lifecycle
+from flux_core import presentation as P
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
 from flux_core.ledger import reviews, sweeps
@@ -519,8 +520,9 @@ def _print_run(row: Run, data_dir: Path, as_json: bool, problem: str | None = No
         )
         print(line, flush=True)
         if info["image_path"]:
-            timing = f"inference {info['inference_time']:.1f} s" if info["inference_time"] is not None else ""
-            print(f"  image {info['image_path']}  {timing}", flush=True)
+            print(f"  image {info['image_path']}", flush=True)
+        if row.state.terminal:
+            print(f"  {P.times(row)}", flush=True)  # the wait, and Segmind's own figures apart
     error = problem or info["error"]
     if not error and row.status in store.ACTIVE:
         error = f"run {row.id} did not finish here; `flux-lab resume` picks it up."
@@ -718,6 +720,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for key, value in info.items():
             if key not in ("events", "checks", "comments", "verdicts"):
                 print(f"{key:>18}: {terminal_text(value)}")
+        print(f"{'times':>18}: {P.times(row)}")
         for line in check_report.lines(found):
             print(f"{'checks':>18}: {terminal_text(line)}")
         for line in _review_lines(info):

@@ -6,8 +6,10 @@ Pages draw what these return; they never interpret ledger rows themselves.
 from __future__ import annotations
 
 import re
+import statistics
 import string
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from flux_core import defaults as D
@@ -22,7 +24,7 @@ from flux_core.errors import (
     ServerError,
     SubmitUnknown,
 )
-from flux_core.ledger.records import Run
+from flux_core.ledger.records import TIME_FIELDS, Run
 from flux_core.ledger.store import parse_iso
 
 STATUS_WORDS = lifecycle.WORDS  # each status in words, from the lifecycle table
@@ -51,18 +53,104 @@ class Headline:
     title: str
     detail: str
 
+    def words(self) -> str:
+        """The headline on one line: its title, then its detail."""
+        return f"{self.title} · {self.detail}" if self.detail else self.title
+
 
 def is_active(row: Run) -> bool:
     return row.status in store.ACTIVE
 
 
-def elapsed_s(row: Run, now: Any = None) -> float:
-    """Seconds since the run was written down (until it finished, if it has)."""
-    from datetime import datetime, timezone
-
+def elapsed_s(row: Run, now: datetime | None = None) -> float:
+    """Seconds since Generate (the run written down), until it finished if it has."""
     start = parse_iso(row.created_at)
     end = parse_iso(row.finished_at) or now or datetime.now(timezone.utc)
     return max(0.0, (end - start).total_seconds()) if start else 0.0
+
+
+def seconds(value: float) -> str:
+    """A duration for people: "4.4 s", "2 min 05 s", "1 h 02 min"."""
+    if value < 60:
+        return f"{value:.1f} s"
+    whole = round(value)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def wait_words(row: Run, now: datetime | None = None) -> str:
+    """The wait the person had, named as such: from Generate (Run sweep, for a sweep's cell) to the
+    image stored (`Run.wait_s`); so far, while the run is on its way; to its end, for a run that made
+    no image."""
+    if row.origin == D.IMPORTED:
+        return "Your wait is unknown (made outside Flux Lab)" if row.status == store.COMPLETED else "No image"
+    click = "Run sweep" if row.sweep_id else "Generate"
+    if is_active(row):
+        return f"Waiting {seconds(elapsed_s(row, now))} so far (since {click})"
+    if row.wait_s is not None:
+        return f"You waited {seconds(row.wait_s)} ({click} to image stored)"
+    if row.status == store.COMPLETED:  # a ledger row without its finishing moment
+        return "Your wait is unknown (no time the image was stored)"
+    if row.finished_at:
+        return f"No image: it ended {seconds(elapsed_s(row))} after {click}"
+    return "No image"
+
+
+def segmind_words(row: Run) -> str:
+    """Segmind's own figures for the job, named as Segmind's, apart from the person's wait: inference
+    and time in its queue, each said to be unknown when its reply did not give it."""
+    if is_active(row):
+        return "Segmind's inference and queue time come with the result"
+    inference, queue = row.inference_time, row.queue_time
+    if inference is None and queue is None:
+        return "Segmind gave no inference or queue time"
+    said = f"{seconds(inference)} inference" if inference is not None else "inference time unknown"
+    said += f", {seconds(queue)} in queue" if queue is not None else ", queue time unknown"
+    return f"Segmind: {said}"
+
+
+# What each of a run's times measures, for a table's column or an export's reader (records.TIME_FIELDS).
+TIME_HELP = {
+    "wait_s": "The wait you had: seconds from Generate (or Run sweep) to the image stored",
+    "inference_s": "Segmind's inference time for the job, as its reply gave it",
+    "queue_s": "Segmind's time in its queue for the job, as its reply gave it",
+}
+
+
+def times(row: Run, now: datetime | None = None) -> str:
+    """A run's times in words, the same on every page and in the CLI: the wait the person had (from
+    Generate to the image stored) and, apart and named as such, Segmind's inference and queue time.
+    "You waited 4.4 s (Generate to image stored) · Segmind: 2.5 s inference, 0.3 s in queue"."""
+    return f"{wait_words(row, now)} · {segmind_words(row)}"
+
+
+def sweep_times(runs: list[Run]) -> str:
+    """A sweep's times in the same words: the wait for its last image (each run's from the click that
+    wrote it, so a cell retried later counts from its retry) and the median, and Segmind's median
+    inference and queue time over its images. `runs`: the sweep's own runs (not reused ones)."""
+    if not runs:
+        return "Every cell was reused from the ledger: nothing was waited for"
+    waits = [r.wait_s for r in runs if r.wait_s is not None]
+    on_way = [r for r in runs if is_active(r)]
+    if on_way:
+        wait = f"Waiting {seconds(max(elapsed_s(r) for r in on_way))} so far (since Run sweep)"
+    elif waits:
+        wait = (
+            f"You waited {seconds(max(waits))} for the last of {len(waits)} image(s) "
+            f"(Run sweep to image stored; median {seconds(statistics.median(waits))})"
+        )
+    else:
+        wait = "No image of its own"
+    inference = [r.inference_time for r in runs if r.inference_time is not None]
+    queue = [r.queue_time for r in runs if r.queue_time is not None]
+    if not inference and not queue:
+        return f"{wait} · Segmind gave no inference or queue time" if not on_way else wait
+    said = (
+        f"median {seconds(statistics.median(inference))} inference" if inference else "inference time unknown"
+    )
+    said += f", {seconds(statistics.median(queue))} in queue" if queue else ", queue time unknown"
+    return f"{wait} · Segmind: {said}"
 
 
 def headline(row: Run) -> Headline:
@@ -70,7 +158,7 @@ def headline(row: Run) -> Headline:
     error = row.error or ""
     if status in store.ACTIVE:
         request = f" · request {row.request_id}" if row.request_id else ""
-        detail = f"{elapsed_s(row):.1f} s elapsed{request}"
+        detail = f"{wait_words(row)}{request}"
         if status == store.SETTLING:  # the submit's reply was lost: what Segmind's record shows so far
             return Headline("warning", STATUS_WORDS[status], f"{row.settlement or ''} {detail}".strip())
         if row.error_kind == "waiting_key":
@@ -79,9 +167,8 @@ def headline(row: Run) -> Headline:
             return Headline("warning", f"{STATUS_WORDS[status]} — waiting to resume", f"{error} {detail}")
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
-        took = f"{row.observed_total_s:.1f} s" if row.observed_total_s else f"{elapsed_s(row):.1f} s"
         spent = f" · ${row.cost_usd:.4g}" if row.cost_usd is not None else ""
-        return Headline("success", "Done", f"in {took} · seed {row.seed}{spent}")
+        return Headline("success", "Done", f"{times(row)} · seed {row.seed}{spent}")
     if status == store.BLOCKED:
         return Headline("warning", f"Blocked by the safety filter at tolerance {row.safety_tolerance}", error)
     if status == store.EXPIRED:
@@ -157,15 +244,10 @@ def recipe(row: Run) -> dict[str, Any]:
     out["run_id"] = row.id
     if row.request_id:
         out["request_id"] = row.request_id
-    measured = {
-        "queue_time": row.queue_time,
-        "inference_time": row.inference_time,
-        "total_time": row.total_time,
-        "observed_total_s": row.observed_total_s,
-    }
+    measured = {name: getattr(row, name) for name in TIME_FIELDS}
     timings = {k: v for k, v in measured.items() if v is not None}
-    if timings:
-        out["timings_s"] = timings
+    if timings:  # under the names the exports use: the person's wait, then Segmind's figures
+        out["timings"] = timings
     if row.cost is not None:
         out["cost"] = row.cost
     if row.cost_usd is not None:
@@ -206,7 +288,7 @@ SETTING_FIELDS = (
     "image_urls",
     "backend",
 )
-OUTCOME_FIELDS = ("status", "inference_time", "cost", "cost_usd")
+OUTCOME_FIELDS = ("status", *TIME_FIELDS, "cost", "cost_usd")
 
 
 def compare_fields(

@@ -410,7 +410,9 @@ def cell_data(
         ("Tolerance", str(run.safety_tolerance)),
         ("Size", f"{run.width}×{run.height}"),
         ("Format", run.output_format),
-        ("Outcome", said or f"{outcome.title} {outcome.detail}".strip()),
+        ("Outcome", said or outcome.title),
+        ("Times", P.times(run)),  # the person's wait, and Segmind's own figures apart
+        *([("Cost", f"${run.cost_usd:.4g}")] if run.cost_usd is not None else []),
         ("Prompt", " ".join(run.prompt.split())),
     ]
     if review:

@@ -18,7 +18,7 @@ from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllo
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import ab_view, spend, sweep_grid
+from flux_ui import ab_view, pictures, spend, sweep_grid
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})
@@ -317,7 +317,7 @@ def plan_page() -> None:
     cost = est.cost_words
     st.info(
         f"{est.cells} cells ({shape}) · {est.new} new, {est.reused} reused from the ledger · "
-        f"about {est.seconds:.0f} s · estimated cost {cost}",
+        f"estimated wait about {est.seconds:.0f} s (Run sweep to the last image) · estimated cost {cost}",
         icon=":material/calculate:",
     )
     spend.line(wb, session_key)
@@ -370,10 +370,7 @@ def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
     cards = st.container(horizontal=True, gap="small", key="compare_saved")
     for row in previous:
         card = cards.container(border=True, width=D.SWEEP_CARD_PX + 34, key=f"compare_card_{row.id}")
-        thumb = wb.data_dir / row.thumb_path if row.thumb_path else None
-        if thumb is not None and thumb.is_file():
-            card.image(str(thumb), width=D.SWEEP_CARD_PX)
-        else:
+        if not pictures.thumbnail(row.thumb_path, wb.data_dir, width=D.SWEEP_CARD_PX, where=card):
             card.text("No picture yet")
         card.text(row.title)
         card.caption(f"{row.shape} ({row.cells} cells) · {row.created_at[:16].replace('T', ' ')}")
@@ -454,6 +451,7 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
             )
         ),
     )
+    st.caption(P.sweep_times([c.run for c in view.cells if not c.reused]))  # its waits, Segmind's apart
     sweep_grid.draw(
         view,
         order,
@@ -656,8 +654,8 @@ def blind_vote(view: sweeps.SweepView) -> None:
             if todo:
                 left, right = todo[0]
                 c1, c2 = st.columns(2)
-                c1.image(str(wb.image_path(left.run)), width="stretch")
-                c2.image(str(wb.image_path(right.run)), width="stretch")
+                pictures.image(left.run.image_path, wb.data_dir, where=c1)
+                pictures.image(right.run.image_path, wb.data_dir, where=c2)
                 if c1.button("Left is better", key="compare_vote_left", width="stretch"):
                     wb.vote(view.id, left.run.id, right.run.id, voter=voter)
                     st.rerun()

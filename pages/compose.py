@@ -24,7 +24,7 @@ from flux_core.ledger import store
 from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
-from flux_ui import spend
+from flux_ui import pictures, spend
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
 from flux_core.team import Op
@@ -210,11 +210,8 @@ def _number(key: str) -> int:
 
 
 def _thumb(run: Any) -> None:
-    """A run's thumbnail, or what became of it in words."""
-    thumb = wb.image_path(run, thumb=True)
-    if thumb is not None and thumb.exists():
-        st.image(str(thumb), width="stretch")
-    else:
+    """A run's thumbnail (from the browser-cached thumbnail route), or what became of it in words."""
+    if not pictures.thumbnail(run.thumb_path, wb.data_dir):
         st.text(P.STATUS_WORDS[run.status])
 
 
@@ -657,11 +654,11 @@ with box:
             "error": ":material/error:",
             "info": ":material/info:",
         }
-        shows[line.level](
-            f"{line.title} {line.detail}" if line.level == "success" else line.title, icon=icons[line.level]
-        )
-        if line.detail and line.level != "success":
-            st.text(for_app(line.detail))
+        shows[line.level](line.words() if line.level == "success" else line.title, icon=icons[line.level])
+        if line.level != "success":
+            if line.detail:
+                st.text(for_app(line.detail))
+            st.caption(P.times(row))  # how long it took to end, and Segmind's figures if it gave any
 
     if row is not None and not P.is_active(row):
         image = wb.image_path(row)
@@ -669,7 +666,9 @@ with box:
         if has_image and image is not None:
             longest = D.COMPOSE_IMAGE_MAX_PX
             shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
-            st.container(key="compose_main_image").image(str(image), width=shown_w)
+            pictures.image(
+                row.image_path, wb.data_dir, width=shown_w, where=st.container(key="compose_main_image")
+            )
             found = wb.checks([row.id]).get(row.id, {})
             with st.container(key="compose_checks"):
                 if not _has_checks(found) and not wb.checking:

@@ -17,7 +17,7 @@ from flux_core.ledger import history
 from flux_core.ledger import lineage as lineages
 from flux_core.ledger import reviews
 from flux_ui import ab_view
-from flux_ui import spend
+from flux_ui import pictures, spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
@@ -446,7 +446,9 @@ elif view_mode == "Table":
                 "size": f"{r.width}×{r.height}",
                 "tolerance": r.safety_tolerance,
                 "format": r.output_format,
+                "wait s": r.wait_s,
                 "inference s": r.inference_time,
+                "queue s": r.queue_time,
                 "rating": r.rating,
                 "★": "★" if r.favourite else "",
                 "id": r.id,
@@ -472,7 +474,12 @@ elif view_mode == "Table":
         selection_mode="multi-row",
         selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
         key=table_key,
-        column_config={"id": None},
+        column_config={
+            "id": None,
+            "wait s": st.column_config.NumberColumn(help=P.TIME_HELP["wait_s"], format="%.1f"),
+            "inference s": st.column_config.NumberColumn(help=P.TIME_HELP["inference_s"], format="%.1f"),
+            "queue s": st.column_config.NumberColumn(help=P.TIME_HELP["queue_s"], format="%.1f"),
+        },
     )
 else:
     shown_ids = [row.id for row in page.rows]
@@ -623,14 +630,12 @@ if current is not None:
     head[0].subheader("Run")
     head[1].button("Close", key="h_close", on_click=open_run, args=(None,))
     left, right = st.columns([3, 2], gap="large")
-    image = wb.image_path(current)
     with left:
-        if current.status == store.COMPLETED and image is not None and image.exists():
-            st.image(str(image), width="stretch")
-        else:
+        if current.status != store.COMPLETED or not pictures.image(current.image_path, wb.data_dir):
             line = P.headline(current)
             st.warning(line.title)
             st.text(line.detail)
+        st.caption(P.times(current))  # the person's wait, and Segmind's own figures apart
     with right:
         unknown = current.status == store.SUBMIT_UNKNOWN  # may be billed: the user checks first
         checked = unknown and st.checkbox(
@@ -880,10 +885,7 @@ if len(rows) >= 2:
     for name, row, col in zip(names, rows, shown):
         with col:
             st.text(f"{name} · seed {row.seed} · tol {row.safety_tolerance}")
-            path = wb.image_path(row)
-            if row.status == store.COMPLETED and path is not None and path.exists():
-                st.image(str(path), width=width)
-            else:
+            if row.status != store.COMPLETED or not pictures.image(row.image_path, wb.data_dir, width=width):
                 st.text(P.STATUS_WORDS[row.status])
             if st.button("Open in Compose", key=f"h_compose_{row.id}", icon=":material/edit:"):
                 to_compose(row)
@@ -951,7 +953,7 @@ if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = wb.insights()
     c1, c2 = st.columns(2)
     with c1:
-        st.caption("Inference time against megapixels")
+        st.caption("Segmind's inference time (s) against megapixels")
         if data["speed"]:
             st.scatter_chart(pd.DataFrame(data["speed"]), x="megapixels", y="inference_s", color="format")
     with c2:

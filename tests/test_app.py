@@ -67,7 +67,7 @@ def test_a_prompt_becomes_an_image_with_its_recipe():
     at = generate(start(), "a red cube")
     row = finish_current(at)
     assert row.status == store.COMPLETED
-    assert any(s.value.startswith("Done in") for s in at.success)
+    assert any(s.value.startswith("Done · You waited ") for s in at.success)
     assert len(at.image) >= 1
     recipe = at.json[0].value
     assert '"prompt": "a red cube"' in recipe and row.request_id in recipe

@@ -105,15 +105,15 @@ def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences
     assert json.loads(anchor.proto.json)["place"] == "compare"
     assert at.query_params["h_sel"] in (f"{ids[0]},{ids[1]}", [f"{ids[0]},{ids[1]}"])
     settings, outcomes = compare_tables(at)
-    # only settings are differences; outcomes (inference time, cost, status) are shown apart, unmarked
+    # only settings are differences; outcomes (times, cost, status) are shown apart, unmarked
     assert set(settings[settings["differs"] == "≠"]["field"]) == {"prompt", "seed", "safety_tolerance"}
     assert "differs" not in outcomes.columns
-    assert list(outcomes["field"]) == ["status", "inference_time", "cost", "cost_usd"]
+    assert list(outcomes["field"]) == ["status", "wait_s", "inference_s", "queue_s", "cost", "cost_usd"]
     assert "#1 → #2" in texts(at)
     at.toggle(key="h_diff_only").set_value(True)
     at.run()
     settings, outcomes = compare_tables(at)
-    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 4
+    assert set(settings["differs"]) == {"≠"} and len(outcomes) == 6
 
 
 def test_a_link_with_the_selection_reopens_the_same_comparison():

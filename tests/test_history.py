@@ -189,7 +189,7 @@ def test_export_zip_matches_the_ledger(ledger, data_dir):
             row.seed,
             row.prompt,
         )
-    assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_time"] == "2.5"
+    assert [r["run_id"] for r in table] == [a, b] and table[0]["inference_s"] == "2.5"
     assert [r["tags"] for r in table] == ["t1", ""]
 
 

@@ -22,7 +22,7 @@ from flux_core.ledger import actions, reviews, store
 from flux_core.ledger import checks as check_table
 from flux_core.media.images import read_recipe
 from flux_core.params import FluxParams, ParamsError
-from flux_core.ledger.records import Run
+from flux_core.ledger.records import TIME_FIELDS, Run
 from flux_core.ledger.store import Ledger
 
 STATUS_GROUPS = lifecycle.BY_GROUP  # the status filters: group name -> its statuses
@@ -603,7 +603,7 @@ def export_zip(rows: list[Run], data_dir: Path, boards: dict[str, list[str]] | N
         "height",
         "safety_tolerance",
         "output_format",
-        "inference_time",
+        *TIME_FIELDS,  # the person's wait (Generate to image stored), Segmind's inference and queue time
         "cost",
         "created_at",
         "created_by",

@@ -3,20 +3,27 @@
 `Run` is one row of `runs` with its JSON columns decoded (`image_urls`, `tags`, `request`) and its
 flags as booleans; the lifecycle's meaning of its status is a property away (`run.state`). The
 public JSON shape of a run (the CLI's `--json`, manifests, exports) is `run.public(data_dir)`, the
-model's own dump of the fields in `PUBLIC_FIELDS`, with stored paths made absolute; it never holds
-the key, its fingerprint or the lease.
+model's own dump of the fields in `PUBLIC_FIELDS` (its times among them, under the names every front
+end uses: `TIME_FIELDS`), with stored paths made absolute; it never holds the key, its fingerprint or
+the lease.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, computed_field, field_serializer
 
+from flux_core import defaults as D
 from flux_core import lifecycle
 from flux_core.params import FluxParams
+
+# A run's times as every front end names them (exports' columns, `--json`): the person's wait, from
+# Generate to the image stored (`Run.wait_s`), and Segmind's own inference and queue time.
+TIME_FIELDS = ("wait_s", "inference_s", "queue_s")
 
 # The fields of a run's public shape (the model's own dump of them, `id` as `run_id`).
 PUBLIC_FIELDS = (
@@ -57,6 +64,7 @@ PUBLIC_FIELDS = (
     "lineage",
     "version_name",
     "pinned",
+    *TIME_FIELDS,
 )
 
 
@@ -155,6 +163,29 @@ class Run(BaseModel):
         """The run's request as parameters (to run it again)."""
         return FluxParams.parse(self.request)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def wait_s(self) -> float | None:
+        """The wait the person had: seconds from Generate (`created_at`, written as it was pressed) to
+        the image stored (`finished_at` of a COMPLETED run, written in the same change). None for a run
+        with no image, and for one made outside Flux Lab (imported: nobody here pressed Generate)."""
+        if self.status != lifecycle.COMPLETED or self.origin == D.IMPORTED or not self.finished_at:
+            return None
+        began, stored = _moment(self.created_at), _moment(self.finished_at)
+        return round(max(0.0, (stored - began).total_seconds()), 3)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def inference_s(self) -> float | None:
+        """Segmind's inference time for the job, as its reply gave it."""
+        return self.inference_time
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def queue_s(self) -> float | None:
+        """Segmind's time in its queue for the job, as its reply gave it."""
+        return self.queue_time
+
     @field_serializer("image_path", "thumb_path")
     def _absolute(self, value: str | None, info: SerializationInfo) -> str | None:
         context = info.context or {}
@@ -166,6 +197,10 @@ class Run(BaseModel):
         """The public JSON shape of the run: stored paths absolute under `data_dir` when given."""
         context = {"data_dir": data_dir} if data_dir is not None else None
         return self.model_dump(mode="json", by_alias=True, include=set(PUBLIC_FIELDS), context=context)
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class Event(BaseModel):

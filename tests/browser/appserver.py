@@ -24,10 +24,14 @@ def free_port() -> int:
 class AppServer:
     """One `streamlit run app.py` process; restartable on the same ports and data directory. With
     `secrets` (a secrets.toml, set before `start`), the app reads that file instead of the repository's
-    .streamlit/secrets.toml (Streamlit's --secrets.files)."""
+    .streamlit/secrets.toml (Streamlit's --secrets.files); with `root`, another checkout's app.py (a
+    bench's "before")."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, latency: float, secrets: Path | None = None):
+    def __init__(
+        self, data_dir: Path, log_dir: Path, latency: float, secrets: Path | None = None, root: Path = ROOT
+    ):
         self.secrets = secrets
+        self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -49,7 +53,7 @@ class AppServer:
                 "-m",
                 "streamlit",
                 "run",
-                str(ROOT / "app.py"),
+                str(self.root / "app.py"),
                 "--server.headless",
                 "true",
                 "--server.port",
@@ -60,7 +64,7 @@ class AppServer:
                 "false",
                 *(["--secrets.files", str(self.secrets)] if self.secrets else []),
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

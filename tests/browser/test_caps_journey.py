@@ -19,7 +19,7 @@ def test_a_cap_blocks_the_next_generate_with_its_message(app_server, page, data_
     page.goto(server.url)
     expect(page.get_by_text("Spend today: $0.00 of $0.10 (team)")).to_be_visible()
     generate(page, "a red cube")
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     # the form's line (Compose's "Check reproducibility" under the result says the same standing)
     expect(page.get_by_text("Spend today: $0.07 of $0.10 (team)").first).to_be_visible()
     generate(page, "a blue cube")

@@ -41,7 +41,7 @@ def test_type_generate_see_the_image_reload_still_there(app_server, page, data_d
     expect(page.get_by_text("Offline emulator: preview images, not FLUX")).to_be_visible()
     shoot(page, artifacts, "1-open")
     generate(page, "a red cube on a blue ball near a green mountain")
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     image = page.locator(".st-key-compose_main_image img")
     expect(image).to_be_visible()
     expect(page.get_by_role("button", name="Download image")).to_be_visible()
@@ -52,7 +52,7 @@ def test_type_generate_see_the_image_reload_still_there(app_server, page, data_d
     assert 0 <= box["top"] < box["bottom"] <= 900 and 0 <= box["left"] < box["right"] <= 1400, box
 
     page.reload()
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     expect(page.get_by_label("Prompt")).to_have_value("a red cube on a blue ball near a green mountain")
     shoot(page, artifacts, "3-after-reload")
@@ -81,7 +81,7 @@ def test_a_prompt_with_markup_is_shown_as_text_and_runs_no_script(app_server, pa
     expect(page.locator("[data-testid=stApp][data-test-script-state=notRunning]")).to_have_count(1)
     page.get_by_label("Prompt").fill(hostile)
     page.get_by_label("Prompt").press("Control+Enter")  # the keyboard shortcut submits, too
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stJson").get_by_text(hostile, exact=False)).to_be_visible()
     shoot(page, artifacts, "1-markup-as-text")
     assert page.locator('img[src="x"]').count() == 0
@@ -92,7 +92,7 @@ def test_restarting_the_server_mid_run_loses_nothing(app_server, page, data_dir,
     server = app_server(latency=6.0)
     page.goto(server.url)
     generate(page, "a slow purple pyramid")
-    expect(page.get_by_text("elapsed · request ")).to_be_visible()  # submitted, not finished
+    expect(page.get_by_text("so far (since Generate) · request ")).to_be_visible()  # submitted, not finished
     shoot(page, artifacts, "1-in-flight")
     [run] = runs(data_dir)
     assert run.request_id  # submitted before the crash
@@ -100,7 +100,7 @@ def test_restarting_the_server_mid_run_loses_nothing(app_server, page, data_dir,
     server.kill()  # a crash, not a clean shutdown
     server.start()
     page.reload()
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     shoot(page, artifacts, "2-finished-after-restart")
     [after] = runs(data_dir)

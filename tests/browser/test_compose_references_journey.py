@@ -75,7 +75,7 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
     page.get_by_role("button", name="Remove notanimage.png").click()
     expect(page.get_by_text("is not a readable image")).to_have_count(0)
     page.get_by_role("button", name="Generate").click()
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     shoot(page, artifacts, "4-generated")
     [run] = Ledger(data_dir / "ledger.db").search(None, limit=10)
     assert run.status == store.COMPLETED and "image_urls" not in run.request

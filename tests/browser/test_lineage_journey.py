@@ -28,7 +28,7 @@ def generate(page, prompt: str, shown: str | None) -> None:
     page.get_by_role("button", name="Generate").click()
     if shown is not None:
         expect(page).not_to_have_url(re.compile(f"run={shown}"))
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
 
 
 def test_edit_twice_in_compose_and_see_the_lineage_with_both_diffs(app_server, page, data_dir, artifacts):

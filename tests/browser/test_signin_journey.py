@@ -6,6 +6,7 @@ and signs out."""
 from __future__ import annotations
 
 import httpx
+from PIL import Image
 from playwright.sync_api import expect
 
 from flux_core.ledger.store import Ledger
@@ -28,7 +29,7 @@ def no_data(page, prompt: str, hashes: list[str]) -> None:
 
 
 def test_a_visitor_who_is_not_signed_in_sees_the_sign_in_page_and_no_run(
-    signin_server, page, data_dir, artifacts
+    signin_server, page, data_dir, artifacts, tmp_path
 ):
     run_id = seed_ledger(data_dir)[0]
     run = Ledger(data_dir / "ledger.db").get(run_id)
@@ -66,8 +67,14 @@ def test_a_visitor_who_is_not_signed_in_sees_the_sign_in_page_and_no_run(
     tampered = {**cookies, "_streamlit_user": cookies["_streamlit_user"][:-2] + "xx"}
     assert httpx.get(server.url + urls[0], cookies=tampered, timeout=10).status_code == 401
 
-    # Streamlit's own media endpoint (st.image on Compose) holds to the same rule
+    # Compose draws the run's picture from the image route, which answers the signed-in person
     page.goto(f"{server.url}/?run={run_id}")
+    expect(page.locator(f"img[src*='/_flux/images/{hashes[1]}']")).to_be_visible()
+    # Streamlit's own media endpoint (st.image of an uploaded reference's preview) holds to the same rule
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (32, 32), "teal").save(reference)
+    page.get_by_text("Reference images (up to 8)").click()
+    page.locator("input[type=file]").set_input_files(str(reference))
     picture = page.locator("img[src*='/media/']").first
     expect(picture).to_be_visible()
     media = picture.get_attribute("src")

@@ -89,7 +89,7 @@ def test_a_viewer_looks_and_votes_a_members_run_and_vote_carry_their_address_and
     sign_in(page, "zoe@example.com", "Zoe")
     expect(page.get_by_text("Spend today: you: $0.00 of $0.10")).to_be_visible()
     generate(page, "zoe's red cube")
-    expect(page.get_by_text("Done in")).to_be_visible()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_text(shown("made by zoe@example.com"))).to_be_visible()
     (mine,) = [r for r in Ledger(data_dir / "ledger.db").search("zoe", limit=5)]
     assert (mine.created_by, mine.status) == ("zoe@example.com", store.COMPLETED)

@@ -1,0 +1,69 @@
+"""A person back on Compose in a real browser: nothing they have seen is fetched twice. Every picture
+on the page comes from the app's browser-cached routes, and a warm revisit (Compose, History, Compose
+again) fetches no thumbnail from the server and transfers under 30 KB in all. Counted from Chromium's
+own network events: what is fetched, never how long it takes."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from flux_core import defaults as D
+from flux_core.emulator.server import EmulatorConfig, EmulatorServer
+from flux_core.ledger.store import Ledger
+from flux_core.params import FluxParams
+from flux_core.runner import Runner
+from tests.browser.conftest import shoot
+from tests.browser.network import Transfers
+from tests.conftest import client_for
+
+WARM_REVISIT_MAX_BYTES = 30_000  # issue 19: a warm revisit of a page transfers under 30 KB
+
+# every picture in the page's main area, once each has loaded
+PICTURES = "() => [...document.querySelectorAll('[data-testid=stMain] img')]"
+LOADED = (
+    "n => { const imgs = [...document.querySelectorAll('[data-testid=stMain] img')];"
+    " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+)
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+
+def seed_runs(data_dir, n: int) -> None:
+    """`n` finished runs in the ledger the app will open (the real runner and emulator)."""
+    with EmulatorServer(EmulatorConfig(latency_s=0.05, latency_spread_s=0, queue_s=0)) as server:
+        runner = Runner(Ledger(data_dir / D.DB_NAME), data_dir, client_for(server), backend="emulator")
+        ids = [
+            runner.enqueue(FluxParams.parse(prompt=f"a lantern number {i}", seed=i, width=512, height=512))
+            for i in range(n)
+        ]
+        runner.wait(ids)
+        runner.shutdown()
+
+
+def test_a_warm_revisit_of_compose_fetches_no_thumbnail_again(
+    app_server, page, data_dir, artifacts, monkeypatch
+):
+    monkeypatch.setenv(D.CHECKS_ENV, "0")  # no check results landing between the two visits
+    seed_runs(data_dir, D.RECENT_RUNS)
+    server = app_server()
+    network = Transfers(page.context, page)
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
+    page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
+    sources = page.evaluate(f"() => ({PICTURES})().map(i => i.getAttribute('src'))")
+    # must not happen: a stored picture sent as one of Streamlit's per-session /media/ files
+    assert len(sources) == D.RECENT_RUNS and all("/_flux/thumbs/" in s for s in sources), sources
+    assert all(r.bytes > 0 and not r.from_cache for r in network.to("/_flux/thumbs/"))  # a cold visit fetches
+
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_test_id("fl-card")).to_have_count(D.RECENT_RUNS)
+    expect(page.locator(IDLE)).to_have_count(1)
+    network.reset()
+    page.get_by_role("link", name="Compose").click()  # the warm revisit
+    expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
+    page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
+    expect(page.locator(IDLE)).to_have_count(1)
+    shoot(page, artifacts, "1-compose-revisited")
+    assert network.to("/media/") == []  # no picture through Streamlit's media endpoint
+    # every thumbnail the revisit asked for was answered by the browser's cache, or not asked for at all
+    assert [r.url for r in network.to("/_flux/thumbs/") if not r.from_cache or r.bytes] == []
+    assert network.total_bytes < WARM_REVISIT_MAX_BYTES, (network.http_bytes, network.ws_bytes)
