@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 import pytest
 
 from flux_core.ledger import store, sweeps
+from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
 from flux_core.runner import Runner
 from flux_core.segmind.client import SegmindClient
@@ -139,3 +140,25 @@ def run_sweep(ledger, runner, plan, **kw):
     view = sweeps.load(ledger, sweep_id)
     runner.wait([c.run.id for c in view.cells])
     return sweeps.load(ledger, sweep_id)
+
+
+def run_row(**fields) -> Run:
+    """A COMPLETED emulator run's ledger row, as the ledger would hand it out, with `fields` changed."""
+    base = dict(
+        id="01RUN",
+        created_at="2026-12-01T10:00:00.000Z",
+        updated_at="2026-12-01T10:00:00.000Z",
+        status=store.COMPLETED,
+        model="flux-2-max",
+        backend="emulator",
+        base_url="http://127.0.0.1:1",
+        prompt="a red cube",
+        seed=42,
+        width=1024,
+        height=1024,
+        safety_tolerance=2,
+        output_format="png",
+        request={},
+        request_hash="",
+    )
+    return Run.model_validate({**base, **fields})

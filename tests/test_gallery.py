@@ -8,28 +8,11 @@ from flux_core.ledger import store
 from flux_core.ledger.records import Run
 from flux_core.media.images import thumbnail
 from flux_core.emulator.render import render_preview
+from tests.conftest import run_row
 
 
 def row(**changes) -> Run:
-    base = dict(
-        id="01RUN",
-        created_at="2026-12-01T10:00:00.000Z",
-        updated_at="2026-12-01T10:00:00.000Z",
-        status=store.COMPLETED,
-        model="flux-2-max",
-        backend="emulator",
-        base_url="http://127.0.0.1:1",
-        seed=42,
-        width=1024,
-        height=1024,
-        safety_tolerance=2,
-        output_format="png",
-        request={},
-        request_hash="",
-        favourite=0,
-        prompt="  a red\n cube  on <b>marble</b> ",
-    )
-    return Run.model_validate({**base, **changes})
+    return run_row(**{"favourite": 0, "prompt": "  a red\n cube  on <b>marble</b> ", **changes})
 
 
 def test_a_finished_run_shows_its_thumbnail_by_url(tmp_path):

@@ -22,30 +22,21 @@ from flux_core.ledger.records import Run
 from flux_core.ledger.reviews import Comment, Verdict
 from flux_core.params import FluxParams, ParamsError
 from flux_core.service import Workbench
+from tests.conftest import run_row
 
 HOSTILE = "<script>window.hacked=1</script> </details> \"quoted\" 'single' **bold** [a](http://evil.test/x)"
 
 
 def row(n: int, **changes) -> Run:
-    base = dict(
-        id=f"01RUN{n}",
-        created_at="2026-12-01T10:00:00.000Z",
-        updated_at="2026-12-01T10:00:00.000Z",
-        status=store.COMPLETED,
-        model="flux-2-max",
-        backend="emulator",
-        base_url="http://127.0.0.1:1",
-        seed=n,
-        width=1024,
-        height=1024,
-        safety_tolerance=2,
-        output_format="png",
-        request={},
-        request_hash="",
-        prompt=f"a red cube number {n}",
-        created_by="ann@example.com",
+    return run_row(
+        **{
+            "id": f"01RUN{n}",
+            "seed": n,
+            "prompt": f"a red cube number {n}",
+            "created_by": "ann@example.com",
+            **changes,
+        }
     )
-    return Run.model_validate({**base, **changes})
 
 
 def picture(path: Path, size: tuple[int, int] = (1600, 900)) -> Path:

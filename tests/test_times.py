@@ -20,6 +20,7 @@ from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
 from flux_core.media.images import store as store_image
 from flux_core.params import FluxParams
+from tests.conftest import run_row
 
 PRESSED = datetime(2026, 12, 1, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -30,30 +31,20 @@ def at(seconds: float) -> str:
 
 
 def run(**changes) -> Run:
-    base = dict(
-        id="01RUN",
-        created_at=at(0),
-        updated_at=at(0),
-        status=store.COMPLETED,
-        model=D.MODEL_SLUG,
-        backend="emulator",
-        base_url="http://127.0.0.1:1",
-        prompt="a red cube",
-        seed=7,
-        width=1024,
-        height=1024,
-        safety_tolerance=2,
-        output_format="png",
-        request={},
-        request_hash="",
-        submitted_at=at(0.4),
-        observed_total_s=2.9,  # the runner's figure from submit to Segmind's COMPLETED: not the wait
-        finished_at=at(4.4),
-        inference_time=2.5,
-        queue_time=0.3,
-        total_time=2.8,
+    return run_row(
+        **{
+            "created_at": at(0),
+            "updated_at": at(0),
+            "seed": 7,
+            "submitted_at": at(0.4),
+            "observed_total_s": 2.9,  # the runner's figure from submit to Segmind's COMPLETED: not the wait
+            "finished_at": at(4.4),
+            "inference_time": 2.5,
+            "queue_time": 0.3,
+            "total_time": 2.8,
+            **changes,
+        }
     )
-    return Run.model_validate({**base, **changes})
 
 
 def test_a_finished_run_says_the_wait_from_generate_to_the_image_stored_and_segminds_times_apart():
