@@ -176,22 +176,12 @@ def draw_lineage(run: Run) -> None:
                 width=320,
             )
             bar.button("Save name", key="h_version_save", on_click=name_version, args=(run.id,))
-            if run.pinned:
-                bar.button(
-                    "Unpin",
-                    key="h_unpin",
-                    icon=":material/keep_off:",
-                    on_click=pin_version,
-                    args=(run.id, False),
-                )
-            else:
-                bar.button(
-                    "Pin as best",
-                    key="h_pin",
-                    icon=":material/keep:",
-                    on_click=pin_version,
-                    args=(run.id, True),
-                )
+            label, key, icon = (
+                ("Unpin", "h_unpin", ":material/keep_off:")
+                if run.pinned
+                else ("Pin as best", "h_pin", ":material/keep:")
+            )
+            bar.button(label, key=key, icon=icon, on_click=pin_version, args=(run.id, not run.pinned))
         outcome("h_version", "The name was not saved.")
 
 
