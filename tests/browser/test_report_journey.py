@@ -43,6 +43,7 @@ def test_a_sweeps_report_opens_offline_with_every_picture_the_votes_and_inert_co
     page.goto(f"{server.url}/history?h_run={cell}")
     page.get_by_label("Comment", exact=True).fill(f"{SCRIPT} too dark")
     page.get_by_role("button", name="Comment", exact=True).click()
+    expect(page.get_by_label("Comment", exact=True)).to_have_value("")  # posted: the box starts afresh
     expect(page.get_by_text(f"{SCRIPT} too dark")).to_be_visible()  # the page shows it as text too
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_text(re.compile(r"^local:.+: approve$"))).to_be_visible()
