@@ -30,6 +30,10 @@ def test_back_after_rerun_identically_restores_the_filtered_history(app_server, 
     page.get_by_role("button", name="Re-run identically").click()
     expect(page.get_by_label("Prompt")).to_have_value("a blue cube")
     expect(page).to_have_url(re.compile(r"/\?run="))
+    # Back once the re-run has landed and its checks are drawn: each of those redraws Compose,
+    # and a redraw still on its way when Back is pressed takes the page back to Compose
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
+    expect(page.get_by_text("Checking the image…")).to_have_count(0)
 
     page.go_back()  # the same filters, now matching the re-run as well
     expect(page.get_by_text("2 run(s) · showing 1–2")).to_be_visible()
