@@ -1,5 +1,5 @@
 """`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
-retry-sweep, spend, comment, verdict, report, emulator.
+retry-sweep, diff, spend, comment, verdict, report, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
 parameters, or a spend cap reached (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
@@ -181,6 +181,22 @@ def build_parser() -> _Parser:
         help="another whole prompt to sweep beside --prompt (repeatable); each is labelled by its own words",
     )
     sweep.add_argument(
+        "--field",
+        default=None,
+        metavar="PATH",
+        help="sweep one field of a structured --prompt (e.g. subject.attire.top), to each --value",
+    )
+    sweep.add_argument(
+        "--value", action="append", default=[], help="a value for --field (repeatable; one a cell)"
+    )
+    sweep.add_argument(
+        "--prompt-forms",
+        type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+        default=None,
+        metavar="FORMS",
+        help="send the structured --prompt as json, yaml and/or prose (e.g. json,prose): one a cell",
+    )
+    sweep.add_argument(
         "--yes",
         action="store_true",
         help=f"confirm a sweep of more new images than the cap ({D.SWEEP_CAP_ENV})",
@@ -201,6 +217,12 @@ def build_parser() -> _Parser:
         help="only runs whose text check says: 'all right' or 'misspelt or missing'",
     )
     hist.add_argument(
+        "--field",
+        default=None,
+        metavar="'PATH = WORDS'",
+        help="only runs whose structured prompt's field holds these words, e.g. 'subject.attire.top = green'",
+    )
+    hist.add_argument(
         "--sort",
         default="newest",
         help="newest, oldest, fastest, slowest, rating, 'text score' or 'palette score'",
@@ -217,6 +239,13 @@ def build_parser() -> _Parser:
     )
     lin.add_argument("run_id")
     lin.add_argument("--json", action="store_true")
+    dif = sub.add_parser(
+        "diff",
+        help="two runs compared: the settings that differ, the prompt's fields that changed, the words",
+    )
+    dif.add_argument("run_a")
+    dif.add_argument("run_b")
+    dif.add_argument("--json", action="store_true")
     ver = sub.add_parser("version", help="name a run's version, or pin it as the best of its lineage")
     ver.add_argument("run_id")
     ver.add_argument(
@@ -620,9 +649,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _validate_all(args, args.seeds, args.safety_tolerances, prompts)
     refs = _references(args)
     seeds = [random_seed() if seed is None else seed for seed in args.seeds]
-    axes = [sweeps.axis("seed", seeds), sweeps.axis("safety_tolerance", list(args.safety_tolerances))]
+    if args.value and not args.field:
+        raise UsageError("flux-lab sweep: --value needs --field PATH (the field it sets)")
+    if args.field and not args.value:
+        raise UsageError("flux-lab sweep: --field needs at least one --value")
+    axes = [sweeps.axis("seed", seeds)]
+    if len(args.safety_tolerances) > 1 or not (args.field or args.prompt_forms):
+        axes.append(sweeps.axis("safety_tolerance", list(args.safety_tolerances)))
     if args.variant:  # labelled by the words that differ, as the Compare page labels them
         axes.append(sweeps.axis("prompt", prompts, sweeps.prompt_labels(prompts)))
+    if args.field:
+        axes.append(sweeps.field_axis(args.field, args.value))
+    if args.prompt_forms:
+        axes.append(sweeps.axis("prompt_form", args.prompt_forms))
     plan = sweeps.make_plan(
         _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url), axes
     )
@@ -681,6 +720,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 board=args.board,
                 verdict=args.verdict,
                 text_check=args.text_check,
+                field=args.field,
                 sort=args.sort,
             )
         except ParamsError as exc:
@@ -747,6 +787,25 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         marks = ("  ← this run" if node == tree.focus else "") + ("  ★ pinned" if node == tree.pinned else "")
         name = f"{terminal_text(run.version_name)}  " if run.version_name else ""
         print(f"{indent}{run.id}  {name}{terminal_text(lineages.first_words(run.prompt))}{marks}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    with workbench(args) as wb, _organising("diff"):
+        found = wb.diff(args.run_a, args.run_b)
+    if args.json:
+        print(json.dumps(found))
+        return EXIT_OK
+    print(f"A {found['a']}  →  B {found['b']}")
+    for line in found["settings"]:
+        print(f"{line['field']}: {terminal_text(line['a'])} → {terminal_text(line['b'])}")
+    for line in found["fields"]:
+        print(terminal_text(line))
+    if found["words"] and any(op != "same" for op, _ in found["words"]):
+        edge = lineages.Edge("", "", tuple(found["words"]), ())
+        print(f"prompt: {terminal_text(edge.diff_text())}")
+    elif not found["settings"]:
+        print("The two runs asked for the same request.")
     return EXIT_OK
 
 
@@ -1056,6 +1115,7 @@ COMMANDS = {
     "show": cmd_show,
     "check": cmd_check,
     "lineage": cmd_lineage,
+    "diff": cmd_diff,
     "version": cmd_version,
     "resume": cmd_resume,
     "spend": cmd_spend,

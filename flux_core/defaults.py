@@ -302,3 +302,6 @@ PRESENT_ESC_GRACE_MS = 600  # an Esc this soon after leaving full screen leaves 
 # --- the report that travels (issue 17, item 2: flux_core/report.py) -----------------------
 REPORT_IMAGE_PX = 768  # an inlined image's longer side: a 12-cell sweep's report stays a few MB
 REPORT_IMAGE_QUALITY = 82  # ... encoded as JPEG at this quality (the ZIP keeps the full-size files)
+
+# --- structured prompts (issue 20): flux_core/structured.py ------------------------------------
+FIELD_LOOKUP_CACHE = 4096  # (prompt, path) pairs whose field value History's field filter keeps read

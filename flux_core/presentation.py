@@ -392,6 +392,17 @@ def word_diff(a: str, b: str) -> list[tuple[str, str]]:
     return out
 
 
+def field_changes(a: str, b: str) -> list[str]:
+    """The fields of two structured prompts that differ, one line each, `path: old → new` ("—" where a
+    field is not there); [] when either prompt is plain text. Shown before the word diff."""
+    from flux_core import structured
+
+    def shown(value: str | None) -> str:
+        return "—" if value is None else " ".join(value.split()) or '""'
+
+    return [f"{path}: {shown(old)} → {shown(new)}" for path, old, new in structured.changed_fields(a, b)]
+
+
 def word_diff_html(a: str, b: str) -> str:
     """The word diff as HTML in which every word of the prompts is escaped: shown as text, never markup."""
     import html

@@ -918,6 +918,24 @@ class Workbench:
         prompts and the other fields that changed along every edge."""
         return lineages.tree(self.ledger, self._row(run_id).id)
 
+    def diff(self, a_id: str, b_id: str) -> dict[str, Any]:
+        """Two runs compared as every front end shows them: the settings that differ (`field`, `a`,
+        `b`), the prompt's fields that changed (`path: old → new`, for structured prompts) and the
+        word diff of the prompts ((op, text), see presentation.word_diff)."""
+        a, b = self._row(a_id), self._row(b_id)
+        settings = [
+            {"field": line["field"], "a": line["A"], "b": line["B"]}
+            for line in presentation.compare_fields([a, b], ["A", "B"])
+            if line["differs"] and line["field"] != "prompt"
+        ]
+        return {
+            "a": a.id,
+            "b": b.id,
+            "settings": settings,
+            "fields": presentation.field_changes(a.prompt, b.prompt),
+            "words": presentation.word_diff(a.prompt, b.prompt),
+        }
+
     def name_version(self, run_id: str, name: str) -> str:
         """Name a run's version ("v3 – tighter headline"): trimmed, 1 to VERSION_NAME_MAX_CHARS
         characters (a ParamsError naming the field otherwise, and nothing changes). Returns it."""
@@ -1085,11 +1103,14 @@ class Workbench:
         board: str | None = None,
         verdict: str | None = None,
         text_check: str | None = None,
+        field: str | None = None,
         sort: str = "newest",
     ) -> list[Run]:
         """Runs (newest first, or History's `sort`): words in the prompt, notes or tags, and/or one
-        status, on a board, with a reviewer's verdict (reviews.VERDICTS, or "none": nobody's), and/or
-        what the text check said (history.TEXT_FILTERS). A bad value is a ParamsError naming it."""
+        status, on a board, with a reviewer's verdict (reviews.VERDICTS, or "none": nobody's), what
+        the text check said (history.TEXT_FILTERS), and/or a structured prompt's field holding some
+        words (`path = words`). A bad value is a ParamsError naming it."""
+        field_words = history.field_filter(field) if field is not None else None
         board_id = self.board(board).id if board is not None else None
         if verdict is not None:
             reviews.check_filter(verdict)
@@ -1103,6 +1124,7 @@ class Workbench:
             board_id=board_id,
             verdict=verdict,
             text_check=text_check,
+            field=field_words,
             sort=sort,
         )
 

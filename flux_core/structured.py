@@ -25,11 +25,13 @@ Nothing here refuses to send a text: a prompt that does not parse is still sent 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from flux_core import defaults as D
 from flux_core.params import ParamsError
 
 JSON, YAML = "json", "yaml"
@@ -560,6 +562,20 @@ def value_at(text: str, path: str) -> str | None:
         return None
     node = {n.path: n for n in doc.fields()}.get(path)
     return None if node is None else node.text
+
+
+@functools.lru_cache(maxsize=D.FIELD_LOOKUP_CACHE)
+def lookup(text: str, path: str) -> str | None:
+    """The text of the field at `path` (or at the one path ending with it), None when there is none:
+    History's filter by a field's value asks this of each candidate run (many share one prompt)."""
+    doc = try_parse(text)
+    if doc is None:
+        return None
+    try:
+        node = doc.find(path)
+    except ParamsError:
+        return None
+    return node.text if node.scalar else None
 
 
 def changed_fields(old: str, new: str) -> list[tuple[str, str | None, str | None]]:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from flux_core import defaults as D
 from flux_core import presentation as P
+from flux_core import structured
 from flux_core.checks import rank
 from flux_core.ledger import reviews, store
 from flux_core.report import file_name as report_file_name
@@ -269,6 +270,32 @@ def plan_page() -> None:
                         st.caption(f"The sweep sends these {len(prompts)} prompt(s):")
                         for label, prompt in zip(labels, prompts):
                             st.text(f"{label}: {' '.join(prompt.split())}")
+                elif name == "field":
+                    doc = structured.try_parse(base_prompt)
+                    paths = [n.path for n in doc.fields()] if doc else []
+                    if not paths:
+                        raise ParamsError(
+                            [
+                                "a field axis needs a structured base prompt (JSON or YAML-style `key: value` lines)"
+                            ]
+                        )
+                    path = st.selectbox(
+                        "Field of the base prompt", paths, key="compare_field_path", persist_state="session"
+                    )
+                    st.text(f"Now: {structured.value_at(base_prompt, path)}")  # the prompt's words: text
+                    listed = st.text_area(
+                        "Its values (one per line)", key="compare_field_values", persist_state="session"
+                    )
+                    axes.append(sweeps.field_axis(path, listed.splitlines()))
+                elif name == "prompt_form":
+                    forms = st.multiselect(
+                        "Send the same content",
+                        list(structured.FORMS),
+                        format_func=lambda form: sweeps.FORM_LABELS[form],
+                        key="compare_prompt_forms",
+                        persist_state="session",
+                    )
+                    axes.append(sweeps.axis("prompt_form", forms))
                 elif name == "size":
                     names = st.multiselect(
                         "Sizes", list(D.ASPECT_PRESETS), key="compare_sizes", persist_state="session"
@@ -633,6 +660,11 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
         st.caption(title)
         st.table(table)
+    if a.run.prompt != b.run.prompt:
+        st.caption("Prompt: the fields that changed, then word by word (struck: only in A; green: only in B)")
+        for line in P.field_changes(a.run.prompt, b.run.prompt):
+            st.text(line)  # the prompts' words: text, never Markdown
+        st.html(P.word_diff_html(a.run.prompt, b.run.prompt))
 
 
 def blind_vote(view: sweeps.SweepView) -> None:

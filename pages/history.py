@@ -234,12 +234,13 @@ FILTER_KEYS = (
     "h_by",
     "h_textcheck",
     "h_verdict",
+    "h_field",
 )
 # The filters are drawn only when asked for (or when the URL sets one): the first visit stays light.
 show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
 seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
 tag, sweep_id, date_from, date_to, backends, by = None, "", None, None, [], None
-text_check, verdict = None, None
+text_check, verdict, field_filter = None, None, ""
 VERDICT_FILTERS = {**{v: v for v in reviews.VERDICTS}, reviews.UNREVIEWED: "no verdict"}
 if show_filters:
     f = st.columns(4)
@@ -304,6 +305,13 @@ if show_filters:
         placeholder="any verdict",
         help="The runs someone gave this verdict, or those nobody has reviewed yet",
     )
+    field_filter = v[2].text_input(
+        "Field of the prompt",
+        key="h_field",
+        bind="query-params",
+        placeholder="subject.attire.top = green",
+        help="Runs whose structured prompt (JSON or YAML-style) has this field holding these words",
+    )
 
 # the view's filters by their URL names, read by the one parser of a History view (a link to the
 # presenter view is read by it too): a value it cannot use is named, as text (it may come from a link)
@@ -325,6 +333,7 @@ view_filters = {
     "h_by": by,
     "h_textcheck": text_check,
     "h_verdict": verdict,
+    "h_field": field_filter,
     "h_sort": sort,
     "h_trash": trash,
 }
@@ -883,9 +892,13 @@ if len(rows) >= 2:
     for title, table in P.compare_tables(rows, names, differences_only=only).items():
         st.caption(title)
         st.table(table)
-    st.caption("Prompt, word by word (struck: only in #1; green: only in the other)")
+    st.caption(
+        "Prompt: the fields that changed, then word by word (struck: only in #1; green: only in the other)"
+    )
     for name, row in zip(names[1:], rows[1:]):
         st.text(f"#1 → {name}")
+        for change in P.field_changes(rows[0].prompt, row.prompt):
+            st.text(change)  # the prompts' words: text, never Markdown
         st.html(P.word_diff_html(rows[0].prompt, row.prompt))
     a_path, b_path = wb.image_path(rows[0]), wb.image_path(rows[1])
     if len(rows) == 2 and a_path and b_path and a_path.exists() and b_path.exists():

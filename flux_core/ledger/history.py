@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flux_core import defaults as D
-from flux_core import lifecycle
+from flux_core import lifecycle, structured
 from flux_core.ledger import actions, reviews, store
 from flux_core.ledger import checks as check_table
 from flux_core.media.images import read_recipe
@@ -74,6 +74,7 @@ class Query:
     by: str | None = None  # who made the runs (runs.created_by): a person's runs
     text_check: str | None = None  # a key of TEXT_FILTERS: runs whose text check says so
     verdict: str | None = None  # one of reviews.VERDICTS (from anyone) or reviews.UNREVIEWED
+    field: tuple[str, str] | None = None  # (path, words): runs whose structured prompt's field holds them
     sort: str = "newest"
     page: int = 1
     page_size: int = D.HISTORY_PAGE_SIZE
@@ -104,6 +105,7 @@ FILTERS = {
     "h_textcheck": ("Text check", "one of " + ", ".join(TEXT_FILTERS)),
     "h_verdict": ("Verdict", "one of " + ", ".join((*reviews.VERDICTS, reviews.UNREVIEWED))),
     "h_board": ("Board", "the name of a board"),
+    "h_field": ("Field", "a field's path, = and the words it holds, such as subject.attire.top = green"),
 }
 
 
@@ -221,6 +223,12 @@ def query_from(values: Mapping[str, Any], boards: Mapping[str, str] | None = Non
     board = one("h_board")
     if board is not None and board not in (boards or {}):
         fail("h_board", board)
+    field = None
+    if one("h_field") is not None and str(one("h_field")).strip():
+        try:
+            field = field_filter(str(one("h_field")))
+        except ParamsError:
+            fail("h_field", one("h_field"))
     query = Query(
         text=str(one("h_q") or ""),
         statuses=chosen("h_status", STATUS_GROUPS),
@@ -239,6 +247,7 @@ def query_from(values: Mapping[str, Any], boards: Mapping[str, str] | None = Non
         by=str(one("h_by")) if one("h_by") else None,
         text_check=text_check,
         verdict=verdict,
+        field=field,
         sort=sort,
         trash=flag("h_trash"),
     )
@@ -337,7 +346,31 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
         where.append(text_check_sql(q.text_check))
     if q.verdict:
         where.append(reviews.filter_sql(q.verdict))
+    if q.field:
+        clause, more = field_sql(db, *q.field)
+        where.append(clause)
+        args.extend(more)
     return f"{_FTS_JOIN if matches else 'runs'} WHERE {' AND '.join(where)}", args
+
+
+def field_filter(text: str) -> tuple[str, str]:
+    """`path = words` as History's field filter takes it: (path, words), a ParamsError otherwise."""
+    path, eq, words = text.partition("=")
+    if not eq or not path.strip() or not words.strip():
+        label, allowed = FILTERS["h_field"]
+        raise ParamsError([f"{label.lower()}: must be {allowed}, not {text!r}"])
+    return path.strip(), words.strip()
+
+
+def field_sql(db: Any, path: str, words: str) -> tuple[str, list[Any]]:
+    """A WHERE clause: runs whose prompt's field at `path` holds `words` (any case). The words are
+    looked for in the whole prompt first (SQL), and only those prompts are read as fields (Python)."""
+    db.conn.create_function("prompt_field", 2, structured.lookup, deterministic=True)
+    like = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return (
+        "prompt LIKE ? ESCAPE '\\' AND prompt_field(prompt, ?) LIKE ? ESCAPE '\\'",
+        [like, path, like],
+    )
 
 
 def text_check_sql(name: str) -> str:

@@ -965,10 +965,11 @@ class Ledger:
         board_id: str | None = None,
         verdict: str | None = None,
         text_check: str | None = None,
+        field: tuple[str, str] | None = None,
         sort: str = "newest",
     ) -> list[Run]:
-        """Live runs matching every filter given; `text_check` and `sort` are History's (TEXT_FILTERS,
-        SORTS in flux_core/ledger/history.py), checked by the caller."""
+        """Live runs matching every filter given; `text_check`, `field` ((path, words)) and `sort` are
+        History's (TEXT_FILTERS, field_filter, SORTS in flux_core/ledger/history.py), checked by the caller."""
         from flux_core.ledger import history, reviews  # both write through this module
 
         order, applies_to = history.SORTS[sort]
@@ -992,10 +993,16 @@ class Ledger:
             where.append(reviews.filter_sql(verdict))
         if text_check:
             where.append(history.text_check_sql(text_check))
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        return self.runs(
-            f"SELECT * FROM runs {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
-        )
+        with self.db() as db:
+            if field:  # read as fields in Python: the function it calls lives on this connection
+                field_where, field_args = history.field_sql(db, *field)
+                where.append(field_where)
+                args.extend(field_args)
+            clause = "WHERE " + " AND ".join(where)
+            found = db.query(
+                f"SELECT * FROM runs {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*args, limit, offset]
+            )
+            return [Run.from_row(row) for row in found]
 
     def completed_for(self, model: str, payload: dict[str, Any]) -> Run | None:
         """The newest COMPLETED run of exactly this request, if any."""

@@ -1,5 +1,10 @@
-"""Sweeps: a grid of runs over up to three axes (seeds, safety tolerances, prompt variants, sizes,
-output formats), planned, estimated, run, read, voted on and exported.
+"""Sweeps: a grid of runs over up to three axes (seeds, safety tolerances, prompt variants, one field
+of a structured prompt, the form the prompt is sent in, sizes, output formats), planned, estimated,
+run, read, voted on and exported.
+
+A field axis (`subject.attire.top`) sets one field of the base prompt to each value, every other byte
+of the prompt as typed (flux_core/structured.py); a prompt-form axis sends the same content as JSON,
+as YAML and as flattened prose. Both change the prompt a cell sends, after a prompt axis has chosen it.
 
 A sweep is saved as a `sweeps` row (its base request and axes) and one `sweep_cells` row per cell
 pointing at the run that fills it, so it survives refreshes and restarts and can be reopened.
@@ -21,7 +26,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from flux_core import defaults as D
-from flux_core import lifecycle
+from flux_core import lifecycle, structured
 from flux_core.ledger import actions, store
 from flux_core.params import FluxParams, ParamsError, random_seed
 from flux_core.pricing import Pricing
@@ -33,6 +38,8 @@ AXIS_LABELS = {
     "seed": "Seed",
     "safety_tolerance": "Safety tolerance",
     "prompt": "Prompt",
+    "field": "Field",
+    "prompt_form": "Prompt form",
     "size": "Size",
     "output_format": "Output format",
 }
@@ -40,9 +47,12 @@ AXIS_PLURALS = {
     "seed": "seeds",
     "safety_tolerance": "safety tolerances",
     "prompt": "prompts",
+    "field": "values",
+    "prompt_form": "prompt forms",
     "size": "sizes",
     "output_format": "output formats",
 }
+FORM_LABELS = {"json": "as JSON", "yaml": "as YAML", "prose": "as prose"}
 OUTCOMES = ("done", "blocked", "failed", "pending")
 
 
@@ -51,32 +61,52 @@ class Axis:
     name: str
     values: tuple[Any, ...]
     labels: tuple[str, ...]
+    path: str = ""  # a field axis: the field's path in the base prompt
 
     @property
     def title(self) -> str:
-        return AXIS_LABELS[self.name]
+        return self.path if self.name == "field" else AXIS_LABELS[self.name]
 
     @property
     def plural(self) -> str:
+        if self.name == "field":
+            return f"values of {self.path}" if len(self.values) != 1 else self.path
         return AXIS_PLURALS[self.name] if len(self.values) != 1 else AXIS_LABELS[self.name].lower()
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "values": list(self.values), "labels": list(self.labels)}
+        out = {"name": self.name, "values": list(self.values), "labels": list(self.labels)}
+        return {**out, "path": self.path} if self.path else out
 
 
-def axis(name: str, values: list[Any], labels: list[str] | None = None) -> Axis:
+def axis(name: str, values: list[Any], labels: list[str] | None = None, *, path: str = "") -> Axis:
     if name not in AXIS_LABELS:
         raise ParamsError([f"unknown axis {name!r}; allowed: {', '.join(AXIS_LABELS)}"])
+    what = f"field {path}" if name == "field" else AXIS_LABELS[name].lower()
+    if name == "field" and not path.strip():
+        raise ParamsError(["a field axis needs the field's path (e.g. subject.attire.top)"])
+    if name == "prompt_form":
+        bad = [v for v in values if v not in structured.FORMS]
+        if bad:
+            raise ParamsError([f"prompt form {bad[0]!r}: allowed {', '.join(structured.FORMS)}"])
     if not values:
-        raise ParamsError([f"the {AXIS_LABELS[name].lower()} axis needs at least one value"])
+        raise ParamsError([f"the {what} axis needs at least one value"])
     if len(set(map(str, values))) != len(values):
-        raise ParamsError([f"the {AXIS_LABELS[name].lower()} axis lists a value twice"])
+        raise ParamsError([f"the {what} axis lists a value twice"])
     if labels is None:
-        labels = [_label(name, v) for v in values]
-    return Axis(name, tuple(values), tuple(labels))
+        labels = [_label(name, v, path.strip()) for v in values]
+    return Axis(name, tuple(values), tuple(labels), path.strip())
 
 
-def _label(name: str, value: Any) -> str:
+def field_axis(path: str, values: list[str]) -> Axis:
+    """An axis over one field of the base prompt: its values as a person listed them (blank ones left out)."""
+    return axis("field", [v.strip() for v in values if v.strip()], path=path)
+
+
+def _label(name: str, value: Any, path: str = "") -> str:
+    if name == "field":
+        return f"{path} = {_shorten(str(value), D.SWEEP_LABEL_MAX_CHARS)}"
+    if name == "prompt_form":
+        return FORM_LABELS[value]
     if name == "prompt":
         text = " ".join(str(value).split())
         return text if len(text) <= 40 else text[:39] + "…"
@@ -115,13 +145,24 @@ class SweepPlan:
         out = []
         for coords in itertools.product(*(range(len(a.values)) for a in self.axes)):
             changes: dict[str, Any] = {}
+            fields: list[tuple[str, str]] = []
+            form = None
             for ax, i in zip(self.axes, coords):
                 value = ax.values[i]
                 if ax.name == "size":
                     width, height = (int(v) for v in str(value).lower().split("x"))
                     changes.update(width=width, height=height)
+                elif ax.name == "field":
+                    fields.append((ax.path, str(value)))
+                elif ax.name == "prompt_form":
+                    form = str(value)
                 else:
                     changes[ax.name] = value
+            if fields or form:  # on the prompt a prompt axis chose, or the base's
+                prompt = changes.get("prompt", self.base.prompt)
+                for path, value in fields:
+                    prompt = structured.set_value(prompt, path, value)
+                changes["prompt"] = structured.render(prompt, form) if form else prompt
             out.append((coords, self.base.replace(**changes)))
         return out
 
@@ -138,9 +179,26 @@ def make_plan(base: FluxParams, axes: list[Axis]) -> SweepPlan:
         problems.append("each axis may appear once")
     if problems:
         raise ParamsError(problems)
+    axes = [_resolved(base.prompt, a) if a.name == "field" else a for a in axes]
     plan = SweepPlan(base, tuple(axes))
     plan.cells()  # builds every cell's FluxParams, which validates each one
     return plan
+
+
+def _resolved(prompt: str, ax: Axis) -> Axis:
+    """A field axis named by its field's whole path (`attire.top` is `subject.attire.top`)."""
+    try:
+        doc = structured.parse(prompt)
+    except structured.StructureError as exc:
+        raise ParamsError(
+            [f"a field axis needs a structured prompt, and this one does not parse: {exc}"]
+        ) from None
+    if doc is None:
+        raise ParamsError(["a field axis needs a structured prompt (JSON or YAML-style `key: value` lines)"])
+    node = doc.find(ax.path)
+    if not node.scalar:
+        raise ParamsError([f"field {node.path!r} is a {node.kind}: a field axis sets one value"])
+    return ax if node.path == ax.path else field_axis(node.path, list(ax.values))
 
 
 @dataclass(frozen=True)
@@ -342,7 +400,10 @@ class SweepSummary:
 
 
 def _axes(axes_json: str) -> list[Axis]:
-    return [Axis(a["name"], tuple(a["values"]), tuple(a["labels"])) for a in json.loads(axes_json)]
+    return [
+        Axis(a["name"], tuple(a["values"]), tuple(a["labels"]), a.get("path", ""))
+        for a in json.loads(axes_json)
+    ]
 
 
 def recent(ledger: Ledger, limit: int = 20) -> list[SweepSummary]:
