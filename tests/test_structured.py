@@ -57,7 +57,10 @@ def test_a_form_edit_rewrites_only_its_own_line():
             "top: Red raincoat with a hood",
         )
     ]
-    assert S.set_value(edited, "attire.top", S.value_at(MAGAZINE_SHOOT, "subject.attire.top") or "") == MAGAZINE_SHOOT
+    assert (
+        S.set_value(edited, "attire.top", S.value_at(MAGAZINE_SHOOT, "subject.attire.top") or "")
+        == MAGAZINE_SHOOT
+    )
 
 
 def test_json_fields_keep_every_other_byte_and_write_valid_json():
@@ -69,7 +72,9 @@ def test_json_fields_keep_every_other_byte_and_write_valid_json():
     assert values["steps_hint"] == "12" and values["moody"] == "false" and values["extra"] == "null"
     edited = S.set_value(BFL, "camera.lens", 'an 85mm "portrait" lens')
     assert json.loads(edited)["camera"]["lens"] == 'an 85mm "portrait" lens'
-    assert lines_changed(BFL, edited) == [('    "lens": "50mm",', '    "lens": "an 85mm \\"portrait\\" lens",')]
+    assert lines_changed(BFL, edited) == [
+        ('    "lens": "50mm",', '    "lens": "an 85mm \\"portrait\\" lens",')
+    ]
     number = S.set_value(BFL, "steps_hint", "20")
     assert json.loads(number)["steps_hint"] == 20
     assert json.loads(S.set_value(BFL, "moody", "true"))["moody"] is True
