@@ -381,6 +381,7 @@ class _YamlReader:
                             value,
                             line=number,
                             indent=" " * indent,
+                            empty_at=None if value else vstart,  # `-`: a value goes after a space
                         )
                     )
             for frame in stack[1:]:

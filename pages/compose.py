@@ -24,7 +24,7 @@ from flux_core.ledger import store
 from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
-from flux_ui import pictures, spend
+from flux_ui import pictures, prompt_form, spend
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
 from flux_core.team import Op
@@ -377,6 +377,7 @@ else:
             height=150,
             placeholder="Describe the image. Ctrl+Enter generates.",
         )
+        prompt_form.draw("prompt")  # a structured prompt's fields, beside its text
         go = st.container(horizontal=True, vertical_alignment="bottom")
         submitted = go.button("Generate", type="primary", key="compose_generate", shortcut="Ctrl+Enter")
         go.number_input(

@@ -94,6 +94,8 @@ def test_list_rows_are_added_and_removed_in_yaml_and_json():
     added = S.add_item(MAGAZINE_SHOOT, "headlines", "'Summer issue'")
     assert S.parse(added).values()["setting.magazine_layout.headlines[4]"] == "'Summer issue'"
     assert added.replace("\n- 'Summer issue'", "", 1) == MAGAZINE_SHOOT
+    blank = S.add_item(MAGAZINE_SHOOT, "headlines")  # an empty row, then filled in
+    assert S.set_value(blank, "headlines[4]", "'Later'") == added.replace("'Summer issue'", "'Later'")
     removed = S.remove_item(MAGAZINE_SHOOT, "headlines[1]")
     assert removed == MAGAZINE_SHOOT.replace("- '15 skincare habits beauty founders swear by'\n", "")
 
