@@ -4,7 +4,7 @@ The text is the prompt: the form is drawn from it on every run, and each edit in
 that one field's characters in the text (flux_core/structured.py), so switching between them loses
 nothing and what is sent is exactly the text shown. Lists have rows to add and remove; nested keys
 are groups; a hex code shows its colour (and a hint when it colours no object); words in quotation
-marks are named as text that must appear. A text that looks structured but does not parse says
+marks that the text check will look for are named as text that must appear. A text that looks structured but does not parse says
 where (line, column) and is still sent as typed.
 """
 
@@ -18,6 +18,7 @@ import streamlit as st
 
 from flux_core import presentation as P
 from flux_core import structured
+from flux_core.checks import expect
 from flux_core.params import ParamsError
 
 state = st.session_state
@@ -58,7 +59,7 @@ def _label(node: structured.Node) -> str:
     return f"item {int(index.group(1)) + 1}" if index else node.path
 
 
-def _field(text_key: str, node: structured.Node, in_list: bool) -> None:
+def _field(text_key: str, node: structured.Node, in_list: bool, required: set[str]) -> None:
     key = _key(node.path)
     state[key] = node.text  # the text is the truth: the row shows what it holds now
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
@@ -92,7 +93,7 @@ def _field(text_key: str, node: structured.Node, in_list: bool) -> None:
                     f"e.g. terracotta walls in hex {untied[0]}"
                 )
             )
-    words = structured.quoted(node.text)
+    words = [w for w in structured.quoted(node.text) if w in required]
     if words:
         st.caption(
             "Must appear as text in the image: " + P.markdown_text(" · ".join(f"“{w}”" for w in words))
@@ -104,10 +105,10 @@ def _full_hex(code: str) -> str:
     return "#" + ("".join(c * 2 for c in code) if len(code) == 3 else code).lower()
 
 
-def _group(text_key: str, node: structured.Node, in_list: bool = False) -> None:
+def _group(text_key: str, node: structured.Node, required: set[str]) -> None:
     for child in node.children:
         if child.scalar:
-            _field(text_key, child, node.kind == "list")
+            _field(text_key, child, node.kind == "list", required)
             continue
         with st.container(border=True, key=f"{_key(child.path)}_box"):
             head = st.container(horizontal=True, vertical_alignment="center")
@@ -122,7 +123,7 @@ def _group(text_key: str, node: structured.Node, in_list: bool = False) -> None:
                     args=(text_key, child.path),
                     type="tertiary",
                 )
-            _group(text_key, child)
+            _group(text_key, child, required)
     if node.kind == "list":
         st.button(
             "Add a row",
@@ -136,27 +137,39 @@ def _group(text_key: str, node: structured.Node, in_list: bool = False) -> None:
 
 
 def draw(text_key: str) -> None:
-    """The form of the prompt in `state[text_key]` (nothing for a prompt of plain prose)."""
+    """The form of the prompt in `state[text_key]`, offered by a toggle: its fields, or why it has none.
+
+    The toggle is always there (the text area does not rerun the page while a person types, so the
+    page cannot know yet whether a pasted text has fields); turning it on reads the text as it is."""
     text = state.get(text_key) or ""
     try:
-        doc = structured.parse(text)
+        doc, problem = structured.parse(text), None
     except structured.StructureError as exc:
+        doc, problem = None, exc
+    about = ""
+    if doc is not None:
+        about = f" ({len(doc.fields())} fields, {'JSON' if doc.form == structured.JSON else 'YAML-style'})"
+    on = st.toggle(
+        f"Edit as fields{about}",
+        key="compose_fields_on",
+        help="A JSON or YAML-style prompt as fields: each edit rewrites only its own value in the "
+        "prompt, and the text stays exactly what is sent.",
+    )
+    if problem is not None:  # said whether or not the form is open: the text is still sent as typed
         st.caption(
-            P.markdown_text(f"Not read as fields: {exc}. It is sent as plain text, exactly as typed."),
+            P.markdown_text(f"Not read as fields: {problem}. It is sent as plain text, exactly as typed.")
         )
         return
+    if not on:
+        return
     if doc is None:
+        st.caption(
+            "This prompt is plain text. A JSON object, or YAML-style lines of key: value, "
+            "has fields to edit here (the Magazine shoot template is one)."
+        )
         return
-    fields = len(doc.fields())
-    form_name = "JSON" if doc.form == structured.JSON else "YAML-style"
-    if not st.toggle(
-        f"Edit as fields ({fields} fields, {form_name})",
-        key="compose_fields_on",
-        help="Each field's edit rewrites only its own value in the prompt; the text stays what is sent.",
-    ):
-        return
-    problem = state.get(PROBLEM)
-    if problem:
-        st.warning(P.markdown_text(problem), icon=":material/warning:")
+    refused = state.get(PROBLEM)
+    if refused:
+        st.warning(P.markdown_text(refused), icon=":material/warning:")
     with st.container(key="compose_fields", height=420):
-        _group(text_key, doc.root)
+        _group(text_key, doc.root, set(expect.texts(text)))  # the words the text check will look for

@@ -42,15 +42,19 @@ def test_a_field_edit_rewrites_only_that_line_and_is_what_is_sent():
     text = at.text_area(key="prompt").value
     assert text == structured.set_value(MAGAZINE_SHOOT, "subject.attire.top", "Red raincoat with a hood")
     assert field(at, "subject.attire.top").value == "Red raincoat with a hood"
-    # the quoted words are named as text that must appear
-    assert "Must appear as text in the image: “Women's Health”" in "\n".join(c.value for c in at.caption).replace("\\", "")
+    # the quoted words the text check will look for are named as text that must appear
+    captions = "\n".join(c.value for c in at.caption).replace("\\", "")
+    assert "Must appear as text in the image: “Women's Health”" in captions
+    assert "“no-makeup”" not in captions  # quoted as a style, not words to draw
     assert send(at).prompt == text  # sent exactly as the text shows
 
 
 def test_list_rows_are_added_and_removed_from_the_form():
     at = with_form(MAGAZINE_SHOOT)
     at.button(key=f"{prompt_form._key('setting.magazine_layout.headlines')}_add").click().run()
-    assert "setting.magazine_layout.headlines[4]" in structured.parse(at.text_area(key="prompt").value).values()
+    assert (
+        "setting.magazine_layout.headlines[4]" in structured.parse(at.text_area(key="prompt").value).values()
+    )
     field(at, "setting.magazine_layout.headlines[4]").set_value("'Summer issue'").run()
     at.button(key=f"{prompt_form._key('setting.magazine_layout.headlines[0]')}_remove").click().run()
     values = structured.parse(at.text_area(key="prompt").value).values()
@@ -59,7 +63,9 @@ def test_list_rows_are_added_and_removed_from_the_form():
 
 
 def test_json_hex_codes_show_swatches_and_a_hint_for_a_colour_tied_to_nothing():
-    prompt = json.dumps({"scene": "a kitchen", "color_palette": ["terracotta walls in hex #C4725A", "#1F3A5F"]})
+    prompt = json.dumps(
+        {"scene": "a kitchen", "color_palette": ["terracotta walls in hex #C4725A", "#1F3A5F"]}
+    )
     at = with_form(prompt)
     assert [c.value for c in at.color_picker] == ["#c4725a", "#1f3a5f"]
     captions = "\n".join(c.value for c in at.caption).replace("\\", "").replace("\u2060", "")
@@ -79,11 +85,11 @@ def test_a_structured_text_that_does_not_parse_says_where_and_is_sent_as_typed()
     at.text_area(key="prompt").set_value(broken).run()
     words = "\n".join(c.value for c in at.caption).replace("\\", "").replace("\u2060", "")
     assert "Not read as fields: JSON prompt, line 3, column 11: ':' was expected after the key" in words
-    assert not [t for t in at.toggle if t.key == "compose_fields_on"]
     assert send(at).prompt == broken
 
 
-def test_a_prose_prompt_offers_no_form():
-    at = start()
-    at.text_area(key="prompt").set_value("a red fox in the snow").run()
-    assert not [t for t in at.toggle if t.key == "compose_fields_on"]
+def test_a_prose_prompt_has_no_fields_and_says_so():
+    at = with_form("a red fox in the snow")
+    assert at.toggle(key="compose_fields_on").label == "Edit as fields"
+    assert "This prompt is plain text" in texts(at)
+    assert at.text_area(key="prompt").value == "a red fox in the snow"

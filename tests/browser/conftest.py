@@ -131,12 +131,20 @@ def shoot(page, artifacts: Path, name: str, docs_name: str | None = None) -> Non
         page.screenshot(path=str(DOCS / docs_name))
 
 
-def cli_sweep(data_dir: Path, name: str, seeds: str, tolerances: str) -> str:
-    """A finished 512 px sweep of "a lighthouse at dusk" made by the CLI on its emulator; its id."""
+def cli_sweep(
+    data_dir: Path,
+    name: str,
+    seeds: str,
+    tolerances: str,
+    *more: str,
+    prompt: str = "a lighthouse at dusk",
+) -> str:
+    """A finished 512 px sweep (of "a lighthouse at dusk" unless told) made by the CLI on its
+    emulator, with `more` of flux-lab sweep's options; its id."""
     made = subprocess.run(
         [sys.executable, "-m", "flux_core", "--data-dir", str(data_dir), "sweep", "--emulator"]
-        + ["--prompt", "a lighthouse at dusk", "--seeds", seeds, "--safety-tolerances", tolerances]
-        + ["--width", "512", "--height", "512", "--name", name],
+        + ["--prompt", prompt, "--seeds", seeds, "--safety-tolerances", tolerances]
+        + ["--width", "512", "--height", "512", "--name", name, *more],
         capture_output=True,
         text=True,
         timeout=180,
