@@ -127,3 +127,17 @@ def test_compare_plans_and_runs_a_field_axis_and_ab_names_the_field():
     shown = texts(at)  # the A/B view under the grid: cells 1 and 2
     old, new = (structured.value_at(c.run.prompt, "subject.attire.top") for c in view.cells[:2])
     assert f"subject.attire.top: {old} → {new}" in shown
+
+
+@pytest.mark.usefixtures("fast_app")
+def test_the_history_page_filters_by_a_fields_value():
+    from tests.test_app_history import cards, history_page
+
+    prompts = [structured.set_value(MAGAZINE_SHOOT, "attire.top", top) for top in TOPS]
+    at, ids = history_page([dict(prompt=p, seed=1, width=256, height=256) for p in prompts])
+    at.toggle(key="h_filters").set_value(True).run()
+    at.text_input(key="h_field").set_value("attire.top = DENIM").run()
+    assert not at.exception
+    assert [c["id"] for c in cards(at)] == [ids[1]]
+    at.text_input(key="h_field").set_value("attire.top").run()  # no value: named, nothing looked up
+    assert "Field must be a field's path, = and the words it holds" in texts(at).replace("\\", "")
