@@ -235,14 +235,8 @@ class _JsonReader:
                         raise self.fail("':' was expected after the key")
                     self.pos += 1
                     node.children.append(self.value(_join(path, name), name))
-                    self.skip()
-                    if self.text.startswith(",", self.pos):
-                        self.pos += 1
-                    elif self.text.startswith("}", self.pos):
-                        self.pos += 1
+                    if not self.another("}"):
                         break
-                    else:
-                        raise self.fail("',' or '}' was expected")
         elif ch == "[":
             node = Node(path, "list", start, start, key, line=line, indent=indent)
             self.pos += 1
@@ -252,14 +246,8 @@ class _JsonReader:
             else:
                 while True:
                     node.children.append(self.value(_join(path, len(node.children)), None))
-                    self.skip()
-                    if self.text.startswith(",", self.pos):
-                        self.pos += 1
-                    elif self.text.startswith("]", self.pos):
-                        self.pos += 1
+                    if not self.another("]"):
                         break
-                    else:
-                        raise self.fail("',' or ']' was expected")
         elif ch == '"':
             value = self.string()
             return Node(path, "text", start, self.pos, key, value, line=line, indent=indent)
@@ -278,6 +266,17 @@ class _JsonReader:
             return Node(path, "number", start, self.pos, key, number, line=line, indent=indent)
         node.end = self.pos
         return node
+
+    def another(self, close: str) -> bool:
+        """After a member of an object or a list: True at a comma (another follows), False at `close`."""
+        self.skip()
+        if self.text.startswith(",", self.pos):
+            self.pos += 1
+            return True
+        if self.text.startswith(close, self.pos):
+            self.pos += 1
+            return False
+        raise self.fail(f"',' or '{close}' was expected")
 
     def string(self) -> str:
         start = self.pos

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -65,15 +66,7 @@ def _field(text_key: str, node: structured.Node, in_list: bool, required: set[st
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     row.text_input(_label(node), key=key, on_change=_set, args=(text_key, node.path), help=node.path)
     if in_list:
-        row.button(
-            "Remove",
-            key=f"{key}_remove",
-            icon=":material/close:",
-            help=f"Remove {node.path}",
-            on_click=_remove,
-            args=(text_key, node.path),
-            type="tertiary",
-        )
+        _remove_button(row, text_key, node.path)
     codes = structured.hex_codes(node.text)
     if codes:
         swatches = st.container(horizontal=True, gap="small")
@@ -100,6 +93,19 @@ def _field(text_key: str, node: structured.Node, in_list: bool, required: set[st
         )
 
 
+def _remove_button(where: Any, text_key: str, path: str) -> None:
+    """A list item's Remove: its row (or its lines) taken out of the prompt's text."""
+    where.button(
+        "Remove",
+        key=f"{_key(path)}_remove",
+        icon=":material/close:",
+        help=f"Remove {path}",
+        on_click=_remove,
+        args=(text_key, path),
+        type="tertiary",
+    )
+
+
 def _full_hex(code: str) -> str:
     code = code.lstrip("#")
     return "#" + ("".join(c * 2 for c in code) if len(code) == 3 else code).lower()
@@ -114,15 +120,7 @@ def _group(text_key: str, node: structured.Node, required: set[str]) -> None:
             head = st.container(horizontal=True, vertical_alignment="center")
             head.caption(P.markdown_text(child.path) + (" (list)" if child.kind == "list" else ""))
             if node.kind == "list":
-                head.button(
-                    "Remove",
-                    key=f"{_key(child.path)}_remove",
-                    icon=":material/close:",
-                    help=f"Remove {child.path}",
-                    on_click=_remove,
-                    args=(text_key, child.path),
-                    type="tertiary",
-                )
+                _remove_button(head, text_key, child.path)
             _group(text_key, child, required)
     if node.kind == "list":
         st.button(
