@@ -1,0 +1,76 @@
+"""AppTest of the seed hunt on the Compare page: the form names what is wrong, Start hunt runs one on
+the app's emulator, and the sweep page shows its hits, misses, hit rate and cost per hit, hits marked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flux_core.emulator import render
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+POSTER = "A poster with the words 'FLUX LAB' and the headline 'Seed Hunt' in red and navy"
+pytestmark = pytest.mark.usefixtures("fast_app")
+
+
+def hunt_form(prompt: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    at.segmented_control(key="compare_mode").set_value("Seed hunt")
+    at.text_area(key="compare_prompt").set_value(prompt)
+    at.number_input(key="compare_width").set_value(256)
+    at.number_input(key="compare_height").set_value(256)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(str(e.value) for kind in ("info", "error", "text", "caption") for e in getattr(at, kind))
+
+
+def test_a_hunt_the_prompt_cannot_pass_is_named_and_offers_no_start():
+    at = hunt_form("a plain grey cube **bold**")
+    at.text_input(key="compare_hunt_seeds").set_value("1-5,x")
+    at.run()
+    said = texts(at)
+    assert "check text: the prompt asks for no text" in said and "seeds: 'x' is not a whole number" in said
+    assert not [b for b in at.button if b.key == "compare_hunt_start"]
+    bench = at.session_state["workbench"]
+    assert bench.recent_sweeps() == []  # nothing was written
+
+
+def test_start_hunt_runs_to_its_hits_and_the_page_shows_them_marked():
+    at = hunt_form(POSTER)
+    at.number_input(key="compare_hunt_hits").set_value(2)
+    at.text_input(key="compare_hunt_seeds").set_value("1-20")
+    at.run()
+    assert "It stops submitting at 2 hit(s): the text all right." in texts(at)
+    at.button(key="compare_hunt_start").click()
+    at.run()
+    hunt_id = at.query_params["sweep"]
+    hunt_id = hunt_id[0] if isinstance(hunt_id, list) else hunt_id
+    bench = at.session_state["workbench"]
+    bench._live.hunts[hunt_id].join(60)  # the hunt's own thread, driving it to its end
+    at.run()
+    assert not at.exception
+    found = bench.hunt(hunt_id)
+    assert found.state == "done" and found.hits >= 2
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Hits"] == f"{found.hits} of 2" and metrics["Misses"] == str(found.misses)
+    assert metrics["Cost per hit"].startswith("$") and metrics["Hit rate"].endswith("%")
+    assert "Done: enough hits." in texts(at)
+    [grid] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.sweep_grid"]
+    badges = {c["label"]: c["badge"] for c in json.loads(grid.proto.json)["cells"]}
+    for cell in found.sweep.cells:  # every cell marked as the emulator's answer key says
+        want = "miss" if render.truth(POSTER, cell.run.seed).misspelt else "HIT"
+        assert badges[f"seed {cell.run.seed}"] == want
+    # the saved sweeps' cards name it a hunt
+    at.button(key="compare_new").click()
+    at.run()
+    assert any(t.value.startswith("Seed hunt · ") for t in at.text)
