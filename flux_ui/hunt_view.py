@@ -122,7 +122,7 @@ def panel(wb: Workbench, found: hunting.HuntView) -> None:
     st.markdown("**Seed hunt**")
     st.text(f"Wanted: {spec.hits} hit(s) with {spec.checks_words}; {spec.limit_words}.")
     cols = st.columns(4)
-    cols[0].metric("Hits", f"{found.hits} of {spec.hits}")
+    cols[0].metric(f"Hits ({spec.hits} wanted)", found.hits)
     cols[1].metric("Misses", found.misses)
     cols[2].metric("Hit rate", f"{found.hit_rate:.0%}" if found.hit_rate is not None else "–")
     per_hit = f"${found.cost_per_hit:.4g}" if found.cost_per_hit is not None else "–"

@@ -226,8 +226,10 @@ def test_a_restart_in_the_middle_of_a_hunt_goes_on_with_the_hunt(monkeypatch, em
         thread.join(60)
         assert not thread.is_alive()
         view = second.hunt(hunt_id)
+        name, page = second.report(sweep_id=hunt_id)  # a hunt's report is a sweep's
     finally:
         second.shutdown(wait=True)
     assert view.state == "done" and view.hits >= 6 and view.row.stop_reason == "hits"
     assert len({c.run.seed for c in view.sweep.cells}) == view.submitted  # no seed twice
     assert [a.name for a in view.sweep.axes] == ["seed"] and len(view.sweep.axes[0].values) == view.submitted
+    assert name.endswith(".html") and b"seed 1" in page
