@@ -295,11 +295,11 @@ def room(spec: HuntSpec, submitted: int, in_flight: int, spent_usd: float, price
 
 
 def run_cost(run: Run, pricing: Pricing) -> tuple[float, bool]:
-    """A run's cost in USD and whether it is Segmind's real one (else the estimate; a run that made
-    no job costs nothing)."""
+    """A run's cost in USD and whether it is Segmind's real one (else the estimate; a run that ended
+    without a job costs nothing, one still on its way its estimate)."""
     if run.cost_usd is not None:
         return run.cost_usd, True
-    if run.state.billed == "no":
+    if run.state.terminal and run.state.billed == "no":
         return 0.0, True
     return pricing.usd(run.width, run.height, len(run.image_urls)), False
 

@@ -14,9 +14,11 @@ from flux_core import hunt as hunting
 from flux_core.checks import compute
 from flux_core.cli import main
 from flux_core.emulator import render
+from flux_core.errors import CapReached
 from flux_core.ledger import hunts
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams, ParamsError
+from flux_core.pricing import Pricing
 from flux_core.service import Workbench
 from flux_ui.templates import MAGAZINE_SHOOT
 from tests.conftest import TEST_KEY, run_row
@@ -107,6 +109,14 @@ def test_judging_names_what_failed():
     worse = {**found, "palette": {**found["palette"], "score": 0.5}}
     assert not hunting.judge(spec, run, worse, [])[0]
     assert hunting.judge(spec, run_row(status="BLOCKED"), {}, []) == (False, "no image: blocked")
+
+
+def test_a_run_on_its_way_counts_at_its_estimate_against_the_usd_limit():
+    price = Pricing(per_image=None)
+    each = price.usd(1024, 1024)
+    assert hunting.run_cost(run_row(status="CREATED"), price) == (each, False)  # not sent yet, but it will be
+    assert hunting.run_cost(run_row(status="BLOCKED"), price) == (0.0, True)
+    assert hunting.run_cost(run_row(status="COMPLETED", cost_usd=0.07), price) == (0.07, True)
 
 
 # --- one image is checked once ------------------------------------------------------------------
@@ -233,3 +243,25 @@ def test_a_restart_in_the_middle_of_a_hunt_goes_on_with_the_hunt(monkeypatch, em
     assert len({c.run.seed for c in view.sweep.cells}) == view.submitted  # no seed twice
     assert [a.name for a in view.sweep.axes] == ["seed"] and len(view.sweep.axes[0].values) == view.submitted
     assert name.endswith(".html") and b"seed 1" in page
+
+
+def test_a_hunt_sits_inside_the_spend_caps(monkeypatch, emulator):
+    server = emulator(latency_s=0.05)
+    point_at(monkeypatch, server)
+    monkeypatch.setenv("FLUX_LAB_PRICE_PER_MP_USD", "0.1")  # $0.006554 a 256 px image
+    wb = Workbench(background=False, emulator="never")
+    try:
+        wb.set_caps(team_day=0.02)  # less than the first batch of four
+        with pytest.raises(CapReached):
+            wb.start_hunt(base(), checks=["distinct"], hits=10, seeds="1-50", drive=False)
+        assert wb.recent_sweeps() == [] and server.stats.submit_requests == 0  # nothing written or sent
+        wb.set_caps(team_day=0.03)  # the first four, and no more
+        hunt_id = wb.start_hunt(base(), checks=["distinct"], hits=10, seeds="1-50", drive=False)
+        for _ in wb.drive_hunt(hunt_id):
+            pass
+        view = wb.hunt(hunt_id)
+    finally:
+        wb.shutdown(wait=True)
+    assert view.submitted == 4 and view.state == "done"
+    assert view.row.stop_reason.startswith("cap: ") and "would go past" in view.row.stop_reason
+    assert "a spend cap was reached" in view.status_words()
