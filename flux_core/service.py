@@ -660,6 +660,8 @@ class Workbench:
                 wait_futures(list(futures), timeout=D.LEASE_RENEW_S, return_when=FIRST_COMPLETED)
             else:  # driven by another process (or not yet): look again soon
                 self._stopped.wait(D.HUNT_LOOK_S)
+        if self._stopped.is_set():
+            return  # the workbench stopped: the hunt goes on when the next one starts
         try:
             self._settle_costs(backend)
         except (CallFailed, LedgerError) as exc:
@@ -744,7 +746,7 @@ class Workbench:
             free = hunting.room(spec, submitted, len(pending), spent, each)
             if reason is not None:
                 hunts.stop(self.ledger, sweep_id, reason)
-            elif free > 0:
+            elif free > 0 and not self._stopped.is_set():
                 seeds = list(spec.seeds[: submitted + free])
                 cells = [([submitted + n], spec.params(s)) for n, s in enumerate(seeds[submitted:])]
                 try:

@@ -24,6 +24,7 @@ from flux_ui.templates import MAGAZINE_SHOOT
 from tests.conftest import TEST_KEY, run_row
 
 POSTER = "A poster with the words 'FLUX LAB' and the headline 'Seed Hunt' in red and navy"
+PLAIN = "a plain cube on a table"  # no text and no colours to check: no OCR, a quick hunt
 
 
 def point_at(monkeypatch, server) -> None:
@@ -226,7 +227,7 @@ def test_a_restart_in_the_middle_of_a_hunt_goes_on_with_the_hunt(monkeypatch, em
     server = emulator(latency_s=0.2)
     point_at(monkeypatch, server)
     first = Workbench(background=False, emulator="never")
-    hunt_id = first.start_hunt(base(), checks=["distinct"], hits=6, seeds="1-30", drive=False)
+    hunt_id = first.start_hunt(base(PLAIN), checks=["distinct"], hits=6, seeds="1-30", drive=False)
     assert first.hunt(hunt_id).submitted == 4  # the first batch, and nobody drives the hunt on
     first.shutdown(wait=False)  # the server stops: the runs in flight and the hunt are left
 
@@ -253,10 +254,10 @@ def test_a_hunt_sits_inside_the_spend_caps(monkeypatch, emulator):
     try:
         wb.set_caps(team_day=0.02)  # less than the first batch of four
         with pytest.raises(CapReached):
-            wb.start_hunt(base(), checks=["distinct"], hits=10, seeds="1-50", drive=False)
+            wb.start_hunt(base(PLAIN), checks=["distinct"], hits=10, seeds="1-50", drive=False)
         assert wb.recent_sweeps() == [] and server.stats.submit_requests == 0  # nothing written or sent
         wb.set_caps(team_day=0.03)  # the first four, and no more
-        hunt_id = wb.start_hunt(base(), checks=["distinct"], hits=10, seeds="1-50", drive=False)
+        hunt_id = wb.start_hunt(base(PLAIN), checks=["distinct"], hits=10, seeds="1-50", drive=False)
         for _ in wb.drive_hunt(hunt_id):
             pass
         view = wb.hunt(hunt_id)
@@ -265,3 +266,20 @@ def test_a_hunt_sits_inside_the_spend_caps(monkeypatch, emulator):
     assert view.submitted == 4 and view.state == "done"
     assert view.row.stop_reason.startswith("cap: ") and "would go past" in view.row.stop_reason
     assert "a spend cap was reached" in view.status_words()
+
+
+def test_stop_submits_no_more_seeds_and_keeps_those_in_flight(monkeypatch, emulator):
+    server = emulator(latency_s=0.05)
+    point_at(monkeypatch, server)
+    wb = Workbench(background=False, emulator="never")
+    try:
+        hunt_id = wb.start_hunt(base(PLAIN), checks=["distinct"], hits=20, seeds="1-40", drive=False)
+        wb.stop_hunt(hunt_id)
+        judged = list(wb.drive_hunt(hunt_id))
+        view = wb.hunt(hunt_id)
+        with pytest.raises(ParamsError, match="there is no hunt 'nope'"):
+            wb.stop_hunt("nope")
+    finally:
+        wb.shutdown(wait=True)
+    assert view.submitted == 4 == len(judged)  # the first batch, in flight when it was stopped
+    assert view.state == "done" and view.status_words() == "Done: stopped by a person."
