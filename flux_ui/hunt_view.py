@@ -106,11 +106,13 @@ def plan(
                 session_key=session_key,
                 guard=state.setdefault("compare_guard", store.new_id()),
             )
-        except (CapReached, ValueError) as exc:  # a spend cap, or a field refused
-            if isinstance(exc, ParamsError):
-                st.error("; ".join(exc.problems))
-            else:
-                spend.refused(exc)
+        except ParamsError as exc:  # a field refused: its words quote what was typed, as text
+            st.error("The hunt was not started:")
+            for problem in exc.problems:
+                st.text(f"• {problem}")
+            return
+        except (CapReached, ValueError) as exc:  # a spend cap (or a bad cap setting): nothing was sent
+            spend.refused(exc)
             return
         opened(hunt_id)
         st.rerun()

@@ -74,3 +74,15 @@ def test_start_hunt_runs_to_its_hits_and_the_page_shows_them_marked():
     at.button(key="compare_new").click()
     at.run()
     assert any(t.value.startswith("Seed hunt · ") for t in at.text)
+
+
+def test_a_name_too_long_is_said_when_start_is_pressed_and_nothing_starts():
+    at = hunt_form(POSTER)
+    at.text_input(key="compare_name").set_value("*" * 81)
+    at.run()
+    at.button(key="compare_hunt_start").click()
+    at.run()
+    assert not at.exception
+    assert "The hunt was not started:" in texts(at)
+    assert "• name: at most 80 characters (got 81)" in [t.value for t in at.text]
+    assert at.session_state["workbench"].recent_sweeps() == []
