@@ -1672,6 +1672,9 @@ class Workbench:
             backend.client.close()
         if self._live.checker is not None:
             self._live.checker.stop(wait=wait)
+        if wait:  # a hunt's thread ends at its next look (it submits nothing more once stopped)
+            for thread in list(self._live.hunts.values()):
+                thread.join(timeout=D.CHECK_STOP_WAIT_S)
         if self.emulator is not None:
             self.emulator.stop()
 
