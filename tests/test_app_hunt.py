@@ -86,3 +86,44 @@ def test_a_name_too_long_is_said_when_start_is_pressed_and_nothing_starts():
     assert "The hunt was not started:" in texts(at)
     assert "• name: at most 80 characters (got 81)" in [t.value for t in at.text]
     assert at.session_state["workbench"].recent_sweeps() == []
+
+
+def hunt_of(data_dir: Path) -> tuple[dict, dict[int, bool]]:
+    """A data directory's one hunt: what was asked (its server aside) and each judged seed's verdict."""
+    from flux_core.ledger import hunts
+    from flux_core.ledger.store import Ledger
+
+    ledger = Ledger(data_dir / "ledger.db")
+    with ledger.db() as db:
+        [hunt_id] = [r[0] for r in db.execute("SELECT sweep_id FROM hunts")]
+    row = hunts.load(ledger, hunt_id)
+    spec = {k: v for k, v in row.spec.items() if k not in ("base_url", "key_id")}
+    return spec, {ledger.get(r.run_id).seed: r.hit for r in row.results}
+
+
+def test_a_hunt_asks_the_same_and_judges_alike_from_the_cli_and_from_compare(tmp_path, monkeypatch, capsys):
+    from flux_core.cli import main
+
+    web, cli = tmp_path / "web", tmp_path / "cli"
+    monkeypatch.setenv("FLUX_LAB_DATA", str(web))
+    at = hunt_form(POSTER)
+    at.number_input(key="compare_hunt_hits").set_value(2)
+    at.text_input(key="compare_hunt_seeds").set_value("1-20")
+    at.number_input(key="compare_hunt_max_images").set_value(20)
+    at.run()
+    at.button(key="compare_hunt_start").click()
+    at.run()
+    bench = at.session_state["workbench"]
+    for thread in list(bench._live.hunts.values()):
+        thread.join(60)
+
+    code = main(
+        ["--data-dir", str(cli), "hunt", "--emulator", "--prompt", POSTER, "--seeds", "1-20", "--hits", "2"]
+        + ["--check", "text", "--max-images", "20", "--width", "256", "--height", "256", "--json"]
+    )
+    assert code == 0, capsys.readouterr().err
+    (asked_web, judged_web), (asked_cli, judged_cli) = hunt_of(web), hunt_of(cli)
+    assert asked_web == asked_cli and asked_cli["seeds"][:3] == [1, 2, 3]
+    both = set(judged_web) & set(judged_cli)
+    assert {1, 2, 3, 4} <= both  # the first batch, the same seeds from both
+    assert {s: judged_web[s] for s in both} == {s: judged_cli[s] for s in both}
