@@ -1,5 +1,5 @@
-"""`flux-lab`: generate, sweep, history, show, resume, import, board, curate, preset, code, rename-sweep,
-retry-sweep, diff, spend, comment, verdict, report, emulator.
+"""`flux-lab`: generate, sweep, hunt, history, show, resume, import, board, curate, preset, code,
+rename-sweep, retry-sweep, diff, spend, comment, verdict, report, emulator.
 
 Exit codes: 0 success; 1 a job ended FAILED, BLOCKED or EXPIRED; 2 invalid arguments or
 parameters, or a spend cap reached (nothing sent); 3 the call failed (auth, credits, network after retries). Errors are
@@ -201,6 +201,39 @@ def build_parser() -> _Parser:
         action="store_true",
         help=f"confirm a sweep of more new images than the cap ({D.SWEEP_CAP_ENV})",
     )
+
+    hunt = sub.add_parser(
+        "hunt",
+        help="resample only the seed until enough images pass the checks (a seed hunt)",
+        description="Exit 0 once enough hits were found, 1 when the hunt ended short of them.",
+    )
+    hunt.add_argument("--prompt", required=True)
+    hunt.add_argument("--seeds", required=True, help="random, or seeds in order: 1-100, 1,5,9, 1-10,50")
+    hunt.add_argument("--hits", type=int, required=True, help="how many images that pass are wanted")
+    hunt.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        help=f"text (all right), palette[:score] (default {D.HUNT_PALETTE_MIN}), distinct; repeatable",
+    )
+    hunt.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help=f"submit at most this many images (default {D.HUNT_IMAGES_DEFAULT}, or every listed seed if fewer)",
+    )
+    hunt.add_argument("--max-usd", type=float, default=None, help="spend at most this much (estimated)")
+    hunt.add_argument("--width", type=int, default=D.WIDTH)
+    hunt.add_argument("--height", type=int, default=D.HEIGHT)
+    hunt.add_argument("--safety-tolerance", type=int, default=D.SAFETY_TOLERANCE)
+    hunt.add_argument("--output-format", default=D.OUTPUT_FORMAT, help="png or jpeg")
+    hunt.add_argument("--image-url", action="append", default=[], help="a reference image URL (up to 8)")
+    hunt.add_argument("--name", default="", help="a name for the hunt (shown in Compare)")
+    hunt.add_argument("--json", action="store_true", help="one JSON object per run, then a summary object")
+    hunt.add_argument(
+        "--emulator", action="store_true", help="use an in-process emulator (no key, no network)"
+    )
+    hunt.add_argument("--progress", action="store_true", help="print every status change to stderr")
 
     hist = sub.add_parser("history", help="list runs, newest first")
     hist.add_argument("--search", default=None, help="words in the prompt, notes or tags")
@@ -682,6 +715,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _exit_code(finished)
 
 
+def cmd_hunt(args: argparse.Namespace) -> int:
+    """Start a seed hunt and drive it here: each run printed as it is judged, then the summary."""
+    params = _params(args, seed=0, tolerance=args.safety_tolerance, urls=args.image_url)
+    with workbench(args, progress=args.progress) as wb:
+        wb.require_key()
+        hunt_id = wb.start_hunt(
+            params,
+            checks=args.check,
+            hits=args.hits,
+            seeds=args.seeds,
+            max_images=args.max_images,
+            max_usd=args.max_usd,
+            name=args.name,
+            drive=False,
+        )
+        for row, result in wb.drive_hunt(hunt_id):
+            if args.json:
+                verdict = {"hit": result.hit, "why": result.why, "seq": result.seq}
+                print(json.dumps({**row.public(wb.data_dir), "hunt": verdict}), flush=True)
+            else:
+                mark = "HIT " if result.hit else "miss"
+                print(f"{mark} seed {row.seed:<10} run {row.id}  {terminal_text(result.why)}", flush=True)
+        view = wb.hunt(hunt_id)
+        if view is None:  # pragma: no cover - the hunt was just written
+            raise ParamsError([f"hunt: there is no hunt {hunt_id!r} in the ledger"])
+        if args.json:
+            print(json.dumps(view.summary()), flush=True)
+        else:
+            print(view.line(), flush=True)
+            print(
+                f"{view.status_words()} The Compare page shows it at /compare?sweep={hunt_id}",
+                file=sys.stderr,
+            )
+        return EXIT_OK if view.hits >= view.spec.hits else EXIT_JOB_FAILED
+
+
 def cmd_rename_sweep(args: argparse.Namespace) -> int:
     with workbench(args) as wb:
         name = wb.rename_sweep(args.sweep_id, args.name)
@@ -1111,6 +1180,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 COMMANDS = {
     "generate": cmd_generate,
     "sweep": cmd_sweep,
+    "hunt": cmd_hunt,
     "history": cmd_history,
     "show": cmd_show,
     "check": cmd_check,

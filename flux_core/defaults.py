@@ -305,3 +305,13 @@ REPORT_IMAGE_QUALITY = 82  # ... encoded as JPEG at this quality (the ZIP keeps 
 
 # --- structured prompts (issue 20): flux_core/structured.py ------------------------------------
 FIELD_LOOKUP_CACHE = 4096  # (prompt, path) pairs whose field value History's field filter keeps read
+
+# --- the seed hunt (issue 20, item 3: flux_core/hunt.py) -------------------------------------
+HUNT_BATCH = 4  # seeds a hunt keeps in flight at once, at most (fewer under a runner's cap or budget)
+HUNT_REQUESTS_PER_JOB = 3  # a job's submit, look and result: a budget of N a minute carries N/3 jobs
+HUNT_IMAGES_DEFAULT = SWEEP_CELL_CAP  # a hunt given no --max-images / --max-usd makes at most this many
+HUNT_MAX_IMAGES = 1_000  # ... and however it is asked, at most this many
+HUNT_MAX_SEEDS = 10_000  # seeds one hunt may list (1-10000)
+HUNT_MAX_HITS = 100
+HUNT_PALETTE_MIN = 0.8  # "palette" without a score: a palette score of at least this is a pass
+HUNT_LOOK_S = 1.0  # a hunt whose runs another process drives looks at the ledger this often

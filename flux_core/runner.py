@@ -89,6 +89,12 @@ def _owner_alive(row: Run) -> bool:
     return unexpired
 
 
+def lease_alive(lease: str | None, lease_until: str | None) -> bool:
+    """Whether the process a lease names (another row's: a seed hunt's) still holds it, by the same
+    rule as a run's lease."""
+    return _owner_alive(Run.model_construct(lease=lease, lease_until=lease_until))
+
+
 class _LeaseLost(Exception):
     """Another process took this run over (our lease lapsed): stop driving it, write nothing."""
 
@@ -231,6 +237,31 @@ class Runner:
         for run_id in run_ids:
             self._schedule(run_id)
         return sweep_id, run_ids
+
+    def extend_sweep(
+        self,
+        sweep_id: str,
+        axes: Any,
+        cells: list[tuple[Any, FluxParams]],
+        *,
+        created_by: str = "",
+        admit: Admit | None = None,
+    ) -> list[str]:
+        """Add cells (new runs) to a saved sweep in one transaction, then drive the runs."""
+        run_ids = self.ledger.extend_sweep(
+            sweep_id,
+            axes,
+            cells,
+            backend=self.backend,
+            base_url=self.client.base_url,
+            lease=self.owner,
+            key=self.client.connection.api_key,
+            created_by=created_by,
+            admit=admit,
+        )
+        for run_id in run_ids:
+            self._schedule(run_id)
+        return run_ids
 
     def resume(self) -> list[str]:
         """Take over every unfinished run of this server and this key whose owner is gone; returns

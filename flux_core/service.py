@@ -23,13 +23,15 @@ import hashlib
 import os
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, as_completed, wait as wait_futures
 from typing import Any, Iterator, cast
 
 from flux_core import defaults as D
 from flux_core import caps
+from flux_core import hunt as hunting
 from flux_core import pricing
 from flux_core import presentation
 from flux_core import report as report_page
@@ -45,6 +47,7 @@ from flux_core.ledger import actions
 from flux_core.ledger import boards as board_store
 from flux_core.ledger.boards import Board
 from flux_core.ledger import history
+from flux_core.ledger import hunts
 from flux_core.ledger import lineage as lineages
 from flux_core.ledger import presets
 from flux_core.ledger import reviews
@@ -58,6 +61,7 @@ from flux_core import settle
 from flux_core.errors import (
     AuthError,
     CallFailed,
+    CapReached,
     ConfirmationNeeded,
     ForbiddenError,
     LedgerError,
@@ -70,7 +74,7 @@ from flux_core.logs import logger
 from flux_core.params import FluxParams, ParamsError, random_seed, text_field
 from flux_core.segmind.jobs import Job
 from flux_core.segmind.records import RequestRecord
-from flux_core.runner import Runner
+from flux_core.runner import Runner, lease_alive
 from flux_core.settings import CapSettings, Connection, data_dir as resolve_data_dir, key_hint
 from flux_core.ledger.sweeps import SweepPlan
 
@@ -116,6 +120,9 @@ class _Live:
     emulator_expected_s: float | None = None
     last_resume: float = 0.0
     checker: Checker | None = None  # the background image checks (the app server's workbench)
+    hunts: dict[str, threading.Thread] = dataclasses.field(
+        default_factory=dict
+    )  # seed hunts driven by this process
 
 
 class Workbench:
@@ -162,6 +169,7 @@ class Workbench:
             self._live.checker = Checker(self.ledger, self.data_dir, yield_to=self._runs_in_flight)
         if background:
             self.resumed = self.default.runner.resume()
+            self.resume_hunts()
             self._scanner = threading.Thread(target=self._scan_orphans, name="flux-orphans", daemon=True)
             self._scanner.start()
 
@@ -391,14 +399,14 @@ class Workbench:
         caps.set_limits(self.ledger, self.actor.id, checked)
         return self.spend()
 
-    def _admit(self, session_key: str | None) -> store.Admit | None:
+    def _admit(self, session_key: str | None, person: str | None = None) -> store.Admit | None:
         """The caps' check for the ledger's write transaction that inserts new runs (None: no cap,
-        and then no price is looked up)."""
+        and then no price is looked up); `person`: whose runs they are (default: the actor's)."""
         if not caps.any_set(self.ledger):
             return None
         return caps.admit(
             base_url=self.backend(session_key).connection.base_url,
-            person=self.actor.id,
+            person=person or self.actor.id,
             pricing=self.pricing(session_key),
         )
 
@@ -533,6 +541,231 @@ class Workbench:
             created_by=self.actor.id,
             admit=self._admit(session_key),
         )
+
+    # --- the seed hunt (issue 20, item 3: flux_core/hunt.py) ------------------------------------
+    def hunt_batch(self, session_key: str | None = None) -> int:
+        """Seeds a hunt keeps in flight: HUNT_BATCH, fewer under a runner's cap or a known request
+        budget (each job needs about HUNT_REQUESTS_PER_JOB requests a minute of it)."""
+        batch = D.HUNT_BATCH
+        if self._concurrency is not None:
+            batch = min(batch, self._concurrency)
+        budget = self.backend(session_key).client.budget
+        if budget.limit:
+            batch = min(batch, max(1, budget.limit // D.HUNT_REQUESTS_PER_JOB))
+        return max(1, batch)
+
+    def start_hunt(
+        self,
+        base: FluxParams,
+        *,
+        checks: list[str],
+        hits: Any,
+        seeds: str,
+        max_images: Any = None,
+        max_usd: Any = None,
+        name: str = "",
+        session_key: str | None = None,
+        drive: bool = True,
+        guard: str | None = None,
+    ) -> str:
+        """Start a seed hunt: the same request over seeds (`seeds`: "1-100", "1,5,9" or "random"),
+        each image checked as it lands against `checks` ("text", "palette:0.8", "distinct"), until
+        `hits` images pass or the limit (`max_images`, `max_usd`: inside the spend caps) is reached.
+        Every field is checked first (a ParamsError naming each bad one) and the first batch against
+        the caps (CapReached): then nothing is written. The hunt is a sweep (Compare opens it);
+        its first batch is submitted before this returns. `drive`: go on in a thread of this
+        process (the app); the CLI drives it itself with `drive_hunt`. Returns its id."""
+        self._may(Op.SPEND)
+        spec = hunting.plan(
+            base,
+            checks=checks,
+            hits=hits,
+            seeds=seeds,
+            max_images=max_images,
+            max_usd=max_usd,
+            batch=self.hunt_batch(session_key),
+        )
+        name = sweeps.clean_name(name)
+
+        def begin() -> str:
+            backend = self.backend(session_key)
+            price = self.pricing(session_key).usd(base.width, base.height, len(base.image_urls))
+            first = hunting.room(spec, 0, 0, 0.0, price)
+            self._check_caps([spec.params(s) for s in spec.seeds[:first]], 0, session_key)
+            sweep_id, _ = self.ledger.create_sweep(
+                spec.params(spec.seeds[0]).payload(),
+                hunting.seed_axis([]),
+                name,
+                cells=[],
+                created_by=self.actor.id,
+            )
+            record = {**spec.as_json(), "base_url": backend.connection.base_url}
+            record["key_id"] = store.key_id(backend.connection.api_key)
+            hunts.create(self.ledger, sweep_id, record, created_by=self.actor.id, lease=backend.runner.owner)
+            self._hunt_step(sweep_id, backend, session_key)
+            if drive:
+                self._drive_in_thread(sweep_id, session_key)
+            return sweep_id
+
+        if guard is None:
+            return begin()
+        return self._once(guard, repr((spec.as_json(), name, seeds)), begin)
+
+    def hunt(self, sweep_id: str, session_key: str | None = None) -> "hunting.HuntView | None":
+        """A hunt as people read it (hits, misses, hit rate, cost per hit, why it stopped); None for
+        a sweep that is not a hunt."""
+        row = hunts.load(self.ledger, sweep_id)
+        view = self.sweep(sweep_id)
+        if row is None or view is None:
+            return None
+        return hunting.summarise(row, view, self.pricing(session_key))
+
+    def hunts_among(self, sweep_ids: list[str]) -> set[str]:
+        """Which of these sweeps are hunts (Compare marks their cards)."""
+        return hunts.which(self.ledger, list(sweep_ids))
+
+    def stop_hunt(self, sweep_id: str) -> None:
+        """Submit no more seeds; those in flight finish, are checked and kept."""
+        self._may(Op.SPEND)
+        if hunts.load(self.ledger, sweep_id) is None:
+            raise ParamsError([f"hunt: there is no hunt {sweep_id!r} in the ledger"])
+        hunts.stop(self.ledger, sweep_id, hunting.STOPPED)
+
+    def drive_hunt(self, sweep_id: str, session_key: str | None = None) -> Iterator[tuple[Run, hunts.Result]]:
+        """Drive a hunt to its end in the caller's thread (never the scheduler's): each image is
+        checked as it lands and judged, the stop rule applied after each, and the next seeds
+        submitted while the rule allows. Yields (run, verdict) as each is judged. A hunt another
+        live process drives is left to it (nothing is yielded)."""
+        backend = self.backend(session_key)
+        owner = backend.runner.owner
+        row = hunts.load(self.ledger, sweep_id)
+        if row is None:
+            raise ParamsError([f"hunt: there is no hunt {sweep_id!r} in the ledger"])
+        if row.lease != owner:
+            if lease_alive(row.lease, row.lease_until) or not hunts.claim(
+                self.ledger, sweep_id, owner, expected_lease=row.lease
+            ):
+                return
+        while not self._stopped.is_set():
+            judged, in_flight, finished = self._hunt_step(sweep_id, backend, session_key)
+            yield from judged
+            if finished:
+                break
+            if not hunts.renew(self.ledger, sweep_id, owner):
+                return  # another process took it over
+            if not in_flight:
+                continue  # some landed while the others were judged: judge them now
+            futures = backend.runner.futures(in_flight)
+            if futures:
+                wait_futures(list(futures), timeout=D.LEASE_RENEW_S, return_when=FIRST_COMPLETED)
+            else:  # driven by another process (or not yet): look again soon
+                self._stopped.wait(D.HUNT_LOOK_S)
+        if self._stopped.is_set():
+            return  # the workbench stopped: the hunt goes on when the next one starts
+        try:
+            self._settle_costs(backend)
+        except (CallFailed, LedgerError) as exc:
+            log.info("real costs could not be looked up: %s", exc.message)
+
+    def _drive_in_thread(self, sweep_id: str, session_key: str | None) -> None:
+        def drive() -> None:
+            try:
+                for _ in self.drive_hunt(sweep_id, session_key):
+                    pass
+            except Exception:  # a hunt that breaks stops; its runs and results stay in the ledger
+                log.exception("hunt %s stopped on an error", sweep_id)
+
+        thread = threading.Thread(target=drive, name=f"flux-hunt-{sweep_id}", daemon=True)
+        self._live.hunts[sweep_id] = thread
+        thread.start()
+
+    def resume_hunts(self) -> list[str]:
+        """Go on with the unfinished hunts of this server and key whose driver is gone (the app
+        server, as it starts): each in a thread of its own. Returns their ids."""
+        backend = self.default
+        taken = []
+        for row in hunts.unfinished(self.ledger):
+            if row.spec.get("base_url") != backend.connection.base_url:
+                continue
+            if row.spec.get("key_id") != store.key_id(backend.connection.api_key):
+                continue
+            if lease_alive(row.lease, row.lease_until) or row.sweep_id in self._live.hunts:
+                continue
+            self._drive_in_thread(row.sweep_id, None)
+            taken.append(row.sweep_id)
+        return taken
+
+    def _hunt_step(
+        self, sweep_id: str, backend: Backend, session_key: str | None
+    ) -> tuple[list[tuple[Run, hunts.Result]], list[str], bool]:
+        """One look at a hunt: judge every image that landed (checking it now), apply the stop rule,
+        submit the seeds it allows. Returns (what was judged, the runs in flight, finished)."""
+        row = hunts.load(self.ledger, sweep_id)
+        view = self.sweep(sweep_id)
+        if row is None or view is None:
+            return [], [], True
+        spec = hunting.HuntSpec.from_json(row.spec)
+        done = {r.run_id: r for r in row.results}
+        checks = self.checks([c.run.id for c in view.cells])
+        prints = [
+            checks.get(r.run_id, {}).get(check_table.PRINT, {}).get("phash") for r in row.results if r.hit
+        ]
+        hit_prints = [p for p in prints if p]
+        hits = row.hits
+        judged: list[tuple[Run, hunts.Result]] = []
+        stopped = row.stop_reason
+        for cell in view.cells:
+            run = cell.run
+            if run.id in done or not run.state.terminal:
+                continue
+            found = check_compute.run_checks(self.ledger, self.data_dir, run) if run.image_path else {}
+            hit, why = hunting.judge(spec, run, found, hit_prints)
+            result = hunts.record(self.ledger, sweep_id, run.id, hit, why)
+            judged.append((run, result))
+            if hit:
+                hits += 1
+                phash = found.get(check_table.PRINT, {}).get("phash")
+                if phash:
+                    hit_prints.append(phash)
+            if stopped is None and hits >= spec.hits:  # the moment enough hits exist
+                hunts.stop(self.ledger, sweep_id, hunting.HITS)
+                stopped = hunting.HITS
+        row = hunts.load(self.ledger, sweep_id) or row
+        view = self.sweep(sweep_id) or view
+        price = self.pricing(session_key)
+        each = price.usd(spec.base.width, spec.base.height, len(spec.base.image_urls))
+        spent = sum(hunting.run_cost(c.run, price)[0] for c in view.cells)
+        # a run that landed while the others were judged is not judged yet: it counts as in flight,
+        # so no seed is submitted before its verdict is in
+        judged_ids = {r.run_id for r in row.results}
+        pending = [c.run.id for c in view.cells if c.run.id not in judged_ids]
+        in_flight = [c.run.id for c in view.cells if not c.run.state.terminal]
+        submitted = len(view.cells)
+        if row.stop_reason is None:
+            reason = hunting.stop_reason(spec, row.hits, submitted, spent, each)
+            free = hunting.room(spec, submitted, len(pending), spent, each)
+            if reason is not None:
+                hunts.stop(self.ledger, sweep_id, reason)
+            elif free > 0 and not self._stopped.is_set():
+                seeds = list(spec.seeds[: submitted + free])
+                cells = [([submitted + n], spec.params(s)) for n, s in enumerate(seeds[submitted:])]
+                try:
+                    pending += backend.runner.extend_sweep(
+                        sweep_id,
+                        hunting.seed_axis(seeds),
+                        cells,
+                        created_by=row.created_by,
+                        admit=self._admit(session_key, person=row.created_by),
+                    )
+                except CapReached as exc:
+                    hunts.stop(self.ledger, sweep_id, f"{hunting.CAP}: {exc.message}")
+        row = hunts.load(self.ledger, sweep_id) or row
+        finished = row.stop_reason is not None and not pending
+        if finished and row.finished_at is None:
+            hunts.finish(self.ledger, sweep_id)
+        if len(pending) > len(in_flight):  # some landed meanwhile: no wait before judging them
+            in_flight = []
+        return judged, in_flight, finished
 
     def voter(self, name: str | None = None) -> str:
         """Whose votes these are: a signed-in person's own id, always (one vote per person per
@@ -1461,6 +1694,9 @@ class Workbench:
             backend.client.close()
         if self._live.checker is not None:
             self._live.checker.stop(wait=wait)
+        if wait:  # a hunt's thread ends at its next look (it submits nothing more once stopped)
+            for thread in list(self._live.hunts.values()):
+                thread.join(timeout=D.CHECK_STOP_WAIT_S)
         if self.emulator is not None:
             self.emulator.stop()
 

@@ -446,16 +446,22 @@ def data(
     checks: dict[str, dict[str, Any]] | None = None,
     by: str = "none",
     reviews: dict[str, str] | None = None,
+    marks: dict[str, tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The whole grid for the browser: axes placed by `order` (rows, columns, stacked), one grid of
     cell indices per slice of the stacked axis. A sweep of one axis is one row across the width.
     `fit`: cells sized so every slice is in the window at once; else as large as the width allows.
-    `reviews`: each run's verdict tally in words (presentation.verdict_tally), for the lightbox."""
+    `reviews`: each run's verdict tally in words (presentation.verdict_tally), for the lightbox.
+    `marks`: a badge (words, tint 0 red .. 1 green) on these runs' cells, over a check's (a hunt's
+    hits and misses)."""
     found, said = checks or {}, reviews or {}
     cells = [
         cell_data(view, cell, data_dir, may, found.get(cell.run.id), by, said.get(cell.run.id, ""))
         for cell in view.cells
     ]
+    for cell, row in zip(cells, view.cells):
+        if marks and row.run.id in marks:
+            cell["badge"], cell["tint"] = marks[row.run.id]
     common = {
         "cells": cells,
         "cell_min_px": D.SWEEP_GRID_CELL_MIN_PX,
@@ -487,6 +493,7 @@ def draw(
     checks: dict[str, dict[str, Any]] | None = None,
     by: str = "none",
     reviews: dict[str, str] | None = None,
+    marks: dict[str, tuple[str, float]] | None = None,
 ) -> None:
     """Draw the grid; an action in the lightbox (compose, favourite, retry) reaches `on_action`
     with the cell's index before the page is drawn again."""
@@ -499,7 +506,8 @@ def draw(
     _component(
         key=KEY,
         data=versions.versioned(
-            KEY, data(view, order, data_dir, fit=fit, may=may, checks=checks, by=by, reviews=reviews)
+            KEY,
+            data(view, order, data_dir, fit=fit, may=may, checks=checks, by=by, reviews=reviews, marks=marks),
         ),
         on_action_change=acted,
     )

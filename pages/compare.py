@@ -19,7 +19,7 @@ from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllo
 from flux_core.params import FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import ab_view, pictures, spend, sweep_grid
+from flux_ui import ab_view, hunt_view, pictures, spend, sweep_grid
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})
@@ -125,6 +125,17 @@ def plan_page() -> None:
         return
 
     st.subheader("Plan a sweep")
+    hunting = (
+        st.segmented_control(
+            "Plan",
+            ["Sweep", "Seed hunt"],
+            key="compare_mode",
+            default="Sweep",
+            help="Seed hunt: resample only the seed until enough images pass the checks",
+            label_visibility="collapsed",
+        )
+        == "Seed hunt"
+    )
     base_col, axes_col = st.columns([1, 1], gap="large")
     with base_col:
         st.caption("Base request")
@@ -189,6 +200,25 @@ def plan_page() -> None:
         for problem in state["compare_reference_problems"]:  # said, not dropped silently
             st.warning(f"Not taken from Compose: {problem}", icon=":material/warning:")
 
+    if hunting:
+        with axes_col:
+            if ref_files:
+                st.caption("A hunt sends the reference URLs only; Compose's files are not uploaded for it.")
+            hunt_view.plan(
+                wb,
+                session_key,
+                {
+                    "prompt": state["compare_prompt"],
+                    "width": int(state["compare_width"]),
+                    "height": int(state["compare_height"]),
+                    "seed": 0,
+                    "safety_tolerance": int(state["compare_tolerance"]),
+                    "output_format": state["compare_format"],
+                    "image_urls": list(ref_urls),
+                },
+                _open_sweep,
+            )
+        return
     with axes_col:
         chosen = st.multiselect(
             "Axes (up to 3)",
@@ -395,11 +425,12 @@ def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
         return
     st.subheader("Open a saved sweep", anchor=False)
     cards = st.container(horizontal=True, gap="small", key="compare_saved")
+    hunts = wb.hunts_among([row.id for row in previous])
     for row in previous:
         card = cards.container(border=True, width=D.SWEEP_CARD_PX + 34, key=f"compare_card_{row.id}")
         if not pictures.thumbnail(row.thumb_path, wb.data_dir, width=D.SWEEP_CARD_PX, where=card):
             card.text("No picture yet")
-        card.text(row.title)
+        card.text(f"Seed hunt · {row.title}" if row.id in hunts else row.title)
         card.caption(f"{row.shape} ({row.cells} cells) · {row.created_at[:16].replace('T', ' ')}")
         if row.created_by:
             card.caption(f"by {P.markdown_text(row.created_by)}")
@@ -492,17 +523,28 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
             run_id: P.verdict_tally(reviews.tally(given))
             for run_id, given in wb.verdicts([c.run.id for c in view.cells]).items()
         },
+        marks=hunt_view.marks(wb.hunt(view.id, session_key)),
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
+
+
+def _running(view: sweeps.SweepView) -> bool:
+    """Whether the sweep is still filling in: a cell pending, or a hunt not done (between batches
+    every cell may have landed while the hunt goes on)."""
+    found = wb.hunt(view.id, session_key)
+    return not view.finished or (found is not None and found.state != "done")
 
 
 def live_grid(sweep_id: str, order: list[int]) -> None:
     view = wb.sweep(sweep_id)
     if view is None:
         return
+    found = wb.hunt(sweep_id, session_key)
+    if found is not None:
+        hunt_view.panel(wb, found)
     grid(view, order)
-    if view.finished and state.get("compare_was_running"):
+    if not _running(view) and state.get("compare_was_running"):
         state["compare_was_running"] = False
         st.rerun()
 
@@ -582,10 +624,13 @@ def sweep_page(sweep_id: str) -> None:
         bind="query-params",
         help="Tint each cell by its check's score (red 0 to green 1), with the score on it",
     )
-    if not view.finished:
+    if _running(view):
         state["compare_was_running"] = True
         st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id, order)
         return
+    found = wb.hunt(view.id, session_key)
+    if found is not None:
+        hunt_view.panel(wb, found)
     grid(view, order)
     seeds_by_checks(view)
 

@@ -91,6 +91,7 @@ MIGRATIONS = [
     "0015_reviews",
     "0016_lineage",
     "0017_favourites_index",
+    "0020_hunts",
 ]
 
 

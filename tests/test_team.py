@@ -166,6 +166,17 @@ OPERATIONS = [
     ),
     ("retry failed cells", Role.MEMBER, lambda w, i, own: w.retry_failed(i["sweep"])),
     (
+        "start a seed hunt",
+        Role.MEMBER,
+        lambda w, i, own: w.start_hunt(
+            FluxParams(prompt="x", width=256, height=256),
+            checks=["distinct"],
+            hits=1,
+            seeds="1-2",
+            drive=False,
+        ),
+    ),
+    (
         "retry a cell",
         Role.MEMBER,
         lambda w, i, own: w.retry_cell(

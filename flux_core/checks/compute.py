@@ -8,6 +8,8 @@ result of an older version is computed again (ledger/checks.py, `pending`).
 from __future__ import annotations
 
 import logging
+import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ def versions() -> dict[str, int]:
 
 
 PROBE_VERSION = 1
+# One image is checked by one thread at a time in a process (the background checker and a seed hunt
+# both check images as they land): the second caller finds the first one's results and reuses them.
+_LOCKS = tuple(threading.Lock() for _ in range(64))
 _PROBE_ENDS = (store.FAILED, store.BLOCKED, store.EXPIRED, store.UNUSABLE, store.ERROR)
 
 
@@ -52,6 +57,13 @@ def _open(path: Path) -> Image.Image:
 def run_checks(ledger: Ledger, data_dir: Path, row: Run, *, again: bool = False) -> dict[str, dict[str, Any]]:
     """Compute the checks of `row`'s image that are missing or stale (all of them with `again`),
     store them, and settle any determinism probe this run answers. Returns the run's checks."""
+    with _LOCKS[zlib.crc32(row.id.encode()) % len(_LOCKS)]:
+        _compute(ledger, data_dir, row, again)
+    settle_probes(ledger, data_dir, row.id)
+    return table.of_run(ledger, row.id)
+
+
+def _compute(ledger: Ledger, data_dir: Path, row: Run, again: bool) -> None:
     have = table.of_run(ledger, row.id)
     current = versions()
     todo = [n for n, v in current.items() if again or have.get(n, {}).get("version", -1) < v]
@@ -76,8 +88,6 @@ def run_checks(ledger: Ledger, data_dir: Path, row: Run, *, again: bool = False)
                     {"score": None, "error": f"The {name} check failed on this image (see the log)."},
                 )
             table.save(ledger, row.id, name, current[name], score, result)
-    settle_probes(ledger, data_dir, row.id)
-    return table.of_run(ledger, row.id)
 
 
 def _one(name: str, image: Image.Image, prompt: str) -> tuple[float | None, dict[str, Any]]:

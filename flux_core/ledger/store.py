@@ -454,6 +454,38 @@ def _m0017(db: Database) -> None:
     )
 
 
+@migrations(name="0020_hunts")
+def _m0020(db: Database) -> None:
+    # the seed hunt (issue 20, item 3): a sweep over seeds that stops once enough of its images pass
+    # the chosen checks. `spec_json` is what was asked (checks, hits wanted, limits, the seeds in
+    # order); `lease` the process driving it; `stop_reason` set when it stops submitting, `finished_at`
+    # once its last image landed and was judged. `hunt_results`: each landed run's verdict, in order.
+    db.executescript(
+        """
+        CREATE TABLE hunts (
+            sweep_id TEXT PRIMARY KEY,
+            spec_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            lease TEXT,
+            lease_until TEXT,
+            stop_reason TEXT,
+            stopped_at TEXT,
+            finished_at TEXT
+        );
+        CREATE TABLE hunt_results (
+            sweep_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            hit INTEGER NOT NULL CHECK (hit IN (0, 1)),
+            why TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (sweep_id, run_id)
+        );
+        """
+    )
+
+
 # A check of new runs' rows made inside the write transaction that inserts them (see create_runs).
 Admit = Callable[[Database, list[dict[str, Any]]], None]
 
@@ -827,6 +859,47 @@ class Ledger:
                     }
                 )
         return sweep_id, new_runs
+
+    def extend_sweep(
+        self,
+        sweep_id: str,
+        axes: Any,
+        cells: list[tuple[Any, FluxParams]],
+        *,
+        backend: str,
+        base_url: str,
+        lease: str | None = None,
+        key: str | None = None,
+        model: str = D.MODEL_SLUG,
+        created_by: str = "",
+        admit: Admit | None = None,
+    ) -> list[str]:
+        """More cells of a saved sweep, each a new run (CREATED), and the sweep's axes as they now
+        read, in one transaction (a seed hunt adds its seeds a batch at a time). `cells` are
+        (coords, params); `admit` sees the new runs' rows first, as in create_runs."""
+        rows = [
+            _run_row(params, backend, base_url, False, sweep_id, lease, key_id(key), model, created_by)
+            for _, params in cells
+        ]
+        with self.write() as db:
+            if admit is not None:
+                admit(db, rows)
+            start = db.execute(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM sweep_cells WHERE sweep_id = ?", [sweep_id]
+            ).fetchone()[0]
+            db.execute("UPDATE sweeps SET axes_json = ? WHERE id = ?", [json.dumps(axes), sweep_id])
+            for n, ((coords, _), row) in enumerate(zip(cells, rows)):
+                _insert_run(db, row)
+                db.table("sweep_cells").insert(
+                    {
+                        "sweep_id": sweep_id,
+                        "idx": start + n,
+                        "coords_json": json.dumps(coords),
+                        "run_id": row["id"],
+                        "reused": 0,
+                    }
+                )
+        return [row["id"] for row in rows]
 
     def record_run(
         self,
