@@ -299,7 +299,7 @@ class Workbench:
         self._may(Op.SPEND)
         came_from = self._came_from(parent, lineage, params)
         if guard is not None:
-            payload = params.payload()
+            payload = params.fields()  # its model too: the same body to another model is another request
             if seed_random:
                 payload["seed"] = "random"
             fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
@@ -337,7 +337,7 @@ class Workbench:
             raise ParamsError([f"lineage: one of {', '.join(store.LINEAGE_KINDS)} (got {kind!r})"])
         row = self._row(parent)
         if kind is None:
-            kind = store.RECALL if params.payload() == row.params.payload() else store.EDIT
+            kind = store.RECALL if params.fields() == row.params.fields() else store.EDIT
         return row.id, kind
 
     # --- spend caps (flux_core/caps.py) ------------------------------------------------------
@@ -744,7 +744,7 @@ class Workbench:
         batch = self.batch_params(params, count, seed_random=seed_random)
         came_from = self._came_from(parent, None, params)
         if guard is not None:
-            payload = params.payload()
+            payload = params.fields()  # its model too: the same body to another model is another request
             if seed_random:
                 payload["seed"] = "random"
             fingerprint = repr((sorted(payload.items()), count)) + repr([r[0][:64] for r in references or []])

@@ -270,3 +270,24 @@ def test_import_history_brings_each_request_in_under_its_own_model(capsys, monke
     assert {imported[rid]["model"] for rid in made.values()} == set(D.MODELS)
     [flex] = [r for r in Ledger(data_dir / "ledger.db").search(None) if r.model == FLEX]
     assert flex.params.steps == D.FLEX_STEPS and flex.request_id == made[FLEX]
+
+
+def test_the_same_body_to_another_model_is_another_request_not_a_double_click(
+    emulator, monkeypatch, data_dir
+):
+    from flux_core.service import Workbench
+    from tests.conftest import TEST_KEY
+
+    server = emulator(latency_s=0.1, queue_s=0.05)
+    monkeypatch.setenv("SEGMIND_BASE_URL", server.url)
+    monkeypatch.setenv("SEGMIND_RPM", "0")
+    bench = Workbench(data_dir, api_key=TEST_KEY, emulator="never", background=False)
+    try:
+        first = bench.submit(BASE, guard="session-a")
+        assert bench.submit(BASE, guard="session-a") == first  # a double click
+        pro = bench.submit(BASE.replace(model=PRO), guard="session-a", parent=first)
+        rows = {r.id: r for r in bench.wait([first, pro])}
+        assert pro != first and rows[pro].model == PRO
+        assert rows[pro].lineage == store.EDIT  # another model is an edit of the run, not a recall
+    finally:
+        bench.shutdown(wait=True)
