@@ -8,7 +8,8 @@ ledger's `caps` table (migration 0013) with who set it, wins over the variable u
 same server (one base URL); a person is a run's `created_by`.
 
 Spend so far is read from the ledger: a run's real cost (`cost_usd`, from Segmind's record) where it
-is settled, else its estimate (flux_core/pricing: per output megapixel and per reference image).
+is settled, else its estimate at its own model's price (flux_core/pricing: per output megapixel and
+per reference image; a [flex] run's estimate is not a [max] one's).
 Runs count when they were or may have been billed (the lifecycle table's `billed` flag is "yes" or
 "maybe") or are about to be sent (CREATED, still in flight); a run that provably created no job (an
 ERROR before the submit, a FAILED or BLOCKED job, which Segmind does not bill) counts only if its real
@@ -163,15 +164,27 @@ def _starts(at: datetime) -> tuple[str, str]:
 def spent(db: Database, *, base_url: str, person: str, pricing: Pricing, at: datetime | None = None) -> Spend:
     """What the team and `person` spent on `base_url` in the UTC day and month of `at` (now)."""
     day, month = _starts(at or datetime.now(timezone.utc))
-    per_mp, per_ref = pricing.rates()
+    rates = {model: pricing.rates(model) for model in D.MODELS}  # each run at its own model's price
+    per_mp = per_ref = "CASE model " + "WHEN ? THEN ? " * len(rates) + "ELSE ? END"
     marks = ", ".join("?" for _ in COUNTED)
     row = db.execute(
         "SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN c END), 0), "
         "COALESCE(SUM(CASE WHEN created_at >= ? AND created_by = ? THEN c END), 0), COALESCE(SUM(c), 0) "
-        "FROM (SELECT created_at, created_by, COALESCE(cost_usd, "
-        "? * width * height / 1e6 + ? * json_array_length(COALESCE(image_urls_json, '[]'))) AS c "
+        f"FROM (SELECT created_at, created_by, COALESCE(cost_usd, ({per_mp}) * width * height / 1e6 + "
+        f"({per_ref}) * json_array_length(COALESCE(image_urls_json, '[]'))) AS c "
         f"FROM runs WHERE base_url = ? AND created_at >= ? AND (status IN ({marks}) OR cost_usd > 0))",
-        [day, day, person, per_mp, per_ref, base_url, month, *COUNTED],
+        [
+            day,
+            day,
+            person,
+            *(v for model, (mp, _) in rates.items() for v in (model, mp)),
+            rates[D.MODEL_SLUG][0],
+            *(v for model, (_, ref) in rates.items() for v in (model, ref)),
+            rates[D.MODEL_SLUG][1],
+            base_url,
+            month,
+            *COUNTED,
+        ],
     ).fetchone()
     return Spend(team_day=round(row[0], 6), person_day=round(row[1], 6), team_month=round(row[2], 6))
 
@@ -245,7 +258,7 @@ def check(standing: Standing, new_cost: float, runs: int = 1) -> None:
 
 def cost_of(pricing: Pricing, rows: list[dict[str, Any]]) -> float:
     """The estimated USD cost of new runs' ledger rows."""
-    return round(sum(pricing.usd(r["width"], r["height"], _references(r)) for r in rows), 6)
+    return round(sum(pricing.usd(r["width"], r["height"], _references(r), r["model"]) for r in rows), 6)
 
 
 def _references(row: dict[str, Any]) -> int:

@@ -43,7 +43,7 @@ from flux_core.errors import (
 from flux_core.errors import UnknownRun
 from flux_core.ledger.boards import Board
 from flux_core.media.images import ImageProblem, check_reference
-from flux_core.params import FluxParams, ParamsError, parse_seeds, random_seed
+from flux_core.params import FluxParams, ParamsError, model_name, parse_seeds, random_seed
 from flux_core.service import Workbench
 from flux_core.settings import data_dir as resolve_data_dir
 from flux_core.ledger.store import storage_error
@@ -107,6 +107,28 @@ def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
     if single:
         p.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random, recorded)")
         p.add_argument("--safety-tolerance", type=int, default=None, help=f"default {D.SAFETY_TOLERANCE}")
+    models = ", ".join(D.MODELS)
+    if single:
+        p.add_argument("--model", default=D.MODEL_SLUG, help=f"one of {models} (default {D.MODEL_SLUG})")
+    else:
+        p.add_argument(
+            "--model",
+            action="append",
+            default=[],
+            help=f"{models}: one, or several (comma-separated or repeated) as an axis (default {D.MODEL_SLUG})",
+        )
+    flex = D.MODELS[D.FLEX_SLUG]
+    p.add_argument("--steps", type=int, default=None, help=f"{flex} only: 1..50, default {D.FLEX_STEPS}")
+    p.add_argument(
+        "--guidance", type=float, default=None, help=f"{flex} only: 1.5..10, default {D.FLEX_GUIDANCE}"
+    )
+    p.add_argument(
+        "--prompt-upsampling",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"{flex} only: let the server rewrite the prompt (off by default, so a seed stays meaningful)",
+    )
     p.add_argument("--width", type=int, default=None if single else D.WIDTH)
     p.add_argument("--height", type=int, default=None if single else D.HEIGHT)
     p.add_argument("--output-format", default=None if single else D.OUTPUT_FORMAT, help="png or jpeg")
@@ -158,7 +180,7 @@ def build_parser() -> _Parser:
     code.add_argument("run_id")
     code.add_argument("--as", dest="language", choices=snippets.LANGUAGES, default="curl")
 
-    sweep = sub.add_parser("sweep", help="run the cross product of seeds and safety tolerances")
+    sweep = sub.add_parser("sweep", help="run the cross product of seeds, safety tolerances and models")
     _add_params(sweep, single=False)
     sweep.add_argument("--seeds", type=_seeds, required=True, help="e.g. 1,2,3 (or random)")
     sweep.add_argument("--safety-tolerances", type=_csv_ints, default=[D.SAFETY_TOLERANCE], help="e.g. 0,3,6")
@@ -529,9 +551,19 @@ class _Progress:
 
 
 def _params(
-    args: argparse.Namespace, *, seed: Any, tolerance: int, urls: list[str], prompt: str | None = None
+    args: argparse.Namespace,
+    *,
+    seed: Any,
+    tolerance: int,
+    urls: list[str],
+    prompt: str | None = None,
+    model: str | None = None,
 ) -> FluxParams:
     return FluxParams.parse(
+        model=model or args.model,
+        steps=args.steps,
+        guidance=args.guidance,
+        prompt_upsampling=args.prompt_upsampling,
         prompt=args.prompt if prompt is None else prompt,
         seed=seed,
         width=args.width,
@@ -556,13 +588,26 @@ def _references(args: argparse.Namespace) -> list[tuple[bytes, str]]:
     return files
 
 
+def _models(args: argparse.Namespace) -> list[str]:
+    """A sweep's --model values (comma-separated or repeated), in order; [max] when none is given.
+    Each is checked as a request's model is (FluxParams), so a bad one is named with what is allowed."""
+    found = [m.strip() for given in args.model for m in str(given).split(",") if m.strip()]
+    return list(dict.fromkeys(found)) or [D.MODEL_SLUG]
+
+
 def _validate_all(
-    args: argparse.Namespace, seeds: list[Any], tolerances: list[int], prompts: list[str] | None = None
+    args: argparse.Namespace,
+    seeds: list[Any],
+    tolerances: list[int],
+    prompts: list[str] | None = None,
+    model: str | None = None,
 ) -> None:
     """Every cell's parameters checked before anything is uploaded, sent or written."""
     placeholders = [f"https://upload.invalid/{i}" for i in range(len(args.image))]
     for seed, tol, prompt in itertools.product(seeds, tolerances, prompts or [args.prompt]):
-        _params(args, seed=seed, tolerance=tol, urls=args.image_url + placeholders, prompt=prompt)
+        _params(
+            args, seed=seed, tolerance=tol, urls=args.image_url + placeholders, prompt=prompt, model=model
+        )
 
 
 def _exit_code(rows: list[Run]) -> int:
@@ -577,7 +622,7 @@ def _print_run(row: Run, data_dir: Path, as_json: bool, problem: str | None = No
         print(json.dumps(info), flush=True)
     else:
         line = (
-            f"{info['status']:<14} run {info['run_id']}  seed {info['seed']}  "
+            f"{info['status']:<14} run {info['run_id']}  {model_name(row.model)}  seed {info['seed']}  "
             f"{info['width']}x{info['height']}  tolerance {info['safety_tolerance']}  {info['output_format']}"
         )
         print(line, flush=True)
@@ -679,7 +724,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("flux-lab sweep: --concurrency must be at least 1")
     prompts = [args.prompt, *args.variant]
-    _validate_all(args, args.seeds, args.safety_tolerances, prompts)
+    models = _models(args)
+    base_model = sweeps.base_model(models[0], models if len(models) > 1 else [])
+    _validate_all(args, args.seeds, args.safety_tolerances, prompts, base_model)
     refs = _references(args)
     seeds = [random_seed() if seed is None else seed for seed in args.seeds]
     if args.value and not args.field:
@@ -695,8 +742,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         axes.append(sweeps.field_axis(args.field, args.value))
     if args.prompt_forms:
         axes.append(sweeps.axis("prompt_form", args.prompt_forms))
+    if len(models) > 1:  # one prompt fanned out to several models, side by side
+        axes.append(sweeps.axis("model", models))
     plan = sweeps.make_plan(
-        _params(args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url), axes
+        _params(
+            args, seed=seeds[0], tolerance=args.safety_tolerances[0], urls=args.image_url, model=base_model
+        ),
+        axes,
     )
     with workbench(args, concurrency=args.concurrency, progress=not args.json) as wb:
         wb.require_key()

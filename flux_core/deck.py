@@ -19,7 +19,7 @@ from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.ledger import history, reviews, sweeps
 from flux_core.ledger.records import Run
-from flux_core.params import ParamsError
+from flux_core.params import ParamsError, model_name
 
 KINDS = ("sweep", "runs", "q")
 SEARCH_KEYS = {key[2:]: key for key in history.URL_KEYS}  # q -> h_q, status -> h_status, ...
@@ -145,7 +145,8 @@ def slides(rows: list[Run], labels: list[str], check_lines: Mapping[str, list[st
     """The deck's slides: each run with its label and its settings (seed, tolerance, checks, cost)."""
     out = []
     for run, label in zip(rows, labels):
-        settings = [("Seed", str(run.seed)), ("Tolerance", str(run.safety_tolerance))]
+        settings = [("Model", model_name(run.model)), ("Seed", str(run.seed))]
+        settings.append(("Tolerance", str(run.safety_tolerance)))
         settings += [("Check", line) for line in check_lines.get(run.id, [])]
         settings.append(("Cost", cost_words(run)))
         out.append(Slide(run, label, tuple(settings)))

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 # --- the model and the service ---------------------------------------------------------
-MODEL_SLUG = "flux-2-max"
+MODEL_SLUG = "flux-2-max"  # the model of a request that names none (every run and recipe before issue 20)
+# The FLUX.2 models Segmind serves with this request schema, by slug, with the names people read.
+# [pro] takes the same parameters as [max]; [flex] takes those and FLEX_FIELDS (flux-2-klein-* on
+# Segmind has another schema and is not one of them).
+MODELS = {"flux-2-max": "FLUX.2 [max]", "flux-2-pro": "FLUX.2 [pro]", "flux-2-flex": "FLUX.2 [flex]"}
+FLEX_SLUG = "flux-2-flex"
 BASE_URL = "https://api.segmind.com"
 UPLOAD_URL = "https://workflows-api.segmind.com/upload-asset"
 API_KEY_ENV = "SEGMIND_API_KEY"
@@ -35,6 +40,17 @@ MAX_IMAGE_URLS = 8
 # written to the ledger and embedded in every image.
 PROMPT_MAX_CHARS = 10_000
 SEED_MAX = 2**32 - 1  # a random seed is drawn from 0..SEED_MAX
+# FLUX.2 [flex]'s own parameters: BFL's API for [flex] takes steps 1..50 (default 50) and guidance
+# 1.5..10 (default 4.5). prompt_upsampling is off by default, so a seed stays meaningful (an upsampled
+# prompt is rewritten by the server, so the same seed need not make the same image again).
+FLEX_FIELDS = ("steps", "guidance", "prompt_upsampling")
+FLEX_STEPS = 50
+FLEX_STEPS_MIN = 1
+FLEX_STEPS_MAX = 50
+FLEX_GUIDANCE = 4.5
+FLEX_GUIDANCE_MIN = 1.5
+FLEX_GUIDANCE_MAX = 10.0
+FLEX_PROMPT_UPSAMPLING = False
 
 # --- HTTP ------------------------------------------------------------------------------
 CONNECT_TIMEOUT_S = 5.0
@@ -127,7 +143,7 @@ EMULATOR_LATENCY_S = 2.0
 EMULATOR_LATENCY_SPREAD_S = 0.5
 EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
-EMULATOR_COST = 0.07  # credits per image (configurable; Segmind's real price may differ)
+EMULATOR_COST = 0.07  # credits per [max] image (configurable); other models in PRICES_USD's proportions
 EMULATOR_STATE_FILE = "emulator-state.json"  # the embedded emulator's jobs, kept across app restarts
 EMULATOR_ASSETS_DIR = "emulator-assets"  # beside the state file: uploaded references, kept likewise
 # The preview draws what a prompt asks for (its strings and palette), with known mistakes for the checks:
@@ -240,12 +256,21 @@ TAG_MAX_CHARS = 40  # a tag added to many runs at once
 CARD_PROMPT_WORDS = 12  # a gallery card's first line: the prompt's first words (then an ellipsis)
 
 # --- spend caps (issue 15, item 5: flux_core/caps.py) --------------------------------------
-# FLUX.2 [max]'s price in USD until the ledger holds real costs. Neither the protocol notes nor
-# Segmind's API page state a price; the notes' example cost is $0.08 an image. So, conservatively,
-# $0.08 per output megapixel, and each reference image counted as one more megapixel (BFL bills
-# references by their megapixels). Overridable by env; learned prices replace them (pricing.learn).
-PRICE_PER_MP_USD = 0.08
-PRICE_PER_REFERENCE_USD = 0.08
+# The price table: each model's price in USD, per output megapixel and per reference image, until the
+# ledger holds real costs of that model (learned prices replace them, per model: pricing.learn).
+# Segmind bills, so its figures come first. [max]: neither the protocol notes nor Segmind's API page
+# state a price; the notes' example cost is $0.08 an image, so, conservatively, $0.08 per output
+# megapixel, above BFL's list price ($0.07 for the first megapixel, $0.03 for each further one).
+# [pro] and [flex]: Segmind's pages show about $0.073 and $0.172 a default (1024 x 1024) image; taken
+# per megapixel (BFL lists [pro] at $0.03 and $0.015, below what Segmind asks). Each reference image
+# counts as one more megapixel (BFL bills references by their megapixels). The env overrides below
+# set [max]'s; the others follow the table. The emulator charges by the same table's proportions.
+PRICES_USD = {  # model: (per output megapixel, per reference image)
+    "flux-2-max": (0.08, 0.08),
+    "flux-2-pro": (0.073, 0.073),
+    "flux-2-flex": (0.172, 0.172),
+}
+PRICE_PER_MP_USD, PRICE_PER_REFERENCE_USD = PRICES_USD[MODEL_SLUG]
 PRICE_PER_MP_ENV = "FLUX_LAB_PRICE_PER_MP_USD"
 PRICE_PER_REFERENCE_ENV = "FLUX_LAB_PRICE_PER_REFERENCE_USD"
 CAP_PERSON_DAY_ENV = "FLUX_LAB_CAP_PERSON_DAY_USD"  # what one person may spend a UTC day; unset: no cap

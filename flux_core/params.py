@@ -1,4 +1,5 @@
-"""The parameters of one flux-2-max request, validated before anything is sent or written."""
+"""The parameters of one FLUX.2 request ([max], [pro] or [flex]), validated before anything is sent or
+written."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class ParamsError(ValueError):
 
 
 _EXPECTED = {
+    "model": "one of " + ", ".join(D.MODELS),
     "prompt": f"text of at most {D.PROMPT_MAX_CHARS:,} characters",
     "image_urls": f"a list of at most {D.MAX_IMAGE_URLS} http(s) URLs",
     "width": f"a whole number from {D.SIZE_MIN} to {D.SIZE_MAX}, a multiple of {D.SIZE_STEP}",
@@ -27,7 +29,25 @@ _EXPECTED = {
     "seed": f"a whole number from 0 to {D.SEED_MAX}, or random",
     "safety_tolerance": f"a whole number from {D.SAFETY_MIN} to {D.SAFETY_MAX}",
     "output_format": " or ".join(D.OUTPUT_FORMATS),
+    "steps": f"a whole number from {D.FLEX_STEPS_MIN} to {D.FLEX_STEPS_MAX} ({D.MODELS[D.FLEX_SLUG]} only)",
+    "guidance": f"a number from {D.FLEX_GUIDANCE_MIN} to {D.FLEX_GUIDANCE_MAX} ({D.MODELS[D.FLEX_SLUG]} only)",
+    "prompt_upsampling": f"true or false ({D.MODELS[D.FLEX_SLUG]} only)",
 }
+FLEX_DEFAULTS = {  # [flex]'s own fields when a [flex] request leaves them out
+    "steps": D.FLEX_STEPS,
+    "guidance": D.FLEX_GUIDANCE,
+    "prompt_upsampling": D.FLEX_PROMPT_UPSAMPLING,
+}
+
+
+def model_name(model: str) -> str:
+    """A model's name as people read it ("FLUX.2 [pro]"); an unknown slug as it is."""
+    return D.MODELS.get(model, model)
+
+
+def model_tag(model: str) -> str:
+    """A model's short name, for a card's caption ("[pro]")."""
+    return model_name(model).removeprefix("FLUX.2 ")
 
 
 def text_field(field: str, value: Any, max_chars: int, *, one_line: bool = True) -> str:
@@ -105,10 +125,14 @@ def size_problem(name: str, value: int) -> str | None:
 
 
 class FluxParams(BaseModel):
-    """One flux-2-max request. Build with `FluxParams.parse(...)` to get a `ParamsError`."""
+    """One FLUX.2 request: the model it goes to (its slug; flux-2-max when none is named, as every
+    run and recipe before the model axis) and its body. [flex]'s own fields (D.FLEX_FIELDS) are
+    refused for the other models and take their defaults for [flex], so a [flex] request always says
+    them. Build with `FluxParams.parse(...)` to get a `ParamsError`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    model: str = D.MODEL_SLUG
     prompt: str
     image_urls: tuple[str, ...] = ()
     width: int = D.WIDTH
@@ -116,6 +140,9 @@ class FluxParams(BaseModel):
     seed: int
     safety_tolerance: int = D.SAFETY_TOLERANCE
     output_format: str = D.OUTPUT_FORMAT
+    steps: int | None = None
+    guidance: float | None = None
+    prompt_upsampling: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -126,7 +153,44 @@ class FluxParams(BaseModel):
                 data = {**data, "seed": random_seed()}
             if data.get("image_urls") is None:
                 data = {k: v for k, v in data.items() if k != "image_urls"}
+            if data.get("model") is None:
+                data = {**data, "model": D.MODEL_SLUG}
+            if isinstance(data["model"], str) and data["model"].strip().lower() == D.FLEX_SLUG:
+                data = {**data, **{k: v for k, v in FLEX_DEFAULTS.items() if data.get(k) is None}}
         return data
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, v: Any) -> Any:
+        slug = v.strip().lower() if isinstance(v, str) else v
+        if slug not in D.MODELS:
+            raise ValueError(f"model must be {_EXPECTED['model']} (got {v!r})")
+        return slug
+
+    @field_validator("steps", "guidance", "prompt_upsampling", mode="before")
+    @classmethod
+    def _flex_types(cls, v: Any, info) -> Any:
+        name = info.field_name
+        if v is not None and isinstance(v, bool) != (name == "prompt_upsampling"):
+            if not (name == "prompt_upsampling" and isinstance(v, str) and v.lower() in ("true", "false")):
+                raise ValueError(f"{name} must be {_EXPECTED[name]} (got {v!r})")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: int | None) -> int | None:
+        if v is not None and not D.FLEX_STEPS_MIN <= v <= D.FLEX_STEPS_MAX:
+            raise ValueError(f"steps must be from {D.FLEX_STEPS_MIN} to {D.FLEX_STEPS_MAX} (got {v})")
+        return v
+
+    @field_validator("guidance")
+    @classmethod
+    def _guidance(cls, v: float | None) -> float | None:
+        if v is not None and not D.FLEX_GUIDANCE_MIN <= v <= D.FLEX_GUIDANCE_MAX:
+            raise ValueError(
+                f"guidance must be from {D.FLEX_GUIDANCE_MIN} to {D.FLEX_GUIDANCE_MAX} (got {v:g})"
+            )
+        return v
 
     @field_validator("width", "height", "seed", "safety_tolerance", mode="before")
     @classmethod
@@ -190,6 +254,20 @@ class FluxParams(BaseModel):
         return v
 
     @model_validator(mode="after")
+    def _per_model(self) -> "FluxParams":
+        if self.model != D.FLEX_SLUG:
+            given = [name for name in D.FLEX_FIELDS if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    "; ".join(
+                        f"{name}: only {model_name(D.FLEX_SLUG)} takes it (this request is for "
+                        f"{model_name(self.model)})"
+                        for name in given
+                    )
+                )
+        return self
+
+    @model_validator(mode="after")
     def _pixels(self) -> "FluxParams":
         if self.width * self.height > D.MAX_PIXELS:
             raise ValueError(
@@ -208,7 +286,8 @@ class FluxParams(BaseModel):
             raise ParamsError(_problems(exc)) from None
 
     def payload(self) -> dict[str, Any]:
-        """The JSON body sent to Segmind: `image_urls` omitted when empty, seed always explicit."""
+        """The JSON body sent to Segmind (the model is in the URL, not here): `image_urls` omitted
+        when empty, seed always explicit, [flex]'s own fields for [flex] only, always explicit."""
         body: dict[str, Any] = {"prompt": self.prompt}
         if self.image_urls:
             body["image_urls"] = list(self.image_urls)
@@ -219,10 +298,21 @@ class FluxParams(BaseModel):
             safety_tolerance=self.safety_tolerance,
             output_format=self.output_format,
         )
+        if self.model == D.FLEX_SLUG:
+            body.update(steps=self.steps, guidance=self.guidance, prompt_upsampling=self.prompt_upsampling)
         return body
 
+    def fields(self) -> dict[str, Any]:
+        """The request as Flux Lab keeps it (a sweep's base, a recipe shown): its model and body."""
+        return {"model": self.model, **self.payload()}
+
     def replace(self, **changes: Any) -> "FluxParams":
-        return FluxParams.parse({**self.payload(), **changes})
+        """This request with `changes`; moved to a model other than [flex], it leaves [flex]'s own
+        fields behind (a model axis over a [flex] base)."""
+        kept = self.fields()
+        if changes.get("model", self.model) != D.FLEX_SLUG:
+            kept = {k: v for k, v in kept.items() if k not in D.FLEX_FIELDS}
+        return FluxParams.parse({**kept, **changes})
 
 
 def _problems(exc: ValidationError) -> list[str]:

@@ -26,6 +26,7 @@ from flux_core.errors import (
 )
 from flux_core.ledger.records import TIME_FIELDS, Run
 from flux_core.ledger.store import parse_iso
+from flux_core.params import FLEX_DEFAULTS, FluxParams, model_name
 
 STATUS_WORDS = lifecycle.WORDS  # each status in words, from the lifecycle table
 
@@ -168,7 +169,7 @@ def headline(row: Run) -> Headline:
         return Headline("info", STATUS_WORDS[status], detail)
     if status == store.COMPLETED:
         spent = f" · ${row.cost_usd:.4g}" if row.cost_usd is not None else ""
-        return Headline("success", "Done", f"{times(row)} · seed {row.seed}{spent}")
+        return Headline("success", "Done", f"{times(row)} · seed {row.seed} · {model_name(row.model)}{spent}")
     if status == store.BLOCKED:
         return Headline("warning", f"Blocked by the safety filter at tolerance {row.safety_tolerance}", error)
     if status == store.EXPIRED:
@@ -274,11 +275,28 @@ def form_values(row: Run) -> dict[str, Any]:
         "safety_tolerance": request["safety_tolerance"],
         "output_format": request["output_format"],
         "image_urls": list(request.get("image_urls", [])),
+        **flex_values(row.params),
     }
+
+
+def flex_values(params: FluxParams) -> dict[str, Any]:
+    """A request's model and [flex]'s own fields as a form holds them: the request's own for a
+    [flex] request, else the defaults (shown when the person picks [flex])."""
+    flex = params.model == D.FLEX_SLUG
+    return {"model": params.model, **{k: getattr(params, k) if flex else v for k, v in FLEX_DEFAULTS.items()}}
+
+
+def flex_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """What a form's values (as `form_values` and `flex_values` give them) add to a request for
+    their model: [flex]'s own fields for [flex], nothing for the others."""
+    if values.get("model") != D.FLEX_SLUG:
+        return {}
+    return {name: values.get(name) for name in D.FLEX_FIELDS}
 
 
 # What a person chose (the differences between runs) and what came of it (shown apart, never "a difference").
 SETTING_FIELDS = (
+    "model",
     "prompt",
     "seed",
     "width",

@@ -29,6 +29,7 @@ from PIL import Image
 from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.ledger.records import Run
+from flux_core.params import model_name
 from flux_core.ledger.reviews import Comment, Verdict, tally
 from flux_core.ledger.sweeps import Layout, SafetyTable
 
@@ -422,7 +423,7 @@ def _reviews(report: Report) -> str:
         run = entry.run
         out.append(f'<article class="run" id="run-{entry.number}"><h3>{esc(entry.name)}</h3>')
         out.append(
-            f'<p class="soft">run {esc(run.id)} · seed {esc(run.seed)} · tolerance {esc(run.safety_tolerance)}'
+            f'<p class="soft">run {esc(run.id)} · {esc(model_name(run.model))} · seed {esc(run.seed)} · tolerance {esc(run.safety_tolerance)}'
             f" · {esc(run.width)}×{esc(run.height)} · made by {esc(run.created_by or 'nobody recorded')}</p>"
         )
         if run.tags or run.notes:

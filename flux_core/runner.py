@@ -565,7 +565,7 @@ class Runner:
         delay = D.SETTLE_LOOKUP_FIRST_S
         while True:
             look = yield from settle.find_submit_ops(
-                self.client, self.ledger, params.payload(), _moment(began)
+                self.client, self.ledger, params.payload(), _moment(began), params.model
             )
             if look.record is not None:
                 self._adopt(
@@ -607,7 +607,9 @@ class Runner:
         began = _moment(row.submit_began_at or row.submitted_at or row.created_at)
         delay, looks = D.SETTLE_LOOKUP_FIRST_S, 0
         while True:
-            look = yield from settle.find_submit_ops(self.client, self.ledger, params.payload(), began)
+            look = yield from settle.find_submit_ops(
+                self.client, self.ledger, params.payload(), began, params.model
+            )
             looks += 1
             if look.record is not None:
                 self._adopt(

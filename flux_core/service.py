@@ -307,7 +307,7 @@ class Workbench:
         self._may(Op.SPEND)
         came_from = self._came_from(parent, lineage, params)
         if guard is not None:
-            payload = params.payload()
+            payload = params.fields()  # its model too: the same body to another model is another request
             if seed_random:
                 payload["seed"] = "random"
             fingerprint = repr(sorted(payload.items())) + repr([r[0][:64] for r in references or []])
@@ -345,7 +345,7 @@ class Workbench:
             raise ParamsError([f"lineage: one of {', '.join(store.LINEAGE_KINDS)} (got {kind!r})"])
         row = self._row(parent)
         if kind is None:
-            kind = store.RECALL if params.payload() == row.params.payload() else store.EDIT
+            kind = store.RECALL if params.fields() == row.params.fields() else store.EDIT
         return row.id, kind
 
     # --- spend caps (flux_core/caps.py) ------------------------------------------------------
@@ -416,7 +416,7 @@ class Workbench:
         if not batch or not caps.any_set(self.ledger):
             return
         price = self.pricing(session_key)
-        cost = sum(price.usd(p.width, p.height, len(p.image_urls) + references) for p in batch)
+        cost = sum(price.usd(p.width, p.height, len(p.image_urls) + references, p.model) for p in batch)
         caps.check(self.spend(session_key=session_key), round(cost, 6), len(batch))
 
     def upload(self, references: list[tuple[bytes, str]], session_key: str | None = None) -> list[str]:
@@ -928,7 +928,9 @@ class Workbench:
         if row.state.billed == "no":
             return report_page.Cost(0.0, report_page.NOT_BILLED)
         price = prices.setdefault(row.base_url, pricing.learn(self.ledger, row.base_url, None))
-        return report_page.Cost(price.usd(row.width, row.height, len(row.image_urls)), report_page.ESTIMATE)
+        return report_page.Cost(
+            price.usd(row.width, row.height, len(row.image_urls), row.model), report_page.ESTIMATE
+        )
 
     # --- Compose (issue 14): images per Generate, presets, the request as code, one-click fixes ---
     @staticmethod
@@ -975,7 +977,7 @@ class Workbench:
         batch = self.batch_params(params, count, seed_random=seed_random)
         came_from = self._came_from(parent, None, params)
         if guard is not None:
-            payload = params.payload()
+            payload = params.fields()  # its model too: the same body to another model is another request
             if seed_random:
                 payload["seed"] = "random"
             fingerprint = repr((sorted(payload.items()), count)) + repr([r[0][:64] for r in references or []])
@@ -1520,10 +1522,11 @@ class Workbench:
     def import_history(
         self, *, days: int = D.IMPORT_DAYS, user_email: str | None = None, session_key: str | None = None
     ) -> "ImportReport":
-        """Bring the key's FLUX.2 [max] requests of the last `days` that the ledger does not hold
-        (made in Segmind's playground, by scripts, by a teammate when `user_email` is given) into the
-        ledger, marked imported; their images are downloaded while their URLs live. Running it again
-        imports nothing new. Admins only: it reads every request of the key."""
+        """Bring the key's FLUX.2 [max], [pro] and [flex] requests of the last `days` that the
+        ledger does not hold (made in Segmind's playground, by scripts, by a teammate when
+        `user_email` is given) into the ledger, marked imported, each under its model; their images
+        are downloaded while their URLs live. Running it again imports nothing new. Admins only: it
+        reads every request of the key."""
         self._may(Op.IMPORT)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= D.IMPORT_MAX_DAYS:
             raise ParamsError([f"days must be a whole number from 1 to {D.IMPORT_MAX_DAYS} (got {days!r})"])
@@ -1532,7 +1535,7 @@ class Workbench:
             raise ParamsError([f"user_email must be an e-mail address (got {email!r})"])
         backend = self.backend(session_key)
         records = [
-            r for r in settle.records_since(backend.client, days, user_email=email) if settle.is_this_model(r)
+            r for r in settle.records_since(backend.client, days, user_email=email) if settle.model_of(r)
         ]
         known = self.ledger.claimed_request_ids([r.request_id for r in records])
         imported: list[str] = []
@@ -1558,8 +1561,9 @@ class Workbench:
         body = dict(record.request_body or {})
         if "seed" not in body:
             raise ParamsError(["Segmind's record does not say which seed it used"])
-        left_out = sorted(k for k in body if k not in FluxParams.model_fields)
-        params = FluxParams.parse({k: v for k, v in body.items() if k in FluxParams.model_fields})
+        left_out = sorted(k for k in body if k not in FluxParams.model_fields or k == "model")
+        sent = {k: v for k, v in body.items() if k in FluxParams.model_fields and k != "model"}
+        params = FluxParams.parse(sent, model=settle.model_of(record))
         made = record.created_at or settle.utc_now()
         words = (
             f"Imported from Segmind's request history: made outside Flux Lab at {made:%Y-%m-%d %H:%M:%S} UTC."
@@ -1624,8 +1628,9 @@ class Workbench:
         return self.data_dir / rel if rel else None
 
     def pricing(self, session_key: str | None = None) -> Pricing:
-        """What requests cost on this backend: learned from the ledger's real costs once it holds
-        some, else the flat price (FLUX_LAB_PRICE, or the embedded emulator's)."""
+        """What requests cost on this backend, per model: learned from the ledger's real costs of
+        each model once it holds some, else the flat price of a [max] image (FLUX_LAB_PRICE, or the
+        embedded emulator's) in the price table's proportions."""
         backend = self.backend(session_key)
         flat: float | None
         if backend.is_emulator and self.emulator is not None:
@@ -1734,7 +1739,9 @@ class Workbench:
         """What checking this run's reproducibility costs, in words (one more image)."""
         row = self._row(run_id)
         pricing = self.pricing(session_key)
-        cost = pricing.words(pricing.for_params(row.params)) or "Its cost is not known yet."
+        cost = (
+            pricing.words(pricing.for_params(row.params), models=[row.model]) or "Its cost is not known yet."
+        )
         return f"Checking reproducibility sends this run's exact request (seed {row.seed}) once more: one image. {cost}."
 
     def probe(

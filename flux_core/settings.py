@@ -152,10 +152,12 @@ def _usd(env_name: str, default: float | None) -> float | None:
     return amount
 
 
-def price_rates() -> tuple[float, float]:
-    """The default price of FLUX.2 [max] in USD, per output megapixel and per reference image:
-    FLUX_LAB_PRICE_PER_MP_USD and FLUX_LAB_PRICE_PER_REFERENCE_USD, else PRICE_PER_MP_USD and
-    PRICE_PER_REFERENCE_USD."""
+def price_rates(model: str = D.MODEL_SLUG) -> tuple[float, float]:
+    """The default price of `model` in USD, per output megapixel and per reference image: the price
+    table's (D.PRICES_USD); for FLUX.2 [max], FLUX_LAB_PRICE_PER_MP_USD and
+    FLUX_LAB_PRICE_PER_REFERENCE_USD when set."""
+    if model != D.MODEL_SLUG:
+        return D.PRICES_USD[model]
     per_mp = _usd(D.PRICE_PER_MP_ENV, D.PRICE_PER_MP_USD)
     per_ref = _usd(D.PRICE_PER_REFERENCE_ENV, D.PRICE_PER_REFERENCE_USD)
     assert per_mp is not None and per_ref is not None

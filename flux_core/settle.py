@@ -47,9 +47,12 @@ def clock(moment: datetime | None) -> str:
     return f"{moment.astimezone(timezone.utc):%H:%M:%S} UTC" if moment else "an unrecorded time"
 
 
-def find_submit_ops(client: _Protocol, ledger: Ledger, payload: dict[str, Any], began: datetime) -> Ops:
-    """The request a submit of `payload` that began at `began` created, if the history holds one
-    that no run of the ledger has claimed (as operation: run it with a client's `_run`)."""
+def find_submit_ops(
+    client: _Protocol, ledger: Ledger, payload: dict[str, Any], began: datetime, slug: str = D.MODEL_SLUG
+) -> Ops:
+    """The request a submit of `payload` to model `slug` that began at `began` created, if the
+    history holds one that no run of the ledger has claimed (as operation: run it with a client's
+    `_run`). [max] and [pro] take the same bodies, so a record of another model is never adopted."""
     earliest = began - timedelta(seconds=D.SETTLE_CLOCK_SKEW_S)
     window = (earliest.date() - timedelta(days=1), utc_now().date() + timedelta(days=1))
     try:
@@ -58,7 +61,9 @@ def find_submit_ops(client: _Protocol, ledger: Ledger, payload: dict[str, Any], 
             matches = [
                 r
                 for r in found.records
-                if same_request(r, payload) and (r.created_at is None or r.created_at >= earliest)
+                if same_request(r, payload)
+                and is_this_model(r, slug)
+                and (r.created_at is None or r.created_at >= earliest)
             ]
             taken = ledger.claimed_request_ids([r.request_id for r in matches])
             free = [r for r in matches if r.request_id not in taken]
@@ -126,6 +131,15 @@ def records_since(
             page += 1
         to_date = from_date - timedelta(days=1)
     return sorted(out.values(), key=lambda r: r.created_at or utc_now(), reverse=True)
+
+
+def model_of(record: RequestRecord) -> str | None:
+    """Which of the FLUX.2 models Flux Lab drives (D.MODELS) a record is a request to; None for
+    another model. A record that does not name its model is taken as [max]'s if it has a prompt."""
+    for slug in D.MODELS:
+        if is_this_model(record, slug):
+            return slug if record.model_name else D.MODEL_SLUG
+    return None
 
 
 def is_this_model(record: RequestRecord, slug: str = D.MODEL_SLUG) -> bool:

@@ -23,6 +23,7 @@ from flux_core import presentation as P
 from flux_ui import serving, versions
 from flux_core.ledger import store
 from flux_core.ledger.records import Run
+from flux_core.params import model_tag
 
 KEY = "h_gallery"
 
@@ -191,7 +192,7 @@ def card(row: Run, thumb: Path | None, checks: Iterable[str] = (), review: str =
         "thumb": image,
         "status": status,
         "headline": headline,  # the first line: the prompt's first words (the card cuts it to one line)
-        "caption": f"seed {row.seed} · tol {row.safety_tolerance}{favourite}",
+        "caption": f"{model_tag(row.model)} · seed {row.seed} · tol {row.safety_tolerance}{favourite}",
         "prompt": " ".join(words),
         "checks": list(checks),
         "review": review,

@@ -23,6 +23,7 @@ from flux_core import presentation as P
 from flux_core.checks import rank
 from flux_core.ledger import checks as checks_table
 from flux_core.ledger import sweeps
+from flux_core.params import model_name
 from flux_ui import serving, versions
 
 KEY = "compare_grid"
@@ -406,6 +407,7 @@ def cell_data(
     said = words(cell) or ("" if thumb else "Image file missing")
     outcome = P.headline(run)
     settings = [
+        ("Model", model_name(run.model)),
         ("Seed", str(run.seed)),
         ("Tolerance", str(run.safety_tolerance)),
         ("Size", f"{run.width}×{run.height}"),

@@ -16,7 +16,7 @@ from flux_core.ledger import reviews, store
 from flux_core.report import file_name as report_file_name
 from flux_core.ledger import sweeps
 from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, UnknownRun, for_app
-from flux_core.params import FluxParams, ParamsError, parse_seeds
+from flux_core.params import FLEX_DEFAULTS, FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
 from flux_ui import ab_view, hunt_view, pictures, spend, sweep_grid
@@ -53,6 +53,9 @@ def _load_base(values: dict) -> None:
     state["compare_width"], state["compare_height"] = values["width"], values["height"]
     state["compare_seed"], state["compare_tolerance"] = values["seed"], values["safety_tolerance"]
     state["compare_format"] = values["output_format"]
+    # the model, and [flex]'s own fields (its defaults unless given), sent when the base is [flex]
+    state["compare_model"] = values.get("model", D.MODEL_SLUG)
+    state["compare_flex"] = {name: values.get(name, default) for name, default in FLEX_DEFAULTS.items()}
     # the reference images come along: URLs as they are, Compose's files to be uploaded at Run sweep
     state["compare_image_urls"] = list(values.get("image_urls", []))
     state["compare_reference_files"] = list(values.get("reference_files", []))
@@ -97,6 +100,9 @@ def plan_page() -> None:
         "compare_seed": defaults["seed"],
         "compare_tolerance": defaults["safety_tolerance"],
         "compare_format": defaults["output_format"],
+        "compare_model": defaults.get("model", D.MODEL_SLUG),
+        "compare_flex": {name: defaults.get(name, default) for name, default in FLEX_DEFAULTS.items()},
+        "compare_models": list(D.MODELS)[:2],
         "compare_axes": ["Seed", "Safety tolerance"],
         "compare_seed_mode": "List",
         "compare_seeds": "1, 2, 3",
@@ -181,6 +187,13 @@ def plan_page() -> None:
             horizontal=True,
             persist_state="session",
         )
+        st.selectbox(
+            "Model (when not an axis)",
+            list(D.MODELS),
+            format_func=P.model_name,
+            key="compare_model",
+            persist_state="session",
+        )
         st.text_input("Name (optional)", key="compare_name", persist_state="session")
         ref_urls, ref_files = state["compare_image_urls"], state["compare_reference_files"]
         if ref_urls or ref_files:
@@ -228,6 +241,7 @@ def plan_page() -> None:
             persist_state="session",
         )
         axes: list[sweeps.Axis] = []
+        models: list[str] = []  # the model axis' values, when it is one
         problems: list[str] = []
         base_prompt = state["compare_prompt"]
         try:
@@ -335,6 +349,15 @@ def plan_page() -> None:
                             "size", [f"{w}x{h}" for w, h in (D.ASPECT_PRESETS[n] for n in names)], names
                         )
                     )
+                elif name == "model":
+                    models = st.multiselect(
+                        "Models",
+                        list(D.MODELS),
+                        format_func=P.model_name,
+                        key="compare_models",
+                        persist_state="session",
+                    )
+                    axes.append(sweeps.axis("model", models))
                 else:
                     formats = st.multiselect(
                         "Output formats",
@@ -344,7 +367,16 @@ def plan_page() -> None:
                     )
                     axes.append(sweeps.axis("output_format", formats))
             placeholders = [f"https://upload.invalid/{i}" for i in range(len(ref_files))]
+            model = sweeps.base_model(state["compare_model"], models)
+            flex = state["compare_flex"] if model == D.FLEX_SLUG else {}
+            if flex:
+                st.caption(
+                    f"{P.model_name(D.FLEX_SLUG)} cells: steps {flex['steps']} · guidance {flex['guidance']} · "
+                    f"prompt upsampling {'on' if flex['prompt_upsampling'] else 'off'}"
+                )
             base = FluxParams.parse(
+                model=model,
+                **flex,
                 prompt=base_prompt,
                 width=int(state["compare_width"]),
                 height=int(state["compare_height"]),

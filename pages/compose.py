@@ -49,6 +49,16 @@ DRAFT: dict[str, Any] = {
     "compose_format": D.OUTPUT_FORMAT,
     "compose_ref_urls": "",
     "compose_count": 1,
+    "compose_model": D.MODEL_SLUG,
+    "compose_steps": D.FLEX_STEPS,
+    "compose_guidance": D.FLEX_GUIDANCE,
+    "compose_upsampling": D.FLEX_PROMPT_UPSAMPLING,
+}
+MODEL_KEYS = {  # the form's model and [flex]'s own fields, by the names a request gives them
+    "model": "compose_model",
+    "steps": "compose_steps",
+    "guidance": "compose_guidance",
+    "prompt_upsampling": "compose_upsampling",
 }
 pending = state.pop("compose_pending", None)
 if pending:
@@ -60,6 +70,8 @@ if pending:
         pending["output_format"],
     )
     state["compose_ref_urls"] = "\n".join(pending["image_urls"])
+    for name, key in MODEL_KEYS.items():  # a recipe from before the model axis is [max]'s
+        state[key] = pending.get(name, DRAFT[key])
     # the run the form was recalled from: the next Generate is its "recall" (unchanged) or "edit"
     state["compose_parent"] = pending.get("from_run")
 
@@ -207,6 +219,11 @@ def _checked_upload(data: bytes, name: str) -> tuple[str | None, str | None]:
 def _number(key: str) -> int:
     value: Any = state.get(key)
     return int(value) if value is not None else int(DRAFT[key])
+
+
+def _model_values() -> dict[str, Any]:
+    """The form's model and [flex]'s own fields (shown, and sent, for [flex] only)."""
+    return {name: state.get(key, DRAFT[key]) for name, key in MODEL_KEYS.items()}
 
 
 def _thumb(run: Any) -> None:
@@ -395,6 +412,45 @@ else:
         )
 
     with params_box:
+        st.selectbox(
+            "Model",
+            list(D.MODELS),
+            format_func=P.model_name,
+            key="compose_model",
+            help="FLUX.2 [max], [pro] or [flex] on Segmind; [flex] also takes steps, guidance and prompt upsampling.",
+            bind="query-params",
+            persist_state="session",
+        )
+        if state.get("compose_model") == D.FLEX_SLUG:
+            c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
+            c1.number_input(
+                "Steps",
+                min_value=D.FLEX_STEPS_MIN,
+                max_value=D.FLEX_STEPS_MAX,
+                value=D.FLEX_STEPS,
+                step=1,
+                key="compose_steps",
+                bind="query-params",
+                persist_state="session",
+            )
+            c2.number_input(
+                "Guidance",
+                min_value=D.FLEX_GUIDANCE_MIN,
+                max_value=D.FLEX_GUIDANCE_MAX,
+                value=D.FLEX_GUIDANCE,
+                step=0.5,
+                key="compose_guidance",
+                bind="query-params",
+                persist_state="session",
+            )
+            c3.checkbox(
+                "Prompt upsampling",
+                value=D.FLEX_PROMPT_UPSAMPLING,
+                key="compose_upsampling",
+                help="The server rewrites the prompt first; off, a seed makes the same image again.",
+                bind="query-params",
+                persist_state="session",
+            )
         c1, c2, c3 = st.columns([2, 1, 1])
         aspect_slot = c1.empty()  # drawn once width and height are known (from the URL, too)
         c2.number_input(
@@ -529,10 +585,12 @@ else:
                         args=(chosen,),
                     )
         pricing = wb.pricing(session_key)
+        model = str(state.get("compose_model") or D.MODEL_SLUG)
         cost = pricing.words(
             pricing.for_size(
-                _number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files)
-            )
+                _number("compose_width"), _number("compose_height"), len(ref_urls) + len(ref_files), model
+            ),
+            models=[model],
         )
         spend.line(wb, session_key, cost)
 
@@ -544,6 +602,7 @@ state["compose_values"] = {  # what Compare offers as "from Compose", references
     "safety_tolerance": _number("compose_tolerance"),
     "output_format": state.get("compose_format") or D.OUTPUT_FORMAT,
     "image_urls": ref_urls,
+    **_model_values(),
     "reference_files": [(data, mime) for data, mime, _ in ref_files],
     "reference_problems": ref_problems,
 }
@@ -565,6 +624,8 @@ with box:
             seed=None if seed_random else _number("compose_seed"),
             safety_tolerance=_number("compose_tolerance"),
             output_format=state.get("compose_format") or D.OUTPUT_FORMAT,
+            model=state.get("compose_model") or D.MODEL_SLUG,
+            **P.flex_fields(_model_values()),
         )
         count = _number("compose_count")
         try:

@@ -224,6 +224,7 @@ FILTER_KEYS = (
     "h_tol",
     "h_size",
     "h_fmt",
+    "h_model",
     "h_fav",
     "h_rating",
     "h_tag",
@@ -240,7 +241,7 @@ FILTER_KEYS = (
 show_filters = st.toggle("Filters", key="h_filters", value=any(k in st.query_params for k in FILTER_KEYS))
 seed_text, tolerances, size, formats, favourite, min_rating = "", [], None, [], False, 0
 tag, sweep_id, date_from, date_to, backends, by = None, "", None, None, [], None
-text_check, verdict, field_filter = None, None, ""
+text_check, verdict, models, field_filter = None, None, [], ""
 VERDICT_FILTERS = {**{v: v for v in reviews.VERDICTS}, reviews.UNREVIEWED: "no verdict"}
 if show_filters:
     f = st.columns(4)
@@ -305,7 +306,11 @@ if show_filters:
         placeholder="any verdict",
         help="The runs someone gave this verdict, or those nobody has reviewed yet",
     )
-    field_filter = v[2].text_input(
+    # by slug, as a link carries it (?h_model=flux-2-pro): a bound widget puts its options' words in the URL
+    models = v[2].multiselect(
+        "Model", list(D.MODELS), key="h_model", bind="query-params", help="FLUX.2 [max], [pro] or [flex]"
+    )
+    field_filter = v[3].text_input(
         "Field of the prompt",
         key="h_field",
         bind="query-params",
@@ -322,6 +327,7 @@ view_filters = {
     "h_tol": tolerances,
     "h_size": size,
     "h_fmt": formats,
+    "h_model": models,
     "h_fav": favourite,
     "h_rating": min_rating,
     "h_tag": tag,
@@ -421,6 +427,7 @@ if not page.rows:
                 tolerances,
                 size,
                 formats,
+                models,
                 favourite,
                 min_rating,
                 tag,
@@ -440,6 +447,7 @@ elif view_mode == "Table":
             {
                 "created": r.created_at[:19].replace("T", " "),
                 "status": r.status,
+                "model": P.model_name(r.model),
                 "prompt": " ".join(r.prompt.split())[:120],
                 "seed": r.seed,
                 "size": f"{r.width}×{r.height}",
@@ -883,7 +891,7 @@ if len(rows) >= 2:
     shown = st.columns(len(rows))
     for name, row, col in zip(names, rows, shown):
         with col:
-            st.text(f"{name} · seed {row.seed} · tol {row.safety_tolerance}")
+            st.text(f"{name} · {P.model_name(row.model)} · seed {row.seed} · tol {row.safety_tolerance}")
             if row.status != store.COMPLETED or not pictures.image(row.image_path, wb.data_dir, width=width):
                 st.text(P.STATUS_WORDS[row.status])
             if st.button("Open in Compose", key=f"h_compose_{row.id}", icon=":material/edit:"):
@@ -941,11 +949,12 @@ with st.expander("Recall a recipe from an image file"):
             st.error("No recipe found.")
             st.text(str(exc))
         else:
-            st.json(recalled.params.payload())
+            st.json(recalled.params.fields())
             if st.button("Open in Compose", key="h_import_open"):
                 known = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
                 state["compose_pending"] = {
                     **recalled.params.payload(),
+                    **P.flex_values(recalled.params),
                     "seed_random": False,
                     "image_urls": list(recalled.params.image_urls),
                     "from_run": known,  # the next Generate names the file's run as its parent

@@ -91,7 +91,7 @@ def test_search_finds_by_a_word_in_the_prompt():
     at.text_input(key="h_q").set_value("tree")
     at.run()
     assert "1 run(s) · showing 1–1" in texts(at)
-    assert [(c["id"], c["caption"]) for c in cards(at)] == [(ids[2], "seed 3 · tol 3")]
+    assert [(c["id"], c["caption"]) for c in cards(at)] == [(ids[2], "[max] · seed 3 · tol 3")]
 
 
 def test_selecting_two_runs_shows_them_side_by_side_with_exactly_the_differences_marked():

@@ -88,7 +88,7 @@ def test_a_sweep_is_shown_in_the_grids_reading_order_with_its_settings(lab):
     first = data["slides"][0]
     assert "/_flux/images/" in first["full"] and first["run"]
     names = [name for name, _ in first["settings"]]
-    assert names[:2] == ["Seed", "Tolerance"] and names[-1] == "Cost"
+    assert names[:3] == ["Model", "Seed", "Tolerance"] and names[-1] == "Cost"
     # Compare's placing of the axes, from its link: columns are seeds now
     placed = stage(present(wb, sweep=sweep_id, layout="safety_tolerance,seed", i="2"))
     assert [s["label"] for s in placed["slides"]][:2] == ["seed 1 · tolerance 1", "seed 2 · tolerance 1"]

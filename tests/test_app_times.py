@@ -54,7 +54,7 @@ def test_compose_says_the_wait_and_segminds_times_and_draws_every_picture_from_t
     row = at.session_state["workbench"].run(first.id)
     assert row.wait_s is not None and row.inference_time is not None
     [done] = [s.value for s in at.success]
-    assert done == f"Done · {P.times(row)} · seed 1"
+    assert done == f"Done · {P.times(row)} · seed 1 · FLUX.2 [max]"
     assert "(Generate to image stored)" in done and "Segmind: " in done and " s inference, " in done
     name = lambda rel: rel.rsplit("/", 1)[-1]  # noqa: E731
     assert pictures(at) == [  # the main image, then the recent runs' thumbnails (newest first)

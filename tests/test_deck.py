@@ -75,6 +75,7 @@ def test_a_selection_says_what_differs_and_each_slide_its_settings():
     assert deck.differing(rows[:1]) == [""]
     [one, two] = deck.slides(rows, ["red", "blue"], {"a": ["text 1/1 right"]})
     assert one.settings == (
+        ("Model", "m"),  # the fixture's model slug, shown as it is when it is none of FLUX.2's
         ("Seed", "1"),
         ("Tolerance", "3"),
         ("Check", "text 1/1 right"),

@@ -24,7 +24,7 @@ def test_a_finished_run_shows_its_thumbnail_by_url(tmp_path):
     assert (
         card["thumb"] == f"./_flux/thumbs/{digest}.jpg"
     )  # served by serving.thumbnail; never the full image
-    assert card["caption"] == "seed 42 · tol 2 · ★" and card["status"] == ""
+    assert card["caption"] == "[max] · seed 42 · tol 2 · ★" and card["status"] == ""
     assert card["prompt"] == "a red cube on <b>marble</b>"  # the browser sets it as text, never markup
 
 
@@ -34,7 +34,7 @@ def test_a_run_without_a_picture_says_what_became_of_it(tmp_path):
         "thumb": None,
         "status": "Blocked by the safety filter",
         "headline": "a red cube on <b>marble</b>",
-        "caption": "seed 42 · tol 2",
+        "caption": "[max] · seed 42 · tol 2",
         "prompt": "a red cube on <b>marble</b>",
         "checks": [],
         "review": "",

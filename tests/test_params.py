@@ -70,7 +70,11 @@ def test_types_and_unknown_fields_get_words_not_tracebacks():
         "width must be a whole number from 64 to 2048, a multiple of 16 (got 'wide')"
     ]
     assert problems(prompt="x", seed=1, width=True)[0].startswith("width must be a whole number")
-    assert "unknown parameter 'steps'" in problems(prompt="x", seed=1, steps=50)[0]
+    assert "unknown parameter 'cfg_scale'" in problems(prompt="x", seed=1, cfg_scale=7)[0]
+    # [flex]'s own fields are known, and refused for the other models by name
+    assert problems(prompt="x", seed=1, steps=50) == [
+        "steps: only FLUX.2 [flex] takes it (this request is for FLUX.2 [max])"
+    ]
 
 
 def test_jpg_is_read_as_jpeg():

@@ -56,7 +56,7 @@ def test_a_finished_run_says_the_wait_from_generate_to_the_image_stored_and_segm
     )
     line = P.headline(done)
     # must not happen: Segmind's inference time (or the runner's submit-to-done figure) shown as the wait
-    assert (line.title, line.words()) == ("Done", f"Done · {P.times(done)} · seed 7")
+    assert (line.title, line.words()) == ("Done", f"Done · {P.times(done)} · seed 7 · FLUX.2 [max]")
     assert "2.9" not in line.words()
 
 

@@ -15,6 +15,11 @@ submit faults (a reply lost after the job was made, a 5xx before or after), the 
 A request's record outlives its status: after `retention_s` the status and result endpoints answer
 404, while the history still holds the record (of any age) and its output file still downloads for
 `output_retention_s` (7 days). Time is read from an injectable clock (`Emulator(clock=...)`).
+
+It serves the three FLUX.2 slugs of D.MODELS: [pro] takes [max]'s parameters, [flex] those and
+D.FLEX_FIELDS (range-checked as BFL documents them; sent to [max] or [pro] they are refused, as the
+issue's words say they are [flex]'s only). `cost` is a [max] image's price; the others cost in the
+proportions of the price table (D.PRICES_USD).
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ class EmulatorConfig:
     max_tolerance: int = D.SAFETY_MAX
     upload_key: str = "file_urls"  # or "urls" (the two sources disagree)
     retired_slugs: tuple[str, ...] = ()
-    slugs: tuple[str, ...] = (D.MODEL_SLUG,)
+    slugs: tuple[str, ...] = tuple(D.MODELS)
     random_seed: int | None = None  # seeds fault injection and latency spread
     state_path: str | None = None  # keep jobs and the balance in this file across restarts, and
     # uploaded assets in EMULATOR_ASSETS_DIR beside it: their hosted URLs still answer after a restart
@@ -307,10 +312,17 @@ class Emulator:
             return self._error(404, f"Model {slug} not found")
         return None
 
-    def _validate(self, body: Any) -> list[str]:
+    def cost_of(self, slug: str) -> float:
+        """What an image of model `slug` costs here: `cost` for [max], the others in proportion."""
+        per_mp = D.PRICES_USD.get(slug, D.PRICES_USD[D.MODEL_SLUG])[0]
+        return round(self.config.cost * per_mp / D.PRICES_USD[D.MODEL_SLUG][0], 6)
+
+    def _validate(self, body: Any, slug: str = D.MODEL_SLUG) -> list[str]:
         if not isinstance(body, dict):
             return ["Body must be a JSON object"]
-        problems = []
+        problems = self._flex_problems(body) if slug == D.FLEX_SLUG else []
+        if slug != D.FLEX_SLUG:
+            problems += [f"{name} is not a parameter of {slug}" for name in D.FLEX_FIELDS if name in body]
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             problems.append("Prompt is Mandatory and must be string")
@@ -343,6 +355,29 @@ class Emulator:
         seed = body.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.append("seed must be an integer")
+        return problems
+
+    @staticmethod
+    def _flex_problems(body: dict[str, Any]) -> list[str]:
+        problems = []
+        steps = body.get("steps", D.FLEX_STEPS)
+        if (
+            not isinstance(steps, int)
+            or isinstance(steps, bool)
+            or not D.FLEX_STEPS_MIN <= steps <= D.FLEX_STEPS_MAX
+        ):
+            problems.append(f"steps must be an integer between {D.FLEX_STEPS_MIN} and {D.FLEX_STEPS_MAX}")
+        guidance = body.get("guidance", D.FLEX_GUIDANCE)
+        if (
+            not isinstance(guidance, (int, float))
+            or isinstance(guidance, bool)
+            or not D.FLEX_GUIDANCE_MIN <= guidance <= D.FLEX_GUIDANCE_MAX
+        ):
+            problems.append(
+                f"guidance must be a number between {D.FLEX_GUIDANCE_MIN} and {D.FLEX_GUIDANCE_MAX}"
+            )
+        if not isinstance(body.get("prompt_upsampling", D.FLEX_PROMPT_UPSAMPLING), bool):
+            problems.append("prompt_upsampling must be a boolean")
         return problems
 
     def _verdict(self, params: dict[str, Any]) -> str | None:
@@ -396,8 +431,8 @@ class Emulator:
     def _charge(self, job: _Job) -> None:
         """A completed job is paid for once."""
         if not job.charged:
-            job.charged, job.cost = True, self.config.cost
-            self.balance = round(self.balance - self.config.cost, 6)
+            job.charged, job.cost = True, self.cost_of(job.slug)
+            self.balance = round(self.balance - job.cost, 6)
             self._save()
 
     @staticmethod
@@ -482,7 +517,7 @@ class Emulator:
             "total_time": round(job.queue_s + job.latency_s, 3),
         }
         if state == "COMPLETED":
-            metrics.update(cost=self.config.cost, remaining_credits=round(self.balance, 6))
+            metrics.update(cost=job.cost, remaining_credits=round(self.balance, 6))
         return metrics
 
     def _poll_fault(self) -> Response | None:
@@ -517,10 +552,10 @@ class Emulator:
             return "", None, bad
         return key, body, self._slug_problem(request.path_params["slug"])
 
-    def _credit_problem(self) -> Response | None:
-        if self.balance < self.config.cost:
+    def _credit_problem(self, slug: str) -> Response | None:
+        if self.balance < self.cost_of(slug):
             return self._error(
-                406, f"Insufficient credits: balance {self.balance:.4f}, required {self.config.cost:.4f}"
+                406, f"Insufficient credits: balance {self.balance:.4f}, required {self.cost_of(slug):.4f}"
             )
         return None
 
@@ -540,13 +575,13 @@ class Emulator:
             self.stats.faults += 1
             if not fault.endswith("-after"):
                 return self._fault(fault.removesuffix("-before"))
-        problems = self._validate(body)
+        slug = request.path_params["slug"]
+        problems = self._validate(body, slug)
         if problems and self.config.validation == "submit":
             return self._error(400, "; ".join(problems))
-        short = self._credit_problem()
+        short = self._credit_problem(slug)
         if short:
             return short
-        slug = request.path_params["slug"]
         job = self._new_job(key, body if isinstance(body, dict) else {}, "; ".join(problems) or None, slug)
         self.stats.submits += 1
         if fault == "drop-after":
@@ -609,13 +644,14 @@ class Emulator:
         key, body, refused = await self._model_call(request)
         if refused:
             return refused
-        problems = self._validate(body)
+        slug = request.path_params["slug"]
+        problems = self._validate(body, slug)
         if problems:
             return self._error(422, "; ".join(problems))
-        short = self._credit_problem()
+        short = self._credit_problem(slug)
         if short:
             return short
-        job = self._new_job(key, body, slug=request.path_params["slug"])
+        job = self._new_job(key, body, slug=slug)
         await asyncio.sleep(job.queue_s + job.latency_s)
         del self.jobs[job.id]
         if job.error:
@@ -627,7 +663,7 @@ class Emulator:
             media_type=ctype,
             headers={
                 "x-remaining-credits": f"{self.balance:.6f}",
-                "x-cost": f"{self.config.cost}",
+                "x-cost": f"{job.cost}",
                 "x-generation-time": f"{job.latency_s:.3f}",
                 "x-seed-value": str(body.get("seed", "")),
                 "x-request-id": job.id,

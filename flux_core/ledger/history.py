@@ -63,6 +63,7 @@ class Query:
     tolerances: tuple[int, ...] = ()
     size: str | None = None  # "1024x768"
     formats: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()  # slugs (D.MODELS): runs of any of them
     favourite: bool = False
     min_rating: int | None = None
     tag: str | None = None
@@ -97,6 +98,7 @@ FILTERS = {
     "h_tol": ("Safety tolerance", f"a whole number from {D.SAFETY_MIN} to {D.SAFETY_MAX}"),
     "h_size": ("Size", "a width x height such as 1024x768"),
     "h_fmt": ("Format", " or ".join(D.OUTPUT_FORMATS)),
+    "h_model": ("Model", "one of " + ", ".join(D.MODELS)),
     "h_fav": ("Favourites only", "true or false"),
     "h_rating": ("Rating at least", "a whole number from 0 to 5"),
     "h_from": ("From", "a date such as 2026-12-01"),
@@ -236,6 +238,7 @@ def query_from(values: Mapping[str, Any], boards: Mapping[str, str] | None = Non
         tolerances=tuple(tolerances),
         size=str(size) if size else None,
         formats=chosen("h_fmt", D.OUTPUT_FORMATS),
+        models=chosen("h_model", D.MODELS),
         favourite=flag("h_fav"),
         min_rating=whole("h_rating", RATINGS) or None,
         tag=str(one("h_tag")) if one("h_tag") else None,
@@ -319,6 +322,9 @@ def _where(db, q: Query, skip: str | None = None) -> tuple[str, list[Any]]:
     if q.formats:
         where.append(f"output_format IN ({','.join('?' * len(q.formats))})")
         args.extend(q.formats)
+    if q.models:
+        where.append(f"model IN ({','.join('?' * len(q.models))})")
+        args.extend(q.models)
     if q.favourite:
         where.append("favourite = 1")
     if q.min_rating:
@@ -630,6 +636,7 @@ def export_zip(rows: list[Run], data_dir: Path, boards: dict[str, list[str]] | N
     columns = [
         "run_id",
         "status",
+        "model",
         "prompt",
         "seed",
         "width",
@@ -658,7 +665,8 @@ def export_zip(rows: list[Run], data_dir: Path, boards: dict[str, list[str]] | N
         for run, info in zip(rows, manifest):
             if info["file"] and run.image_path:
                 zf.write(data_dir / run.image_path, info["file"])
-        zf.writestr("manifest.json", json.dumps({"model": D.MODEL_SLUG, "runs": manifest}, indent=2))
+        models = list(dict.fromkeys(run.model for run in rows))
+        zf.writestr("manifest.json", json.dumps({"models": models, "runs": manifest}, indent=2))
         zf.writestr("runs.csv", table.getvalue())
     return out.getvalue()
 
@@ -675,7 +683,8 @@ def recall_image(data: bytes) -> Recalled:
     recipe = read_recipe(data)
     if not recipe or not isinstance(recipe.get("params"), dict):
         raise ParamsError(["this image carries no Flux Lab recipe (only images Flux Lab saved do)"])
-    return Recalled(FluxParams.parse(recipe["params"]), recipe.get("run_id"), recipe)
+    model = recipe.get("model") or D.MODEL_SLUG  # a recipe names its model beside the body sent
+    return Recalled(FluxParams.parse({**recipe["params"], "model": model}), recipe.get("run_id"), recipe)
 
 
 # --- insights --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ PUBLIC_FIELDS = (
     "id",
     "request_id",
     "status",
+    "model",
     "prompt",
     "seed",
     "seed_random",
@@ -160,8 +161,8 @@ class Run(BaseModel):
 
     @property
     def params(self) -> FluxParams:
-        """The run's request as parameters (to run it again)."""
-        return FluxParams.parse(self.request)
+        """The run's request as parameters (to run it again): its body, sent to its model."""
+        return FluxParams.parse({**self.request, "model": self.model})
 
     @computed_field  # type: ignore[prop-decorator]
     @property

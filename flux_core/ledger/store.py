@@ -609,7 +609,6 @@ def _run_row(
     sweep_id: str | None,
     lease: str | None,
     key_fingerprint: str | None,
-    model: str,
     created_by: str = "",
     came_from: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -620,7 +619,7 @@ def _run_row(
         "created_at": at,
         "updated_at": at,
         "status": CREATED,
-        "model": model,
+        "model": params.model,
         "backend": backend,
         "base_url": base_url,
         "prompt": params.prompt,
@@ -632,7 +631,7 @@ def _run_row(
         "safety_tolerance": params.safety_tolerance,
         "output_format": params.output_format,
         "request_json": json.dumps(payload, sort_keys=True),
-        "request_hash": request_hash(model, payload),
+        "request_hash": request_hash(params.model, payload),
         "sweep_id": sweep_id,
         "lease": lease,
         "lease_until": now_iso(D.LEASE_TTL_S) if lease else None,
@@ -738,7 +737,6 @@ class Ledger:
         sweep_id: str | None = None,
         lease: str | None = None,
         key: str | None = None,
-        model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
         came_from: tuple[str, str] | None = None,
@@ -751,7 +749,6 @@ class Ledger:
             sweep_id=sweep_id,
             lease=lease,
             key=key,
-            model=model,
             created_by=created_by,
             admit=admit,
             came_from=came_from,
@@ -767,7 +764,6 @@ class Ledger:
         sweep_id: str | None = None,
         lease: str | None = None,
         key: str | None = None,
-        model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
         came_from: tuple[str, str] | None = None,
@@ -778,9 +774,7 @@ class Ledger:
         rows are in, because BEGIN IMMEDIATE holds the ledger's write lock for every process.
         `came_from` (the parent run's id, one of LINEAGE_KINDS) is where every one of them came from."""
         rows = [
-            _run_row(
-                p, backend, base_url, seed_random, sweep_id, lease, key_id(key), model, created_by, came_from
-            )
+            _run_row(p, backend, base_url, seed_random, sweep_id, lease, key_id(key), created_by, came_from)
             for p in batch
         ]
         with self.write() as db:
@@ -801,7 +795,6 @@ class Ledger:
         base_url: str = "",
         lease: str | None = None,
         key: str | None = None,
-        model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
         came_from: tuple[str, str] | None = None,
@@ -821,7 +814,6 @@ class Ledger:
                 sweep_id,
                 lease,
                 key_id(key),
-                model,
                 created_by,
                 came_from,
             )
@@ -870,7 +862,6 @@ class Ledger:
         base_url: str,
         lease: str | None = None,
         key: str | None = None,
-        model: str = D.MODEL_SLUG,
         created_by: str = "",
         admit: Admit | None = None,
     ) -> list[str]:
@@ -878,7 +869,7 @@ class Ledger:
         read, in one transaction (a seed hunt adds its seeds a batch at a time). `cells` are
         (coords, params); `admit` sees the new runs' rows first, as in create_runs."""
         rows = [
-            _run_row(params, backend, base_url, False, sweep_id, lease, key_id(key), model, created_by)
+            _run_row(params, backend, base_url, False, sweep_id, lease, key_id(key), created_by)
             for _, params in cells
         ]
         with self.write() as db:
@@ -912,7 +903,6 @@ class Ledger:
         sweep_id: str | None = None,
         lease: str | None = None,
         key: str | None = None,
-        model: str = D.MODEL_SLUG,
         detail: str | None = None,
         **fields: Any,
     ) -> str:
@@ -921,7 +911,7 @@ class Ledger:
         the shortest way the lifecycle allows from CREATED, the last step carrying `detail`, so the
         history of every run reads as transitions the table allows. Returns the run's id."""
         walk = lifecycle.path_to(status)
-        row = _run_row(params, backend, base_url, seed_random, sweep_id, lease, key_id(key), model)
+        row = _run_row(params, backend, base_url, seed_random, sweep_id, lease, key_id(key))
         row.update(_redacted(fields), status=status)
         with self.write() as db:
             _insert_run(db, row, walk, detail)

@@ -1,5 +1,5 @@
 """Sweeps: a grid of runs over up to three axes (seeds, safety tolerances, prompt variants, one field
-of a structured prompt, the form the prompt is sent in, sizes, output formats), planned, estimated,
+of a structured prompt, the form the prompt is sent in, sizes, output formats, models), planned, estimated,
 run, read, voted on and exported.
 
 A field axis (`subject.attire.top`) sets one field of the base prompt to each value, every other byte
@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from flux_core import defaults as D
 from flux_core import lifecycle, structured
 from flux_core.ledger import actions, store
-from flux_core.params import FluxParams, ParamsError, random_seed
+from flux_core.params import FluxParams, ParamsError, model_name, random_seed
 from flux_core.pricing import Pricing
 from flux_core.runner import Runner
 from flux_core.ledger.records import Run
@@ -42,6 +42,7 @@ AXIS_LABELS = {
     "prompt_form": "Prompt form",
     "size": "Size",
     "output_format": "Output format",
+    "model": "Model",
 }
 AXIS_PLURALS = {
     "seed": "seeds",
@@ -51,6 +52,7 @@ AXIS_PLURALS = {
     "prompt_form": "prompt forms",
     "size": "sizes",
     "output_format": "output formats",
+    "model": "models",
 }
 FORM_LABELS = {"json": "as JSON", "yaml": "as YAML", "prose": "as prose"}
 OUTCOMES = ("done", "blocked", "failed", "pending")
@@ -114,7 +116,18 @@ def _label(name: str, value: Any, path: str = "") -> str:
         return f"tolerance {value}"
     if name == "seed":
         return f"seed {value}"
+    if name == "model":
+        return model_name(str(value))
     return str(value)
+
+
+def base_model(model: str, models: list[str] | tuple[str, ...] = ()) -> str:
+    """The model a sweep's base request is for, given the model axis' `models` (none: no such
+    axis): [flex] when the axis holds it, so [flex]'s own fields given for the base are kept for its
+    cells (the other models' cells leave them behind), else the axis' first model, else `model`."""
+    if D.FLEX_SLUG in models:
+        return D.FLEX_SLUG
+    return models[0] if models else model
 
 
 def random_seeds(n: int) -> list[int]:
@@ -209,12 +222,13 @@ class Estimate:
     seconds: float
     cost: float | None
     pricing: Pricing = field(default_factory=Pricing)
+    models: tuple[str, ...] = (D.MODEL_SLUG,)  # of the new cells
 
     @property
     def cost_words(self) -> str:
         if self.cost is None:
             return f"unknown (set {D.PRICE_ENV})"
-        return f"${self.cost:.4g}" if self.pricing.learned else f"{self.cost:.4g} credits"
+        return f"${self.cost:.4g}" if self.pricing.learned_for(self.models) else f"{self.cost:.4g} credits"
 
 
 def estimate(
@@ -235,7 +249,8 @@ def estimate(
     seconds = per_run * waves if new else 0.0
     costs = [pricing.for_params(p) for p in new_cells_]
     cost = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
-    return Estimate(plan.count, new, plan.count - new, seconds, cost, pricing)
+    models = tuple(dict.fromkeys(p.model for p in new_cells_)) or (plan.base.model,)
+    return Estimate(plan.count, new, plan.count - new, seconds, cost, pricing, models)
 
 
 def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
@@ -245,9 +260,7 @@ def needs_confirmation(est: Estimate, cap: int = D.SWEEP_CELL_CAP) -> bool:
 def new_cells(plan: SweepPlan, ledger: Ledger, *, run_again: bool = False) -> list[FluxParams]:
     """The requests of the plan's cells that need a new run (no COMPLETED run of the exact request
     to reuse, or run_again)."""
-    return [
-        p for _, p in plan.cells() if run_again or ledger.completed_for(D.MODEL_SLUG, p.payload()) is None
-    ]
+    return [p for _, p in plan.cells() if run_again or ledger.completed_for(p.model, p.payload()) is None]
 
 
 def start(
@@ -269,11 +282,11 @@ def start(
     cells: list[tuple[Any, FluxParams | str, bool]] = []
     planned = plan.cells()
     for coords, params in planned:
-        existing = None if run_again else ledger.completed_for(D.MODEL_SLUG, params.payload())
+        existing = None if run_again else ledger.completed_for(params.model, params.payload())
         cells.append((list(coords), existing.id if existing else params, False))
     # the base as recorded: the first cell's request, so a field an axis covers holds its first
     # value whichever front end planned the sweep
-    base = planned[0][1].payload()
+    base = planned[0][1].fields()
     sweep_id, _ = runner.start_sweep(
         base,
         [a.as_json() for a in plan.axes],
@@ -901,7 +914,7 @@ def manifest(view: SweepView, data_dir: Path) -> dict[str, Any]:
         "sweep_id": view.id,
         "name": view.name,
         "created_at": view.created_at,
-        "model": D.MODEL_SLUG,
+        "models": list(dict.fromkeys(cell.run.model for cell in view.cells)),
         "base": view.base,
         "axes": [a.as_json() for a in view.axes],
         "cells": cells,

@@ -138,14 +138,12 @@ class _Protocol:
         base_url: str | None = None,
         *,
         connection: Connection | None = None,
-        slug: str = D.MODEL_SLUG,
         clock: Callable[[], float] = time.monotonic,
         estimate: DurationEstimate | None = None,
         budget: RequestBudget | None = None,
         control_budget: RequestBudget | None = None,
     ):
         self.connection = connection or Connection.resolve(api_key=api_key, base_url=base_url)
-        self.slug = slug
         self._clock = clock
         self.estimate = estimate or DurationEstimate()
         self.budget = budget or budget_for(
@@ -295,10 +293,10 @@ class _Protocol:
 
     # --- operations -----------------------------------------------------------------------
     def submit_ops(self, params: FluxParams) -> Ops:
-        """POST /v2/{slug}. Retried here only when it provably never landed (a connect error) or
+        """POST /v2/{slug}, the request's model. Retried here only when it provably never landed (a connect error) or
         was refused before any job (429). A 500/502/503 is SubmitServerError: the caller looks the
         request up in Segmind's history before sending it again. Anything ambiguous: SubmitUnknown."""
-        url = f"{self.base_url}/v2/{self.slug}"
+        url = f"{self.base_url}/v2/{params.model}"
         attempt = 0
         while True:
             try:
@@ -503,7 +501,7 @@ class _Protocol:
     def run_sync_ops(self, params: FluxParams) -> Ops:
         """POST /v1/{slug}: blocks for the whole inference, returns the image. Billed, so never
         retried after it may have landed."""
-        url = f"{self.base_url}/v1/{self.slug}"
+        url = f"{self.base_url}/v1/{params.model}"
         try:
             response = yield from self._send(
                 Send("POST", url, json=params.payload(), fresh_connection=True, timeout=D.SYNC_READ_TIMEOUT_S)
