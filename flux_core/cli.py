@@ -101,12 +101,8 @@ def terminal_text(value: Any) -> str:
     )
 
 
-def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
-    # generate: a flag left out is None, so a --preset can fill it (a flag given wins over the preset)
-    p.add_argument("--prompt", required=not single, default=None)
-    if single:
-        p.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random, recorded)")
-        p.add_argument("--safety-tolerance", type=int, default=None, help=f"default {D.SAFETY_TOLERANCE}")
+def _add_model(p: argparse.ArgumentParser, *, single: bool) -> None:
+    """--model (one, or with `single` off several as an axis) and FLUX.2 [flex]'s own fields."""
     models = ", ".join(D.MODELS)
     if single:
         p.add_argument("--model", default=D.MODEL_SLUG, help=f"one of {models} (default {D.MODEL_SLUG})")
@@ -129,6 +125,15 @@ def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
         default=None,
         help=f"{flex} only: let the server rewrite the prompt (off by default, so a seed stays meaningful)",
     )
+
+
+def _add_params(p: argparse.ArgumentParser, *, single: bool) -> None:
+    # generate: a flag left out is None, so a --preset can fill it (a flag given wins over the preset)
+    p.add_argument("--prompt", required=not single, default=None)
+    if single:
+        p.add_argument("--seed", default=None, help="a whole number, or 'random' (default: random, recorded)")
+        p.add_argument("--safety-tolerance", type=int, default=None, help=f"default {D.SAFETY_TOLERANCE}")
+    _add_model(p, single=single)
     p.add_argument("--width", type=int, default=None if single else D.WIDTH)
     p.add_argument("--height", type=int, default=None if single else D.HEIGHT)
     p.add_argument("--output-format", default=None if single else D.OUTPUT_FORMAT, help="png or jpeg")
@@ -245,6 +250,7 @@ def build_parser() -> _Parser:
         help=f"submit at most this many images (default {D.HUNT_IMAGES_DEFAULT}, or every listed seed if fewer)",
     )
     hunt.add_argument("--max-usd", type=float, default=None, help="spend at most this much (estimated)")
+    _add_model(hunt, single=True)
     hunt.add_argument("--width", type=int, default=D.WIDTH)
     hunt.add_argument("--height", type=int, default=D.HEIGHT)
     hunt.add_argument("--safety-tolerance", type=int, default=D.SAFETY_TOLERANCE)
