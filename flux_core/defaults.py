@@ -144,6 +144,7 @@ CHANGES_IDLE_S = 60.0  # the watcher stops after this long with nobody listening
 LIVE_WAIT_S = 25.0  # a page's long poll on /_flux/changes is answered after this long without a change
 LIVE_RETRY_S = 1.0  # a page whose long poll failed (server down) tries again after this, doubling
 LIVE_RETRY_MAX_S = 30.0  # up to this
+LIVE_REFIRE_S = 2.0  # a live part told of a change and not drawn again by then is told again
 KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip

@@ -8,7 +8,8 @@ and draws what changed, and the rest of the page is left alone. A change made an
 another person, the CLI) reaches every open page this way.
 
 In the browser, every live element of a tab shares one long poll (at most one connection held per
-tab), a hidden tab stops asking until it is shown again (then asks at once), and a failed poll (the
+tab), the fragments due are triggered one at a time (Streamlit sends one fragment's triggers a
+message), a hidden tab stops asking until it is shown again (then asks at once), and a failed poll (the
 server is down or restarting) is asked again after LIVE_RETRY_S, doubling up to LIVE_RETRY_MAX_S: the
 only timer left, and only while the channel is down.
 
@@ -30,15 +31,30 @@ from flux_core.service import Workbench
 from flux_ui import failure, serving
 
 _JS = """
-const hub = { subs: new Map(), known: 0, running: false };
+const hub = { subs: new Map(), known: 0, running: false, queue: [], pumping: false };
+
+// Streamlit sends the trigger values set in one task as one message for one fragment (a second
+// fragment's is dropped), so the fragments due are triggered one task apart.
+function pump() {
+  if (hub.pumping || !hub.queue.length) return;
+  hub.pumping = true;
+  const sub = hub.queue.shift();
+  if (hub.subs.get(sub.place) === sub) {
+    sub.trigger("changed", hub.known);  // reruns the fragment the element is in
+    // a trigger lost all the same (a click in the same task): asked again, unless drawn anew by then
+    setTimeout(() => { if (hub.subs.get(sub.place) === sub && sub.fired) { sub.fired = false; fire(); } }, hub.refire_s * 1000);
+  }
+  setTimeout(() => { hub.pumping = false; pump(); }, 0);
+}
 
 function fire() {
   for (const sub of hub.subs.values()) {
     if (!sub.fired && sub.since < hub.known) {
       sub.fired = true;
-      sub.trigger("changed", hub.known);  // reruns the fragment the element is in
+      hub.queue.push(sub);
     }
   }
+  pump();
 }
 
 function shown() {
@@ -74,7 +90,8 @@ export default function ({ data, setTriggerValue }) {
   hub.url = data.url;
   hub.retry_s = data.retry_s;
   hub.retry_max_s = data.retry_max_s;
-  const mine = { since: data.since, fired: false, trigger: setTriggerValue };
+  hub.refire_s = data.refire_s;
+  const mine = { place: data.place, since: data.since, fired: false, trigger: setTriggerValue };
   hub.subs.set(data.place, mine);
   fire();  // a change that came while the fragment was drawn: at once
   listen();
@@ -102,6 +119,7 @@ def follow(wb: Workbench, place: str) -> int:
             "url": f".{serving.CHANGES_URL}",
             "retry_s": D.LIVE_RETRY_S,
             "retry_max_s": D.LIVE_RETRY_MAX_S,
+            "refire_s": D.LIVE_REFIRE_S,
         },
         height=0,
         on_changed_change=_changed,
