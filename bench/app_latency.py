@@ -81,7 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--latency", type=float, default=2.0, help="emulated inference seconds")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py is served (a before)")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the checkout whose app.py is served (a before)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import expect, sync_playwright
 
