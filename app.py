@@ -12,13 +12,12 @@ from pathlib import Path
 
 from flux_core import defaults as D
 from flux_core import logs, settings
-from flux_core.ledger import store
 from flux_core.errors import LedgerError
 from flux_core.settings import key_hint
 from flux_core.ledger.store import storage_error
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import pictures, signin
+from flux_ui import failure, pictures, signin
 from flux_ui import spend
 
 
@@ -147,14 +146,7 @@ def route() -> None:
     try:
         navigation.run()
     except Exception:  # never a traceback on a page: a short message here, the details in the log
-        incident = store.new_id()[-8:]
-        log.exception("page %s failed (incident %s)", navigation.url_path or "compose", incident)
-        st.error(
-            f"Something went wrong on this page (incident {incident}). Reload the page to try again; "
-            "runs already started go on and are kept. If it happens again, the log in the data "
-            f"directory (logs/{D.LOG_FILE}) has the details.",
-            icon=":material/error:",
-        )
+        failure.said(navigation.url_path or "compose")
 
 
 if __name__ == "__main__":

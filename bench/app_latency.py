@@ -2,7 +2,7 @@
 app as a person uses it. `streamlit run app.py` with its embedded emulator (no key; emulated inference
 2 s ± 0.5 s, the app's default), driven by Playwright in Debian's Chromium; asserts nothing.
 
-    .venv/bin/python bench/app_latency.py [--runs 8] [--latency 2.0]
+    .venv/bin/python bench/app_latency.py [--runs 8] [--latency 2.0] [--root OTHER_CHECKOUT]
 
 Where the moments come from (wall clock, the same machine):
 - the job finished on the emulator at created + queue_s + latency_s (its own record, kept in the data
@@ -81,15 +81,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--latency", type=float, default=2.0, help="emulated inference seconds")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the checkout whose app.py is served (a before)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=60_000)  # a busy machine draws the first page slowly
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data, logs = Path(tmp) / "data", Path(tmp) / "logs"
         data.mkdir()
         logs.mkdir()
-        server = AppServer(data, logs, args.latency).start()
+        server = AppServer(data, logs, args.latency, root=args.root).start()
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

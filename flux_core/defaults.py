@@ -154,9 +154,13 @@ EMULATOR_OUTLINES = 6  # thin outlined shapes over a palette, placed by the seed
 # --- the app ---------------------------------------------------------------------------
 APP_PORT = 8501
 PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Segmind
-LIVE_REFRESH_S = 0.25  # how often the live status fragment reads the ledger (one row: cheap)
-LIVE_GRID_REFRESH_S = 0.5  # how often Compare's grid of a sweep in flight is drawn again
-RECENT_REFRESH_S = 2.0  # how often Compose's strip of recent runs is drawn again
+# Live pages (flux_core/ledger/changes.py, flux_ui/live.py): told of a change, never on a timer
+CHANGES_LOOK_S = 0.1  # how often the one watcher of a ledger reads PRAGMA data_version (a poke: at once)
+CHANGES_IDLE_S = 60.0  # the watcher stops after this long with nobody listening (starts again when asked)
+LIVE_WAIT_S = 25.0  # a page's long poll on /_flux/changes is answered after this long without a change
+LIVE_RETRY_S = 1.0  # a page whose long poll failed (server down) tries again after this, doubling
+LIVE_RETRY_MAX_S = 30.0  # up to this
+LIVE_REFIRE_S = 2.0  # a live part told of a change and not drawn again by then is told again
 KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip

@@ -45,6 +45,7 @@ from flux_core.team import Actor, Op
 from flux_core.pricing import Pricing
 from flux_core.ledger import actions
 from flux_core.ledger import boards as board_store
+from flux_core.ledger import changes as ledger_changes
 from flux_core.ledger.boards import Board
 from flux_core.ledger import history
 from flux_core.ledger import hunts
@@ -1706,11 +1707,18 @@ class Workbench:
             self.emulator.stop()
 
     def _updated(self, row: Run) -> None:
-        """Every transition a runner makes: a stored image goes to the background checker."""
+        """Every transition a runner makes: the pages following the ledger are told at once (its
+        change feed looks now), and a stored image goes to the background checker."""
+        ledger_changes.poke(self.ledger.path)
         if row.status == store.COMPLETED and self._live.checker is not None:
             self._live.checker.poke()
         if self._on_update_outer is not None:
             self._on_update_outer(row)
+
+    @property
+    def changes(self) -> ledger_changes.Feed:
+        """The ledger's change feed in this process: what live pages listen on (flux_ui/live.py)."""
+        return ledger_changes.feed(self.ledger.path)
 
     # --- automatic checks (flux_core/checks) --------------------------------------------------
     def checks(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:

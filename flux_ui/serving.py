@@ -27,6 +27,9 @@ With sign-in configured (flux_ui/signin.py), both answer only a request that car
 identity cookie of a person the [team] allowlist lets in: anything else gets 401 with an empty body and
 ``no-store``, so nothing keeps the refusal; a picture served is ``private``, kept by that browser only.
 ``SignedInMedia`` holds Streamlit's own ``/media/`` endpoint to the same rule.
+
+``/_flux/changes?since=N`` is the ledger's change feed (flux_core/ledger/changes.py) as a long poll,
+held to the same sign-in rule: the live parts of pages (flux_ui/live.py) wait on it instead of a timer.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from flux_core import defaults as D
+from flux_core.ledger import changes
 from flux_ui import signin
 
 Scope = MutableMapping[str, Any]
@@ -175,6 +179,9 @@ def image_url(image_path: str) -> str:
     return f".{IMAGES_URL}/{image_path.rsplit('/', 1)[-1]}"
 
 
+CHANGES_URL = "/_flux/changes"
+
+
 def refused(request: HTTPConnection) -> Response | None:
     """A 401 for a request that sign-in does not let through (None: serve it). Without sign-in
     configured every request goes through, as before."""
@@ -215,6 +222,7 @@ def routes(data_dir: Path) -> list[Route]:
     ``data_dir/images`` (resolved once, here)."""
     thumbs = data_dir / "thumbs"
     stored = data_dir / "images"
+    ledger = data_dir / D.DB_NAME
 
     async def thumbnail(request: Request) -> Response:
         if (refusal := refused(request)) is not None:
@@ -245,9 +253,25 @@ def routes(data_dir: Path) -> list[Route]:
             headers={"Cache-Control": _cache_control(D.IMAGE_CACHE_CONTROL)},
         )
 
+    async def changed(request: Request) -> Response:
+        """A long poll on the ledger's change feed: ``?since=N`` is answered with the version (JSON)
+        as soon as it is past N, or after LIVE_WAIT_S with the same N (flux_ui/live.py asks again)."""
+        if (refusal := refused(request)) is not None:
+            return refusal
+        since = request.query_params.get("since", "")
+        if not since.isdigit():
+            return PlainTextResponse(
+                "since must be a whole number: the version the page last drew",
+                status_code=400,
+                headers={"Cache-Control": D.REFUSED_CACHE_CONTROL},
+            )
+        version = await changes.feed(ledger).next(int(since), D.LIVE_WAIT_S)
+        return JSONResponse({"version": version}, headers={"Cache-Control": D.REFUSED_CACHE_CONTROL})
+
     return [
         Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"]),
         Route(f"{IMAGES_URL}/{{name}}", image, methods=["GET", "HEAD"]),
+        Route(CHANGES_URL, changed, methods=["GET"]),
     ]
 
 

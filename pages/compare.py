@@ -20,6 +20,7 @@ from flux_core.params import FLEX_DEFAULTS, FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
 from flux_ui import ab_view, hunt_view, pictures, spend, sweep_grid
+from flux_ui.live import follow, fragment as live_fragment
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "compare"})
@@ -121,7 +122,7 @@ def plan_page() -> None:
         state.setdefault(key, value)
     state.setdefault("compare_random_drawn", sweeps.random_seeds(int(state["compare_n_random"])))
 
-    saved_sweeps(wb.recent_sweeps(limit=D.SWEEP_CARDS))
+    live_fragment(saved_sweeps)()
     if not wb.may(Op.SPEND):
         st.info(
             f"You are signed in as a {wb.actor.role.label}: open a saved sweep above to look at its grid, "
@@ -450,9 +451,12 @@ def plan_page() -> None:
         st.rerun()
 
 
-def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
+def saved_sweeps() -> None:
     """The saved sweeps as a row of cards: the first done cell's picture, the name (or what was
-    swept), the size and the date."""
+    swept), the size and the date. A fragment that follows the ledger: a sweep started anywhere
+    (another tab, another person, the CLI) shows up, and its picture once its first cell is done."""
+    follow(wb, "compare_saved")
+    previous = wb.recent_sweeps(limit=D.SWEEP_CARDS)
     if not previous:
         return
     st.subheader("Open a saved sweep", anchor=False)
@@ -466,7 +470,9 @@ def saved_sweeps(previous: list[sweeps.SweepSummary]) -> None:
         card.caption(f"{row.shape} ({row.cells} cells) · {row.created_at[:16].replace('T', ' ')}")
         if row.created_by:
             card.caption(f"by {P.markdown_text(row.created_by)}")
-        card.button("Open", key=f"compare_open_{row.id}", on_click=_open_sweep, args=(row.id,))
+        if card.button("Open", key=f"compare_open_{row.id}"):
+            _open_sweep(row.id)
+            st.rerun(scope="app")  # from the fragment: the whole page becomes the sweep's
 
 
 def _place_axis(slot: int, order_names: list[str]) -> None:
@@ -569,6 +575,8 @@ def _running(view: sweeps.SweepView) -> bool:
 
 
 def live_grid(sweep_id: str, order: list[int]) -> None:
+    """The grid of a sweep in flight: drawn again (alone) each time the ledger changes, a cell landing."""
+    follow(wb, "compare_grid")
     view = wb.sweep(sweep_id)
     if view is None:
         return
@@ -658,7 +666,7 @@ def sweep_page(sweep_id: str) -> None:
     )
     if _running(view):
         state["compare_was_running"] = True
-        st.fragment(run_every=D.LIVE_GRID_REFRESH_S)(live_grid)(sweep_id, order)
+        live_fragment(live_grid)(sweep_id, order)
         return
     found = wb.hunt(view.id, session_key)
     if found is not None:

@@ -25,6 +25,7 @@ from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_ui import pictures, prompt_form, spend
+from flux_ui.live import follow, fragment as live_fragment
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
 from flux_core.team import Op
@@ -179,6 +180,18 @@ def _open(run_id: str, load_form: bool) -> None:
         row = wb.run(run_id)
         if row:
             state["compose_pending"] = P.form_values(row)
+
+
+def _acted(then: Any, *args: Any) -> None:
+    """A click in a part of the page that follows the ledger (a fragment): the whole page shows it."""
+    state["compose_acted"] = True
+    then(*args)
+
+
+def _whole_page_if_acted(fragment: bool) -> None:
+    """Last in a fragment: a click in it (see _acted) reruns the whole page, which shows what it did."""
+    if state.pop("compose_acted", False) and fragment:
+        st.rerun(scope="app")
 
 
 def _guard() -> str:
@@ -672,6 +685,7 @@ with box:
     batch = batch if current in batch and len(batch) > 1 else []
 
     def _draw_status(run_id: str) -> None:
+        follow(wb, "compose_status")  # drawn again when the ledger changes: the run landing, at once
         live = wb.run(run_id)
         if live is None or not P.is_active(live):
             st.rerun()
@@ -682,6 +696,8 @@ with box:
 
     def _draw_strip(run_ids: list[str], live: bool) -> None:
         """The runs of one Generate side by side, each with its own status; a click shows one."""
+        if live:
+            follow(wb, "compose_strip")
         rows = {r.id: r for r in wb.runs(run_ids)}
         if live and not any(P.is_active(r) for r in rows.values()):
             st.rerun()
@@ -699,14 +715,15 @@ with box:
                 st.button(
                     "Shown" if run_id == current else "Show",
                     key=f"compose_pick_{run_id}",
-                    on_click=_pick,
-                    args=(run_id,),
+                    on_click=_acted,
+                    args=(_pick, run_id),
                     disabled=run_id == current,
                     type="tertiary",
                 )
+        _whole_page_if_acted(live)
 
     if row is not None and P.is_active(row):
-        st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_status)(row.id)
+        live_fragment(_draw_status)(row.id)
     elif row is not None:
         line = P.headline(row)
         shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
@@ -746,7 +763,7 @@ with box:
     if batch:  # below the main image, so the image stays in view
         batch_rows = wb.runs(batch)
         if any(P.is_active(r) for r in batch_rows):
-            st.fragment(run_every=D.LIVE_REFRESH_S)(_draw_strip)(batch, True)
+            live_fragment(_draw_strip)(batch, True)
         else:
             _draw_strip(batch, False)
 
@@ -854,6 +871,8 @@ with box:
 
     def _draw_feed(run_ids: list[str], live: bool) -> None:
         """This session's runs, newest first: thumbnail, the start of the prompt, seed and status."""
+        if live:
+            follow(wb, "compose_feed")
         rows = {r.id: r for r in wb.runs(run_ids)}
         if live and not any(P.is_active(r) for r in rows.values()):
             st.rerun()
@@ -869,17 +888,18 @@ with box:
                 st.button(
                     "Shown" if run.id == current else "Show",
                     key=f"compose_feed_{run.id}",
-                    on_click=_pick,
-                    args=(run.id,),
+                    on_click=_acted,
+                    args=(_pick, run.id),
                     disabled=run.id == current,
                     type="tertiary",
                 )
+        _whole_page_if_acted(live)
 
     feed = state.get("compose_feed", [])
     if feed:
         st.subheader("This session")
         if any(P.is_active(r) for r in wb.runs(feed)):
-            st.fragment(run_every=D.RECENT_REFRESH_S)(_draw_feed)(feed, True)
+            live_fragment(_draw_feed)(feed, True)
         else:
             _draw_feed(feed, False)
 
@@ -888,8 +908,10 @@ st.subheader("Recent runs")
 st.caption("Every run in the ledger, from any session or the CLI: Open shows one and loads its recipe.")
 
 
-def _draw_recent(recent: list | None = None) -> None:
-    recent = wb.recent() if recent is None else recent  # a refresh of the fragment reads anew
+def _draw_recent() -> None:
+    """The ledger's newest runs, from anywhere: drawn again (alone) whenever the ledger changes."""
+    follow(wb, "compose_recent")
+    recent = wb.recent()
     if not recent:
         st.caption("Nothing yet: your runs appear here.")
     columns = st.columns(6)
@@ -900,16 +922,11 @@ def _draw_recent(recent: list | None = None) -> None:
             st.button(
                 "Open",
                 key=f"compose_open_{run.id}",
-                on_click=_open,
-                args=(run.id, True),
+                on_click=_acted,
+                args=(_open, run.id, True),
                 help="Show this run and load its recipe into the form",
             )
+    _whole_page_if_acted(True)
 
 
-# while any recent run is in flight, the strip refreshes itself from the ledger
-recent_runs = wb.recent()
-in_flight = any(P.is_active(r) for r in recent_runs)
-if in_flight:
-    st.fragment(run_every=D.RECENT_REFRESH_S)(_draw_recent)()
-else:
-    _draw_recent(recent_runs)
+live_fragment(_draw_recent)()

@@ -17,7 +17,7 @@ from flux_core.ledger import history
 from flux_core.ledger import lineage as lineages
 from flux_core.ledger import reviews
 from flux_ui import ab_view
-from flux_ui import pictures, spend
+from flux_ui import live, pictures, spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
@@ -356,20 +356,14 @@ try:
     wanted = max(1, int(state.get("h_page") or st.query_params.get("h_page") or 1))
 except (TypeError, ValueError):
     wanted = 1
+seen = wb.changes.version  # the first page follows the ledger from here (draw_list)
 page = wb.find(query.with_page(wanted))
 if wanted > page.pages:  # fewer runs match now than when that page was chosen: the last one
     page = wb.find(query.with_page(page.pages))
     state["h_page"] = page.page
 if page.pages > 1:
     st.pagination(page.pages, key="h_page", bind="query-params")
-count = f"{page.total:,}{'+' if page.capped else ''}"
-start = (page.page - 1) * query.page_size
-st.caption(
-    f"{count} run(s) · showing {start + 1 if page.rows else 0}–{start + len(page.rows)} · newest first"
-    if sort in (None, "newest")
-    else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
-    f"{start + len(page.rows)} · sorted by {sort}"
-)
+list_place = st.container()  # the count and the runs (draw_list, below), above the page's buttons
 
 if page.rows and st.button(
     "Present these results",
@@ -415,92 +409,128 @@ if trash and page.rows and wb.may(Op.PURGE):  # admins only (who may purge may r
         st.toast(f"{n} run(s) deleted for good")
         st.rerun()
 
+
 # --- the list --------------------------------------------------------------------------------
-if not page.rows:
-    st.info(
-        "No runs match."
-        if any(
+def acted(then):
+    """A callback of the list that the whole page must show (the list may be a fragment's)."""
+
+    def run(*args):
+        state["h_list_acted"] = True
+        then(*args)
+
+    return run
+
+
+def draw_list(page: history.Page, live_list: bool) -> None:
+    """The count and the runs. The first page follows the ledger (flux_ui/live.py): a run made
+    anywhere (another tab, another person, the CLI) appears without a reload, and only this part of
+    the page is drawn again. A click in it (a selection, an Open) is the whole page's to show."""
+    if live_list and live.follow(wb, "h_list") != seen:  # a rerun of this fragment: read anew
+        page = wb.find(query.with_page(page.page))
+    count = f"{page.total:,}{'+' if page.capped else ''}"
+    start = (page.page - 1) * query.page_size
+    st.caption(
+        f"{count} run(s) · showing {start + 1 if page.rows else 0}–{start + len(page.rows)} · newest first"
+        if sort in (None, "newest")
+        else f"{count} run(s) · showing {start + 1 if page.rows else 0}–"
+        f"{start + len(page.rows)} · sorted by {sort}"
+    )
+    if not page.rows:
+        st.info(
+            "No runs match."
+            if any(
+                [
+                    search,
+                    statuses,
+                    seed_text,
+                    tolerances,
+                    size,
+                    formats,
+                    models,
+                    favourite,
+                    min_rating,
+                    tag,
+                    sweep_id,
+                    board,
+                    date_from,
+                    date_to,
+                    backends,
+                    verdict,
+                    field_filter,
+                ]
+            )
+            else "No runs yet."
+        )
+    elif view_mode == "Table":
+        table = pd.DataFrame(
             [
-                search,
-                statuses,
-                seed_text,
-                tolerances,
-                size,
-                formats,
-                models,
-                favourite,
-                min_rating,
-                tag,
-                sweep_id,
-                board,
-                date_from,
-                date_to,
-                backends,
-                verdict,
+                {
+                    "created": r.created_at[:19].replace("T", " "),
+                    "status": r.status,
+                    "model": P.model_name(r.model),
+                    "prompt": " ".join(r.prompt.split())[:120],
+                    "seed": r.seed,
+                    "size": f"{r.width}×{r.height}",
+                    "tolerance": r.safety_tolerance,
+                    "format": r.output_format,
+                    "wait s": r.wait_s,
+                    "inference s": r.inference_time,
+                    "queue s": r.queue_time,
+                    "rating": r.rating,
+                    "★": "★" if r.favourite else "",
+                    "id": r.id,
+                }
+                for r in page.rows
             ]
         )
-        else "No runs yet."
-    )
-elif view_mode == "Table":
-    table = pd.DataFrame(
-        [
-            {
-                "created": r.created_at[:19].replace("T", " "),
-                "status": r.status,
-                "model": P.model_name(r.model),
-                "prompt": " ".join(r.prompt.split())[:120],
-                "seed": r.seed,
-                "size": f"{r.width}×{r.height}",
-                "tolerance": r.safety_tolerance,
-                "format": r.output_format,
-                "wait s": r.wait_s,
-                "inference s": r.inference_time,
-                "queue s": r.queue_time,
-                "rating": r.rating,
-                "★": "★" if r.favourite else "",
-                "id": r.id,
-            }
-            for r in page.rows
-        ]
-    )
-    # The table shows the selection in the URL (the gallery's too): it is keyed by it, so a change
-    # made anywhere else (the gallery, "Clear selection", a delete) draws it afresh with those rows
-    # ticked, and a change made in it reaches the URL before the page is drawn again.
-    here = [r.id for r in page.rows]
-    ticked = [i for i in here if i in chosen]
-    table_key = f"h_table_{token(ticked)}"
+        # The table shows the selection in the URL (the gallery's too): it is keyed by it, so a change
+        # made anywhere else (the gallery, "Clear selection", a delete) draws it afresh with those rows
+        # ticked, and a change made in it reaches the URL before the page is drawn again.
+        here = [r.id for r in page.rows]
+        ticked = [i for i in here if i in selected()]
+        table_key = f"h_table_{token(ticked)}"
 
-    def table_picked(key: str = table_key, here: list[str] = here) -> None:
-        picked = [here[i] for i in st.session_state[key].selection.rows]
-        set_selected([i for i in selected() if i not in here] + picked)
+        def table_picked(key: str = table_key, here: list[str] = here) -> None:
+            state["h_list_acted"] = True
+            picked = [here[i] for i in st.session_state[key].selection.rows]
+            set_selected([i for i in selected() if i not in here] + picked)
 
-    st.dataframe(
-        table,
-        hide_index=True,
-        on_select=table_picked,
-        selection_mode="multi-row",
-        selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
-        key=table_key,
-        column_config={
-            "id": None,
-            "wait s": st.column_config.NumberColumn(help=P.TIME_HELP["wait_s"], format="%.1f"),
-            "inference s": st.column_config.NumberColumn(help=P.TIME_HELP["inference_s"], format="%.1f"),
-            "queue s": st.column_config.NumberColumn(help=P.TIME_HELP["queue_s"], format="%.1f"),
-        },
-    )
-else:
-    shown_ids = [row.id for row in page.rows]
-    found_checks = wb.checks(shown_ids)
-    given, commented = wb.verdicts(shown_ids), wb.comment_counts(shown_ids)
-    gallery.draw(
-        page.rows,
-        lambda row: wb.image_path(row, thumb=True),
-        chosen,
-        on_selection=set_selected,
-        on_open=open_run,
-        checks_of=lambda row: check_report.lines(found_checks.get(row.id, {})),
-        review_of=lambda row: P.review_words(reviews.tally(given[row.id]), commented[row.id]),
-    )
+        st.dataframe(
+            table,
+            hide_index=True,
+            on_select=table_picked,
+            selection_mode="multi-row",
+            selection_default={"selection": {"rows": [here.index(i) for i in ticked]}},
+            key=table_key,
+            column_config={
+                "id": None,
+                "wait s": st.column_config.NumberColumn(help=P.TIME_HELP["wait_s"], format="%.1f"),
+                "inference s": st.column_config.NumberColumn(help=P.TIME_HELP["inference_s"], format="%.1f"),
+                "queue s": st.column_config.NumberColumn(help=P.TIME_HELP["queue_s"], format="%.1f"),
+            },
+        )
+    else:
+        shown_ids = [row.id for row in page.rows]
+        found_checks = wb.checks(shown_ids)
+        given, commented = wb.verdicts(shown_ids), wb.comment_counts(shown_ids)
+        gallery.draw(
+            page.rows,
+            lambda row: wb.image_path(row, thumb=True),
+            selected(),
+            on_selection=acted(set_selected),
+            on_open=acted(open_run),
+            checks_of=lambda row: check_report.lines(found_checks.get(row.id, {})),
+            review_of=lambda row: P.review_words(reviews.tally(given[row.id]), commented[row.id]),
+        )
+    if state.pop("h_list_acted", False) and live_list:  # from the fragment: the rest of the page shows it
+        st.rerun(scope="app")
+
+
+with list_place:
+    if page.page == 1:
+        live.fragment(draw_list)(page, True)
+    else:
+        draw_list(page, False)
 
 
 # --- review (issue 17): a run's verdicts and comments; a verdict for the whole selection ---------

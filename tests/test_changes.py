@@ -1,0 +1,155 @@
+"""The ledger's change feed (flux_core/ledger/changes.py) and its long poll (serving.py's
+/_flux/changes): a write from another process is noticed, a waiter wakes when told, nothing polls in
+a loop while waiting, and the route is held to sign-in like the pictures."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+
+from flux_core import defaults as D
+from flux_core.ledger import changes
+from flux_core.ledger import store
+from flux_core.params import FluxParams
+from flux_core.service import Workbench
+from flux_ui import serving
+from tests.test_serving_signin import AUTH, TEAM, Client, identity_cookie, secrets  # noqa: F401
+
+WAIT_S = 30.0  # a bound for a wait that ends as soon as the change is told (never reached when all is well)
+NEVER_S = 3600.0  # a look interval no test waits out: a change found is one the feed was told of
+
+
+def ledger(tmp_path) -> store.Ledger:
+    return store.Ledger(tmp_path / D.DB_NAME)
+
+
+def a_run(book: store.Ledger) -> str:
+    return book.create_run(FluxParams.parse({"prompt": "a lamp"}), backend="emulator", base_url="http://x")
+
+
+def test_a_write_by_another_process_is_noticed(tmp_path):
+    book = ledger(tmp_path)
+    feed = changes.Feed(book.path, look_s=0.05)
+    try:
+        before = feed.version
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);"
+                "db.execute('UPDATE runs SET notes = notes'); db.execute('CREATE TABLE elsewhere (x)'); db.commit()",
+                str(book.path),
+            ],
+            check=True,
+        )
+        assert feed.wait(before, WAIT_S) > before
+    finally:
+        feed.stop()
+
+
+def test_a_waiter_wakes_when_a_runner_of_this_process_pokes(tmp_path):
+    book = ledger(tmp_path)
+    feed = changes.Feed(book.path, look_s=NEVER_S)  # only a poke can make it look again
+    try:
+        before = feed.version
+        woke: list[int] = []
+        waiter = threading.Thread(target=lambda: woke.append(feed.wait(before, WAIT_S)))
+        waiter.start()
+        a_run(book)
+        feed.poke()
+        waiter.join()
+        assert woke and woke[0] > before
+    finally:
+        feed.stop()
+
+
+def test_a_coroutine_waiter_wakes_too_and_one_change_is_announced_once(tmp_path):
+    book = ledger(tmp_path)
+    feed = changes.Feed(book.path, look_s=NEVER_S)
+    try:
+        before = feed.version
+
+        async def go() -> int:
+            told = asyncio.ensure_future(feed.next(before, WAIT_S))
+            await asyncio.sleep(0)  # the waiter is registered
+            await asyncio.to_thread(a_run, book)
+            feed.poke()
+            return await told
+
+        after = asyncio.run(go())
+        assert after > before
+        feed.poke()  # nothing new committed: a second look is no change
+        assert feed.wait(after, 0.2) == after
+    finally:
+        feed.stop()
+
+
+def test_nothing_is_read_in_a_loop_while_nobody_changes_anything(tmp_path):
+    book = ledger(tmp_path)
+    feed = changes.Feed(book.path, look_s=NEVER_S)
+    try:
+        before = feed.version
+        assert feed.wait(before, 0.3) == before  # no change: the wait ends empty
+        assert feed.looks <= 1  # the watcher's first look only: waiting reads nothing
+    finally:
+        feed.stop()
+
+
+def test_an_idle_watcher_stops_and_its_restart_counts_as_a_change(tmp_path):
+    book = ledger(tmp_path)
+    feed = changes.Feed(book.path, look_s=NEVER_S, idle_s=0.0)
+    try:
+        thread = feed._thread
+        assert thread is not None
+        thread.join(WAIT_S)  # nobody asks: it stops after its first look
+        assert not thread.is_alive()
+        before = feed._version
+        assert feed.version > before  # asked again: watching again, and the pause is a change
+    finally:
+        feed.stop()
+
+
+def test_the_workbench_runner_tells_the_feed_when_a_run_lands(tmp_path):
+    bench = Workbench(tmp_path, emulator="ephemeral", background=False)
+    try:
+        feed = bench.changes
+        feed.look_s = NEVER_S
+        feed.poke()  # the watcher starts its long wait: from now on only a poke makes it look
+        before = feed.wait(0, 0)
+        [run_id] = bench.submit_many(FluxParams.parse({"prompt": "a lamp", "width": 256, "height": 256}), 1)
+        bench.wait([run_id])
+        assert feed.wait(before, WAIT_S) > before
+    finally:
+        bench.shutdown(wait=True)
+        bench.changes.stop()
+
+
+def test_the_long_poll_answers_with_the_version_past_since(tmp_path, secrets):  # noqa: F811
+    from starlette.applications import Starlette
+
+    secrets({})
+    ledger(tmp_path)
+    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    now = changes.feed(tmp_path / D.DB_NAME).version
+    answer = client.get(f"/_flux/changes?since={now - 1}")
+    assert answer.status_code == 200 and answer.json() == {"version": now}
+    assert answer.headers["cache-control"] == D.REFUSED_CACHE_CONTROL
+    bad = client.get("/_flux/changes?since=soon")
+    assert bad.status_code == 400 and "since must be a whole number" in bad.text
+
+
+def test_with_sign_in_the_long_poll_answers_only_someone_let_in(tmp_path, secrets):  # noqa: F811
+    from starlette.applications import Starlette
+
+    secrets({"auth": AUTH, "team": TEAM})
+    ledger(tmp_path)
+    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    now = changes.feed(tmp_path / D.DB_NAME).version
+    refused = client.get(f"/_flux/changes?since={now - 1}")
+    assert (refused.status_code, refused.content) == (401, b"")
+    admitted = client.get(
+        f"/_flux/changes?since={now - 1}", cookies=identity_cookie({"email": "ana@example.com"})
+    )
+    assert admitted.status_code == 200 and admitted.json() == {"version": now}
