@@ -4,7 +4,10 @@ browser journeys and bench/warm_visits.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
+import threading
 from dataclasses import dataclass
 
 
@@ -80,12 +83,10 @@ class Wire:
     `/_stcore/stream`) or HTTP. For bench/browser_loop.py and the browser journeys."""
 
     def __init__(self, upstream_port: int) -> None:
-        import asyncio
-        import threading
-
         self.upstream_port = upstream_port
         self.ws_bytes = 0
         self.http_bytes = 0
+        self._writers: set = set()  # every open stream, both sides, closed with the relay
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
@@ -94,8 +95,6 @@ class Wire:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def _run(self, ready) -> None:
-        import asyncio
-
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
@@ -103,14 +102,13 @@ class Wire:
         self._loop.run_forever()
 
     async def _relay(self, client_reader, client_writer) -> None:
-        import asyncio
-        import socket
-
+        self._writers.add(client_writer)
         try:
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
             client_writer.close()
             return
+        self._writers.add(server_writer)
         for writer in (client_writer, server_writer):
             writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         first = await client_reader.read(65536)
@@ -136,8 +134,11 @@ class Wire:
         try:
             await asyncio.gather(up(), down())
         except (ConnectionError, OSError):
-            client_writer.close()
-            server_writer.close()
+            pass
+        finally:
+            for writer in (client_writer, server_writer):
+                writer.close()
+                self._writers.discard(writer)
 
     def reset(self) -> None:
         self.ws_bytes = 0
@@ -148,6 +149,18 @@ class Wire:
         return self.ws_bytes + self.http_bytes
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        """Stop relaying: the listener and every connection through it closed, the thread ended."""
+
+        async def shut() -> None:
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in list(self._writers):
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
+        self._loop.close()
