@@ -56,6 +56,7 @@ from tests.browser.network import Transfers, Wire  # noqa: E402
 
 SWEEP_RUNS = warm_visits.RUNS  # the 60-cell sweep Compare shows; its runs are History's first page
 WATCHED_CELLS = 12
+DISTINCT_THUMBS = 100  # a made ledger's older runs share these (the first page shows the sweep's own)
 
 # usable: the script idle, the page's own words shown and every picture on it loaded (the gallery's
 # and the grid's live in their elements' shadow roots)
@@ -151,7 +152,7 @@ def build(runs: int, ready: dict[int, Path]) -> Path:
             (data / name).unlink(missing_ok=True)
         made = f"copied from {ready[runs]}"
     else:
-        history_scale.fill(data, max(0, runs - SWEEP_RUNS), distinct=min(history_scale.THUMBS, runs))
+        history_scale.fill(data, max(0, runs - SWEEP_RUNS), distinct=min(DISTINCT_THUMBS, runs))
         made = "made"
     (data / "bench-sweep").write_text(warm_visits.fill(data))
     with Ledger(data / D.DB_NAME).db() as db:
@@ -167,11 +168,13 @@ class Visits:
     seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     kb: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     messages: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    cpu_ms: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
-    def add(self, key: tuple[str, str], seconds: float, kb: float, messages: int) -> None:
+    def add(self, key: tuple[str, str], seconds: float, kb: float, messages: int, cpu_ms: float) -> None:
         self.seconds.setdefault(key, []).append(seconds)
         self.kb.setdefault(key, []).append(kb)
         self.messages.setdefault(key, []).append(messages)
+        self.cpu_ms.setdefault(key, []).append(cpu_ms)
 
 
 def page_list(sweep_id: str) -> list[tuple[str, str, str, int]]:
@@ -183,24 +186,37 @@ def page_list(sweep_id: str) -> list[tuple[str, str, str, int]]:
 
 
 def visit(
-    page, network: Transfers, wire: Wire, path: str, words: str, pictures: int
-) -> tuple[float, float, int]:
+    server: AppServer, page, network: Transfers, wire: Wire, path: str, words: str, pictures: int
+) -> tuple[float, float, int, float]:
+    """One visit: seconds until usable, KB on the wire, the script's messages, the server's CPU ms."""
+    assert server.proc is not None
     network.reset()
     wire.reset()
+    cpu = cpu_seconds(server.proc.pid)
     started = time.monotonic()
     page.goto(wire.url + path)
     page.wait_for_function(USABLE, arg=[words, pictures], polling=20, timeout=180_000)
-    return time.monotonic() - started, wire.total_bytes / 1000, network.ws_messages
+    elapsed = time.monotonic() - started
+    return elapsed, wire.total_bytes / 1000, network.ws_messages, (cpu_seconds(server.proc.pid) - cpu) * 1000
 
 
-def pages_at(data: Path, root: Path, repeat: int, restarts: int) -> Visits:
+def pages_at(data: Path, versions: list[tuple[str, Path]], repeat: int, restarts: int) -> dict[str, Visits]:
+    """Every version served at once (each from its own copy of the ledger), visited in turn, so a
+    before and an after share the machine's conditions (it is shared, and busy in bursts)."""
     from playwright.sync_api import sync_playwright
 
     sweep_id = (data / "bench-sweep").read_text()
-    found = Visits()
-    server = AppServer(data, data, D.EMULATOR_LATENCY_S, root=root).start()
-    wire = Wire(server.port)
+    found = {label: Visits() for label, _ in versions}
+    served: dict[str, tuple[AppServer, Wire]] = {}
+    copies = []
     try:
+        for i, (label, root) in enumerate(versions):
+            copy = data if i == len(versions) - 1 else data.with_name(f"{data.name}-{i}")
+            if copy != data:
+                shutil.copytree(data, copy)
+                copies.append(copy)
+            server = AppServer(copy, copy, D.EMULATOR_LATENCY_S, root=root).start()
+            served[label] = (server, Wire(server.port))
         with sync_playwright() as p:
             browser = launch(p)
 
@@ -210,27 +226,39 @@ def pages_at(data: Path, root: Path, repeat: int, restarts: int) -> Visits:
                 page.set_default_timeout(180_000)
                 return context, page, Transfers(context, page)
 
-            context, page, network = fresh_context()  # the server's first session: not counted
-            for _, path, words, pictures in page_list(sweep_id):
-                visit(page, network, wire, path, words, pictures)
-            context.close()
+            for server, wire in served.values():  # each server's first session: not counted
+                context, page, network = fresh_context()
+                for _, path, words, pictures in page_list(sweep_id):
+                    visit(server, page, network, wire, path, words, pictures)
+                context.close()
             for _ in range(repeat):
                 for name, path, words, pictures in page_list(sweep_id):
-                    context, page, network = fresh_context()
-                    found.add((name, "first"), *visit(page, network, wire, path, words, pictures))
-                    found.add((name, "warm"), *visit(page, network, wire, path, words, pictures))
-                    context.close()
+                    for label, (server, wire) in served.items():
+                        context, page, network = fresh_context()
+                        found[label].add(
+                            (name, "first"), *visit(server, page, network, wire, path, words, pictures)
+                        )
+                        found[label].add(
+                            (name, "warm"), *visit(server, page, network, wire, path, words, pictures)
+                        )
+                        context.close()
             for _ in range(restarts):
                 for name, path, words, pictures in page_list(sweep_id):
-                    server.stop()
-                    server.start()
-                    context, page, network = fresh_context()
-                    found.add((name, "restart"), *visit(page, network, wire, path, words, pictures))
-                    context.close()
+                    for label, (server, wire) in served.items():
+                        server.stop()
+                        server.start()
+                        context, page, network = fresh_context()
+                        found[label].add(
+                            (name, "restart"), *visit(server, page, network, wire, path, words, pictures)
+                        )
+                        context.close()
             browser.close()
     finally:
-        wire.close()
-        server.stop()
+        for server, wire in served.values():
+            wire.close()
+            server.stop()
+        for copy in copies:
+            shutil.rmtree(copy, ignore_errors=True)
     return found
 
 
@@ -244,14 +272,15 @@ def pages(runs: list[int], repeat: int, restarts: int, ready: dict[int, Path], a
             print(f"\npages at {n:,} runs:", flush=True)
             data = build(n, ready)
             try:
-                for label, root in versions:
-                    results[label, n] = found = pages_at(data, root, repeat, restarts)
+                for label, found in pages_at(data, versions, repeat, restarts).items():
+                    results[label, n] = found
                     for (name, kind), seconds in found.seconds.items():
                         print(
                             f"  {label}: {name:<8} {kind:<8} "
                             + " ".join(f"{s:.2f}" for s in seconds)
                             + f" s; {statistics.median(found.kb[name, kind]):.1f} KB, "
-                            f"{statistics.median(found.messages[name, kind]):.0f} messages",
+                            f"{statistics.median(found.messages[name, kind]):.0f} messages, server CPU "
+                            f"{statistics.median(found.cpu_ms[name, kind]):.0f} ms",
                             flush=True,
                         )
             finally:
@@ -268,7 +297,7 @@ def pages(runs: list[int], repeat: int, restarts: int, ready: dict[int, Path], a
         spread = f" ({min(seconds):.2f}–{max(seconds):.2f})" if len(seconds) > 1 else ""
         return (
             f"{statistics.median(seconds):.2f}{spread} s, {statistics.median(found.kb[key]):.1f} KB, "
-            f"{statistics.median(found.messages[key]):.0f} msgs"
+            f"{statistics.median(found.messages[key]):.0f} msgs, {statistics.median(found.cpu_ms[key]):.0f} ms CPU"
         )
 
     print("\n| page, runs | version | first visit | warm visit | first visit after a restart |")
