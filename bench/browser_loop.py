@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))  # the browser journeys' helpers and the other ben
 from bench import history_scale, warm_visits  # noqa: E402
 from bench.app_latency import WATCH, _completed_at, _latest_run  # noqa: E402
 from flux_core import defaults as D  # noqa: E402
+from flux_core import lifecycle  # noqa: E402
 from flux_core.emulator.server import EmulatorConfig, EmulatorServer  # noqa: E402
 from flux_core.ledger import sweeps  # noqa: E402
 from flux_core.ledger.store import Ledger  # noqa: E402
@@ -56,6 +57,7 @@ from tests.browser.network import Transfers, Wire  # noqa: E402
 
 SWEEP_RUNS = warm_visits.RUNS  # the 60-cell sweep Compare shows; its runs are History's first page
 WATCHED_CELLS = 12
+FINAL = {name for name, state in lifecycle.STATES.items() if state.terminal}
 DISTINCT_THUMBS = 100  # a made ledger's older runs share these (the first page shows the sweep's own)
 
 # usable: the script idle, the page's own words shown and every picture on it loaded (the gallery's
@@ -381,16 +383,20 @@ def watch(tab_counts: list[int], latency: float) -> None:
                         [sweeps.axis("seed", list(range(WATCHED_CELLS)))],
                     )
                     sweep_id = sweeps.start(plan, ledger, runner, name=f"watched by {tabs}")
-                    opened = []
-                    for _ in range(tabs):
-                        tab = context.new_page()
+                    opened = [context.new_page() for _ in range(tabs)]
+                    for (
+                        tab
+                    ) in opened:  # every tab loading at once, so the sweep is still live when all show it
                         tab.set_default_timeout(120_000)
-                        tab.goto(f"{server.url}/compare?sweep={sweep_id}")
+                        tab.goto(f"{server.url}/compare?sweep={sweep_id}", wait_until="commit")
+                    for tab in opened:
                         tab.get_by_text("Colour by / rank by check").first.wait_for()
-                        opened.append(tab)
+                    ids = [c.run.id for c in sweeps.load(ledger, sweep_id).cells]
+                    if all(r.status in FINAL for r in ledger.get_many(ids)):
+                        print(f"  {tabs} tab(s): the sweep ended before every tab showed it; raise --latency")
+                        continue
                     peak = PeakRss(pid)
                     cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-                    ids = [c.run.id for c in sweeps.load(ledger, sweep_id).cells]
                     runner.wait(ids)
                     done = time.monotonic()
                     for tab in opened:
@@ -429,7 +435,7 @@ if __name__ == "__main__":
     parser.add_argument("--takes", type=int, default=8, help="Generates in the loop part")
     parser.add_argument("--repeat", type=int, default=3, help="first and warm visits of each page")
     parser.add_argument("--restarts", type=int, default=2, help="first visits of each page after a restart")
-    parser.add_argument("--latency", type=float, default=15.0, help="seconds a watched job takes")
+    parser.add_argument("--latency", type=float, default=20.0, help="seconds a watched job takes")
     parser.add_argument(
         "--ledger", action="append", default=[], help="N=DIR: start the N-run ledger from a copy of DIR"
     )
