@@ -3,7 +3,8 @@ embedded emulator, Playwright in Debian's Chromium (/usr/bin/chromium), a fresh 
 each part; prints figures, asserts nothing.
 
     .venv/bin/python bench/browser_loop.py [--only loop,pages,watch] [--runs 1000,100000]
-        [--takes 8] [--repeat 3] [--restarts 2] [--ledger 100000=/tmp/hist100k] [--against REV]
+        [--takes 8] [--repeat 3] [--restarts 2] [--latency 20] [--ledger 100000=/tmp/hist100k]
+        [--against REV]
 
 - loop: Generate on Compose, `--takes` times: click → picture on screen, and job done → picture on
   screen (the emulator's own record of when it finished the job, as bench/app_latency.py reads it).
@@ -14,14 +15,16 @@ each part; prints figures, asserts nothing.
   address again: a new Streamlit session, the cache warm) and a first visit right after the server
   restarted. Each: seconds until the page is usable (its words shown, every picture loaded, the
   script idle), the bytes the server sent on the wire (a counting relay in front of the app:
-  Chromium reports a WebSocket message inflated) and the script's messages the page received.
+  Chromium reports a WebSocket message inflated), the script's messages the page received and
+  the server's CPU for the visit.
   `--ledger N=DIR` starts from a copy of a ledger bench/history_scale.py kept (`--keep DIR`).
 - watch: the server's CPU and peak RSS while 0, 1 and 5 tabs watch a live 12-cell sweep on Compare
   (driven by this process's own runner against an emulator, so the server only watches), and how
   long after the last job finished every tab shows every picture.
 
 `--against REV` measures the pages part with another revision of Flux Lab too (exported by
-bench/warm_visits.py's `exported`), served from the same ledger, for a before and after.
+bench/warm_visits.py's `exported`), served at the same time from a copy of the same ledger and
+visited in turn with this checkout, for a before and after under the same conditions.
 """
 
 from __future__ import annotations
