@@ -72,10 +72,11 @@ def make_thumbnails(data_dir: Path, n: int) -> list[tuple[str, str]]:
     return out
 
 
-def fill(data_dir: Path, n: int) -> float:
+def fill(data_dir: Path, n: int, distinct: int = THUMBS) -> float:
+    """`n` runs straight into a new ledger, their thumbnails `distinct` pictures in turn; seconds taken."""
     started = time.monotonic()
     Ledger(data_dir / D.DB_NAME)  # the schema, by the app's own migrations
-    thumbs = make_thumbnails(data_dir, THUMBS)
+    thumbs = make_thumbnails(data_dir, distinct)
     rng = random.Random(7)
     now = datetime.now(timezone.utc)
     rows = []
@@ -95,7 +96,7 @@ def fill(data_dir: Path, n: int) -> float:
             "safety_tolerance": tol,
             "output_format": fmt,
         }
-        digest, thumb = thumbs[i % THUMBS]
+        digest, thumb = thumbs[i % len(thumbs)]
         done = status == store.COMPLETED
         rows.append(
             (

@@ -7,9 +7,10 @@ the open app (a click in the sidebar).
 
 `--against REV` serves the same ledger with another revision of Flux Lab too (exported with `git
 archive` into a temporary folder, run with this checkout's .venv), for a before and after. Target
-(issue 19): a warm revisit of any page transfers under 30 KB. Counted from Chromium's own network
-events (tests/browser/network.py): HTTP bodies and headers as Chromium counts them, and the
-WebSocket frames Streamlit's server sends (the page's own data). Prints figures; asserts nothing.
+(issue 19): a warm revisit of any page transfers under 30 KB. Pictures fetched are counted from
+Chromium's own network events (tests/browser/network.py's Transfers), bytes from the
+bytes that crossed the wire (tests/browser/network.py's Wire, a relay in front of the app: Chromium
+reports a WebSocket message inflated, the wire has it as compressed). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from flux_core.runner import Runner  # noqa: E402
 from flux_core.segmind.client import SegmindClient  # noqa: E402
 from flux_core.settings import Connection  # noqa: E402
 from tests.browser.appserver import AppServer  # noqa: E402
-from tests.browser.network import Transfers  # noqa: E402
+from tests.browser.network import Transfers, Wire  # noqa: E402
 
 RUNS = 60
 
@@ -79,7 +80,8 @@ def measure(label: str, server: AppServer, sweep_id: str, detail: bool = False) 
         ("Compare: saved sweeps", "/compare", "Open a saved sweep", 1, "Compare"),
         ("History", "/history", *shows["History"], "History"),
     ]
-    print(f"\n{label}: KB transferred (HTTP + WebSocket), thumbnails fetched from the server")
+    print(f"\n{label}: KB over the wire (HTTP + WebSocket), thumbnails fetched from the server")
+    wire = Wire(server.port)
     with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium",
@@ -87,7 +89,7 @@ def measure(label: str, server: AppServer, sweep_id: str, detail: bool = False) 
         )
         warmup = chromium.new_context()  # the server's first session pays for its imports: not counted
         first = warmup.new_page()
-        first.goto(server.url + "/history")
+        first.goto(wire.url + "/history")
         first.wait_for_function(PICTURES_LOADED, arg=RUNS, timeout=120_000)
         warmup.close()
 
@@ -103,6 +105,7 @@ def measure(label: str, server: AppServer, sweep_id: str, detail: bool = False) 
 
             def visit(go) -> str:
                 network.reset()
+                wire.reset()
                 go()
                 arrived(page, words, pictures)
                 fetched = [
@@ -111,11 +114,14 @@ def measure(label: str, server: AppServer, sweep_id: str, detail: bool = False) 
                 if detail:  # where the bytes went: the page's data, then the largest requests
                     largest = sorted(network.requests.values(), key=lambda r: -r.bytes)[:4]
                     said = ", ".join(f"{r.url.split('/', 3)[-1][:40]} {r.bytes / 1000:.1f}" for r in largest)
-                    print(f"      WebSocket {network.ws_bytes / 1000:.1f} KB; {said}")
-                return f"{network.total_bytes / 1000:7.1f} KB ({len(fetched):>2} pictures fetched)"
+                    print(
+                        f"      WebSocket {wire.ws_bytes / 1000:.1f} KB on the wire "
+                        f"({network.ws_bytes / 1000:.1f} inflated); {said}"
+                    )
+                return f"{wire.total_bytes / 1000:7.1f} KB ({len(fetched):>2} pictures fetched)"
 
-            cold = visit(lambda: page.goto(server.url + path))
-            again = visit(lambda: page.goto(server.url + path))
+            cold = visit(lambda: page.goto(wire.url + path))
+            again = visit(lambda: page.goto(wire.url + path))
             inside = "—"
             if link is not None:
                 other = "History" if link != "History" else "Compose"
@@ -128,6 +134,7 @@ def measure(label: str, server: AppServer, sweep_id: str, detail: bool = False) 
             print(f"  {name:<22} cold {cold} · again {again} · from another page {inside}")
             context.close()
         chromium.close()
+    wire.close()
 
 
 def exported(rev: str) -> Path:

@@ -143,3 +143,28 @@ def test_listening_sockets_hand_no_delay_to_the_connections_they_accept():
             accepted, _ = listener.accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_streamlit_reads_the_repository_config_as_compressing_its_websocket_and_watching_no_files():
+    """What Streamlit itself makes of .streamlit/config.toml (run from the repository, as `make run`
+    and the Docker image are): the page's data over a compressed WebSocket, and no source watcher set
+    up for each new session (a walk over every imported module's path on each visit)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from streamlit import config; config.get_config_options(); "
+            "print(config.get_option('server.enableWebsocketCompression'), "
+            "config.get_option('server.fileWatcherType'))",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert shown.stdout.split() == ["True", "none"], shown.stdout + shown.stderr
