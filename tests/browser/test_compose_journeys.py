@@ -16,7 +16,7 @@ def runs(data_dir) -> list[dict]:
 
 
 def generate(page, prompt: str) -> None:
-    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
     page.get_by_role("button", name="Generate").click()
 
 
@@ -54,7 +54,7 @@ def test_type_generate_see_the_image_reload_still_there(app_server, page, data_d
     page.reload()
     expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stImage").first).to_be_visible()
-    expect(page.get_by_label("Prompt")).to_have_value("a red cube on a blue ball near a green mountain")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a red cube on a blue ball near a green mountain")
     shoot(page, artifacts, "3-after-reload")
     # must not happen: a reload submitting again
     assert [r.status for r in runs(data_dir)] == [store.COMPLETED]
@@ -79,8 +79,8 @@ def test_a_prompt_with_markup_is_shown_as_text_and_runs_no_script(app_server, pa
     # streams the prompt first), it would find nothing to press
     expect(page.get_by_role("button", name="Generate")).to_be_visible()
     expect(page.locator("[data-testid=stApp][data-test-script-state=notRunning]")).to_have_count(1)
-    page.get_by_label("Prompt").fill(hostile)
-    page.get_by_label("Prompt").press("Control+Enter")  # the keyboard shortcut submits, too
+    page.get_by_label("Prompt", exact=True).fill(hostile)
+    page.get_by_label("Prompt", exact=True).press("Control+Enter")  # the keyboard shortcut submits, too
     expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stJson").get_by_text(hostile, exact=False)).to_be_visible()
     shoot(page, artifacts, "1-markup-as-text")

@@ -66,7 +66,7 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
     assert media == []
 
     # the form stays usable: Generate refuses and says why, then works once the references are fixed
-    page.get_by_label("Prompt").fill("a red cube")
+    page.get_by_label("Prompt", exact=True).fill("a red cube")
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_text("Nothing was sent. Fix these first:")).to_be_visible()
     assert Ledger(data_dir / "ledger.db").search(None, limit=10) == []
@@ -86,7 +86,7 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
 def test_a_typed_draft_survives_history_and_a_reload(app_server, page, data_dir, artifacts):
     server = app_server()
     page.goto(server.url)
-    page.get_by_label("Prompt").fill("a draft that was never generated")
+    page.get_by_label("Prompt", exact=True).fill("a draft that was never generated")
     page.get_by_label("Width").fill("768")
     page.get_by_label("Width").press("Tab")
     expect(page.get_by_role("combobox", name="Aspect ratio")).to_have_value("Custom")
@@ -100,13 +100,13 @@ def test_a_typed_draft_survives_history_and_a_reload(app_server, page, data_dir,
     page.get_by_role("link", name="History").click()
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     page.get_by_role("link", name="Compose").click()
-    expect(page.get_by_label("Prompt")).to_have_value("a draft that was never generated")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a draft that was never generated")
     expect(page.get_by_label("Width")).to_have_value("768")
     expect(page.get_by_label("Seed", exact=True)).to_have_value("4242")
     shoot(page, artifacts, "2-back-from-history")
 
     page.reload()
-    expect(page.get_by_label("Prompt")).to_have_value("a draft that was never generated")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a draft that was never generated")
     expect(page.get_by_label("Width")).to_have_value("768")
     expect(page.get_by_label("Seed", exact=True)).to_have_value("4242")
     expect(
@@ -131,7 +131,7 @@ def test_an_oversized_reference_is_refused_by_name_and_nothing_is_billed(
     page.get_by_text("Reference images (up to 8)").click()
     page.locator("input[type=file]").set_input_files(str(big))
     expect(page.get_by_text("holiday.png is 31.5 MB; the limit is 20 MB")).to_be_visible()
-    page.get_by_label("Prompt").fill("a red cube")
+    page.get_by_label("Prompt", exact=True).fill("a red cube")
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_text("Nothing was sent. Fix these first:")).to_be_visible()
     assert Ledger(data_dir / "ledger.db").search(None, limit=10) == []  # must not happen: a billed run

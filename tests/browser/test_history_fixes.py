@@ -28,7 +28,7 @@ def test_back_after_rerun_identically_restores_the_filtered_history(app_server, 
     expect(page).to_have_url(re.compile(r"[?&]h_seed=2(&|$)"))
     page.get_by_test_id("fl-card").first.get_by_role("button", name="Open").click()
     page.get_by_role("button", name="Re-run identically").click()
-    expect(page.get_by_label("Prompt")).to_have_value("a blue cube")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a blue cube")
     expect(page).to_have_url(re.compile(r"/\?run="))
     # Back once the re-run has landed and its checks are drawn: each of those redraws Compose,
     # and a redraw still on its way when Back is pressed takes the page back to Compose

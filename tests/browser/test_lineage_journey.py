@@ -24,7 +24,7 @@ def newest(data_dir) -> str:
 
 def generate(page, prompt: str, shown: str | None) -> None:
     """Type the prompt, Generate, and wait until the new run (not `shown`) is done."""
-    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
     page.get_by_role("button", name="Generate").click()
     if shown is not None:
         expect(page).not_to_have_url(re.compile(f"run={shown}"))
@@ -41,7 +41,7 @@ def test_edit_twice_in_compose_and_see_the_lineage_with_both_diffs(app_server, p
 
     page.goto(f"{server.url}/history?h_run={first}")
     page.get_by_role("button", name="Open in Compose").click()
-    expect(page.get_by_label("Prompt")).to_have_value(PROMPTS[0])
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(PROMPTS[0])
     generate(page, PROMPTS[1], first)
     second = newest(data_dir)
     generate(page, PROMPTS[2], second)

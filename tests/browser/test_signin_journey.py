@@ -24,7 +24,7 @@ def no_data(page, prompt: str, hashes: list[str]) -> None:
         expect(page.locator(f"img[src*='{digest}']")).to_have_count(0)
     expect(page.locator("img[src*='_flux/'], img[src*='/media/']")).to_have_count(0)
     expect(page.get_by_test_id("stSidebar")).to_have_count(0)
-    expect(page.get_by_label("Prompt")).to_have_count(0)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_count(0)
     expect(page.get_by_text("Page not found")).to_have_count(0)
 
 
@@ -116,15 +116,15 @@ def test_an_unverified_address_is_refused_then_a_member_signs_in_and_out(signin_
     sign_in(page, "ana@example.com", "Ana", email_verified=False)  # listed, but not verified
     expect(page.get_by_text("does not let that address in")).to_be_visible()
     expect(page.get_by_text("has not verified that address")).to_be_visible()
-    expect(page.get_by_label("Prompt")).to_have_count(0)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_count(0)
     sign_out(page)
 
     sign_in(page, "Ana@Example.com", "Ana")
-    expect(page.get_by_label("Prompt")).to_be_visible()
+    expect(page.get_by_label("Prompt", exact=True)).to_be_visible()
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text("Signed in as Ana (ana@example.com) · member")).to_be_visible()
     shoot(page, artifacts, "signed-in")
     sign_out(page, sidebar)
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
-    expect(page.get_by_label("Prompt")).to_have_count(0)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_count(0)
     assert not [c for c in page.context.cookies() if c["name"].startswith("_streamlit_user")]

@@ -67,7 +67,7 @@ def test_a_viewer_looks_and_votes_a_members_run_and_vote_carry_their_address_and
     expect(page.get_by_text("You are signed in as a viewer")).to_be_visible()
     # must not happen: a way to spend for a viewer, or the team key's status
     expect(page.get_by_role("button", name="Generate")).to_have_count(0)
-    expect(page.get_by_label("Prompt")).to_have_count(0)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_count(0)
     expect(sidebar.get_by_label("Segmind API key (this session only)")).to_have_count(0)
     expect(sidebar.get_by_text("Offline emulator")).to_have_count(0)
     shoot(page, artifacts, "viewer-compose")
