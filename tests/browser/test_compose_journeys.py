@@ -54,7 +54,9 @@ def test_type_generate_see_the_image_reload_still_there(app_server, page, data_d
     page.reload()
     expect(page.get_by_text("Done · You waited")).to_be_visible()
     expect(page.get_by_test_id("stImage").first).to_be_visible()
-    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a red cube on a blue ball near a green mountain")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(
+        "a red cube on a blue ball near a green mountain"
+    )
     shoot(page, artifacts, "3-after-reload")
     # must not happen: a reload submitting again
     assert [r.status for r in runs(data_dir)] == [store.COMPLETED]
