@@ -95,7 +95,9 @@ def top_level_imports(path: Path) -> set[str]:
 
 def third_party(paths: list[Path]) -> dict[str, set[str]]:
     """distribution -> the files that import it, for imports that are neither stdlib nor our own."""
-    own = {"flux_core", "flux_ui", "tests", "pages", "app"} | {p.stem for p in (ROOT / "bench").glob("*.py")}
+    own = {"flux_core", "flux_ui", "tests", "pages", "app", "bench"} | {
+        p.stem for p in (ROOT / "bench").glob("*.py")
+    }
     by_module = metadata.packages_distributions()
     found: dict[str, set[str]] = {}
     for path in paths:
