@@ -140,6 +140,7 @@ EMULATOR_HOST = "127.0.0.1"
 EMULATOR_PORT = 8765
 EMULATOR_KEY = "SG_emulator000000"
 EMULATOR_LATENCY_S = 2.0
+EMULATOR_RENDERS_KEPT = 500  # images the emulator drew ahead for jobs not yet collected
 EMULATOR_LATENCY_SPREAD_S = 0.5
 EMULATOR_QUEUE_S = 0.3
 EMULATOR_CREDITS = 100.0
@@ -161,6 +162,11 @@ LIVE_WAIT_S = 25.0  # a page's long poll on /_flux/changes is answered after thi
 LIVE_RETRY_S = 1.0  # a page whose long poll failed (server down) tries again after this, doubling
 LIVE_RETRY_MAX_S = 30.0  # up to this
 LIVE_REFIRE_S = 2.0  # a live part told of a change and not drawn again by then is told again
+LIVE_LATER_S = 0.4  # a live part nobody waits for is told once the ledger has been quiet this long
+LIVE_LATER_MAX_S = 1.2  # and at most this long after the first change it missed
+LIVE_TOPIC_MAX_IDS = 200  # a live part's topic names at most this many runs (else it hears every change)
+LIVE_TOPICS_MAX = 64  # topics one long poll may ask about (a tab's live parts)
+LIVE_DIGESTS_KEPT = 256  # topic digests a change feed keeps for its latest version
 KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving
 RECENT_RUNS = 12  # thumbnails in the recent-runs strip
@@ -318,14 +324,12 @@ SMALL_DRIFT_BITS = 10  # the determinism probe: a rerun this close is a small dr
 SAME_IMAGE_MEAN_ABS_DIFF = 1.0  # ... phash distance 0 and this mean |a-b| (0..255) is the same image
 DIVERSITY_FULL_BITS = 32  # a variant's diversity is its mean pairwise hash distance over this, capped at 1
 CHECK_RANKS = ("none", "text", "palette")  # Compare's "Colour by / rank by check" choices
-CHECK_REFRESH_S = 1.0  # Compose looks for a shown image's checks (and a probe's verdict) this often
 
 # --- review: comments and verdicts (issue 17: flux_core/ledger/reviews.py) -----------------
 COMMENT_MAX_CHARS = 4000  # a comment's words, trimmed
 COMMENT_INDENT_MAX = 4  # a thread indents replies at most this many levels (deeper replies line up)
 
 # --- the presenter view (issue 17): one image at a time for the room --------------------------
-PRESENT_TALLY_REFRESH_S = 1.0  # how often a presenter view reads everyone's verdicts (one ledger read)
 PRESENT_MAX_RUNS = 200  # a selection or a search shows at most this many images, in order
 PRESENT_ESC_GRACE_MS = 600  # an Esc this soon after leaving full screen leaves it only, not the page
 # --- the report that travels (issue 17, item 2: flux_core/report.py) -----------------------

@@ -1708,8 +1708,12 @@ class Workbench:
 
     def _updated(self, row: Run) -> None:
         """Every transition a runner makes: the pages following the ledger are told at once (its
-        change feed looks now), and a stored image goes to the background checker."""
-        ledger_changes.poke(self.ledger.path)
+        change feed looks now), and a stored image goes to the background checker. The start of a
+        download is not hurried: it usually ends within milliseconds, and a page drawing it again
+        then would only slow the storing of the image it waits for (the feed's next look finds a
+        download that takes longer)."""
+        if row.status != store.DOWNLOADING:
+            ledger_changes.poke(self.ledger.path)
         if row.status == store.COMPLETED and self._live.checker is not None:
             self._live.checker.poke()
         if self._on_update_outer is not None:

@@ -13,6 +13,13 @@ message), a hidden tab stops asking until it is shown again (then asks at once),
 server is down or restarting) is asked again after LIVE_RETRY_S, doubling up to LIVE_RETRY_MAX_S: the
 only timer left, and only while the channel is down.
 
+A part that says what it shows (``mark(wb, topic)`` before it reads, then ``follow(wb, place, that
+mark)``; topics: ``runs``, ``recent``, ``sweep``, ``sweeps`` below) is told only when its topic's digest
+changes (flux_core/ledger/changes.py): a lease renewed or another run's check landing leaves it alone,
+so it costs the server nothing and cannot swallow a click made meanwhile. The part a person waits for
+(Compose's result, Compare's live grid) is told at once (``first``); the others once the ledger has
+been quiet for LIVE_LATER_S, so their redraws do not compete with it for the server.
+
 ``fragment(body)`` is ``st.fragment`` for such a part: an error in it, on the page's run or on a
 rerun of the part alone, is the app's short message (flux_ui/failure.py), never Streamlit's own.
 """
@@ -21,20 +28,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from flux_core import defaults as D
+from flux_core.ledger import changes
 from flux_core.service import Workbench
 from flux_ui import failure, serving
 
 _JS = """
-const hub = { subs: new Map(), known: 0, running: false, queue: [], pumping: false };
+const hub = { subs: new Map(), known: 0, digests: {}, digestsAt: 0, running: false, queue: [], pumping: false, asking: null };
 
 // Streamlit sends the trigger values set in one task as one message for one fragment (a second
-// fragment's is dropped), so the fragments due are triggered one task apart.
+// fragment's is dropped), so the fragments due are triggered one task apart, the first ones first.
 function pump() {
   if (hub.pumping || !hub.queue.length) return;
   hub.pumping = true;
@@ -47,14 +57,40 @@ function pump() {
   setTimeout(() => { hub.pumping = false; pump(); }, 0);
 }
 
+// due: a part with a topic when the topic's digest, as of a version after the part was drawn,
+// differs from the one it drew; a part without one on any change after it was drawn
+function due(sub) {
+  if (!sub.topic) return sub.since < hub.known;
+  const now = hub.digests[sub.topic];
+  return hub.digestsAt > sub.since && now !== undefined && now !== sub.digest;
+}
+
+// The parts a person waits for ("first") are told at once; the others once the ledger has been
+// quiet for later_s (at most later_max_s after the first change they missed), so their redraws do
+// not compete with the first ones (and with the picture being stored and fetched) for the server.
 function fire() {
-  for (const sub of hub.subs.values()) {
-    if (!sub.fired && sub.since < hub.known) {
-      sub.fired = true;
-      hub.queue.push(sub);
-    }
+  let waiting = false;
+  const order = [...hub.subs.values()].sort((a, b) => (b.first ? 1 : 0) - (a.first ? 1 : 0));
+  for (const sub of order) {
+    if (sub.fired || !due(sub)) continue;
+    if (sub.first) { sub.fired = true; hub.queue.push(sub); } else waiting = true;
   }
+  if (waiting) later();
   pump();
+}
+
+function later() {
+  const now = Date.now();
+  hub.laterSince = hub.laterSince || now;
+  clearTimeout(hub.laterTimer);
+  const wait = Math.min(hub.later_s * 1000, Math.max(0, hub.laterSince + hub.later_max_s * 1000 - now));
+  hub.laterTimer = setTimeout(() => {
+    hub.laterSince = 0;
+    for (const sub of hub.subs.values()) {
+      if (!sub.first && !sub.fired && due(sub)) { sub.fired = true; hub.queue.push(sub); }
+    }
+    pump();
+  }, wait);
 }
 
 function shown() {
@@ -64,21 +100,37 @@ function shown() {
   });
 }
 
+function question() {
+  const subs = [...hub.subs.values()];
+  const since = hub.known || Math.min(...subs.map((s) => s.since));
+  const asked = new URLSearchParams({ since: String(since) });
+  const topics = new Map();
+  for (const sub of subs) {
+    if (!sub.topic) asked.set("any", "1");
+    else if (!sub.fired) topics.set(sub.topic, sub.digest);
+  }
+  for (const [topic, digest] of topics) { asked.append("t", topic); asked.append("d", digest); }
+  return `${hub.url}?${asked}`;
+}
+
 async function listen() {
   if (hub.running) return;
   hub.running = true;
   let retry = hub.retry_s;
   while (hub.subs.size) {
     if (document.hidden) { await shown(); continue; }
-    const since = hub.known || Math.min(...[...hub.subs.values()].map((s) => s.since));
+    const asking = hub.asking = new AbortController();
     try {
-      const answer = await fetch(`${hub.url}?since=${since}`, { cache: "no-store", credentials: "same-origin" });
+      const answer = await fetch(question(), { cache: "no-store", credentials: "same-origin", signal: asking.signal });
       if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
-      const { version } = await answer.json();
+      const { version, digests } = await answer.json();
       hub.known = Math.max(hub.known, Number(version));
+      if (digests && Number(version) >= hub.digestsAt) { Object.assign(hub.digests, digests); hub.digestsAt = Number(version); }
       retry = hub.retry_s;
       fire();
-    } catch (error) {  // the server is down or restarting: ask again later, less and less often
+    } catch (error) {
+      if (asking.signal.aborted) continue;  // a part drawn anew: ask again with what it drew
+      // the server is down or restarting: ask again later, less and less often
       await new Promise((resolve) => setTimeout(resolve, retry * 1000));
       retry = Math.min(retry * 2, hub.retry_max_s);
     }
@@ -91,9 +143,15 @@ export default function ({ data, setTriggerValue }) {
   hub.retry_s = data.retry_s;
   hub.retry_max_s = data.retry_max_s;
   hub.refire_s = data.refire_s;
-  const mine = { place: data.place, since: data.since, fired: false, trigger: setTriggerValue };
+  hub.later_s = data.later_s;
+  hub.later_max_s = data.later_max_s;
+  const mine = {
+    place: data.place, since: data.since, topic: data.topic, digest: data.digest, first: data.first,
+    fired: false, trigger: setTriggerValue,
+  };
   hub.subs.set(data.place, mine);
   fire();  // a change that came while the fragment was drawn: at once
+  if (hub.running && hub.asking) hub.asking.abort();  // the long poll asks about what is drawn now
   listen();
   return () => { if (hub.subs.get(data.place) === mine) hub.subs.delete(data.place); };
 }
@@ -103,28 +161,81 @@ export default function ({ data, setTriggerValue }) {
 _component = st.components.v2.component("flux_lab.live", js=_JS)
 
 
+def runs(run_ids: list[str]) -> str:
+    """The topic of these runs (their rows, checks, verdicts and comments)."""
+    return changes.topic(changes.RUNS, *run_ids)
+
+
+def recent(limit: int) -> str:
+    """The topic of the ledger's newest `limit` runs."""
+    return changes.topic(changes.RECENT, limit)
+
+
+def sweep(sweep_id: str) -> str:
+    """The topic of one sweep (its cells, their runs, votes and hunt)."""
+    return changes.topic(changes.SWEEP, sweep_id)
+
+
+def sweeps(limit: int) -> str:
+    """The topic of the newest `limit` sweeps."""
+    return changes.topic(changes.SWEEPS, limit)
+
+
 def _changed() -> None:
     """Nothing to do: the trigger's rerun of the fragment is the point."""
 
 
-def follow(wb: Workbench, place: str) -> int:
-    """Call first in a fragment that shows something of the ledger: the fragment reruns (alone) when
-    the ledger changes after this moment. Returns the change feed's version it follows from."""
-    seen = wb.changes.version  # read before the fragment reads the ledger: a change after it is told
+@dataclass(frozen=True)
+class Mark:
+    """What a live part read the ledger at: the change feed's version and its topic's digest, taken
+    before the part reads anything (a change after it is then told, never missed)."""
+
+    version: int
+    topic: str | None = None
+    digest: str | None = None
+
+
+def mark(wb: Workbench, topic: str | None = None) -> Mark:
+    """Call before a live part reads the ledger: the moment it follows from (see ``follow``)."""
+    if topic is None:
+        return Mark(wb.changes.version)
+    version, digests = wb.changes.digests([topic])
+    found = digests[topic]
+    return Mark(version, topic if found is not None else None, found)
+
+
+def follow(wb: Workbench, place: str, since: Mark | None = None, *, first: bool = False) -> int:
+    """Call in a fragment that shows something of the ledger: the fragment reruns (alone) when the
+    ledger changes after ``since`` (default: now, no topic). With a topic in ``since``, only when that
+    topic's digest changes. ``first``: told at once (what a person waits for); the page's other parts are told once
+    the ledger has been quiet for LIVE_LATER_S (at most LIVE_LATER_MAX_S after the change).
+    Returns the change feed's version it follows from."""
+    taken = since or mark(wb)
     _component(
         key=f"live_{place}",
         data={
             "place": place,
-            "since": seen,
+            "since": taken.version,
+            "topic": taken.topic,
+            "digest": taken.digest,
+            "first": first,
             "url": f".{serving.CHANGES_URL}",
             "retry_s": D.LIVE_RETRY_S,
             "retry_max_s": D.LIVE_RETRY_MAX_S,
             "refire_s": D.LIVE_REFIRE_S,
+            "later_s": D.LIVE_LATER_S,
+            "later_max_s": D.LIVE_LATER_MAX_S,
         },
         height=0,
         on_changed_change=_changed,
     )
-    return seen
+    return taken.version
+
+
+def fragment_only() -> bool:
+    """Whether this script run is a rerun of fragments alone (not of the whole page)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
 
 def fragment(body: Callable[..., Any]) -> Callable[..., Any]:

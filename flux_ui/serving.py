@@ -254,19 +254,32 @@ def routes(data_dir: Path) -> list[Route]:
         )
 
     async def changed(request: Request) -> Response:
-        """A long poll on the ledger's change feed: ``?since=N`` is answered with the version (JSON)
-        as soon as it is past N, or after LIVE_WAIT_S with the same N (flux_ui/live.py asks again)."""
+        """A long poll on the ledger's change feed. ``?since=N`` is answered with ``{"version"}`` (JSON)
+        as soon as the version is past N, or after LIVE_WAIT_S with the same N (flux_ui/live.py asks
+        again). With topics (``&t=<topic>&d=<its digest as drawn>``, repeated) it is answered only when
+        one of them has changed (or with ``&any=1``, when anything has), with ``"digests"``: each
+        topic's digest now."""
         if (refusal := refused(request)) is not None:
             return refusal
         since = request.query_params.get("since", "")
+        topics = request.query_params.getlist("t")
+        drawn = request.query_params.getlist("d")
+        problem = None
         if not since.isdigit():
+            problem = "since must be a whole number: the version the page last drew"
+        elif len(topics) != len(drawn) or len(topics) > D.LIVE_TOPICS_MAX:
+            problem = f"give each topic t its digest d, at most {D.LIVE_TOPICS_MAX} of them"
+        if problem:
             return PlainTextResponse(
-                "since must be a whole number: the version the page last drew",
-                status_code=400,
-                headers={"Cache-Control": D.REFUSED_CACHE_CONTROL},
+                problem, status_code=400, headers={"Cache-Control": D.REFUSED_CACHE_CONTROL}
             )
-        version = await changes.feed(ledger).next(int(since), D.LIVE_WAIT_S)
-        return JSONResponse({"version": version}, headers={"Cache-Control": D.REFUSED_CACHE_CONTROL})
+        feed = changes.feed(ledger)
+        wanted = dict(zip(topics, drawn))
+        anything = request.query_params.get("any") == "1"
+        version, now = await feed.next_for(int(since), wanted, D.LIVE_WAIT_S, anything)
+        return JSONResponse(
+            {"version": version, "digests": now}, headers={"Cache-Control": D.REFUSED_CACHE_CONTROL}
+        )
 
     return [
         Route(f"{THUMBS_URL}/{{name}}", thumbnail, methods=["GET", "HEAD"]),

@@ -20,6 +20,7 @@ from flux_core.params import FLEX_DEFAULTS, FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
 from flux_core.team import Op
 from flux_ui import ab_view, hunt_view, pictures, spend, sweep_grid
+from flux_ui import live
 from flux_ui.live import follow, fragment as live_fragment
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
@@ -455,7 +456,7 @@ def saved_sweeps() -> None:
     """The saved sweeps as a row of cards: the first done cell's picture, the name (or what was
     swept), the size and the date. A fragment that follows the ledger: a sweep started anywhere
     (another tab, another person, the CLI) shows up, and its picture once its first cell is done."""
-    follow(wb, "compare_saved")
+    follow(wb, "compare_saved", live.mark(wb, live.sweeps(D.SWEEP_CARDS)))
     previous = wb.recent_sweeps(limit=D.SWEEP_CARDS)
     if not previous:
         return
@@ -575,8 +576,9 @@ def _running(view: sweeps.SweepView) -> bool:
 
 
 def live_grid(sweep_id: str, order: list[int]) -> None:
-    """The grid of a sweep in flight: drawn again (alone) each time the ledger changes, a cell landing."""
-    follow(wb, "compare_grid")
+    """The grid of a sweep in flight: drawn again (alone) at once each time something of the sweep
+    changes in the ledger, a cell landing."""
+    follow(wb, "compare_grid", live.mark(wb, live.sweep(sweep_id)), first=True)
     view = wb.sweep(sweep_id)
     if view is None:
         return

@@ -25,6 +25,7 @@ from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
 from flux_ui import pictures, prompt_form, spend
+from flux_ui import live
 from flux_ui.live import follow, fragment as live_fragment
 from flux_ui.templates import TEMPLATES
 from flux_core.service import Workbench
@@ -182,15 +183,15 @@ def _open(run_id: str, load_form: bool) -> None:
             state["compose_pending"] = P.form_values(row)
 
 
-def _acted(then: Any, *args: Any) -> None:
+def _acted(then: Any, *args: Any, **kwargs: Any) -> None:
     """A click in a part of the page that follows the ledger (a fragment): the whole page shows it."""
     state["compose_acted"] = True
-    then(*args)
+    then(*args, **kwargs)
 
 
-def _whole_page_if_acted(fragment: bool) -> None:
+def _whole_page_if_acted() -> None:
     """Last in a fragment: a click in it (see _acted) reruns the whole page, which shows what it did."""
-    if state.pop("compose_acted", False) and fragment:
+    if state.pop("compose_acted", False) and live.fragment_only():
         st.rerun(scope="app")
 
 
@@ -285,13 +286,10 @@ def _probe_waiting(found: dict[str, Any]) -> bool:
     return bool(repro) and not repro.get("verdict") and not repro.get("error")
 
 
-def _draw_checks(run_id: str, shown: list[str] | None) -> None:
-    """A shown image's check lines, or "Checking the image…" until they are in; polled as a fragment
-    while they are not (or a probe waits), and the page is drawn again once they change."""
-    found = wb.checks([run_id]).get(run_id, {})
+def _draw_checks(found: dict[str, Any]) -> None:
+    """A shown image's check lines, or "Checking the image…" until they are in (the result part
+    follows the ledger meanwhile and draws them the moment they land)."""
     lines = report.lines(found) if _has_checks(found) else None
-    if shown is not None and lines != shown:
-        st.rerun()
     if lines is None:
         st.caption("Checking the image…")
         return
@@ -352,8 +350,8 @@ def _probe_action(row: Any) -> None:
             key="compose_probe",
             icon=":material/difference:",
             disabled=not sure,
-            on_click=_probe,
-            args=(row.id,),
+            on_click=_acted,
+            args=(_probe, row.id),
         )
         said = state.pop("compose_probe_said", None)
         if said:
@@ -680,28 +678,9 @@ with box:
                 state["compose_parent"] = run_ids[0]  # the form now holds this run's recipe
 
     current = st.query_params.get("run")
-    row = wb.run(current) if current else None
-    batch = _batch()
-    batch = batch if current in batch and len(batch) > 1 else []
 
-    def _draw_status(run_id: str) -> None:
-        follow(wb, "compose_status")  # drawn again when the ledger changes: the run landing, at once
-        live = wb.run(run_id)
-        if live is None or not P.is_active(live):
-            st.rerun()
-        line = P.headline(live)
-        alert = st.warning if line.level == "warning" else st.info
-        alert(f"{line.title} · {live.status}", icon=":material/hourglass_top:")
-        st.text(for_app(line.detail))
-
-    def _draw_strip(run_ids: list[str], live: bool) -> None:
+    def _draw_strip(run_ids: list[str], rows: dict[str, Any], strip_checks: dict[str, Any]) -> None:
         """The runs of one Generate side by side, each with its own status; a click shows one."""
-        if live:
-            follow(wb, "compose_strip")
-        rows = {r.id: r for r in wb.runs(run_ids)}
-        if live and not any(P.is_active(r) for r in rows.values()):
-            st.rerun()
-        strip_checks = wb.checks(run_ids)
         cells = st.columns(len(run_ids))
         for cell, run_id in zip(cells, run_ids):
             run = rows.get(run_id)
@@ -720,54 +699,87 @@ with box:
                     disabled=run_id == current,
                     type="tertiary",
                 )
-        _whole_page_if_acted(live)
 
-    if row is not None and P.is_active(row):
-        live_fragment(_draw_status)(row.id)
-    elif row is not None:
-        line = P.headline(row)
-        shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
-        icons = {
-            "success": ":material/check_circle:",
-            "warning": ":material/block:",
-            "error": ":material/error:",
-            "info": ":material/info:",
-        }
-        shows[line.level](line.words() if line.level == "success" else line.title, icon=icons[line.level])
-        if line.level != "success":
-            if line.detail:
-                st.text(for_app(line.detail))
-            st.caption(P.times(row))  # how long it took to end, and Segmind's figures if it gave any
+    def _draw_result() -> None:
+        """The shown run as it is now: its live status, then (drawn here, in this part alone, the
+        moment the ledger says it landed) the image, its checks and its batch's strip.
+        It follows the ledger while anything in it can still change: the run or its batch in
+        flight, the image's checks not in yet, a reproducibility probe waiting for its verdict."""
+        batch = _batch()
+        batch = batch if current in batch and len(batch) > 1 else []
+        shown_ids = batch or ([current] if current else [])
+        since = live.mark(wb, live.runs(shown_ids))  # before anything is read: a change after it is told
+        row = wb.run(current) if current else None
+        batch_rows = {r.id: r for r in wb.runs(batch)} if batch else {}
+        found_checks = wb.checks(shown_ids) if shown_ids else {}
+        found = found_checks.get(row.id, {}) if row is not None else {}
+        image = wb.image_path(row) if row is not None and not P.is_active(row) else None
+        has_image = row is not None and row.status == store.COMPLETED and image is not None and image.exists()
+        checks_due = has_image and wb.checking and (not _has_checks(found) or _probe_waiting(found))
+        in_flight = (row is not None and P.is_active(row)) or any(P.is_active(r) for r in batch_rows.values())
+        if in_flight or checks_due:
+            follow(wb, "compose_result", since, first=True)
 
-    if row is not None and not P.is_active(row):
+        if row is not None and P.is_active(row):
+            line = P.headline(row)
+            alert = st.warning if line.level == "warning" else st.info
+            alert(f"{line.title} · {row.status}", icon=":material/hourglass_top:")
+            st.text(for_app(line.detail))
+        elif row is not None:
+            line = P.headline(row)
+            shows = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}
+            icons = {
+                "success": ":material/check_circle:",
+                "warning": ":material/block:",
+                "error": ":material/error:",
+                "info": ":material/info:",
+            }
+            shows[line.level](line.words() if line.level == "success" else line.title, icon=icons[line.level])
+            if line.level != "success":
+                if line.detail:
+                    st.text(for_app(line.detail))
+                st.caption(P.times(row))  # how long it took to end, and Segmind's figures if it gave any
+
+        if row is not None and not P.is_active(row):
+            if has_image and image is not None:
+                longest = D.COMPOSE_IMAGE_MAX_PX
+                shown_w = (
+                    longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
+                )
+                pictures.image(
+                    row.image_path, wb.data_dir, width=shown_w, where=st.container(key="compose_main_image")
+                )
+                with st.container(key="compose_checks"):
+                    if not _has_checks(found) and not wb.checking:
+                        _checks_off(row.id)
+                    else:
+                        _draw_checks(found)
+            elif row.status == store.BLOCKED:
+                st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
+
+        if batch:  # below the main image, so the image stays in view
+            _draw_strip(batch, batch_rows, found_checks)
+        _whole_page_if_acted()
+
+    def _draw_details() -> None:
+        """The shown run's actions and recipe once it has ended: when it lands, drawn (alone) a
+        moment after the picture, which comes first."""
+        if not current:
+            return
+        since = live.mark(wb, live.runs([current]))
+        row = wb.run(current)
+        if row is None:
+            return
+        if P.is_active(row):
+            follow(wb, "compose_details", since)
+            return
         image = wb.image_path(row)
         has_image = row.status == store.COMPLETED and image is not None and image.exists()
-        if has_image and image is not None:
-            longest = D.COMPOSE_IMAGE_MAX_PX
-            shown_w = longest if row.width >= row.height else max(1, round(longest * row.width / row.height))
-            pictures.image(
-                row.image_path, wb.data_dir, width=shown_w, where=st.container(key="compose_main_image")
-            )
-            found = wb.checks([row.id]).get(row.id, {})
-            with st.container(key="compose_checks"):
-                if not _has_checks(found) and not wb.checking:
-                    _checks_off(row.id)
-                elif not _has_checks(found) or _probe_waiting(found):
-                    shown = report.lines(found) if _has_checks(found) else None
-                    st.fragment(run_every=D.CHECK_REFRESH_S)(_draw_checks)(row.id, shown)
-                else:
-                    _draw_checks(row.id, None)
-        elif row.status == store.BLOCKED:
-            st.caption("A blocked run has no image. A higher safety tolerance is more permissive.")
+        _draw_actions(row, image if has_image else None)
+        _whole_page_if_acted()
 
-    if batch:  # below the main image, so the image stays in view
-        batch_rows = wb.runs(batch)
-        if any(P.is_active(r) for r in batch_rows):
-            live_fragment(_draw_strip)(batch, True)
-        else:
-            _draw_strip(batch, False)
-
-    if row is not None and not P.is_active(row):
+    def _draw_actions(row: Any, image: Any) -> None:
+        """What a person can do with a run that has ended, and its recipe."""
         fix = P.fix(row) if may_spend else None
         if fix is not None and fix.action == "tolerance":
             pick = st.container(horizontal=True, vertical_alignment="bottom")
@@ -782,8 +794,8 @@ with box:
                 key="compose_fix",
                 type="primary",
                 icon=":material/replay:",
-                on_click=_again,
-                args=(row.id,),
+                on_click=_acted,
+                args=(_again, row.id),
                 kwargs={"overrides": {"safety_tolerance": chosen_tolerance}},
             )
         elif fix is not None:
@@ -793,8 +805,8 @@ with box:
                 type="primary",
                 icon=":material/replay:",
                 help="The same request again, as a new run",
-                on_click=_again,
-                args=(row.id,),
+                on_click=_acted,
+                args=(_again, row.id),
             )
         if row.status == store.SUBMIT_UNKNOWN and may_spend:  # may be billed: sent again only when asked
             checked = st.checkbox(
@@ -811,7 +823,7 @@ with box:
                 _again(row.id, confirmed_unknown=checked)
                 st.rerun()
         actions = st.container(horizontal=True)
-        if has_image and image is not None:
+        if image is not None:
             ext = image.suffix.lstrip(".")
             actions.download_button(
                 "Download image",
@@ -827,8 +839,8 @@ with box:
                 key="compose_vary",
                 help="The same recipe with a new random seed",
                 icon=":material/casino:",
-                on_click=_again,
-                args=(row.id,),
+                on_click=_acted,
+                args=(_again, row.id),
                 kwargs={"vary_seed": True},
             )
         if may_spend and actions.button(
@@ -850,7 +862,7 @@ with box:
         ):
             wb.curate(row.id, favourite=not favourite)
             st.rerun()
-        if has_image and may_spend:
+        if image is not None and may_spend:
             _probe_action(row)
         st.caption(f"Recipe · made by {P.markdown_text(row.created_by or 'nobody recorded')}")
         st.json(P.recipe(row), expanded=1)
@@ -869,13 +881,16 @@ with box:
             st.caption("Note")
             st.text(row.notes)
 
-    def _draw_feed(run_ids: list[str], live: bool) -> None:
-        """This session's runs, newest first: thumbnail, the start of the prompt, seed and status."""
-        if live:
-            follow(wb, "compose_feed")
+    live_fragment(_draw_result)()
+    live_fragment(_draw_details)()
+
+    def _draw_feed(run_ids: list[str]) -> None:
+        """This session's runs, newest first: thumbnail, the start of the prompt, seed and status;
+        following the ledger while one of them is in flight."""
+        since = live.mark(wb, live.runs(run_ids))
         rows = {r.id: r for r in wb.runs(run_ids)}
-        if live and not any(P.is_active(r) for r in rows.values()):
-            st.rerun()
+        if any(P.is_active(r) for r in rows.values()):
+            follow(wb, "compose_feed", since)
         cells = st.columns(D.COMPOSE_FEED_COLUMNS)
         shown = [rows[r] for r in run_ids if r in rows]
         for i, run in enumerate(shown):
@@ -893,15 +908,12 @@ with box:
                     disabled=run.id == current,
                     type="tertiary",
                 )
-        _whole_page_if_acted(live)
+        _whole_page_if_acted()
 
     feed = state.get("compose_feed", [])
     if feed:
         st.subheader("This session")
-        if any(P.is_active(r) for r in wb.runs(feed)):
-            live_fragment(_draw_feed)(feed, True)
-        else:
-            _draw_feed(feed, False)
+        live_fragment(_draw_feed)(feed)
 
 st.divider()
 st.subheader("Recent runs")
@@ -909,8 +921,8 @@ st.caption("Every run in the ledger, from any session or the CLI: Open shows one
 
 
 def _draw_recent() -> None:
-    """The ledger's newest runs, from anywhere: drawn again (alone) whenever the ledger changes."""
-    follow(wb, "compose_recent")
+    """The ledger's newest runs, from anywhere: drawn again (alone) whenever they change."""
+    follow(wb, "compose_recent", live.mark(wb, live.recent(D.RECENT_RUNS)))
     recent = wb.recent()
     if not recent:
         st.caption("Nothing yet: your runs appear here.")
@@ -926,7 +938,7 @@ def _draw_recent() -> None:
                 args=(_open, run.id, True),
                 help="Show this run and load its recipe into the form",
             )
-    _whole_page_if_acted(True)
+    _whole_page_if_acted()
 
 
 live_fragment(_draw_recent)()

@@ -9,7 +9,6 @@ from typing import NoReturn
 import streamlit as st
 
 from flux_core import deck
-from flux_core import defaults as D
 from flux_core import presentation as P
 from flux_core.checks import report as check_report
 from flux_core.errors import NotAllowed, UnknownRun
@@ -17,7 +16,7 @@ from flux_core.ledger import store, sweeps
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
 from flux_core.team import Op
-from flux_ui import presenter
+from flux_ui import live, presenter
 
 if "workbench" not in st.session_state:  # reached without the router (see app.py)
     st.switch_page("app.py", query_params={**st.query_params.to_dict(), "goto": "present"})
@@ -149,7 +148,9 @@ def go_back() -> None:
 
 
 def stage() -> None:
-    """The stage, with everyone's verdicts as they are now: one read of the ledger each time."""
+    """The stage, with everyone's verdicts as they are now: drawn again (alone) when a verdict on
+    one of its runs changes, whoever gave it."""
+    live.follow(wb, "present_stage", live.mark(wb, live.runs([r.id for r in rows])))
     verdicts = wb.verdicts([r.id for r in rows])
     problem()
     if state.get("present_leave"):
@@ -176,4 +177,4 @@ def stage() -> None:
     )
 
 
-st.fragment(run_every=D.PRESENT_TALLY_REFRESH_S)(stage)()
+live.fragment(stage)()

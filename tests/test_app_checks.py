@@ -119,10 +119,10 @@ def test_compose_picks_up_the_checks_without_a_click():
     at = generate(start(), "a magazine cover")
     finish_current(at)
     [fragment_caption] = [c for c in at.caption if c.value == "Checking the image…"]
-    assert fragment_caption  # drawn by a fragment that runs every CHECK_REFRESH_S
+    assert fragment_caption  # drawn by the result part, which follows the ledger until the lines land
     bench = at.session_state["workbench"]
     save_text(bench, shown_run(at), text_result(1.0, ["SAME"]))
-    at.run()  # what the fragment's own rerun does: the page is drawn again with the lines
+    at.run()  # what the part's own rerun does when the change feed tells it: drawn with the lines
     assert "text 1/1 right" in [t.value for t in at.text]
 
 

@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import threading
+from urllib.parse import urlencode
 
 from flux_core import defaults as D
 from flux_core.ledger import changes
@@ -134,7 +135,7 @@ def test_the_long_poll_answers_with_the_version_past_since(tmp_path, secrets):  
     client = Client(Starlette(routes=serving.routes(tmp_path)))
     now = changes.feed(tmp_path / D.DB_NAME).version
     answer = client.get(f"/_flux/changes?since={now - 1}")
-    assert answer.status_code == 200 and answer.json() == {"version": now}
+    assert answer.status_code == 200 and answer.json() == {"version": now, "digests": {}}
     assert answer.headers["cache-control"] == D.REFUSED_CACHE_CONTROL
     bad = client.get("/_flux/changes?since=soon")
     assert bad.status_code == 400 and "since must be a whole number" in bad.text
@@ -152,4 +153,75 @@ def test_with_sign_in_the_long_poll_answers_only_someone_let_in(tmp_path, secret
     admitted = client.get(
         f"/_flux/changes?since={now - 1}", cookies=identity_cookie({"email": "ana@example.com"})
     )
-    assert admitted.status_code == 200 and admitted.json() == {"version": now}
+    assert admitted.status_code == 200 and admitted.json()["version"] == now
+
+
+# --- topics: a part is told only of changes to what it shows --------------------------------------
+
+
+def test_a_topic_digest_moves_with_what_its_part_shows_and_not_with_a_lease_renewal(tmp_path):
+    book = ledger(tmp_path)
+    mine, other = a_run(book), a_run(book)
+    feed = changes.Feed(book.path, look_s=NEVER_S)
+    try:
+        topics = [changes.topic(changes.RUNS, mine), changes.topic(changes.RECENT, 1)]
+
+        def now() -> dict:
+            feed.poke()
+            feed.wait(feed.version, 0.5)  # the poke looked (a commit, if any, is noticed by now)
+            return feed.digests(topics)[1]
+
+        first = now()
+        assert all(first.values())
+        book.claim(mine, "host:1:t", expected_lease=None)
+        claimed = now()
+        assert claimed[topics[0]] != first[topics[0]]  # claiming moves updated_at
+        book.renew("host:1:t")
+        assert now() == claimed  # a lease renewed: nothing shown changed
+        book.transition(other, "SUBMITTING", owner=None)
+        moved = now()
+        assert moved[topics[0]] == claimed[topics[0]]  # another run: not this part's business
+        assert moved[topics[1]] != claimed[topics[1]]  # but the newest run changed
+        with book.write() as db:
+            db.execute(
+                "INSERT INTO checks (run_id, name, version, score, result, computed_at) VALUES (?, 'text', 1, 1, '{}', 'x')",
+                [mine],
+            )
+        assert now()[topics[0]] != moved[topics[0]]  # its check landed
+        assert changes.digest(feed._reader, "runs:a b") is None  # not a topic: told of every change
+        assert changes.digest(feed._reader, "nonsense:1") is None
+    finally:
+        feed.stop()
+
+
+def test_the_long_poll_with_a_topic_waits_past_changes_to_other_runs(tmp_path, secrets):  # noqa: F811
+    from starlette.applications import Starlette
+
+    secrets({})
+    book = ledger(tmp_path)
+    mine, other = a_run(book), a_run(book)
+    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    feed = changes.feed(tmp_path / D.DB_NAME)
+    topic = changes.topic(changes.RUNS, mine)
+    version, drawn = feed.digests([topic])
+    book.transition(other, "SUBMITTING", owner=None)  # someone else's run moves on first
+    answers: list = []
+
+    def ask() -> None:
+        answers.append(
+            client.get("/_flux/changes?" + urlencode({"since": version, "t": topic, "d": drawn[topic]}))
+        )
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    feed.poke()
+    other_seen = feed.wait(version, WAIT_S)
+    assert other_seen > version and not answers  # the change to the other run is not this part's
+    book.transition(mine, "SUBMITTING", owner=None)
+    feed.poke()
+    asking.join(WAIT_S)
+    [answer] = answers
+    body = answer.json()
+    assert body["version"] > other_seen and body["digests"][topic] != drawn[topic]
+    bad = client.get("/_flux/changes?" + urlencode({"since": version, "t": topic}))
+    assert bad.status_code == 400 and "give each topic t its digest d" in bad.text

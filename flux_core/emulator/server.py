@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
@@ -197,11 +198,19 @@ class Emulator:
         self.balance = self.config.credits
         self.jobs: dict[str, _Job] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
+        # a job's image is drawn by one background thread as soon as it is submitted (a real server
+        # has its output ready when it says COMPLETED; drawing it when asked would slow the answer)
+        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-render")
+        self._renders: dict[str, Future[bytes]] = {}
         self.windows: dict[str, tuple[float, int]] = {}
         self.stats = Stats()
         self.rng = random.Random(self.config.random_seed)
         self._load()
         self.app = self._build_app()
+
+    def close(self) -> None:
+        """Stop drawing ahead (the images not collected are drawn again when asked for)."""
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
 
     # --- persistence: the service outlives a restart of whoever hosts it ---------------------
     def _load(self) -> None:
@@ -415,6 +424,13 @@ class Emulator:
         )
         self.jobs[job.id] = job
         self._save()
+        if not job.error:  # drawn while it "runs", so its output is there when it says COMPLETED
+            try:
+                self._renders[job.id] = self._render_pool.submit(self._render, dict(job.params))
+            except RuntimeError:  # closed: drawn when asked for
+                pass
+            while len(self._renders) > D.EMULATOR_RENDERS_KEPT:  # jobs nobody collected
+                self._renders.pop(next(iter(self._renders))).cancel()
         return job
 
     def _state(self, job: _Job) -> str:
@@ -440,20 +456,26 @@ class Emulator:
         fmt = job.params.get("output_format", D.OUTPUT_FORMAT)
         return f"generations/{job.id}.{'jpeg' if fmt == 'jpeg' else 'png'}"
 
-    def _finish(self, job: _Job) -> str:
-        """Render a completed job's image once; its file name."""
-        self._charge(job)
-        if job.file_name and job.file_name in self.files:
-            return job.file_name
-        p = job.params
-        fmt = p.get("output_format", D.OUTPUT_FORMAT)
-        image = render_preview(
+    @staticmethod
+    def _render(p: dict[str, Any]) -> bytes:
+        return render_preview(
             str(p["prompt"]),
             int(p.get("seed", 0)),
             int(p.get("width", D.WIDTH)),
             int(p.get("height", D.HEIGHT)),
-            fmt,
+            p.get("output_format", D.OUTPUT_FORMAT),
         )
+
+    def _finish(self, job: _Job) -> str:
+        """A completed job's image (drawn in the background since it was submitted; drawn now after
+        a restart), once; its file name."""
+        self._charge(job)
+        if job.file_name and job.file_name in self.files:
+            return job.file_name
+        fmt = job.params.get("output_format", D.OUTPUT_FORMAT)
+        drawing = self._renders.pop(job.id, None)
+        ready = drawing is not None and not drawing.cancelled()
+        image = drawing.result() if drawing is not None and ready else self._render(job.params)
         name = job.file_name = self._file_name(job)
         self._store_file(name, image, f"image/{fmt}")
         return name
@@ -904,6 +926,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()
+        self.emulator.close()
 
     def __enter__(self) -> "EmulatorServer":
         return self.start()

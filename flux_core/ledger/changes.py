@@ -16,14 +16,24 @@ page that outlived a server restart sees the new server's versions as newer than
 The watcher stops after ``CHANGES_IDLE_S`` with nobody asking, and starts again when asked, counting
 the pause as a change (it cannot know what happened meanwhile): a test process that opens hundreds of
 ledgers is not left with hundreds of threads.
+
+Topics: most commits are of no interest to a given part of a page (a lease renewed, another run's
+check, a preset saved), and a part drawn again for nothing costs the server a script run and can
+swallow a click made meanwhile. A part that says what it shows names a topic (``runs:<id>,<id>``,
+``recent:<n>``, ``sweep:<id>``) and the ``digest`` of that topic as it read it; the digest is a hash of
+the rows' ``updated_at`` (every change to a run moves it; a lease renewal does not) and of their
+checks, verdicts and comments, so it differs exactly when something the part draws may have changed.
+A digest is computed once per version and topic, however many tabs ask (``digests``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from flux_core import defaults as D
@@ -41,8 +51,90 @@ def _settle(future: asyncio.Future, version: int) -> None:
         future.set_result(version)
 
 
+RUNS = "runs"  # runs:<id>,<id>,…  those runs, their checks, verdicts and comments
+RECENT = "recent"  # recent:<n>  the ledger's newest n runs not deleted
+SWEEP = "sweep"  # sweep:<id>  a sweep, its cells' runs, their checks, verdicts and comments
+SWEEPS = "sweeps"  # sweeps:<n>  the newest n sweeps and their runs
+_ID_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-")
+
+
+def topic(kind: str, *ids: str | int) -> str:
+    """A topic's name: ``topic(RUNS, a, b)`` is ``runs:a,b``."""
+    return f"{kind}:{','.join(str(i) for i in ids)}"
+
+
+def _parts(name: str) -> tuple[str, list[str]] | None:
+    kind, _, rest = name.partition(":")
+    ids = [i for i in rest.split(",") if i]
+    if kind not in (RUNS, RECENT, SWEEP, SWEEPS) or len(ids) > D.LIVE_TOPIC_MAX_IDS:
+        return None
+    if not all(set(i) <= _ID_CHARS for i in ids):
+        return None
+    if kind in (RECENT, SWEEPS) and (len(ids) != 1 or not ids[0].isdigit()):
+        return None
+    if kind == SWEEP and len(ids) != 1:
+        return None
+    return kind, ids
+
+
+def _marks(conn: sqlite3.Connection, run_sql: str, args: list[str]) -> list[tuple]:
+    """What moves when anything shown of the runs `run_sql` selects (their ids) changes."""
+    rows: list[tuple] = []
+    rows += conn.execute(
+        f"SELECT id, updated_at, deleted_at FROM runs WHERE id IN ({run_sql})", args
+    ).fetchall()
+    for table, columns in (
+        ("checks", "run_id, name, computed_at"),
+        ("verdicts", "run_id, reviewer, verdict, at"),
+        ("comments", "run_id, id, at, deleted_at"),
+    ):
+        try:
+            rows += conn.execute(
+                f"SELECT {columns} FROM {table} WHERE run_id IN ({run_sql})", args
+            ).fetchall()
+        except sqlite3.OperationalError:  # a ledger from before that table
+            continue
+    return sorted(rows, key=repr)
+
+
+def _sweep_rows(conn: sqlite3.Connection, sweep_sql: str, args: list[str]) -> list[tuple]:
+    """A sweep's own rows (its name, its cells, its votes, its hunt) and its cells' runs' marks."""
+    rows: list[tuple] = []
+    for table in ("sweeps", "sweep_cells", "votes", "hunts", "hunt_results"):
+        column = "id" if table == "sweeps" else "sweep_id"
+        try:
+            rows += [
+                tuple(r) for r in conn.execute(f"SELECT * FROM {table} WHERE {column} IN ({sweep_sql})", args)
+            ]
+        except sqlite3.OperationalError:  # a ledger from before that table
+            continue
+    rows.sort(key=repr)
+    return rows + _marks(conn, f"SELECT run_id FROM sweep_cells WHERE sweep_id IN ({sweep_sql})", args)
+
+
+def digest(conn: sqlite3.Connection, name: str) -> str | None:
+    """The digest of a topic as the ledger holds it now; None for a name that is no topic (the part
+    is then told of every change)."""
+    parts = _parts(name)
+    if parts is None:
+        return None
+    kind, ids = parts
+    rows: list[tuple] = []
+    if kind == RUNS:
+        rows = _marks(conn, ",".join("?" * len(ids)), ids)
+    elif kind == RECENT:
+        chosen = "SELECT id FROM runs WHERE deleted_at IS NULL ORDER BY seq DESC LIMIT ?"
+        rows = [tuple(r) for r in conn.execute(chosen.replace("SELECT id", "SELECT id, updated_at"), ids)]
+    elif kind == SWEEP:
+        rows = _sweep_rows(conn, "?", ids)
+    elif kind == SWEEPS:
+        rows = _sweep_rows(conn, "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?", ids)
+    return hashlib.sha1(repr(rows).encode()).hexdigest()[:16]
+
+
 class Feed:
-    """The change feed of one ledger file: ``version``, ``wait`` (a thread), ``next`` (a coroutine)."""
+    """The change feed of one ledger file: ``version``, ``wait`` (a thread), ``next`` (a coroutine),
+    and the ``digests`` of topics."""
 
     def __init__(self, path: str | Path, look_s: float = D.CHANGES_LOOK_S, idle_s: float = D.CHANGES_IDLE_S):
         self.path = Path(path)
@@ -58,6 +150,9 @@ class Feed:
         self._thread: threading.Thread | None = None
         self._watched = False  # a watcher ran before: starting one again is after a pause
         self._blocked = 0  # threads in `wait`
+        self._reader: sqlite3.Connection | None = None  # for digests, under _read_lock
+        self._read_lock = threading.Lock()
+        self._digests: tuple[int, dict[str, str | None]] = (0, {})  # (version, topic -> digest)
         self._watch()
 
     @property
@@ -98,6 +193,53 @@ class Feed:
         finally:
             with self._cond:
                 self._waiters.discard(entry)
+
+    def digests(self, topics: Iterable[str]) -> tuple[int, dict[str, str | None]]:
+        """(version, each topic's digest) as the ledger is now, each computed at most once a version
+        (read the version first: a digest taken after a commit the watcher has not yet noticed is
+        newer than its version, never older, so a part is told again rather than missing a change)."""
+        version = self.version
+        wanted = list(dict.fromkeys(topics))
+        with self._read_lock:
+            seen_at, known = self._digests
+            if seen_at != version:
+                known = {}
+            missing = [t for t in wanted if t not in known]
+            if missing:
+                try:
+                    if self._reader is None:
+                        self._reader = sqlite3.connect(
+                            f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                        )
+                    for name in missing:
+                        known[name] = digest(self._reader, name)
+                except sqlite3.Error:  # not there yet, or busy: no digest (told of every change)
+                    if self._reader is not None:
+                        self._reader.close()
+                        self._reader = None
+                    for name in missing:
+                        known.setdefault(name, None)
+                if len(known) > D.LIVE_DIGESTS_KEPT:
+                    known = {t: known[t] for t in wanted}
+                self._digests = (version, known)
+            return version, {t: known[t] for t in wanted}
+
+    async def next_for(
+        self, since: int, wanted: dict[str, str], timeout: float, anything: bool
+    ) -> tuple[int, dict[str, str | None]]:
+        """Wait until the version is past `since` and, unless `anything`, one of the `wanted` topics'
+        digests differs from the one given; at most `timeout` seconds. (version, current digests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            version = await self.next(since, max(0.0, deadline - time.monotonic()))
+            if version <= since:  # timed out with no change
+                return version, dict(wanted)
+            if anything or not wanted:
+                return version, self.digests(wanted)[1] if wanted else {}
+            version, now = self.digests(wanted)
+            if any(now[t] != d for t, d in wanted.items()) or time.monotonic() >= deadline:
+                return version, now
+            since = version
 
     def stop(self) -> None:
         with self._cond:
