@@ -164,6 +164,7 @@ LIVE_RETRY_MAX_S = 30.0  # up to this
 LIVE_REFIRE_S = 2.0  # a live part told of a change and not drawn again by then is told again
 LIVE_LATER_S = 0.4  # a live part nobody waits for is told once the ledger has been quiet this long
 LIVE_LATER_MAX_S = 1.2  # and at most this long after the first change it missed
+SWEEP_VIEWS_KEPT = 32  # sweeps a workbench keeps as read (one per state of each), shared by its pages
 LIVE_TOPIC_MAX_IDS = 200  # a live part's topic names at most this many runs (else it hears every change)
 LIVE_TOPICS_MAX = 64  # topics one long poll may ask about (a tab's live parts)
 LIVE_DIGESTS_KEPT = 256  # topic digests a change feed keeps for its latest version

@@ -124,6 +124,8 @@ class _Live:
     hunts: dict[str, threading.Thread] = dataclasses.field(
         default_factory=dict
     )  # seed hunts driven by this process
+    # sweeps as read, by (sweep id, the digest of its topic on the change feed): Workbench.sweep
+    sweep_views: dict[tuple[str, str], sweeps.SweepView] = dataclasses.field(default_factory=dict)
 
 
 class Workbench:
@@ -1306,7 +1308,25 @@ class Workbench:
         return history.find(self.ledger, query)
 
     def sweep(self, sweep_id: str) -> sweeps.SweepView | None:
-        return sweeps.load(self.ledger, sweep_id)
+        """A sweep as the ledger holds it now. Read once for each state of it (its topic's digest,
+        read from the ledger on each call: a few indexed rows) and shared: five tabs watching a live grid, and the hunt's summary of it on
+        the same page, read it once per change rather than once each. Nobody changes a view."""
+        digest = ledger_changes.digest_now(
+            self.ledger.path, ledger_changes.topic(ledger_changes.SWEEP, sweep_id)
+        )
+        if digest is None:
+            return sweeps.load(self.ledger, sweep_id)
+        views = self._live.sweep_views
+        with self._lock:
+            found = views.get((sweep_id, digest))
+        if found is None:
+            found = sweeps.load(self.ledger, sweep_id)
+            if found is not None:
+                with self._lock:
+                    views[(sweep_id, digest)] = found
+                    while len(views) > D.SWEEP_VIEWS_KEPT:
+                        views.pop(next(iter(views)))
+        return found
 
     def recent_sweeps(self, limit: int = 10) -> list[sweeps.SweepSummary]:
         return sweeps.recent(self.ledger, limit=limit)

@@ -202,6 +202,10 @@ def test_the_long_poll_with_a_topic_waits_past_changes_to_other_runs(tmp_path, s
     mine, other = a_run(book), a_run(book)
     client = Client(Starlette(routes=serving.routes(tmp_path)))
     feed = changes.feed(tmp_path / D.DB_NAME)
+    started = feed.version
+    a_run(book)  # the watcher has looked (and so notices the next commit): it noticed this one
+    feed.poke()
+    feed.wait(started, WAIT_S)
     topic = changes.topic(changes.RUNS, mine)
     version, drawn = feed.digests([topic])
     book.transition(other, "SUBMITTING", owner=None)  # someone else's run moves on first

@@ -132,6 +132,20 @@ def digest(conn: sqlite3.Connection, name: str) -> str | None:
     return hashlib.sha1(repr(rows).encode()).hexdigest()[:16]
 
 
+def digest_now(path: str | Path, name: str) -> str | None:
+    """A topic's digest read from the ledger at `path` now (no feed, no watcher: any process)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return digest(conn, name)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 class Feed:
     """The change feed of one ledger file: ``version``, ``wait`` (a thread), ``next`` (a coroutine),
     and the ``digests`` of topics."""
@@ -227,19 +241,21 @@ class Feed:
     async def next_for(
         self, since: int, wanted: dict[str, str], timeout: float, anything: bool
     ) -> tuple[int, dict[str, str | None]]:
-        """Wait until the version is past `since` and, unless `anything`, one of the `wanted` topics'
-        digests differs from the one given; at most `timeout` seconds. (version, current digests)."""
+        """Wait until one of the `wanted` topics' digests differs from the one given (at once if it
+        already does: a part drawn from a read older than the last change), or, with `anything`,
+        until the version is past `since`; at most `timeout` seconds. (version, current digests)."""
         deadline = time.monotonic() + timeout
+        anything = anything or not wanted  # no topic: any change is news
         while True:
-            version = await self.next(since, max(0.0, deadline - time.monotonic()))
-            if version <= since:  # timed out with no change
-                return version, dict(wanted)
-            if anything or not wanted:
-                return version, self.digests(wanted)[1] if wanted else {}
-            version, now = self.digests(wanted)
-            if any(now[t] != d for t, d in wanted.items()) or time.monotonic() >= deadline:
+            version, now = self.digests(wanted) if wanted else (self.version, {})
+            if any(now[t] != d for t, d in wanted.items()) or (anything and version > since):
                 return version, now
-            since = version
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return version, now
+            start = since if anything else version
+            if await self.next(start, remaining) <= start:  # timed out with no change
+                return self.digests(wanted) if wanted else (self.version, {})
 
     def stop(self) -> None:
         with self._cond:
@@ -268,7 +284,12 @@ class Feed:
             if self._thread is not None or self._stopped:
                 return
             restarted, self._watched = self._watched, True
-            self._thread = threading.Thread(target=self._run, name="flux-changes", daemon=True)
+            # the first look is taken here, before anyone reads the ledger: a commit made right
+            # after the feed was asked for is a change the watcher notices
+            conn, last = self._look(None)
+            self._thread = threading.Thread(
+                target=self._run, args=(conn, last), name="flux-changes", daemon=True
+            )
             self._thread.start()
         if restarted:  # nobody watched for a while: whatever happened then is a change
             self._changed()
@@ -280,27 +301,29 @@ class Feed:
             self._thread = None
             return True
 
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        last: int | None = None
+    def _look(self, conn: sqlite3.Connection | None) -> tuple[sqlite3.Connection | None, int | None]:
+        """Read PRAGMA data_version (a connection, made if need be; None and None if the ledger is not
+        there yet or busy: look again next time)."""
+        self.looks += 1
+        try:
+            if conn is None:  # read only, and never creating a ledger that is not there
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            return conn, conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            if conn is not None:
+                conn.close()
+            return None, None
+
+    def _run(self, conn: sqlite3.Connection | None, last: int | None) -> None:
         try:
             while not self._stopped and not self._idle():
-                try:
-                    if conn is None:  # read only, and never creating a ledger that is not there
-                        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-                    seen = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error:  # not there yet, or busy: look again next time
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    seen = None
-                self.looks += 1
+                self._poked.wait(self.look_s)
+                self._poked.clear()
+                conn, seen = self._look(conn)
                 if seen is not None and last is not None and seen != last:
                     self._changed()
                 if seen is not None:
                     last = seen
-                self._poked.wait(self.look_s)
-                self._poked.clear()
         finally:
             if conn is not None:
                 conn.close()
