@@ -182,3 +182,7 @@ def test_the_server_routes_through_app_py_from_its_first_visit():
         assert PagesManager.uses_pages_directory is False
     finally:
         PagesManager.uses_pages_directory = before
+
+
+def test_warming_the_imports_passes_over_a_module_that_is_not_installed():
+    serving.warm_imports(("json", "no_such_module_for_flux_lab"))
