@@ -187,6 +187,10 @@ else:
     app = st.App(
         __file__,
         routes=serving.routes(settings.data_dir()),
-        middleware=[Middleware(serving.CompressedAssets), Middleware(serving.SignedInMedia)],
+        middleware=[
+            Middleware(serving.PreloadedModules),
+            Middleware(serving.CompressedAssets),
+            Middleware(serving.SignedInMedia),
+        ],
         lifespan=lifespan,
     )

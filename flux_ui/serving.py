@@ -161,6 +161,109 @@ class CompressedAssets:
         await send({"type": "http.response.body", "body": packed})
 
 
+_STATIC_IMPORT = re.compile(rb'(?:from|import)\s*"\./([\w.\-]+\.js)"')
+_PAGE_PATH_SKIPS = ("/static/", "/_stcore/", "/media/", "/_flux/", "/component/", "/app/static/")
+
+
+def preloaded_modules(js_dir: Path, names: tuple[str, ...], already: bytes = b"") -> list[str]:
+    """The file names (in Streamlit's ``static/js``) of the element modules `names` (each
+    ``<name>.<hash>.js``) and of every module they import, directly or not, less those the page's
+    HTML already names (`already`), in a stable order."""
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = []
+    for name in names:
+        todo += sorted(
+            p.name
+            for p in js_dir.glob(f"{name}.*.js")
+            if re.fullmatch(re.escape(name) + r"\.[\w\-]+\.js", p.name)
+        )
+    while todo:
+        file = todo.pop(0)
+        if file in seen or not (js_dir / file).is_file():
+            continue
+        seen.add(file)
+        if file.encode() not in already:
+            found.append(file)
+        todo += [m.decode() for m in _STATIC_IMPORT.findall((js_dir / file).read_bytes())]
+    return found
+
+
+class PreloadedModules:
+    """ASGI middleware: the page's HTML (Streamlit's index.html, for any page's address) also asks
+    for the element modules the pages draw first, ``<link rel="modulepreload">`` each
+    (``D.PRELOADED_ELEMENT_MODULES`` and what they import). Without it the browser learns of each
+    module only as the script's messages arrive and React draws the element: on a first visit some
+    70 files are fetched and compiled in a chain after the WebSocket opens. With it they come with
+    the bundle, while the browser waits for the session's first message."""
+
+    def __init__(self, app: ASGIApp, *, names: tuple[str, ...] = D.PRELOADED_ELEMENT_MODULES) -> None:
+        self.app = app
+        self.names = names
+        self._links: bytes | None = None
+
+    def links(self, html: bytes) -> bytes:
+        if self._links is None:
+            import streamlit
+
+            js_dir = Path(streamlit.__file__).parent / "static" / "static" / "js"
+            self._links = b"".join(
+                b'<link rel="modulepreload" crossorigin href="./static/js/%s">\n' % name.encode()
+                for name in preloaded_modules(js_dir, self.names, already=html)
+            )
+        return self._links
+
+    def wanted(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        return (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and not any(part in path for part in _PAGE_PATH_SKIPS)
+            and not path.lower().endswith(COMPRESSIBLE + (".png", ".ico", ".jpg", ".woff2"))
+        )
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if not self.wanted(scope):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            assert start is not None, "a response body came before its start"
+            body = b"".join(chunks)
+            headers = [(k.lower(), v) for k, v in start.get("headers", [])]
+            html = any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+            encoded = any(k == b"content-encoding" for k, _ in headers)
+            if start["status"] == 200 and html and not encoded and b"</head>" in body:
+                body = body.replace(b"</head>", self.links(body) + b"</head>", 1)
+                headers = [(k, v) for k, v in headers if k != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                start = {**start, "headers": headers}
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        # Streamlit gzips a page's HTML at any address but "/": asked for it plain, so the links can
+        # go in (14 KB instead of 2; the page's HTML is the one file that is not kept)
+        plain = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"accept-encoding"]
+        await self.app({**scope, "headers": plain}, receive, capture)
+
+
 THUMBS_URL = "/_flux/thumbs"
 _THUMB_NAME = re.compile(r"[0-9a-f]{64}\.jpg")
 

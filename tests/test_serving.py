@@ -186,3 +186,56 @@ def test_the_server_routes_through_app_py_from_its_first_visit():
 
 def test_warming_the_imports_passes_over_a_module_that_is_not_installed():
     serving.warm_imports(("json", "no_such_module_for_flux_lab"))
+
+
+def test_a_page_asks_for_the_element_modules_and_what_they_import_up_front(tmp_path):
+    js = tmp_path / "js"
+    js.mkdir()
+    (js / "TextInput.AbC1.js").write_text('import{a}from"./Input.x_Y2.js";import"./shared.Q3.js";')
+    (js / "Input.x_Y2.js").write_text('import{b}from"./shared.Q3.js";')
+    (js / "shared.Q3.js").write_text("export const b=1;")
+    (js / "TextInputOther.Z9.js").write_text("")  # another module whose name only starts the same
+    assert serving.preloaded_modules(js, ("TextInput",)) == [
+        "TextInput.AbC1.js",
+        "Input.x_Y2.js",
+        "shared.Q3.js",
+    ]
+    # what the HTML already names is not asked for twice
+    assert serving.preloaded_modules(js, ("TextInput",), already=b'href="./static/js/shared.Q3.js"') == [
+        "TextInput.AbC1.js",
+        "Input.x_Y2.js",
+    ]
+
+
+def test_every_page_address_gets_the_links_and_nothing_else_is_touched():
+    calls: list[str] = []
+    html = b"<html><head><title>Streamlit</title></head><body></body></html>"
+
+    async def page(request):
+        return Response(html, media_type="text/html")
+
+    inner = Starlette(routes=[Route("/history", page), Route("/", page), *served(calls).routes])
+    middleware = serving.PreloadedModules(inner, names=("TextInput",))
+    middleware._links = b'<link rel="modulepreload" crossorigin href="./static/js/TextInput.AbC1.js">\n'
+    for path in ("/", "/history"):
+        answer = get(middleware, path)
+        assert answer.status_code == 200
+        assert (
+            b'rel="modulepreload" crossorigin href="./static/js/TextInput.AbC1.js">\n</head>'
+            in answer.content
+        )
+        assert int(answer.headers["content-length"]) == len(answer.content)
+    assert get(middleware, "/static/js/app.js").content == BUNDLE  # the bundle itself: as it was
+
+
+def test_the_element_modules_named_exist_in_this_streamlit():
+    """A Streamlit upgrade that renames one leaves it out silently: the list should be looked at."""
+    from pathlib import Path
+
+    import streamlit
+
+    js = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    from flux_core import defaults as D
+
+    missing = [n for n in D.PRELOADED_ELEMENT_MODULES if not serving.preloaded_modules(js, (n,))]
+    assert not missing
