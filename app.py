@@ -187,10 +187,6 @@ else:
     app = st.App(
         __file__,
         routes=serving.routes(settings.data_dir()),
-        middleware=[
-            Middleware(serving.PreloadedModules),
-            Middleware(serving.CompressedAssets),
-            Middleware(serving.SignedInMedia),
-        ],
+        middleware=[Middleware(serving.CompressedAssets), Middleware(serving.SignedInMedia)],
         lifespan=lifespan,
     )

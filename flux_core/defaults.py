@@ -167,30 +167,6 @@ RECENT_RUNS = 12  # thumbnails in the recent-runs strip
 ASSET_GZIP_LEVEL = 6  # Streamlit's frontend files, compressed once each per server start
 ASSET_GZIP_MINIMUM_BYTES = 1024
 ASSET_GZIP_CACHE_BYTES = 64 * 1024 * 1024  # the whole bundle is ~7 MB compressed; a visit uses ~1 MB
-# Streamlit's lazily loaded element modules that Compose, Compare and History draw on their first
-# paint (bench/page_breakdown.py lists them), named without their content hash: the page's HTML asks
-# for them and what they import up front (<link rel=modulepreload>), so the browser fetches and
-# compiles them while it waits for the session's first message instead of after each element arrives
-PRELOADED_ELEMENT_MODULES = (
-    "TextInput",
-    "TextArea",
-    "NumberInput",
-    "Button",
-    "ButtonGroup",
-    "DownloadButton",
-    "Selectbox",
-    "Multiselect",
-    "Checkbox",
-    "Slider",
-    "Radio",
-    "FileUploader",
-    "Progress",
-    "Pagination",
-    "Table",
-    "ImageList",
-    "Html",
-    "BidiComponent",
-)
 ASPECT_PRESETS = {  # width x height, multiples of 16, at most 4 MP
     "1:1 square": (1024, 1024),
     "4:3 landscape": (1152, 864),
