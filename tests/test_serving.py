@@ -168,3 +168,21 @@ def test_streamlit_reads_the_repository_config_as_compressing_its_websocket_and_
         check=True,
     )
     assert shown.stdout.split() == ["True", "none"], shown.stdout + shown.stderr
+
+
+def test_the_server_routes_through_app_py_from_its_first_visit():
+    """A fresh server must not run pages/compare.py on its own (Streamlit's legacy pages/ mode): the
+    first visit after a restart would be three script runs (one that sends it back to app.py)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    before = PagesManager.uses_pages_directory
+    PagesManager.uses_pages_directory = True  # what Streamlit concludes from the pages/ folder
+    try:
+        serving.router_from_the_start()
+        assert PagesManager.uses_pages_directory is False
+    finally:
+        PagesManager.uses_pages_directory = before
+
+
+def test_warming_the_imports_passes_over_a_module_that_is_not_installed():
+    serving.warm_imports(("json", "no_such_module_for_flux_lab"))
