@@ -41,6 +41,7 @@ import contextlib
 import gzip
 import os
 import re
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -352,6 +353,30 @@ def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> None:
             continue
 
 
+def answer_long_polls_on_shutdown(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> bool:
+    """Chain the server's own handler of SIGTERM and SIGINT (uvicorn's, installed by the time the
+    app starts) with one that answers every waiting long poll first: uvicorn lets open requests
+    finish before it exits, and a page's long poll waits up to LIVE_WAIT_S, so `docker stop` or a
+    Ctrl+C waited 25 s for it. False where handlers cannot be set (not the main thread)."""
+    for number in signals:
+        try:
+            before = signal.getsignal(number)
+
+            def handler(signum: int, frame: Any, before: Any = before) -> None:
+                changes.close_all()
+                if callable(before):
+                    before(signum, frame)
+                elif before == signal.SIG_DFL:
+                    signal.default_int_handler(signum, frame) if signum == signal.SIGINT else os._exit(
+                        128 + signum
+                    )
+
+            signal.signal(number, handler)
+        except ValueError:  # not the main thread of the main interpreter
+            return False
+    return True
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: object) -> AsyncIterator[None]:
     """Runs as the server starts, once its listening socket exists. The imports a page view needs
@@ -359,5 +384,6 @@ async def lifespan(app: object) -> AsyncIterator[None]:
     still loading Streamlit's frontend (a second or so of its own work before its first message)."""
     no_delay_on_listening_sockets()
     router_from_the_start()
+    answer_long_polls_on_shutdown()
     threading.Thread(target=warm_imports, name="flux-lab-warm-imports", daemon=True).start()
     yield

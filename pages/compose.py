@@ -195,6 +195,13 @@ def _whole_page_if_acted() -> None:
         st.rerun(scope="app")
 
 
+def _draw_spend(estimate: str) -> None:
+    """What the next request costs and what is spent (the caps): drawn again when the ledger changes,
+    so a run that lands (its real cost) shows in the standing without a rerun of the page."""
+    follow(wb, "compose_spend")
+    spend.line(wb, session_key, estimate)
+
+
 def _guard() -> str:
     return state.setdefault("compose_guard", store.new_id())
 
@@ -603,7 +610,7 @@ else:
             ),
             models=[model],
         )
-        spend.line(wb, session_key, cost)
+        live_fragment(_draw_spend)(cost)
 
 state["compose_values"] = {  # what Compare offers as "from Compose", references included
     "prompt": state.get("prompt") or "",

@@ -40,6 +40,7 @@ from flux_core import defaults as D
 
 _feeds: dict[str, "Feed"] = {}
 _feeds_lock = threading.Lock()
+_closing = threading.Event()  # the server is shutting down: nobody waits on a feed any more
 
 
 def _clock_us() -> int:
@@ -196,7 +197,7 @@ class Feed:
         self._watch()
         loop = asyncio.get_running_loop()
         with self._cond:
-            if self._version > since:
+            if self._version > since or _closing.is_set():
                 return self._version
             entry = (loop, loop.create_future())
             self._waiters.add(entry)
@@ -254,6 +255,8 @@ class Feed:
             if remaining <= 0:
                 return version, now
             start = since if anything else version
+            if _closing.is_set():  # the server is going: answer now, the page asks again later
+                return version, now
             if await self.next(start, remaining) <= start:  # timed out with no change
                 return self.digests(wanted) if wanted else (self.version, {})
 
@@ -327,6 +330,24 @@ class Feed:
         finally:
             if conn is not None:
                 conn.close()
+
+
+def close_all() -> None:
+    """The server is shutting down: every long poll waiting on a feed is answered now (it would
+    otherwise hold the shutdown for up to LIVE_WAIT_S), and none waits from here on."""
+    _closing.set()
+    with _feeds_lock:
+        found = list(_feeds.values())
+    for one in found:
+        with one._cond:
+            waiters = list(one._waiters)
+            one._waiters.clear()
+            version = one._version
+        for loop, future in waiters:
+            try:
+                loop.call_soon_threadsafe(_settle, future, version)
+            except RuntimeError:
+                continue
 
 
 def feed(path: str | Path) -> Feed:
