@@ -6,6 +6,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from flux_core import defaults as D
 from flux_core.ledger import store, sweeps
 from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
@@ -22,7 +23,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own data directory and no Segmind settings from the machine. Settling
     waits are zero unless a test sets its own: a lost submit is adopted on the first look at the
     history when its job exists (the emulator's history has no lag), and sent again at once when
-    the history shows none; a test about the waits sets them."""
+    the history shows none; a test about the waits sets them. The background image checks (OCR
+    of every stored image, seconds of CPU each) are off in every app workbench and app server a
+    test starts: a test that reads or waits for their results turns them on (FLUX_LAB_CHECKS=1)."""
     for name in (
         "SEGMIND_API_KEY",
         "SEGMIND_BASE_URL",
@@ -34,6 +37,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUX_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("FLUX_LAB_SETTLE_GRACE_S", "0")
     monkeypatch.setenv("FLUX_LAB_SETTLE_5XX_WAIT_S", "0")
+    monkeypatch.setenv(D.CHECKS_ENV, "0")
 
 
 @pytest.fixture

@@ -51,8 +51,8 @@ def app_server(data_dir: Path, artifacts: Path) -> Iterator[Callable[..., AppSer
         return server
 
     yield start
-    for server in servers:
-        server.stop()
+    for server in servers:  # the data dir goes with the test: no clean stop needed (see AppServer.stop)
+        server.kill()
 
 
 @pytest.fixture
@@ -85,28 +85,35 @@ def signin_server(data_dir: Path, artifacts: Path, oidc_provider: str) -> Iterat
         return server.start()
 
     yield start
-    for server in servers:
-        server.stop()
+    for server in servers:  # the data dir goes with the test: no clean stop needed (see AppServer.stop)
+        server.kill()
 
 
-@pytest.fixture
-def page(artifacts: Path, request):
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for a worker's session (its launch took seconds a test); every test gets a new
+    context of its own (`page`): its own cookies, storage and cache."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=30_000)
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1300})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-            page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
-        context.close()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(chromium, artifacts: Path, request):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
+    for other in chromium.contexts:  # this one and any the test opened (page.context.browser.new_context)
+        other.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

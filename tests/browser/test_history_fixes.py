@@ -7,11 +7,17 @@ import re
 
 from playwright.sync_api import expect
 
+from flux_core import defaults as D
+
 from tests.browser.conftest import shoot
 from tests.browser.test_history_journey import seed_ledger
 
 
-def test_back_after_rerun_identically_restores_the_filtered_history(app_server, page, data_dir, artifacts):
+def test_back_after_rerun_identically_restores_the_filtered_history(
+    app_server, page, data_dir, artifacts, monkeypatch
+):
+    # the one journey with the app's background checks on: their landing redraws Compose (below)
+    monkeypatch.setenv(D.CHECKS_ENV, "1")
     seed_ledger(data_dir)
     server = app_server()
     page.goto(f"{server.url}/history")
