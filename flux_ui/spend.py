@@ -27,6 +27,14 @@ def line(wb: Workbench, session_key: str | None, estimate: str | None = None) ->
         st.caption(_ours(text))
 
 
+def capped(wb: Workbench, session_key: str | None) -> bool:
+    """Whether a spend cap is in force (a bad cap setting counts: its error is drawn)."""
+    try:
+        return bool(wb.spend_line(session_key=session_key))
+    except ValueError:
+        return True
+
+
 def refused(exc: CapReached | ValueError) -> None:
     """A run refused at a spend cap (or a bad cap setting): the cap's message, nothing was sent."""
     if isinstance(exc, CapReached):

@@ -197,8 +197,10 @@ def _whole_page_if_acted() -> None:
 
 def _draw_spend(estimate: str) -> None:
     """What the next request costs and what is spent (the caps): drawn again when the ledger changes,
-    so a run that lands (its real cost) shows in the standing without a rerun of the page."""
-    follow(wb, "compose_spend")
+    so a run that lands (its real cost) shows in the standing without a rerun of the page (with a
+    cap set: without one the line is the estimate alone)."""
+    if spend.capped(wb, session_key):
+        follow(wb, "compose_spend")
     spend.line(wb, session_key, estimate)
 
 

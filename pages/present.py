@@ -150,7 +150,7 @@ def go_back() -> None:
 def stage() -> None:
     """The stage, with everyone's verdicts as they are now: drawn again (alone) when a verdict on
     one of its runs changes, whoever gave it."""
-    live.follow(wb, "present_stage", live.mark(wb, live.runs([r.id for r in rows])))
+    live.follow(wb, "present_stage", live.mark(wb, live.runs([r.id for r in rows])), first=True)
     verdicts = wb.verdicts([r.id for r in rows])
     problem()
     if state.get("present_leave"):
