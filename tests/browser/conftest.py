@@ -89,31 +89,28 @@ def signin_server(data_dir: Path, artifacts: Path, oidc_provider: str) -> Iterat
         server.kill()
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    """One Chromium for a worker's session (its launch took seconds a test); every test gets a new
-    context of its own (`page`): its own cookies, storage and cache."""
+@pytest.fixture
+def page(artifacts: Path, request):
+    """A Chromium of the test's own. (Not one a worker session: Playwright's sync API keeps an event
+    loop running in the worker's main thread while it is open, and the worker's next non-browser
+    tests then cannot call asyncio.run.)"""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=30_000)
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        context = browser.new_context(viewport={"width": 1400, "height": 1300})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
+        for other in browser.contexts:  # this one and any the test opened
+            other.close()
         browser.close()
-
-
-@pytest.fixture
-def page(chromium, artifacts: Path, request):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1300})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
-    for other in chromium.contexts:  # this one and any the test opened (page.context.browser.new_context)
-        other.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
