@@ -618,8 +618,10 @@ class Workbench:
         """A hunt as people read it (hits, misses, hit rate, cost per hit, why it stopped); None for
         a sweep that is not a hunt."""
         row = hunts.load(self.ledger, sweep_id)
+        if row is None:
+            return None
         view = self.sweep(sweep_id)
-        if row is None or view is None:
+        if view is None:
             return None
         return hunting.summarise(row, view, self.pricing(session_key))
 

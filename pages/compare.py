@@ -15,6 +15,7 @@ from flux_core.checks import rank
 from flux_core.ledger import reviews, store
 from flux_core.report import file_name as report_file_name
 from flux_core.ledger import sweeps
+from flux_core.hunt import HuntView
 from flux_core.errors import CallFailed, CapReached, ConfirmationNeeded, NotAllowed, UnknownRun, for_app
 from flux_core.params import FLEX_DEFAULTS, FluxParams, ParamsError, parse_seeds
 from flux_core.service import Workbench
@@ -532,7 +533,9 @@ def _cell_action(sweep_id: str, what: str, idx: int) -> None:
         state["compare_refused"] = exc
 
 
-def grid(view: sweeps.SweepView, order: list[int]) -> None:
+def grid(view: sweeps.SweepView, order: list[int], found: HuntView | None) -> None:
+    """The sweep's progress, times and grid; `found`: its hunt, if it is one (its hits and misses
+    marked on the cells)."""
     by = state.get("compare_rank") or "none"
     counts = view.progress()
     total = max(1, len(view.cells))
@@ -562,16 +565,15 @@ def grid(view: sweeps.SweepView, order: list[int]) -> None:
             run_id: P.verdict_tally(reviews.tally(given))
             for run_id, given in wb.verdicts([c.run.id for c in view.cells]).items()
         },
-        marks=hunt_view.marks(wb.hunt(view.id, session_key)),
+        marks=hunt_view.marks(found),
     )
     if state.get("compare_to_compose"):
         st.rerun(scope="app")  # from the live grid's fragment: the page itself switches to Compose
 
 
-def _running(view: sweeps.SweepView) -> bool:
-    """Whether the sweep is still filling in: a cell pending, or a hunt not done (between batches
-    every cell may have landed while the hunt goes on)."""
-    found = wb.hunt(view.id, session_key)
+def _running(view: sweeps.SweepView, found: HuntView | None) -> bool:
+    """Whether the sweep is still filling in: a cell pending, or a hunt (`found`) not done (between
+    batches every cell may have landed while the hunt goes on)."""
     return not view.finished or (found is not None and found.state != "done")
 
 
@@ -585,8 +587,8 @@ def live_grid(sweep_id: str, order: list[int]) -> None:
     found = wb.hunt(sweep_id, session_key)
     if found is not None:
         hunt_view.panel(wb, found)
-    grid(view, order)
-    if not _running(view) and state.get("compare_was_running"):
+    grid(view, order, found)
+    if not _running(view, found) and state.get("compare_was_running"):
         state["compare_was_running"] = False
         st.rerun()
 
@@ -666,14 +668,14 @@ def sweep_page(sweep_id: str) -> None:
         bind="query-params",
         help="Tint each cell by its check's score (red 0 to green 1), with the score on it",
     )
-    if _running(view):
+    found = wb.hunt(view.id, session_key)
+    if _running(view, found):
         state["compare_was_running"] = True
         live_fragment(live_grid)(sweep_id, order)
         return
-    found = wb.hunt(view.id, session_key)
     if found is not None:
         hunt_view.panel(wb, found)
-    grid(view, order)
+    grid(view, order, found)
     seeds_by_checks(view)
 
     tables = sweeps.safety_matrix(view)
