@@ -158,15 +158,17 @@ PRICE_ENV = "FLUX_LAB_PRICE"  # credits per image, for cost estimates against Se
 # Live pages (flux_core/ledger/changes.py, flux_ui/live.py): told of a change, never on a timer
 CHANGES_LOOK_S = 0.1  # how often the one watcher of a ledger reads PRAGMA data_version (a poke: at once)
 CHANGES_IDLE_S = 60.0  # the watcher stops after this long with nobody listening (starts again when asked)
-LIVE_WAIT_S = 25.0  # a page's long poll on /_flux/changes is answered after this long without a change
-LIVE_RETRY_S = 1.0  # a page whose long poll failed (server down) tries again after this, doubling
+LIVE_WAIT_S = (
+    25.0  # a tab's question on the /_flux/changes socket is answered after this long without a change
+)
+LIVE_RETRY_S = 1.0  # a tab whose change-feed socket closed (server down) connects again after this, doubling
 LIVE_RETRY_MAX_S = 30.0  # up to this
 LIVE_REFIRE_S = 2.0  # a live part told of a change and not drawn again by then is told again
 LIVE_LATER_S = 0.4  # a live part nobody waits for is told once the ledger has been quiet this long
 LIVE_LATER_MAX_S = 1.2  # and at most this long after the first change it missed
 SWEEP_VIEWS_KEPT = 32  # sweeps a workbench keeps as read (one per state of each), shared by its pages
 LIVE_TOPIC_MAX_IDS = 200  # a live part's topic names at most this many runs (else it hears every change)
-LIVE_TOPICS_MAX = 64  # topics one long poll may ask about (a tab's live parts)
+LIVE_TOPICS_MAX = 64  # topics one question on the change feed may ask about (a tab's live parts)
 LIVE_DIGESTS_KEPT = 256  # topic digests a change feed keeps for its latest version
 KEY_CHECK_WAIT_S = 2.0  # how long a page waits for the first credits call that verifies a key
 ORPHAN_SCAN_S = 30.0  # how often the app looks for runs nobody is driving

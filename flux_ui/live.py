@@ -1,17 +1,20 @@
 """The live parts of pages: told of a change in the ledger instead of reading it on a timer.
 
 ``follow(wb, place)``, first thing in a fragment, draws an invisible element that waits on the ledger's
-change feed (the ``/_flux/changes`` long poll, serving.py; flux_core/ledger/changes.py) and, when the
+change feed (the ``/_flux/changes`` socket, serving.py; flux_core/ledger/changes.py) and, when the
 ledger has changed since the version the fragment was drawn at, sets its trigger value: a trigger of
 an element inside a ``st.fragment`` reruns that fragment only, so the fragment reads the ledger again
 and draws what changed, and the rest of the page is left alone. A change made anywhere (another tab,
 another person, the CLI) reaches every open page this way.
 
-In the browser, every live element of a tab shares one long poll (at most one connection held per
-tab), the fragments due are triggered one at a time (Streamlit sends one fragment's triggers a
-message), a hidden tab stops asking until it is shown again (then asks at once), and a failed poll (the
-server is down or restarting) is asked again after LIVE_RETRY_S, doubling up to LIVE_RETRY_MAX_S: the
-only timer left, and only while the channel is down.
+In the browser, every live element of a tab shares one WebSocket, kept open, on which the tab asks
+one question at a time (what its parts drew) and each answer is followed by the next question. Not
+a long poll: a browser opens at most six HTTP connections to one server, and a long poll held one per
+tab, so with six tabs open a seventh did not load (nor did any thumbnail) for up to LIVE_WAIT_S. The
+fragments due are triggered one at a time (Streamlit sends one fragment's triggers a message), a
+hidden tab stops asking until it is shown again (then asks at once), and a socket that closes (the
+server is down or restarting) is opened again after LIVE_RETRY_S, doubling up to LIVE_RETRY_MAX_S:
+the only timer left, and only while the channel is down.
 
 A part that says what it shows (``mark(wb, topic)`` before it reads, then ``follow(wb, place, that
 mark)``; topics: ``runs``, ``recent``, ``sweep``, ``sweeps`` below) is told only when its topic's digest
@@ -41,7 +44,7 @@ from flux_core.service import Workbench
 from flux_ui import failure, serving
 
 _JS = """
-const hub = { subs: new Map(), known: 0, digests: {}, digestsAt: 0, running: false, queue: [], pumping: false, asking: null };
+const hub = { subs: new Map(), known: 0, digests: {}, digestsAt: 0, queue: [], pumping: false, socket: null, asked: 0, retry: 0 };
 
 // Streamlit sends the trigger values set in one task as one message for one fragment (a second
 // fragment's is dropped), so the fragments due are triggered one task apart, the first ones first.
@@ -93,50 +96,63 @@ function later() {
   }, wait);
 }
 
-function shown() {
-  return new Promise((resolve) => {
-    const seen = () => { if (!document.hidden) { document.removeEventListener("visibilitychange", seen); resolve(); } };
-    document.addEventListener("visibilitychange", seen);
-  });
-}
-
+// the question standing: what every part of the tab drew (a part told and not yet drawn again is
+// left out: it will be drawn anew, and then asks with what it drew)
 function question() {
   const subs = [...hub.subs.values()];
   const since = hub.known || Math.min(...subs.map((s) => s.since));
-  const asked = new URLSearchParams({ since: String(since) });
   const topics = new Map();
+  let any = false;
   for (const sub of subs) {
-    if (!sub.topic) asked.set("any", "1");
+    if (!sub.topic) any = true;
     else if (!sub.fired) topics.set(sub.topic, sub.digest);
   }
-  for (const [topic, digest] of topics) { asked.append("t", topic); asked.append("d", digest); }
-  return `${hub.url}?${asked}`;
+  return { since, topics: [...topics], any };
 }
 
-async function listen() {
-  if (hub.running) return;
-  hub.running = true;
-  let retry = hub.retry_s;
-  while (hub.subs.size) {
-    if (document.hidden) { await shown(); continue; }
-    const asking = hub.asking = new AbortController();
-    try {
-      const answer = await fetch(question(), { cache: "no-store", credentials: "same-origin", signal: asking.signal });
-      if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
-      const { version, digests } = await answer.json();
-      hub.known = Math.max(hub.known, Number(version));
-      if (digests && Number(version) >= hub.digestsAt) { Object.assign(hub.digests, digests); hub.digestsAt = Number(version); }
-      retry = hub.retry_s;
-      fire();
-    } catch (error) {
-      if (asking.signal.aborted) continue;  // a part drawn anew: ask again with what it drew
-      // the server is down or restarting: ask again later, less and less often
-      await new Promise((resolve) => setTimeout(resolve, retry * 1000));
-      retry = Math.min(retry * 2, hub.retry_max_s);
-    }
-  }
-  hub.running = false;
+// one socket a tab, kept open (a long poll per tab would hold one of the browser's six connections
+// to the server); a new question replaces the one standing, each answer is followed by the next
+function ask() {
+  hub.askSoon = false;
+  const socket = hub.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN || !hub.subs.size) return;
+  if (document.hidden) { hub.askWhenShown = true; return; }  // a hidden tab asks nothing
+  hub.asked += 1;
+  socket.send(JSON.stringify({ n: hub.asked, ...question() }));
 }
+
+function askSoon() {  // the parts drawn in one go ask once
+  if (hub.askSoon) return;
+  hub.askSoon = true;
+  setTimeout(ask, 0);
+}
+
+function connect() {
+  if (hub.socket || !hub.subs.size) return;
+  const url = new URL(hub.url, location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const socket = hub.socket = new WebSocket(url);
+  socket.onopen = () => { hub.retry = hub.retry_s; ask(); };
+  socket.onmessage = (event) => {
+    const { n, version, digests } = JSON.parse(event.data);
+    if (version === undefined) return;  // a question refused: the socket closes, and opens again
+    hub.known = Math.max(hub.known, Number(version));
+    if (digests && Number(version) >= hub.digestsAt) { Object.assign(hub.digests, digests); hub.digestsAt = Number(version); }
+    fire();
+    if (n === hub.asked) ask();  // the question standing was answered: ask the next one
+  };
+  socket.onclose = () => {  // the server is down or restarting: again later, less and less often
+    if (hub.socket !== socket) return;
+    hub.socket = null;
+    const wait = hub.retry || hub.retry_s;
+    hub.retry = Math.min(wait * 2, hub.retry_max_s);
+    setTimeout(connect, wait * 1000);
+  };
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && hub.askWhenShown) { hub.askWhenShown = false; ask(); }
+});
 
 export default function ({ data, setTriggerValue }) {
   hub.url = data.url;
@@ -151,8 +167,8 @@ export default function ({ data, setTriggerValue }) {
   };
   hub.subs.set(data.place, mine);
   fire();  // a change that came while the fragment was drawn: at once
-  if (hub.running && hub.asking) hub.asking.abort();  // the long poll asks about what is drawn now
-  listen();
+  connect();
+  askSoon();  // the question standing asks about what is drawn now
   return () => { if (hub.subs.get(data.place) === mine) hub.subs.delete(data.place); };
 }
 """

@@ -1,14 +1,17 @@
-"""The ledger's change feed (flux_core/ledger/changes.py) and its long poll (serving.py's
+"""The ledger's change feed (flux_core/ledger/changes.py) and its socket (serving.py's
 /_flux/changes): a write from another process is noticed, a waiter wakes when told, nothing polls in
 a loop while waiting, and the route is held to sign-in like the pictures."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
-from urllib.parse import urlencode
+
+import pytest
+from starlette.applications import Starlette
 
 from flux_core import defaults as D
 from flux_core.ledger import changes
@@ -127,33 +130,87 @@ def test_the_workbench_runner_tells_the_feed_when_a_run_lands(tmp_path):
         bench.changes.stop()
 
 
-def test_the_long_poll_answers_with_the_version_past_since(tmp_path, secrets):  # noqa: F811
-    from starlette.applications import Starlette
+class Closed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
+
+class Socket:
+    """A WebSocket to an ASGI app in-process, as a tab opens one (starlette's TestClient needs
+    httpx2): what the tab sends, what it is sent, and the close code when the app closes it."""
+
+    def __init__(self, app: Starlette, path: str, cookies: dict[str, str] | None = None) -> None:
+        headers = [(b"host", b"localhost")]
+        if cookies:
+            headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
+        self.scope = {
+            "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "path": path,
+            "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
+            "server": ("localhost", 80), "client": ("127.0.0.1", 1), "subprotocols": [],
+        }  # fmt: skip
+        self.app = app
+
+    async def __aenter__(self) -> Socket:
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        await self.inbox.put({"type": "websocket.connect"})
+        self.task = asyncio.create_task(self.app(self.scope, self.inbox.get, self.outbox.put))
+        opened = await asyncio.wait_for(self.outbox.get(), WAIT_S)
+        if opened["type"] == "websocket.close":
+            raise Closed(opened.get("code", 1000))
+        assert opened["type"] == "websocket.accept"
+        return self
+
+    async def send(self, question: dict) -> None:
+        await self.inbox.put({"type": "websocket.receive", "text": json.dumps(question)})
+
+    async def receive(self) -> dict:
+        message = await asyncio.wait_for(self.outbox.get(), WAIT_S)
+        if message["type"] == "websocket.close":
+            raise Closed(message.get("code", 1000))
+        return json.loads(message["text"])
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(self.task, WAIT_S)
+
+
+def test_the_feed_socket_answers_with_the_version_past_since(tmp_path, secrets):  # noqa: F811
     secrets({})
     ledger(tmp_path)
-    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    app = Starlette(routes=serving.routes(tmp_path))
     now = changes.feed(tmp_path / D.DB_NAME).version
-    answer = client.get(f"/_flux/changes?since={now - 1}")
-    assert answer.status_code == 200 and answer.json() == {"version": now, "digests": {}}
-    assert answer.headers["cache-control"] == D.REFUSED_CACHE_CONTROL
-    bad = client.get("/_flux/changes?since=soon")
-    assert bad.status_code == 400 and "since must be a whole number" in bad.text
+
+    async def tab() -> None:
+        async with Socket(app, "/_flux/changes") as socket:
+            await socket.send({"n": 1, "since": now - 1, "topics": [], "any": True})
+            assert await socket.receive() == {"n": 1, "version": now, "digests": {}}
+            await socket.send({"n": 2, "since": "soon"})  # a question that does not parse: said, then closed
+            assert "since must be a whole number" in (await socket.receive())["problem"]
+            with pytest.raises(Closed) as closed:
+                await socket.receive()
+            assert closed.value.code == 1003
+
+    asyncio.run(tab())
 
 
-def test_with_sign_in_the_long_poll_answers_only_someone_let_in(tmp_path, secrets):  # noqa: F811
-    from starlette.applications import Starlette
-
+def test_with_sign_in_the_feed_socket_opens_only_for_someone_let_in(tmp_path, secrets):  # noqa: F811
     secrets({"auth": AUTH, "team": TEAM})
     ledger(tmp_path)
-    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    app = Starlette(routes=serving.routes(tmp_path))
     now = changes.feed(tmp_path / D.DB_NAME).version
-    refused = client.get(f"/_flux/changes?since={now - 1}")
-    assert (refused.status_code, refused.content) == (401, b"")
-    admitted = client.get(
-        f"/_flux/changes?since={now - 1}", cookies=identity_cookie({"email": "ana@example.com"})
-    )
-    assert admitted.status_code == 200 and admitted.json()["version"] == now
+
+    async def tabs() -> None:
+        with pytest.raises(Closed) as refused:
+            async with Socket(app, "/_flux/changes"):
+                pass
+        assert refused.value.code == 1008  # the handshake refused: the browser sees a 403
+        async with Socket(app, "/_flux/changes", identity_cookie({"email": "ana@example.com"})) as socket:
+            await socket.send({"n": 1, "since": now - 1, "topics": []})
+            assert (await socket.receive())["version"] == now
+
+    asyncio.run(tabs())
 
 
 # --- topics: a part is told only of changes to what it shows --------------------------------------
@@ -194,13 +251,11 @@ def test_a_topic_digest_moves_with_what_its_part_shows_and_not_with_a_lease_rene
         feed.stop()
 
 
-def test_the_long_poll_with_a_topic_waits_past_changes_to_other_runs(tmp_path, secrets):  # noqa: F811
-    from starlette.applications import Starlette
-
+def test_a_question_with_a_topic_waits_past_changes_to_other_runs(tmp_path, secrets):  # noqa: F811
     secrets({})
     book = ledger(tmp_path)
     mine, other = a_run(book), a_run(book)
-    client = Client(Starlette(routes=serving.routes(tmp_path)))
+    app = Starlette(routes=serving.routes(tmp_path))
     feed = changes.feed(tmp_path / D.DB_NAME)
     started = feed.version
     a_run(book)  # the watcher has looked (and so notices the next commit): it noticed this one
@@ -209,23 +264,20 @@ def test_the_long_poll_with_a_topic_waits_past_changes_to_other_runs(tmp_path, s
     topic = changes.topic(changes.RUNS, mine)
     version, drawn = feed.digests([topic])
     book.transition(other, "SUBMITTING", owner=None)  # someone else's run moves on first
-    answers: list = []
 
-    def ask() -> None:
-        answers.append(
-            client.get("/_flux/changes?" + urlencode({"since": version, "t": topic, "d": drawn[topic]}))
-        )
+    async def tab() -> None:
+        async with Socket(app, "/_flux/changes") as socket:
+            await socket.send({"n": 1, "since": version, "topics": [[topic, drawn[topic]]]})
+            feed.poke()
+            other_seen = await asyncio.to_thread(feed.wait, version, WAIT_S)
+            assert other_seen > version  # the other run's change is noticed, and not this part's news
+            await socket.send({"n": 2, "since": version, "topics": [[topic, drawn[topic]]]})  # replaces 1
+            await asyncio.to_thread(book.transition, mine, "SUBMITTING", owner=None)
+            feed.poke()
+            body = await socket.receive()
+            assert body["n"] == 2  # question 1 was never answered (the other run's change was not news)
+            assert body["version"] > other_seen and body["digests"][topic] != drawn[topic]
+            await socket.send({"n": 3, "since": version, "topics": [[topic]]})
+            assert "give each topic its digest" in (await socket.receive())["problem"]
 
-    asking = threading.Thread(target=ask)
-    asking.start()
-    feed.poke()
-    other_seen = feed.wait(version, WAIT_S)
-    assert other_seen > version and not answers  # the change to the other run is not this part's
-    book.transition(mine, "SUBMITTING", owner=None)
-    feed.poke()
-    asking.join(WAIT_S)
-    [answer] = answers
-    body = answer.json()
-    assert body["version"] > other_seen and body["digests"][topic] != drawn[topic]
-    bad = client.get("/_flux/changes?" + urlencode({"since": version, "t": topic}))
-    assert bad.status_code == 400 and "give each topic t its digest d" in bad.text
+    asyncio.run(tab())

@@ -332,6 +332,11 @@ class Feed:
                 conn.close()
 
 
+def closing() -> bool:
+    """Whether the server is shutting down (``close_all`` was called)."""
+    return _closing.is_set()
+
+
 def close_all() -> None:
     """The server is shutting down: every long poll waiting on a feed is answered now (it would
     otherwise hold the shutdown for up to LIVE_WAIT_S), and none waits from here on."""
