@@ -351,7 +351,7 @@ def build_parser() -> _Parser:
             f"'server' (back to {env}); an admin's, as every front end's",
         )
 
-    resume = sub.add_parser("resume", help="finish runs left unfinished by a stopped process")
+    resume = sub.add_parser("resume", help="finish runs and seed hunts left unfinished by a stopped process")
     resume.add_argument("--json", action="store_true")
 
     imp = sub.add_parser(
@@ -788,25 +788,30 @@ def cmd_hunt(args: argparse.Namespace) -> int:
             name=args.name,
             drive=False,
         )
-        for row, result in wb.drive_hunt(hunt_id):
-            if args.json:
-                verdict = {"hit": result.hit, "why": result.why, "seq": result.seq}
-                print(json.dumps({**row.public(wb.data_dir), "hunt": verdict}), flush=True)
-            else:
-                mark = "HIT " if result.hit else "miss"
-                print(f"{mark} seed {row.seed:<10} run {row.id}  {terminal_text(result.why)}", flush=True)
-        view = wb.hunt(hunt_id)
-        if view is None:  # pragma: no cover - the hunt was just written
-            raise ParamsError([f"hunt: there is no hunt {hunt_id!r} in the ledger"])
+        return _drive_hunt(wb, args, hunt_id)
+
+
+def _drive_hunt(wb: Workbench, args: argparse.Namespace, hunt_id: str) -> int:
+    """Drive a hunt here to its end: each run printed as it is judged, then the hunt's summary."""
+    for row, result in wb.drive_hunt(hunt_id):
         if args.json:
-            print(json.dumps(view.summary()), flush=True)
+            verdict = {"hit": result.hit, "why": result.why, "seq": result.seq}
+            print(json.dumps({**row.public(wb.data_dir), "hunt": verdict}), flush=True)
         else:
-            print(view.line(), flush=True)
-            print(
-                f"{view.status_words()} The Compare page shows it at /compare?sweep={hunt_id}",
-                file=sys.stderr,
-            )
-        return EXIT_OK if view.hits >= view.spec.hits else EXIT_JOB_FAILED
+            mark = "HIT " if result.hit else "miss"
+            print(f"{mark} seed {row.seed:<10} run {row.id}  {terminal_text(result.why)}", flush=True)
+    view = wb.hunt(hunt_id)
+    if view is None:  # pragma: no cover - the hunt was just written
+        raise ParamsError([f"hunt: there is no hunt {hunt_id!r} in the ledger"])
+    if args.json:
+        print(json.dumps(view.summary()), flush=True)
+    else:
+        print(view.line(), flush=True)
+        print(
+            f"{view.status_words()} The Compare page shows it at /compare?sweep={hunt_id}",
+            file=sys.stderr,
+        )
+    return EXIT_OK if view.hits >= view.spec.hits else EXIT_JOB_FAILED
 
 
 def cmd_rename_sweep(args: argparse.Namespace) -> int:
@@ -1106,8 +1111,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         rows = wb.wait(run_ids)
         for row in rows:
             _print_run(row, wb.data_dir, args.json, wb.problem(row.id))
+        hunted = wb.orphaned_hunts()  # a hunt left by a stopped process: its next seeds, here
+        if hunted:
+            wb.require_key()
+        codes = [_drive_hunt(wb, args, hunt_id) for hunt_id in hunted]
         if not args.json:
-            print(f"Resumed {len(run_ids)} run(s).", file=sys.stderr)
+            print(f"Resumed {len(run_ids)} run(s) and {len(hunted)} hunt(s).", file=sys.stderr)
             if elsewhere:
                 servers = sorted({r.base_url for r in elsewhere})
                 print(
@@ -1115,7 +1124,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                     f"set {D.BASE_URL_ENV} to it to resume them.",
                     file=sys.stderr,
                 )
-        return _exit_code(rows)
+        return max([_exit_code(rows), *codes])
 
 
 def cmd_import_history(args: argparse.Namespace) -> int:

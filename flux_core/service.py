@@ -684,20 +684,25 @@ class Workbench:
         self._live.hunts[sweep_id] = thread
         thread.start()
 
+    def orphaned_hunts(self, session_key: str | None = None) -> list[str]:
+        """The unfinished hunts of this backend's server and key that nobody drives (their driver
+        stopped: a closed terminal, a crashed server), oldest first."""
+        backend = self.backend(session_key)
+        return [
+            row.sweep_id
+            for row in hunts.unfinished(self.ledger)
+            if row.spec.get("base_url") == backend.connection.base_url
+            and row.spec.get("key_id") == store.key_id(backend.connection.api_key)
+            and not lease_alive(row.lease, row.lease_until)
+            and row.sweep_id not in self._live.hunts
+        ]
+
     def resume_hunts(self) -> list[str]:
         """Go on with the unfinished hunts of this server and key whose driver is gone (the app
         server, as it starts): each in a thread of its own. Returns their ids."""
-        backend = self.default
-        taken = []
-        for row in hunts.unfinished(self.ledger):
-            if row.spec.get("base_url") != backend.connection.base_url:
-                continue
-            if row.spec.get("key_id") != store.key_id(backend.connection.api_key):
-                continue
-            if lease_alive(row.lease, row.lease_until) or row.sweep_id in self._live.hunts:
-                continue
-            self._drive_in_thread(row.sweep_id, None)
-            taken.append(row.sweep_id)
+        taken = self.orphaned_hunts()
+        for sweep_id in taken:
+            self._drive_in_thread(sweep_id, None)
         return taken
 
     def _hunt_step(

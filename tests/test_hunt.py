@@ -15,7 +15,7 @@ from flux_core.checks import compute
 from flux_core.cli import main
 from flux_core.emulator import render
 from flux_core.errors import CapReached
-from flux_core.ledger import hunts
+from flux_core.ledger import hunts, sweeps
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams, ParamsError
 from flux_core.pricing import Pricing
@@ -244,6 +244,28 @@ def test_a_restart_in_the_middle_of_a_hunt_goes_on_with_the_hunt(monkeypatch, em
     assert len({c.run.seed for c in view.sweep.cells}) == view.submitted  # no seed twice
     assert [a.name for a in view.sweep.axes] == ["seed"] and len(view.sweep.axes[0].values) == view.submitted
     assert name.endswith(".html") and b"seed 1" in page
+
+
+def test_flux_lab_resume_goes_on_with_a_hunt_its_driver_left(capsys, monkeypatch, emulator):
+    server = emulator(latency_s=0.2)
+    point_at(monkeypatch, server)
+    first = Workbench(background=False, emulator="never")
+    hunt_id = first.start_hunt(base(PLAIN), checks=["distinct"], hits=5, seeds="1-30", drive=False)
+    first.shutdown(wait=False)  # the terminal that drove it closed: its first batch is in flight
+    code = main(["resume", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    summary = lines[-1]
+    assert summary["hunt"] == hunt_id and summary["state"] == "done" and summary["hits"] >= 5
+    judged = [line for line in lines if "hunt" in line and isinstance(line["hunt"], dict)]
+    assert judged and all(line["hunt"]["hit"] in (True, False) for line in judged)
+    ledger = Ledger(Path(os.environ["FLUX_LAB_DATA"]) / "ledger.db")
+    assert hunts.unfinished(ledger) == []  # nothing left for the next resume
+    seeds = [c.run.seed for c in sweeps.load(ledger, hunt_id).cells]
+    assert len(set(seeds)) == len(seeds)  # no seed twice
+    assert main(["resume", "--json"]) == 0  # a second resume finds nothing to do
+    assert capsys.readouterr().out.strip() == ""
 
 
 def test_a_hunt_sits_inside_the_spend_caps(monkeypatch, emulator):
