@@ -13,26 +13,38 @@ from flux_core.params import ParamsError
 from flux_core.service import Workbench
 
 
-def line(wb: Workbench, session_key: str | None, estimate: str | None = None) -> None:
-    """ "Spend today: $X of $Y (team) · you: … · this month: …" for the caps that are set, after the
-    estimate of what the next request costs (`estimate`); a bad cap setting is an error naming its
-    variable. Drawn as inert text: a dollar sign is never Markdown's math."""
+class Unread:
+    """The caps' standing not read yet (``line`` reads it)."""
+
+
+UNREAD = Unread()
+
+
+def standing(wb: Workbench, session_key: str | None) -> str | ValueError | None:
+    """What is spent and left for the caps that are set ("Spend today: $X of $Y (team) · you: …"),
+    None without a cap, or the bad cap setting's error (it names its variable)."""
     try:
-        spend = wb.spend_line(session_key=session_key)
+        return wb.spend_line(session_key=session_key)
     except ValueError as exc:  # a cap variable that is not an amount
-        st.error(P.markdown_text(str(exc)), icon=":material/error:")
-        spend = None
-    text = " · ".join(t for t in (estimate, spend) if t)
+        return exc
+
+
+def line(
+    wb: Workbench,
+    session_key: str | None,
+    estimate: str | None = None,
+    spent: str | ValueError | None | Unread = UNREAD,
+) -> None:
+    """The estimate of what the next request costs (`estimate`), then the caps' standing (`spent`, as
+    ``standing`` read it; read now when not given); a bad cap setting is an error naming its
+    variable. Drawn as inert text: a dollar sign is never Markdown's math."""
+    said = standing(wb, session_key) if isinstance(spent, Unread) else spent
+    if isinstance(said, ValueError):
+        st.error(P.markdown_text(str(said)), icon=":material/error:")
+        said = None
+    text = " · ".join(t for t in (estimate, said) if t)
     if text:
         st.caption(_ours(text))
-
-
-def capped(wb: Workbench, session_key: str | None) -> bool:
-    """Whether a spend cap is in force (a bad cap setting counts: its error is drawn)."""
-    try:
-        return bool(wb.spend_line(session_key=session_key))
-    except ValueError:
-        return True
 
 
 def refused(exc: CapReached | ValueError) -> None:

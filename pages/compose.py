@@ -199,9 +199,11 @@ def _draw_spend(estimate: str) -> None:
     """What the next request costs and what is spent (the caps): drawn again when the ledger changes,
     so a run that lands (its real cost) shows in the standing without a rerun of the page (with a
     cap set: without one the line is the estimate alone)."""
-    if spend.capped(wb, session_key):
-        follow(wb, "compose_spend")
-    spend.line(wb, session_key, estimate)
+    since = live.mark(wb)  # before the standing is read: a change after it is told, never missed
+    spent = spend.standing(wb, session_key)
+    if spent is not None:  # a cap in force (or a bad cap setting): follow the ledger
+        follow(wb, "compose_spend", since)
+    spend.line(wb, session_key, estimate, spent)
 
 
 def _guard() -> str:
