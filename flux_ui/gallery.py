@@ -1,8 +1,11 @@
-"""The History gallery: a page of runs drawn as one browser element.
+"""Runs as cards, drawn as one browser element: History's gallery, and on Compose the recent runs,
+this session's feed and a batch's strip.
 
 Sixty runs as Streamlit elements are some 400 widgets; as one element they are one small message (the
-thumbnails are URLs a browser fetches once and keeps: see serving.py), drawn at once. The element says
-what the person did (the whole new selection, or the run to open) and the page acts on it.
+thumbnails are URLs a browser fetches once and keeps: see serving.py), drawn at once. Twelve recent
+runs as images, captions and buttons in columns were 43 of Compose's 115 messages, each element's
+own code for the browser to load and draw (bench/page_breakdown.py). The element says what the
+person did (the whole new selection, or the run to open) and the page acts on it.
 
 Text reaches the browser as text (``textContent``, ``alt``, ``title``), never as markup.
 
@@ -52,8 +55,9 @@ _CSS = """
 .fl-actions button { font: inherit; color: inherit; background: var(--st-background-color);
   border: 1px solid var(--st-border-color); border-radius: var(--st-button-radius);
   padding: .2rem .75rem; cursor: pointer; }
-.fl-actions button:hover, .fl-actions button:focus-visible { border-color: var(--st-primary-color);
+.fl-actions button:hover:enabled, .fl-actions button:focus-visible { border-color: var(--st-primary-color);
   color: var(--st-primary-color); }
+.fl-actions button:disabled { cursor: default; opacity: .6; }
 /* a phone: two cards a row, whatever the narrowest card would allow */
 @media (max-width: 480px) {
   .fl-gallery { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .5rem; }
@@ -114,21 +118,27 @@ export default function ({ data, parentElement, setTriggerValue }) {
     }
     const actions = document.createElement("div");
     actions.className = "fl-actions";
-    const label = document.createElement("label");
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.checked = chosen.has(card.id);
-    box.addEventListener("change", () => {
-      if (box.checked) chosen.add(card.id); else chosen.delete(card.id);
-      figure.dataset.selected = String(box.checked);
-      setTriggerValue("selection", [...chosen]);  // the whole selection: quick clicks cannot lose one
-    });
-    label.append(box, document.createTextNode("Select"));
+    if (data.selectable) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = chosen.has(card.id);
+      box.addEventListener("change", () => {
+        if (box.checked) chosen.add(card.id); else chosen.delete(card.id);
+        figure.dataset.selected = String(box.checked);
+        setTriggerValue("selection", [...chosen]);  // the whole selection: quick clicks cannot lose one
+      });
+      label.append(box, document.createTextNode("Select"));
+      actions.append(label);
+    }
     const open = document.createElement("button");
     open.type = "button";
-    open.textContent = "Open";
+    const shown = card.id === data.shown;  // the run the page shows already
+    open.textContent = shown ? "Shown" : data.action;
+    open.disabled = shown;
+    if (data.action_help) open.title = data.action_help;
     open.addEventListener("click", () => setTriggerValue("open", card.id));
-    actions.append(label, open);
+    actions.append(open);
     figure.append(picture, caption, actions);
     return figure;
   }));
@@ -202,31 +212,37 @@ def card(row: Run, thumb: Path | None, checks: Iterable[str] = (), review: str =
 def draw(
     rows: Iterable[Run],
     thumb_of: Callable[[Run], Path | None],
-    selected: list[str],
+    selected: list[str] | None = None,
     *,
-    on_selection: Callable[[list[str]], None],
+    on_selection: Callable[[list[str]], None] | None = None,
     on_open: Callable[[str], None],
+    key: str = KEY,
     columns: int = D.HISTORY_COLUMNS,
+    action: str = "Open",
+    action_help: str = "",
+    shown: str | None = None,
     checks_of: Callable[[Run], list[str]] | None = None,
     review_of: Callable[[Run], str] | None = None,
 ) -> None:
-    """Draw a page of runs; a change of selection or an "Open" reaches the callbacks before the
-    page is drawn again, so the rest of the page already shows it."""
+    """Draw runs as cards, `columns` a row. Each card's button (`action`; "Shown" and disabled on
+    the card of the run `shown`) reaches `on_open`; with `on_selection`, each card has a Select box
+    too and a change of selection reaches it. Both come before the page is drawn again, so the rest
+    of the page already shows them."""
 
     def selection_changed() -> None:
-        value = st.session_state[KEY].get("selection")
-        if isinstance(value, list):
+        value = st.session_state[key].get("selection")
+        if isinstance(value, list) and on_selection is not None:
             on_selection([str(i) for i in value])
 
     def open_clicked() -> None:
-        value = st.session_state[KEY].get("open")
+        value = st.session_state[key].get("open")
         if isinstance(value, str):
             on_open(value)
 
     _component(
-        key=KEY,
+        key=key,
         data=versions.versioned(
-            KEY,
+            key,
             {
                 "cards": [
                     card(
@@ -237,7 +253,11 @@ def draw(
                     )
                     for row in rows
                 ],
-                "selected": list(selected),
+                "selectable": on_selection is not None,
+                "selected": list(selected or []),
+                "action": action,
+                "action_help": action_help,
+                "shown": shown,
                 "columns": columns,
                 "card_min_px": D.HISTORY_CARD_MIN_PX,
             },

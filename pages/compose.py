@@ -24,7 +24,7 @@ from flux_core.ledger import store
 from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
-from flux_ui import pictures, prompt_form, spend
+from flux_ui import gallery, pictures, prompt_form, spend
 from flux_ui import live
 from flux_ui.live import follow, fragment as live_fragment
 from flux_ui.templates import TEMPLATES
@@ -251,10 +251,9 @@ def _model_values() -> dict[str, Any]:
     return {name: state.get(key, DRAFT[key]) for name, key in MODEL_KEYS.items()}
 
 
-def _thumb(run: Any) -> None:
-    """A run's thumbnail (from the browser-cached thumbnail route), or what became of it in words."""
-    if not pictures.thumbnail(run.thumb_path, wb.data_dir):
-        st.text(P.STATUS_WORDS[run.status])
+def _thumb_path(run: Any) -> Any:
+    """Where a run's thumbnail is (a card shows it from the browser-cached thumbnail route)."""
+    return wb.image_path(run, thumb=True)
 
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
@@ -692,24 +691,16 @@ with box:
 
     def _draw_strip(run_ids: list[str], rows: dict[str, Any], strip_checks: dict[str, Any]) -> None:
         """The runs of one Generate side by side, each with its own status; a click shows one."""
-        cells = st.columns(len(run_ids))
-        for cell, run_id in zip(cells, run_ids):
-            run = rows.get(run_id)
-            if run is None:
-                continue
-            with cell:
-                _thumb(run)
-                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
-                for said in report.lines(strip_checks.get(run_id, {})):
-                    st.text(said)
-                st.button(
-                    "Shown" if run_id == current else "Show",
-                    key=f"compose_pick_{run_id}",
-                    on_click=_acted,
-                    args=(_pick, run_id),
-                    disabled=run_id == current,
-                    type="tertiary",
-                )
+        gallery.draw(
+            [rows[r] for r in run_ids if r in rows],
+            _thumb_path,
+            key="compose_strip_cards",
+            columns=len(run_ids),
+            action="Show",
+            shown=current,
+            on_open=lambda run_id: _acted(_pick, run_id),
+            checks_of=lambda run: report.lines(strip_checks.get(run.id, {})),
+        )
 
     def _draw_result() -> None:
         """The shown run as it is now: its live status, then (drawn here, in this part alone, the
@@ -902,23 +893,15 @@ with box:
         rows = {r.id: r for r in wb.runs(run_ids)}
         if any(P.is_active(r) for r in rows.values()):
             follow(wb, "compose_feed", since)
-        cells = st.columns(D.COMPOSE_FEED_COLUMNS)
-        shown = [rows[r] for r in run_ids if r in rows]
-        for i, run in enumerate(shown):
-            with cells[i % D.COMPOSE_FEED_COLUMNS]:
-                _thumb(run)
-                prompt = " ".join(run.prompt.split())
-                cut = D.COMPOSE_FEED_PROMPT_CHARS
-                st.text(prompt if len(prompt) <= cut else prompt[: cut - 1] + "…")
-                st.caption(f"seed {run.seed} · {P.STATUS_WORDS[run.status]}")
-                st.button(
-                    "Shown" if run.id == current else "Show",
-                    key=f"compose_feed_{run.id}",
-                    on_click=_acted,
-                    args=(_pick, run.id),
-                    disabled=run.id == current,
-                    type="tertiary",
-                )
+        gallery.draw(
+            [rows[r] for r in run_ids if r in rows],
+            _thumb_path,
+            key="compose_feed_cards",
+            columns=D.COMPOSE_FEED_COLUMNS,
+            action="Show",
+            shown=current,
+            on_open=lambda run_id: _acted(_pick, run_id),
+        )
         _whole_page_if_acted()
 
     feed = state.get("compose_feed", [])
@@ -937,18 +920,14 @@ def _draw_recent() -> None:
     recent = wb.recent()
     if not recent:
         st.caption("Nothing yet: your runs appear here.")
-    columns = st.columns(6)
-    for i, run in enumerate(recent):
-        with columns[i % 6]:
-            _thumb(run)
-            st.text(f"seed {run.seed} · tol {run.safety_tolerance}")
-            st.button(
-                "Open",
-                key=f"compose_open_{run.id}",
-                on_click=_acted,
-                args=(_open, run.id, True),
-                help="Show this run and load its recipe into the form",
-            )
+    gallery.draw(
+        recent,
+        _thumb_path,
+        key="compose_recent_cards",
+        columns=D.RECENT_COLUMNS,
+        action_help="Show this run and load its recipe into the form",
+        on_open=lambda run_id: _acted(_open, run_id, True),
+    )
     _whole_page_if_acted()
 
 

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from flux_core.ledger import store
 from flux_core.params import FluxParams
 from flux_ui.templates import MAGAZINE_SHOOT
+from tests.test_app_history import cards, click_in_gallery
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("fast_app")
@@ -171,8 +172,9 @@ def test_recent_runs_reopen_a_run_with_its_recipe():
     first = finish_current(at)
     at = generate(at, "a blue ball")
     finish_current(at)
-    at.button(key=f"compose_open_{first.id}").click()
-    at.run()
+    recent = cards(at, "compose_recent_cards")
+    assert [c["id"] for c in recent][1] == first.id and "seed" in recent[1]["caption"]
+    click_in_gallery(at, "open", first.id, "compose_recent_cards")
     assert at.query_params["run"] in (first.id, [first.id])
     assert at.text_area(key="prompt").value == "a red cube"
 

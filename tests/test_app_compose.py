@@ -3,14 +3,21 @@ one-click fix an error names and the request as code."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flux_core import defaults as D
 from flux_core.ledger import store
 from flux_core.params import FluxParams
 from tests.test_app import finish_current, generate, start, texts
+from tests.test_app_history import cards, click_in_gallery, the_gallery
 
 pytestmark = pytest.mark.usefixtures("fast_app")
+
+
+def gallery_data(at, key: str) -> dict:
+    return json.loads(the_gallery(at, key).proto.json)
 
 
 def query(at, name: str) -> str:
@@ -31,9 +38,10 @@ def test_three_images_run_three_seeds_shown_as_a_strip_and_one_click_shows_one()
     rows = bench.wait(batch)
     assert [r.seed for r in rows] == [10, 11, 12] and {r.status for r in rows} == {store.COMPLETED}
     at.run()
-    assert [at.button(key=f"compose_pick_{r}").disabled for r in batch] == [True, False, False]
-    at.button(key=f"compose_pick_{batch[2]}").click()
-    at.run()
+    strip = gallery_data(at, "compose_strip_cards")
+    assert [c["id"] for c in strip["cards"]] == batch and strip["shown"] == batch[0]  # its button: "Shown"
+    assert strip["action"] == "Show" and all(c["thumb"] for c in strip["cards"])
+    click_in_gallery(at, "open", batch[2], "compose_strip_cards")
     assert query(at, "run") == batch[2] and query(at, "batch") == ",".join(batch)
     assert '"seed": 12' in at.json[0].value
 
@@ -68,12 +76,11 @@ def test_the_feed_shows_this_sessions_runs_newest_first_across_pages():
     at.run()
     assert not at.exception
     assert "This session" in [s.value for s in at.subheader]
-    feed = [b.key for b in at.button if b.key and b.key.startswith("compose_feed_")]
-    assert feed == [f"compose_feed_{second.id}", f"compose_feed_{first.id}"]
-    shown = texts(at)
-    assert "a blue ball on a long winding road past…" in shown and f"seed {first.seed} · Done" in shown
-    at.button(key=f"compose_feed_{first.id}").click()
-    at.run()
+    feed = cards(at, "compose_feed_cards")
+    assert [c["id"] for c in feed] == [second.id, first.id]
+    assert feed[0]["headline"] == "a blue ball on a long winding road past the old mill"  # cut by the card
+    assert f"seed {first.seed} · tol" in feed[1]["caption"]
+    click_in_gallery(at, "open", first.id, "compose_feed_cards")
     assert query(at, "run") == first.id and '"prompt": "a red cube"' in at.json[0].value
 
 

@@ -26,23 +26,29 @@ def history_page(runs: list[dict]) -> tuple[AppTest, list[str]]:
     return at, ids
 
 
-def the_gallery(at: AppTest):
-    [gallery] = [e for e in at.get("bidi_component") if e.proto.component_name == "flux_lab.gallery"]
+def the_gallery(at: AppTest, key: str = "h_gallery"):
+    """The cards element drawn under `key` (History's gallery unless told; Compose draws its recent
+    runs, its feed and a batch's strip as the same element under their own keys)."""
+    [gallery] = [
+        e
+        for e in at.get("bidi_component")
+        if e.proto.component_name == "flux_lab.gallery" and e.proto.id.endswith(f"-{key}")
+    ]
     return gallery
 
 
-def cards(at: AppTest) -> list[dict]:
-    """The gallery's cards, as the page sent them to the browser."""
-    return json.loads(the_gallery(at).proto.json)["cards"]
+def cards(at: AppTest, key: str = "h_gallery") -> list[dict]:
+    """The cards, as the page sent them to the browser."""
+    return json.loads(the_gallery(at, key).proto.json)["cards"]
 
 
-def click_in_gallery(at: AppTest, event: str, value) -> None:
-    """Rerun as the browser does after a click in the gallery: with the event the element fired
+def click_in_gallery(at: AppTest, event: str, value, key: str = "h_gallery") -> None:
+    """Rerun as the browser does after a click in a cards element: with the event the element fired
     ("selection": the whole new selection; "open": a run id). AppTest has no driver for custom
     elements, so this sends the same widget state Streamlit's frontend sends."""
     from streamlit.components.v2.bidi_component.main import _make_trigger_id
 
-    gallery = the_gallery(at)
+    gallery = the_gallery(at, key)
     states = at._tree.get_widget_states()
     trigger = states.widgets.add()
     trigger.id = _make_trigger_id(gallery.proto.id, "events")

@@ -13,6 +13,7 @@ from flux_core import presentation as P
 from flux_core.ledger import store, sweeps
 from flux_core.params import FluxParams
 from flux_ui.pictures import app_root
+from tests.test_app_history import cards
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("fast_app")
@@ -57,10 +58,10 @@ def test_compose_says_the_wait_and_segminds_times_and_draws_every_picture_from_t
     assert done == f"Done · {P.times(row)} · seed 1 · FLUX.2 [max]"
     assert "(Generate to image stored)" in done and "Segmind: " in done and " s inference, " in done
     name = lambda rel: rel.rsplit("/", 1)[-1]  # noqa: E731
-    assert pictures(at) == [  # the main image, then the recent runs' thumbnails (newest first)
-        f"http://localhost:8501/_flux/images/{name(first.image_path)}",
-        f"http://localhost:8501/_flux/thumbs/{name(second.thumb_path)}",
-        f"http://localhost:8501/_flux/thumbs/{name(first.thumb_path)}",
+    assert pictures(at) == [f"http://localhost:8501/_flux/images/{name(first.image_path)}"]  # the main image
+    assert [c["thumb"] for c in cards(at, "compose_recent_cards")] == [  # the recent runs (newest first)
+        f"./_flux/thumbs/{name(second.thumb_path)}",
+        f"./_flux/thumbs/{name(first.thumb_path)}",
     ]
 
 

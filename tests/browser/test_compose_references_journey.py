@@ -80,7 +80,8 @@ def test_bad_references_get_messages_and_no_server_file_is_opened(
     [run] = Ledger(data_dir / "ledger.db").search(None, limit=10)
     assert run.status == store.COMPLETED and "image_urls" not in run.request
     # the result, its thumbnail in this session's feed and in the recent runs: no reference preview
-    expect(page.get_by_test_id("stImage")).to_have_count(1 + 2)
+    expect(page.get_by_test_id("stImage")).to_have_count(1)
+    expect(page.get_by_test_id("fl-card").locator("img")).to_have_count(2)  # each card, once it follows
 
 
 def test_a_typed_draft_survives_history_and_a_reload(app_server, page, data_dir, artifacts):

@@ -21,12 +21,12 @@ from tests.conftest import client_for
 
 WARM_REVISIT_MAX_BYTES = 30_000  # issue 19: a warm revisit of a page transfers under 30 KB
 
-# every picture in the page's main area, once each has loaded
-PICTURES = "() => [...document.querySelectorAll('[data-testid=stMain] img')]"
-LOADED = (
-    "n => { const imgs = [...document.querySelectorAll('[data-testid=stMain] img')];"
-    " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }"
-)
+# every picture in the page's main area, its cards' (in their elements' shadow roots) included
+PICTURES = """() => { const main = document.querySelector('[data-testid=stMain]');
+  return [...main.querySelectorAll('img'), ...[...main.querySelectorAll('*')].flatMap(
+    e => e.shadowRoot ? [...e.shadowRoot.querySelectorAll('img')] : [])]; }"""
+# ... once each has loaded
+LOADED = f"n => {{ const imgs = ({PICTURES})(); return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }}"
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 # every picture on the page, the gallery's and the grid's in their elements' shadow roots, loaded
 ALL_LOADED = """n => {
