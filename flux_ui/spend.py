@@ -72,16 +72,24 @@ def _save(wb: Workbench, reset: bool) -> None:
     state["caps_said"] = ("saved", "Caps back to the server's settings." if reset else "Caps saved.")
 
 
+OPEN_KEY = "caps_open"  # the panel's open state in session state
+
+
 def panel(wb: Workbench) -> None:
     """An admin's spend caps: each cap in force (empty: no cap) and where it comes from; saving sets
-    them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables."""
-    try:
-        limits, set_by = wb.cap_limits()  # the limits only: the panel is drawn on every rerun
-    except ValueError as exc:  # a cap variable that is not an amount
-        st.error(P.markdown_text(str(exc)), icon=":material/error:")
+    them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables. The panel is in the
+    sidebar of every page and rarely opened: its fields are drawn (and the caps read) only while it
+    is open, as every element drawn is one more for the browser to load on each visit."""
+    box = st.expander("Spend caps", icon=":material/savings:", key=OPEN_KEY, on_change="rerun")
+    if not box.open:
         return
-    who = dict(set_by)
-    with st.expander("Spend caps", icon=":material/savings:"):
+    with box:
+        try:
+            limits, set_by = wb.cap_limits()  # the limits only: not what was spent against them
+        except ValueError as exc:  # a cap variable that is not an amount
+            st.error(P.markdown_text(str(exc)), icon=":material/error:")
+            return
+        who = dict(set_by)
         for field, _, env, _ in caps.CAPS:
             st.number_input(
                 _label(field),

@@ -579,8 +579,13 @@ else:
                 sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
                 for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                     thumbs[i % 4].image(source, width=80)
-        if wb.may(Op.PRESET):
-            with st.expander("Save as preset"):
+        preset_box = (
+            st.expander("Save as preset", key="compose_preset_open", on_change="rerun")
+            if wb.may(Op.PRESET)
+            else None
+        )
+        if preset_box is not None and preset_box.open:  # drawn only while open: it is rarely opened
+            with preset_box:
                 st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
                 st.checkbox("Include the text typed above", key="compose_preset_prompt")
                 st.button(
@@ -868,12 +873,18 @@ with box:
             _probe_action(row)
         st.caption(f"Recipe · made by {P.markdown_text(row.created_by or 'nobody recorded')}")
         st.json(P.recipe(row), expanded=1)
-        with st.expander("Copy as code", icon=":material/code:"):
-            st.caption(f"The exact request this run sent. The key is read from ${snippets.KEY_VARIABLE}.")
-            for tab, language in zip(
-                st.tabs([snippets.TITLES[x] for x in snippets.LANGUAGES]), snippets.LANGUAGES
-            ):
-                tab.code(wb.snippet(row.id, language), language="bash" if language == "curl" else "python")
+        code_box = st.expander(
+            "Copy as code", icon=":material/code:", key="compose_code_open", on_change="rerun"
+        )
+        if code_box.open:  # the three snippets made and sent only when asked for
+            with code_box:
+                st.caption(f"The exact request this run sent. The key is read from ${snippets.KEY_VARIABLE}.")
+                for tab, language in zip(
+                    st.tabs([snippets.TITLES[x] for x in snippets.LANGUAGES]), snippets.LANGUAGES
+                ):
+                    tab.code(
+                        wb.snippet(row.id, language), language="bash" if language == "curl" else "python"
+                    )
         if may_curate:
             note = st.text_area("Note", value=row.notes, key=f"compose_note_{row.id}", height=68)
             if st.button("Save note", key="compose_save_note"):

@@ -943,8 +943,15 @@ if len(rows) >= 2:
         ab_view.draw("h_ab", rows[0].image_path or "", names[0], rows[1].image_path or "", names[1])
 
 # --- runs made elsewhere, recall from a file, and insights --------------------------------------
-if wb.may(Op.IMPORT):  # admins: it reads every request of the key
-    with st.expander("Import runs made elsewhere (Segmind's request history)"):
+# (the two panels below are drawn only while open: rarely opened, and each element drawn is one
+# more for the browser to load on every visit)
+import_box = (
+    st.expander("Import runs made elsewhere (Segmind's request history)", key="h_imp_open", on_change="rerun")
+    if wb.may(Op.IMPORT)  # admins: it reads every request of the key
+    else None
+)
+if import_box is not None and import_box.open:
+    with import_box:
         st.caption(
             "Brings this key's FLUX.2 [max] requests that the ledger does not hold (made in Segmind's "
             "playground, by scripts, or by a teammate) into History, marked imported; their images are "
@@ -968,28 +975,30 @@ if wb.may(Op.IMPORT):  # admins: it reads every request of the key
                 for request_id, why in report.skipped:
                     st.text(f"Skipped {request_id}: {why}")
 
-with st.expander("Recall a recipe from an image file"):
-    upload = st.file_uploader(
-        "An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import"
-    )
-    if upload is not None:
-        try:
-            recalled = history.recall_image(upload.getvalue())
-        except ParamsError as exc:
-            st.error("No recipe found.")
-            st.text(str(exc))
-        else:
-            st.json(recalled.params.fields())
-            if st.button("Open in Compose", key="h_import_open"):
-                known = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
-                state["compose_pending"] = {
-                    **recalled.params.payload(),
-                    **P.flex_values(recalled.params),
-                    "seed_random": False,
-                    "image_urls": list(recalled.params.image_urls),
-                    "from_run": known,  # the next Generate names the file's run as its parent
-                }
-                go_to_compose(known)
+recall_box = st.expander("Recall a recipe from an image file", key="h_recall_open", on_change="rerun")
+if recall_box.open:
+    with recall_box:
+        upload = st.file_uploader(
+            "An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import"
+        )
+        if upload is not None:
+            try:
+                recalled = history.recall_image(upload.getvalue())
+            except ParamsError as exc:
+                st.error("No recipe found.")
+                st.text(str(exc))
+            else:
+                st.json(recalled.params.fields())
+                if st.button("Open in Compose", key="h_import_open"):
+                    known = recalled.run_id if recalled.run_id and wb.run(recalled.run_id) else None
+                    state["compose_pending"] = {
+                        **recalled.params.payload(),
+                        **P.flex_values(recalled.params),
+                        "seed_random": False,
+                        "image_urls": list(recalled.params.image_urls),
+                        "from_run": known,  # the next Generate names the file's run as its parent
+                    }
+                    go_to_compose(known)
 
 if st.toggle("Insights", key="h_insights", help="Charts drawn from the ledger"):
     data = wb.insights()

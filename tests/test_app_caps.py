@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flux_core import defaults as D
+from flux_ui import spend
 from tests.test_app import generate, start
 from tests.test_app_compare import compare_page, plan
 
@@ -78,15 +79,18 @@ def _caps_panel() -> None:
 
 def test_an_admin_sets_the_caps_in_the_sidebar_and_the_next_run_meets_them(monkeypatch):
     monkeypatch.setenv(D.CAP_TEAM_DAY_ENV, "50")
-    at = start()  # no sign-in: the local user, an admin, has the panel in the sidebar
-    assert at.sidebar.number_input(key="caps_team_day").value == 50.0
-    assert "from FLUX_LAB_CAP_TEAM_DAY_USD" in shown(at.sidebar, "caption")
+    at = start()  # no sign-in: the local user, an admin, has the panel in the sidebar, closed
+    assert [e.label for e in at.sidebar.expander].count("Spend caps") == 1
+    assert "caps_team_day" not in [n.key for n in at.sidebar.number_input]  # drawn only once opened
     bench = at.session_state["workbench"]
     # (AppTest in Streamlit 1.67 drops the sidebar of reruns under st.navigation: the panel is
-    # driven on its own, with the router's workbench)
+    # driven on its own, with the router's workbench, opened as a click on it does)
     panel = AppTest.from_function(_caps_panel, default_timeout=30)
     panel.session_state["workbench"] = bench
+    panel.session_state[spend.OPEN_KEY] = True
     panel.run()
+    assert panel.number_input(key="caps_team_day").value == 50.0
+    assert "from FLUX_LAB_CAP_TEAM_DAY_USD" in shown(panel, "caption")
     panel.number_input(key="caps_team_day").set_value(0.05)
     panel.button(key="caps_save").click().run()
     assert "Caps saved." in shown(panel, "success")

@@ -93,6 +93,9 @@ def test_a_preset_is_saved_from_the_form_and_loads_back_into_it():
     at.run()
     at.number_input(key="compose_seed").set_value(77)
     at.text_area(key="prompt").set_value("a tall tower")
+    assert "compose_preset_name" not in [t.key for t in at.text_input]  # drawn once opened
+    at.session_state["compose_preset_open"] = True  # as a click on "Save as preset" does
+    at.run()
     at.text_input(key="compose_preset_name").set_value("tall <b>tower</b>")
     at.checkbox(key="compose_preset_prompt").check()
     at.run()
@@ -133,6 +136,7 @@ def test_a_preset_is_saved_from_the_form_and_loads_back_into_it():
 def test_a_bad_preset_names_the_field_and_saves_nothing():
     at = start()
     at.number_input(key="compose_width").set_value(1000)
+    at.session_state["compose_preset_open"] = True
     at.run()
     at.button(key="compose_preset_save").click()
     at.run()
@@ -209,6 +213,9 @@ def test_an_unknown_submit_keeps_its_confirm_first_flow_and_no_one_click_retry()
 def test_the_request_as_code_in_three_languages_without_the_key():
     at = generate(start(), "a red cube")
     row = finish_current(at)
+    assert [c.value for c in at.code] == []  # the snippets are made once the panel is opened
+    at.session_state["compose_code_open"] = True
+    at.run()
     codes = [c.value for c in at.code]
     assert len(codes) == 3
     curl, httpx_code, sdk = codes

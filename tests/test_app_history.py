@@ -342,6 +342,8 @@ def test_runs_made_elsewhere_are_imported_from_the_history_once():
     bench = at.session_state["workbench"]
     client = bench.default.client  # the same key, but no ledger: a request made outside Flux Lab
     elsewhere = client.submit(FluxParams.parse(prompt="a harbour at noon", seed=77)).request_id
+    at.session_state["h_imp_open"] = True  # as a click on the panel does
+    at.run()
     at.button(key="h_imp_go").click()
     at.run()
     assert not at.exception
@@ -357,6 +359,8 @@ def test_runs_made_elsewhere_are_imported_from_the_history_once():
 
 def test_the_history_import_refuses_a_teammate_address_that_is_none():
     at, _ = history_page([])
+    at.session_state["h_imp_open"] = True
+    at.run()
     at.text_input(key="h_imp_email").set_value("not an address")
     at.button(key="h_imp_go").click()
     at.run()

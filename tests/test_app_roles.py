@@ -45,6 +45,8 @@ def lab(data_dir):
 def page(wb: Workbench, who: Actor, name: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=30)
     at.session_state["workbench"] = wb.acting(who)
+    for panel in ("compose_preset_open", "compose_code_open", "h_imp_open"):  # drawn only when opened
+        at.session_state[panel] = True
     for key, value in query.items():
         at.query_params[key] = value
     at.run()

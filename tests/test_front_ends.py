@@ -183,6 +183,8 @@ def test_a_preset_saved_from_compose_is_the_one_the_cli_saves(tmp_path, monkeypa
     at.run()
     at.slider(key="compose_tolerance").set_value(5)
     at.radio(key="compose_format").set_value("jpeg")
+    at.session_state["compose_preset_open"] = True
+    at.run()
     at.text_input(key="compose_preset_name").set_value("wide draft")
     at.run()
     at.button(key="compose_preset_save").click()

@@ -32,3 +32,19 @@ def test_a_cap_blocks_the_next_generate_with_its_message(app_server, page, data_
     assert httpx.get(emulator_stats, timeout=5).json()["submit_requests"] == 1
     rows = Ledger(data_dir / "ledger.db").search(None, limit=10)
     assert [(r.prompt, r.status) for r in rows] == [("a red cube", store.COMPLETED)]
+
+    # the admin raises the cap in the sidebar's panel (its fields drawn once it is opened)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_label("The team's daily cap (USD)", exact=True)).to_have_count(0)
+    sidebar.get_by_text("Spend caps").click()
+    field = sidebar.get_by_label("The team's daily cap (USD)", exact=True)
+    expect(field).to_have_value("0.10")
+    expect(sidebar.get_by_text("from FLUX_LAB_CAP_TEAM_DAY_USD")).to_be_visible()
+    field.fill("1.00")
+    field.press("Tab")
+    sidebar.get_by_role("button", name="Save caps").click()
+    expect(sidebar.get_by_text("Caps saved")).to_be_visible()
+    expect(page.get_by_text("Spend today: $0.07 of $1.00 (team)").first).to_be_visible()
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("Done · You waited")).to_be_visible()
+    assert httpx.get(emulator_stats, timeout=5).json()["submit_requests"] == 2

@@ -121,3 +121,19 @@ def test_find_compare_and_read_notes_as_text(app_server, page, data_dir, artifac
     shoot(page, artifacts, "5-phone-bar")
     page.get_by_role("heading", name="History", level=1).scroll_into_view_if_needed()
     shoot(page, artifacts, "6-phone-top")
+
+
+def test_a_saved_image_file_gives_back_its_recipe_in_compose(app_server, page, data_dir, artifacts):
+    red, *_ = seed_ledger(data_dir)
+    saved = data_dir / Ledger(data_dir / "ledger.db").get(red).image_path  # the file as downloaded
+    server = app_server()
+    page.goto(f"{server.url}/history")
+    expect(page.get_by_text("3 run(s) · showing 1–3")).to_be_visible()
+    expect(page.get_by_text("An image Flux Lab saved (PNG or JPEG)")).to_have_count(0)  # drawn once opened
+    page.get_by_text("Recall a recipe from an image file").click()
+    page.locator("input[type=file]").set_input_files(str(saved))
+    expect(page.get_by_test_id("stJson")).to_contain_text("a red cube")
+    shoot(page, artifacts, "1-recalled")
+    page.get_by_role("button", name="Open in Compose").click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a red cube")
+    expect(page.get_by_role("heading", name="Compose")).to_be_visible()
