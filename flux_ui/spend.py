@@ -11,6 +11,7 @@ from flux_core import presentation as P
 from flux_core.errors import CapReached
 from flux_core.params import ParamsError
 from flux_core.service import Workbench
+from flux_ui import panels
 
 
 class Unread:
@@ -72,16 +73,15 @@ def _save(wb: Workbench, reset: bool) -> None:
     state["caps_said"] = ("saved", "Caps back to the server's settings." if reset else "Caps saved.")
 
 
-OPEN_KEY = "caps_open"  # the panel's open state in session state
+OPEN_KEY = "caps_open"  # the panel's open state in session state (flux_ui/panels.py)
 
 
 def panel(wb: Workbench) -> None:
     """An admin's spend caps: each cap in force (empty: no cap) and where it comes from; saving sets
-    them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables. The panel is in the
-    sidebar of every page and rarely opened: its fields are drawn (and the caps read) only while it
-    is open, as every element drawn is one more for the browser to load on each visit."""
-    box = st.expander("Spend caps", icon=":material/savings:", key=OPEN_KEY, on_change="rerun")
-    if not box.open:
+    them in Flux Lab for everyone, over the server's FLUX_LAB_CAP_* variables. In the sidebar of
+    every page and rarely opened: its fields are drawn, and the caps read, only while it is open."""
+    box = panels.opened("Spend caps", OPEN_KEY, icon=":material/savings:")
+    if box is None:
         return
     with box:
         try:

@@ -24,7 +24,7 @@ from flux_core.ledger import store
 from flux_core.errors import CallFailed, CapReached, FluxError, UnknownRun, for_app
 from flux_core.media.images import ImageProblem, check_reference
 from flux_core.params import FluxParams, ParamsError, reference_url_problems
-from flux_ui import gallery, pictures, prompt_form, spend
+from flux_ui import gallery, panels, pictures, prompt_form, spend
 from flux_ui import live
 from flux_ui.live import follow, fragment as live_fragment
 from flux_ui.templates import TEMPLATES
@@ -579,12 +579,8 @@ else:
                 sources: list[str | bytes] = [*ref_urls, *(f[0] for f in ref_files)]
                 for i, source in enumerate(sources[: D.MAX_IMAGE_URLS]):
                     thumbs[i % 4].image(source, width=80)
-        preset_box = (
-            st.expander("Save as preset", key="compose_preset_open", on_change="rerun")
-            if wb.may(Op.PRESET)
-            else None
-        )
-        if preset_box is not None and preset_box.open:  # drawn only while open: it is rarely opened
+        preset_box = panels.opened("Save as preset", "compose_preset_open") if wb.may(Op.PRESET) else None
+        if preset_box is not None:
             with preset_box:
                 st.text_input("Preset name", key="compose_preset_name", max_chars=D.PRESET_NAME_MAX_CHARS)
                 st.checkbox("Include the text typed above", key="compose_preset_prompt")
@@ -873,11 +869,9 @@ with box:
             _probe_action(row)
         st.caption(f"Recipe · made by {P.markdown_text(row.created_by or 'nobody recorded')}")
         st.json(P.recipe(row), expanded=1)
-        code_box = st.expander(
-            "Copy as code", icon=":material/code:", key="compose_code_open", on_change="rerun"
-        )
-        if code_box.open:  # the three snippets made and sent only when asked for
-            with code_box:
+        code_box = panels.opened("Copy as code", "compose_code_open", icon=":material/code:")
+        if code_box is not None:
+            with code_box:  # the three snippets are made only when asked for
                 st.caption(f"The exact request this run sent. The key is read from ${snippets.KEY_VARIABLE}.")
                 for tab, language in zip(
                     st.tabs([snippets.TITLES[x] for x in snippets.LANGUAGES]), snippets.LANGUAGES

@@ -17,7 +17,7 @@ from flux_core.ledger import history
 from flux_core.ledger import lineage as lineages
 from flux_core.ledger import reviews
 from flux_ui import ab_view
-from flux_ui import live, pictures, spend
+from flux_ui import live, panels, pictures, spend
 from flux_core.ledger import store
 from flux_core import presentation as P
 from flux_core.errors import CallFailed, CapReached, NotAllowed, UnknownRun, for_app
@@ -943,14 +943,12 @@ if len(rows) >= 2:
         ab_view.draw("h_ab", rows[0].image_path or "", names[0], rows[1].image_path or "", names[1])
 
 # --- runs made elsewhere, recall from a file, and insights --------------------------------------
-# (the two panels below are drawn only while open: rarely opened, and each element drawn is one
-# more for the browser to load on every visit)
-import_box = (
-    st.expander("Import runs made elsewhere (Segmind's request history)", key="h_imp_open", on_change="rerun")
-    if wb.may(Op.IMPORT)  # admins: it reads every request of the key
+import_box = (  # admins: it reads every request of the key
+    panels.opened("Import runs made elsewhere (Segmind's request history)", "h_imp_open")
+    if wb.may(Op.IMPORT)
     else None
 )
-if import_box is not None and import_box.open:
+if import_box is not None:
     with import_box:
         st.caption(
             "Brings this key's FLUX.2 [max] requests that the ledger does not hold (made in Segmind's "
@@ -975,8 +973,8 @@ if import_box is not None and import_box.open:
                 for request_id, why in report.skipped:
                     st.text(f"Skipped {request_id}: {why}")
 
-recall_box = st.expander("Recall a recipe from an image file", key="h_recall_open", on_change="rerun")
-if recall_box.open:
+recall_box = panels.opened("Recall a recipe from an image file", "h_recall_open")
+if recall_box is not None:
     with recall_box:
         upload = st.file_uploader(
             "An image Flux Lab saved (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="h_import"
