@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import functools
 import socket
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
+from streamlit.components.v2 import manifest_scanner
+
 from flux_core import defaults as D
-from flux_core.ledger import store, sweeps
+from flux_core.ledger import changes, store, sweeps
 from flux_core.ledger.records import Run
 from flux_core.ledger.store import Ledger
 from flux_core.runner import Runner
@@ -17,9 +20,14 @@ from flux_core.settings import Connection
 
 TEST_KEY = "SG_0123456789abcdef"
 
+# Every new AppTest scans the metadata of every installed distribution for Streamlit components
+# (0.2-0.3 s each, a twelfth of the AppTest files' time, measured); what is installed does not
+# change during a session, so the scan is made once. (The app server makes it once at its start.)
+manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own data directory and no Segmind settings from the machine. Settling
     waits are zero unless a test sets its own: a lost submit is adopted on the first look at the
     history when its job exists (the emulator's history has no lag), and sent again at once when
@@ -38,6 +46,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUX_LAB_SETTLE_GRACE_S", "0")
     monkeypatch.setenv("FLUX_LAB_SETTLE_5XX_WAIT_S", "0")
     monkeypatch.setenv(D.CHECKS_ENV, "0")
+    yield
+    changes.stop_all()  # the test's ledgers are gone with it: their watchers too
 
 
 @pytest.fixture

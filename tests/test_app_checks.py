@@ -309,7 +309,9 @@ def test_a_six_seed_sweep_of_the_magazine_template_is_checked_and_compare_names_
     at = start()
     bench = at.session_state["workbench"]
     sweep_id = bench.start_sweep(
-        sweeps.make_plan(FluxParams(prompt=MAGAZINE_SHOOT), [sweeps.axis("seed", seeds)])
+        sweeps.make_plan(
+            FluxParams(prompt=MAGAZINE_SHOOT, width=512, height=512), [sweeps.axis("seed", seeds)]
+        )
     )
     view = sweeps.load(bench.ledger, sweep_id)
     run_ids = [c.run.id for c in view.cells]

@@ -356,20 +356,47 @@ def test_simultaneous_clicks_of_one_request_make_one_run(emulator, data_dir, mon
 
 
 # --- the ledger --------------------------------------------------------------------------------
-OPEN_LEDGER = "import sys; from flux_core.ledger.store import Ledger; Ledger(sys.argv[1])"
+# a process that has imported the ledger, then opens one ledger at each line it is given
+OPEN_LEDGERS = (
+    "import sys\n"
+    "from flux_core.ledger.store import Ledger\n"
+    "print('ready', flush=True)\n"
+    "for line in sys.stdin:\n"
+    "    Ledger(line.strip())\n"
+    "    print('opened', flush=True)\n"
+)
 
 
 def test_three_processes_opening_a_fresh_directory_migrate_it_cleanly(tmp_path):
-    for attempt in range(8):  # today's race showed in about one try of six
-        path = tmp_path / f"fresh-{attempt}" / "ledger.db"
-        procs = [
-            subprocess.Popen([sys.executable, "-c", OPEN_LEDGER, str(path)], stderr=subprocess.PIPE)
-            for _ in range(3)
-        ]
-        errors = [p.communicate(timeout=120)[1].decode() for p in procs]
-        assert [p.returncode for p in procs] == [0, 0, 0], errors
-        with Ledger(path).db() as db:
-            assert db["_sqlite_migrations"].count == len(MIGRATIONS)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_LEDGERS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        assert [p.stdout.readline() for p in procs] == ["ready\n"] * 3
+        for attempt in range(8):  # the race showed in about one try of six when each process started cold
+            path = tmp_path / f"fresh-{attempt}" / "ledger.db"
+            for p in procs:  # all three are told at once, their imports long done
+                p.stdin.write(f"{path}\n")
+                p.stdin.flush()
+            assert [p.stdout.readline() for p in procs] == ["opened\n"] * 3, [p.poll() for p in procs]
+            with Ledger(path).db() as db:
+                assert db["_sqlite_migrations"].count == len(MIGRATIONS)
+    finally:
+        for p in procs:
+            p.stdin.close()  # the end of their input: each one exits
+        errors = [p.stderr.read() for p in procs]
+        for p in procs:
+            p.wait(timeout=120)
+            p.stdout.close()
+            p.stderr.close()
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
 
 
 def test_an_interrupted_sweep_start_leaves_no_half_sweep(data_dir, monkeypatch):

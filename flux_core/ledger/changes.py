@@ -355,6 +355,17 @@ def close_all() -> None:
                 continue
 
 
+def stop_all() -> None:
+    """Stop every feed's watcher and forget the feeds: a process done with its ledgers (the test
+    suite, between tests: each test's ledger would otherwise be read ten times a second for a
+    minute after the test). A feed asked for again afterwards is a new one."""
+    with _feeds_lock:
+        found = list(_feeds.values())
+        _feeds.clear()
+    for one in found:
+        one.stop()
+
+
 def feed(path: str | Path) -> Feed:
     """The change feed of the ledger at `path`, one per process (made when first asked for)."""
     key = str(Path(path).resolve())

@@ -46,5 +46,8 @@ def test_a_cap_blocks_the_next_generate_with_its_message(app_server, page, data_
     expect(sidebar.get_by_text("Caps saved")).to_be_visible()
     expect(page.get_by_text("Spend today: $0.07 of $1.00 (team)").first).to_be_visible()
     page.get_by_role("button", name="Generate").click()
+    # the blue cube's own picture in the session's cards (the red cube's "Done" line is still on
+    # screen until the page draws the new run: it says nothing about this one)
+    expect(page.get_by_role("img", name="a blue cube").first).to_be_visible()
     expect(page.get_by_text("Done · You waited")).to_be_visible()
     assert httpx.get(emulator_stats, timeout=5).json()["submit_requests"] == 2
