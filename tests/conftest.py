@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -129,13 +130,31 @@ def left_in_flight(
     )
 
 
+def _is_browser(item: pytest.Item) -> bool:
+    return "tests/browser/" in item.path.as_posix() or item.get_closest_marker("browser") is not None
+
+
+def _stop_shared_chromium() -> None:
+    journeys = sys.modules.get("tests.browser.conftest")  # loaded only where journeys were collected
+    if journeys is not None:
+        journeys.SharedChromium.stop()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _is_browser(item):  # the journeys' Chromium, if this worker ran some: see SharedChromium
+        _stop_shared_chromium()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _stop_shared_chromium()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`: one worker a core, --dist loadgroup) a test file stays on one
     worker, as its module fixtures expect, and every browser journey runs on the same worker: two
     Chromiums and two app servers at once on a 2-core machine starve each other."""
     for item in items:
-        browser = "tests/browser/" in item.path.as_posix() or item.get_closest_marker("browser")
-        item.add_marker(pytest.mark.xdist_group("browser" if browser else item.path.stem))
+        item.add_marker(pytest.mark.xdist_group("browser" if _is_browser(item) else item.path.stem))
 
 
 @pytest.fixture

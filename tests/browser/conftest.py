@@ -89,28 +89,56 @@ def signin_server(data_dir: Path, artifacts: Path, oidc_provider: str) -> Iterat
         server.kill()
 
 
+class SharedChromium:
+    """One Playwright driver and one Chromium for a worker's run of journeys; each journey gets a
+    browser context of its own (its own cookies, storage and cache: a fresh profile, as a Chromium
+    of its own had). Launching both for every journey was 2-3 CPU-seconds each (measured). It is
+    stopped before any other test runs on the worker (tests/conftest.py): while it is open,
+    Playwright's sync API keeps an event loop running in the worker's main thread, and a test that
+    calls asyncio.run there would fail."""
+
+    playwright = None
+    browser = None
+
+    @classmethod
+    def get(cls):
+        if cls.browser is None or not cls.browser.is_connected():
+            cls.stop()
+            from playwright.sync_api import sync_playwright
+
+            cls.playwright = sync_playwright().start()
+            cls.browser = cls.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        return cls.browser
+
+    @classmethod
+    def stop(cls) -> None:
+        browser, playwright, cls.browser, cls.playwright = cls.browser, cls.playwright, None, None
+        if browser is not None:
+            try:
+                browser.close()
+            except Exception:  # a Chromium that died with a journey: nothing left to close
+                pass
+        if playwright is not None:
+            playwright.stop()
+
+
 @pytest.fixture
 def page(artifacts: Path, request):
-    """A Chromium of the test's own. (Not one a worker session: Playwright's sync API keeps an event
-    loop running in the worker's main thread while it is open, and the worker's next non-browser
-    tests then cannot call asyncio.run.)"""
+    """A page in a browser context of the test's own (in the worker's one Chromium)."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1300})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-            page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
-        for other in browser.contexts:  # this one and any the test opened
-            other.close()
-        browser.close()
+    browser = SharedChromium.get()
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
+    for other in browser.contexts:  # this one and any the test opened
+        other.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

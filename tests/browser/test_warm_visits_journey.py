@@ -103,26 +103,34 @@ def test_a_warm_revisit_of_compose_fetches_no_thumbnail_again(
 ):
     monkeypatch.setenv(D.CHECKS_ENV, "0")  # no check results landing between the two visits
     seed_runs(data_dir, D.RECENT_RUNS)
-    server = app_server()
-    network = Transfers(page.context, page)
-    page.goto(server.url)
-    expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
-    page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
-    sources = page.evaluate(f"() => ({PICTURES})().map(i => i.getAttribute('src'))")
-    # must not happen: a stored picture sent as one of Streamlit's per-session /media/ files
-    assert len(sources) == D.RECENT_RUNS and all("/_flux/thumbs/" in s for s in sources), sources
-    assert all(r.bytes > 0 and not r.from_cache for r in network.to("/_flux/thumbs/"))  # a cold visit fetches
+    wire = Wire(app_server().port)
+    try:
+        network = Transfers(page.context, page)
+        page.goto(wire.url)
+        expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
+        page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
+        sources = page.evaluate(f"() => ({PICTURES})().map(i => i.getAttribute('src'))")
+        # must not happen: a stored picture sent as one of Streamlit's per-session /media/ files
+        assert len(sources) == D.RECENT_RUNS and all("/_flux/thumbs/" in s for s in sources), sources
+        assert all(
+            r.bytes > 0 and not r.from_cache for r in network.to("/_flux/thumbs/")
+        )  # a cold visit fetches
 
-    page.get_by_role("link", name="History").click()
-    expect(page.get_by_test_id("fl-card")).to_have_count(D.RECENT_RUNS)
-    expect(page.locator(IDLE)).to_have_count(1)
-    network.reset()
-    page.get_by_role("link", name="Compose").click()  # the warm revisit
-    expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
-    page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
-    expect(page.locator(IDLE)).to_have_count(1)
-    shoot(page, artifacts, "1-compose-revisited")
-    assert network.to("/media/") == []  # no picture through Streamlit's media endpoint
-    # every thumbnail the revisit asked for was answered by the browser's cache, or not asked for at all
-    assert [r.url for r in network.to("/_flux/thumbs/") if not r.from_cache or r.bytes] == []
-    assert network.total_bytes < WARM_REVISIT_MAX_BYTES, (network.http_bytes, network.ws_bytes)
+        page.get_by_role("link", name="History").click()
+        expect(page.get_by_test_id("fl-card")).to_have_count(D.RECENT_RUNS)
+        expect(page.locator(IDLE)).to_have_count(1)
+        network.reset()
+        wire.reset()
+        page.get_by_role("link", name="Compose").click()  # the warm revisit
+        expect(page.get_by_role("heading", name="Recent runs")).to_be_visible()
+        page.wait_for_function(LOADED, arg=D.RECENT_RUNS)
+        expect(page.locator(IDLE)).to_have_count(1)
+        shoot(page, artifacts, "1-compose-revisited")
+        assert network.to("/media/") == []  # no picture through Streamlit's media endpoint
+        # every thumbnail the revisit asked for was answered by the browser's cache, or not asked for at all
+        assert [r.url for r in network.to("/_flux/thumbs/") if not r.from_cache or r.bytes] == []
+        # what went over the wire (the page's data over the compressed WebSocket; Chromium's own count
+        # is of the messages inflated, 26 KB of them)
+        assert wire.total_bytes < WARM_REVISIT_MAX_BYTES, (wire.http_bytes, wire.ws_bytes, network.ws_bytes)
+    finally:
+        wire.close()
