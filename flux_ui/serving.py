@@ -17,8 +17,10 @@ turns Nagle's algorithm off for sockets whose protocol says TCP, so every small 
 connection waited ~40 ms for the browser's delayed ACK (headers and body go out as two writes).
 ``lifespan`` turns Nagle off on the listening socket, which accepted connections inherit: an image on
 a reused connection now takes about 1 ms instead of 44. It also tells Streamlit that app.py routes
-every page (``router_from_the_start``), so the first visit after a restart is one script run, not three, and imports pandas and pyarrow as
-the server starts (``warm_imports``) rather than on that visit's time.
+every page (``router_from_the_start``), so the first visit after a restart is one script run, not
+three, and imports pandas and pyarrow and compiles app.py and the pages as the server starts
+(``warm_imports``) rather than on that visit's time; the compiled pages are kept for the server's
+life, not compiled again whenever its last tab closes (``scripts_compiled_once``).
 
 Thumbnails are named by the hash of their image, so ``/_flux/thumbs/<hash>.jpg`` never changes: the
 History gallery sends 60 short URLs rather than 60 pictures, and a browser fetches each picture once.
@@ -381,6 +383,35 @@ def router_from_the_start() -> None:
     PagesManager.uses_pages_directory = False
 
 
+def scripts_compiled_once() -> bool:
+    """Compile app.py and every page once per server, and keep them compiled.
+
+    Streamlit keeps each script's compiled code in one cache for the server, but empties it whenever
+    the last tab goes (streamlit/runtime/websocket_session_manager.py: "avoid stale cached scripts
+    when all file watchers and sessions are disconnected"), so a person alone reloading a page, or
+    going to it from another address, had app.py and the page compiled again: 20 ms of the server's
+    CPU a visit for a page of ~1,000 lines, before its first message. With no source-file watcher
+    (.streamlit/config.toml: ``fileWatcherType = "none"``) the code cannot change while the server
+    runs, so nothing is stale: the cache is kept, filled here as the server starts. With a watcher
+    (``--server.fileWatcherType auto``, for editing) Streamlit's own rule stands. False then, or
+    where the runtime is not running."""
+    from streamlit import config
+    from streamlit.runtime import Runtime
+
+    if config.get_option("server.fileWatcherType") != "none" or not Runtime.exists():
+        return False
+    runtime = Runtime.instance()
+    cache = runtime._script_cache
+    cache.clear = lambda: None  # type: ignore[method-assign]
+    main = Path(runtime._main_script_path).resolve()
+    for script in (main, *sorted((main.parent / "pages").glob("*.py"))):
+        try:
+            cache.get_bytecode(str(script))
+        except (OSError, SyntaxError):  # the visit that runs it shows what is wrong, as before
+            continue
+    return True
+
+
 WARM_IMPORTS = ("pandas", "pyarrow")
 
 
@@ -389,9 +420,10 @@ def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> None:
     and Compare import it, and Streamlit imports it to look for data frames in any custom element's
     data, which every page has) and pyarrow (st.table's data). About 0.6 s of CPU, once per server.
 
-    Then everything the server has made so far (modules, classes, Streamlit's own state) is frozen
-    out of the garbage collector's reach (``gc.freeze``): it lives as long as the server, and a full
-    collection that walked it cost ~95 ms of CPU under the GIL; now it walks only what came since."""
+    Then app.py and the pages are compiled (``scripts_compiled_once``), and everything the server
+    has made so far (modules, classes, Streamlit's own state) is frozen out of the garbage
+    collector's reach (``gc.freeze``): it lives as long as the server, and a full collection that
+    walked it cost ~95 ms of CPU under the GIL; now it walks only what came since."""
     import gc
     import importlib
 
@@ -400,6 +432,7 @@ def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> None:
             importlib.import_module(name)
         except ImportError:  # not installed: the page that needs it says so, as before
             continue
+    scripts_compiled_once()
     gc.collect()
     gc.freeze()
 

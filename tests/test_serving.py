@@ -191,3 +191,37 @@ def test_warming_the_imports_passes_over_a_module_that_is_not_installed():
         assert gc.get_freeze_count() > 0  # what the server made as it started is out of the collector's walk
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("watcher", ["none", "auto"])
+def test_the_scripts_are_compiled_once_a_server_when_no_file_is_watched(monkeypatch, watcher):
+    """Streamlit empties its compiled-script cache whenever the last tab goes, so a person alone
+    reloading a page had it compiled again on every visit. Without a source watcher the code cannot
+    change while the server runs: app.py and every page are compiled as it starts and kept."""
+    import types
+    from pathlib import Path
+
+    from streamlit import config
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    root = Path(__file__).resolve().parents[1]
+    cache = ScriptCache()
+    monkeypatch.setattr(
+        Runtime,
+        "_instance",
+        types.SimpleNamespace(_script_cache=cache, _main_script_path=str(root / "app.py")),
+    )
+    before = config.get_option("server.fileWatcherType")
+    config.set_option("server.fileWatcherType", watcher)
+    try:
+        kept = serving.scripts_compiled_once()
+        cache.clear()  # what Streamlit does as the last session disconnects
+    finally:
+        config.set_option("server.fileWatcherType", before)
+    compiled = set(cache._cache)
+    if watcher == "none":
+        assert kept
+        assert compiled == {str(root / "app.py"), *(str(p) for p in (root / "pages").glob("*.py"))}
+    else:  # editing with a watcher: Streamlit's own rule, scripts compiled as they run
+        assert not kept and compiled == set()
