@@ -56,10 +56,10 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# one pytest worker a core (pytest-xdist), a test file to a worker and all browser journeys on one
-# (tests/conftest.py); the slowest tests are listed
+# one pytest worker a core (pytest-xdist), each test file on one worker (its module fixtures set up
+# once); the slowest tests are listed
 test: $(TEST_STAMP) chromium lint
-	$(PY) -m pytest -n auto --dist loadgroup --durations=15
+	$(PY) -m pytest -n auto --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache

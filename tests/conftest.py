@@ -149,14 +149,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _stop_shared_chromium()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`: one worker a core, --dist loadgroup) a test file stays on one
-    worker, as its module fixtures expect, and every browser journey runs on the same worker: two
-    Chromiums and two app servers at once on a 2-core machine starve each other."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("browser" if _is_browser(item) else item.path.stem))
-
-
 @pytest.fixture
 def sweep_lab(emulator, data_dir):
     """An emulator, a ledger and a runner on it, for sweeps: (server, ledger, runner)."""
