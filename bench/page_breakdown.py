@@ -85,7 +85,8 @@ class Probe:
             self.doc = event["timestamp"]
 
     def _open(self, event: dict) -> None:
-        self.ws_open = event["timestamp"]
+        if self.ws_open is None:  # Streamlit's own; the change feed's socket (flux_ui/live.py) opens later
+            self.ws_open = event["timestamp"]
 
     def _frame(self, event: dict) -> None:
         response = event["response"]

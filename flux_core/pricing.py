@@ -20,6 +20,8 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from sqlite_utils import Database
+
 from flux_core import defaults as D
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
@@ -104,21 +106,21 @@ def in_proportion(flat: float | None, model: str, other: str) -> float | None:
 def learn(ledger: Ledger, base_url: str, flat: float | None, sample: int = D.PRICING_SAMPLE) -> Pricing:
     """The pricing of `base_url`'s requests, each model's learned from the ledger's real costs of
     that model when it has any; `flat` is a [max] image's price."""
-    learned = [
-        _learn_one(ledger, base_url, model, in_proportion(flat, D.MODEL_SLUG, model), sample)
-        for model in D.MODELS
-    ]
+    with ledger.db() as db:  # one connection for every model's costs (a new one reads the schema again)
+        learned = [
+            _learn_one(db, base_url, model, in_proportion(flat, D.MODEL_SLUG, model), sample)
+            for model in D.MODELS
+        ]
     own, others = learned[0], tuple(p for p in learned[1:] if p.learned)
     return replace(own, others=others)
 
 
-def _learn_one(ledger: Ledger, base_url: str, model: str, flat: float | None, sample: int) -> Pricing:
-    with ledger.db() as db:
-        rows = db.execute(
-            "SELECT width, height, image_urls_json, cost_usd FROM runs WHERE base_url = ? AND model = ? "
-            "AND cost_usd IS NOT NULL AND cost_usd > 0 ORDER BY seq DESC LIMIT ?",
-            [base_url, model, sample],
-        ).fetchall()
+def _learn_one(db: Database, base_url: str, model: str, flat: float | None, sample: int) -> Pricing:
+    rows = db.execute(
+        "SELECT width, height, image_urls_json, cost_usd FROM runs WHERE base_url = ? AND model = ? "
+        "AND cost_usd IS NOT NULL AND cost_usd > 0 ORDER BY seq DESC LIMIT ?",
+        [base_url, model, sample],
+    ).fetchall()
     if not rows:
         return Pricing(per_image=flat, model=model)
     seen = [(w * h / 1e6, len(json.loads(urls or "[]")), cost) for w, h, urls, cost in rows]
