@@ -66,6 +66,10 @@ class Transfers:
         """The requests whose URL contains `part` (a path such as "/_flux/thumbs/")."""
         return [r for r in self.requests.values() if part in r.url]
 
+    def fetched(self) -> list[tuple[str, int]]:
+        """What came from the server over the network (not the browser's cache): URL and bytes."""
+        return [(r.url, r.bytes) for r in self.requests.values() if r.bytes and not r.from_cache]
+
     @property
     def http_bytes(self) -> int:
         return sum(r.bytes for r in self.requests.values())

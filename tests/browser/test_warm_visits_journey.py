@@ -96,8 +96,12 @@ def test_a_new_visit_with_60_runs_on_screen_sends_under_30_kb_over_the_wire(
             # must not happen: a thumbnail fetched again, or the page's own data sent uncompressed
             assert [r.url for r in network.to("/_flux/thumbs/") if not r.from_cache or r.bytes] == []
             assert network.ws_bytes > WARM_REVISIT_MAX_BYTES // 2  # the page's data, inflated: above 15 KB
-            fetched = [(r.url, r.bytes) for r in network.requests.values() if r.bytes and not r.from_cache]
-            assert wire.total_bytes < WARM_REVISIT_MAX_BYTES, (path, wire.http_bytes, wire.ws_bytes, fetched)
+            assert wire.total_bytes < WARM_REVISIT_MAX_BYTES, (
+                path,
+                wire.http_bytes,
+                wire.ws_bytes,
+                network.fetched(),
+            )
     finally:
         wire.close()
 
@@ -136,7 +140,6 @@ def test_a_warm_revisit_of_compose_fetches_no_thumbnail_again(
         assert [r.url for r in network.to("/_flux/thumbs/") if not r.from_cache or r.bytes] == []
         # what went over the wire (the page's data over the compressed WebSocket; Chromium's own count
         # is of the messages inflated, 26 KB of them)
-        fetched = [(r.url, r.bytes) for r in network.requests.values() if r.bytes and not r.from_cache]
-        assert wire.total_bytes < WARM_REVISIT_MAX_BYTES, (wire.http_bytes, wire.ws_bytes, fetched)
+        assert wire.total_bytes < WARM_REVISIT_MAX_BYTES, (wire.http_bytes, wire.ws_bytes, network.fetched())
     finally:
         wire.close()
