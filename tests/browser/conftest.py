@@ -20,6 +20,9 @@ from tests.browser.signin import write_secrets
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# the page's script has finished its run: what a person clicks now is not drawn over by that run
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

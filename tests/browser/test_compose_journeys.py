@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from flux_core.ledger import store
 from flux_core.ledger.store import Ledger
-from tests.browser.conftest import shoot
+from tests.browser.conftest import IDLE, shoot
 
 
 def runs(data_dir) -> list[dict]:
@@ -80,7 +80,7 @@ def test_a_prompt_with_markup_is_shown_as_text_and_runs_no_script(app_server, pa
     # the shortcut belongs to the Generate button: pressed before the page has drawn it (a fast server
     # streams the prompt first), it would find nothing to press
     expect(page.get_by_role("button", name="Generate")).to_be_visible()
-    expect(page.locator("[data-testid=stApp][data-test-script-state=notRunning]")).to_have_count(1)
+    expect(page.locator(IDLE)).to_have_count(1)
     page.get_by_label("Prompt", exact=True).fill(hostile)
     page.get_by_label("Prompt", exact=True).press("Control+Enter")  # the keyboard shortcut submits, too
     expect(page.get_by_text("Done · You waited")).to_be_visible()

@@ -15,7 +15,7 @@ from flux_core.ledger import store, sweeps
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from tests.browser.conftest import shoot
+from tests.browser.conftest import IDLE, shoot
 from tests.browser.signin import sign_in, sign_out
 from tests.browser.test_compose_journeys import generate
 from tests.conftest import client_for
@@ -79,6 +79,8 @@ def test_a_viewer_looks_and_votes_a_members_run_and_vote_carry_their_address_and
     expect(page.get_by_text(shown(f"Started by {ANN}"))).to_be_visible()
     page.get_by_text("Blind vote (for demos)").click()
     expect(page.get_by_text(shown("Voting as kim@partner.example"))).to_be_visible()
+    # the run that opened the panel done: a click while it still draws the page below can be lost
+    expect(page.locator(IDLE)).to_have_count(1)
     page.get_by_role("button", name="Left is better").click()
     expect(page.get_by_text("1 of 1 pairs judged")).to_be_visible()
     assert [v[0] for v in votes(data_dir)] == ["kim@partner.example"]
@@ -103,6 +105,7 @@ def test_a_viewer_looks_and_votes_a_members_run_and_vote_carry_their_address_and
     page.goto(f"{server.url}/compare?sweep={sweep_id}")
     page.get_by_text("Blind vote (for demos)").click()
     expect(page.get_by_text(shown("Voting as zoe@example.com"))).to_be_visible()
+    expect(page.locator(IDLE)).to_have_count(1)
     page.get_by_role("button", name="Right is better").click()
     expect(page.get_by_text("1 of 1 pairs judged")).to_be_visible()
     assert [v[0] for v in votes(data_dir)] == ["kim@partner.example", "zoe@example.com"]

@@ -15,7 +15,7 @@ from flux_core.ledger import sweeps
 from flux_core.ledger.store import Ledger
 from flux_core.params import FluxParams
 from flux_core.runner import Runner
-from tests.browser.conftest import shoot
+from tests.browser.conftest import IDLE, shoot
 from tests.browser.network import Transfers, Wire
 from tests.conftest import client_for
 
@@ -27,7 +27,6 @@ PICTURES = """() => { const main = document.querySelector('[data-testid=stMain]'
     e => e.shadowRoot ? [...e.shadowRoot.querySelectorAll('img')] : [])]; }"""
 # ... once each has loaded
 LOADED = f"n => {{ const imgs = ({PICTURES})(); return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }}"
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 # every picture on the page, the gallery's and the grid's in their elements' shadow roots, loaded
 ALL_LOADED = """n => {
   const imgs = [...document.images, ...[...document.querySelectorAll('*')].flatMap(
