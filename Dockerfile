@@ -27,7 +27,11 @@ COPY flux_ui ./flux_ui
 COPY app.py ./
 COPY pages ./pages
 COPY .streamlit/config.toml ./.streamlit/config.toml
-RUN pip install --no-cache-dir --no-deps .
+# `streamlit run app.py` imports flux_core and flux_ui from /app (the script's folder comes first on
+# sys.path), not from the installed copy, and PYTHONDONTWRITEBYTECODE keeps Python from caching their
+# bytecode: compiled here once, or every start compiles them again (0.5 s of CPU).
+RUN pip install --no-cache-dir --no-deps . \
+    && python -m compileall -q flux_core flux_ui
 
 USER flux
 VOLUME ["/data"]

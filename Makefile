@@ -18,7 +18,7 @@ export UV_PYTHON_DOWNLOADS := never
 # from bytecode even where PYTHONDONTWRITEBYTECODE keeps Python from writing it (seconds a start)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test lint chromium emulator clean screenshots
+.PHONY: run test lint chromium emulator clean screenshots bytecode
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +45,17 @@ chromium:
 		fi; \
 	fi
 
-run: $(RUN_STAMP)
+# Flux Lab's own packages, installed editable (so uv leaves them as source), compiled before each
+# run and test: where PYTHONDONTWRITEBYTECODE is set (this machine, CI) every process would compile
+# their 71 files again as it starts (0.5 s of CPU; an app server healthy in 1.8 s instead of 2.6).
+# A file compiled already and unchanged since is skipped.
+bytecode: | $(UV)
+	$(PY) -m compileall -q -j 0 flux_core flux_ui
+
+run: $(RUN_STAMP) bytecode
 	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
-emulator: $(RUN_STAMP)
+emulator: $(RUN_STAMP) bytecode
 	$(VENV)/bin/flux-lab emulator
 
 lint: $(TEST_STAMP)
@@ -58,12 +65,12 @@ lint: $(TEST_STAMP)
 
 # one pytest worker a core (pytest-xdist), each test file on one worker (its module fixtures set up
 # once); the slowest tests are listed
-test: $(TEST_STAMP) chromium lint
+test: $(TEST_STAMP) chromium lint bytecode
 	$(PY) -m pytest -n auto --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache
 
 # Retake the README's screenshots with the browser journeys (docs/*.png).
-screenshots: $(TEST_STAMP) chromium
+screenshots: $(TEST_STAMP) chromium bytecode
 	FLUX_LAB_SCREENSHOTS=docs $(PY) -m pytest -q tests/browser

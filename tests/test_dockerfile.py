@@ -5,6 +5,7 @@ makes from uv.lock, installed by its pip command, must be exactly the test envir
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import importlib.util
 import json
 import os
 import re
@@ -75,6 +76,7 @@ def test_the_install_start_and_healthcheck_commands_work(tmp_path):
     [export] = [c for c in commands if c[:2] == ["uv", "export"]]
     [deps] = [c for c in commands if c[:2] == ["pip", "install"] and "--requirement" in c]
     [install] = [c for c in commands if c[:2] == ["pip", "install"] and c[-1] == "."]
+    [compile_] = [c for c in commands if c[:3] == ["python", "-m", "compileall"]]
     assert commands.index(["pip", "uninstall", "--yes", "uv"]) < commands.index(deps)  # uv stays out
     assert "--frozen" in export and "--no-dev" in export
     workdir = tmp_path / "app"
@@ -128,6 +130,12 @@ def test_the_install_start_and_healthcheck_commands_work(tmp_path):
         check=True,
     )
     assert str(env_dir) in probe_install.stdout  # the project as the image installs it, not the checkout
+    # the packages the app imports from /app, compiled by the image's own command: none left as source
+    subprocess.run([str(bindir / "python"), *compile_[1:]], cwd=workdir, check=True, capture_output=True)
+    packages = [a for a in compile_[3:] if not a.startswith("-")]
+    assert packages == ["flux_core", "flux_ui"]
+    sources = [p for package in packages for p in (workdir / package).rglob("*.py")]
+    assert sources and all(Path(importlib.util.cache_from_source(str(p))).is_file() for p in sources)
 
     port = free_port()
     cmd = [
