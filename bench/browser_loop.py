@@ -18,6 +18,8 @@ each part; prints figures, asserts nothing.
   Chromium reports a WebSocket message inflated), the script's messages the page received and
   the server's CPU for the visit.
   `--ledger N=DIR` starts from a copy of a ledger bench/history_scale.py kept (`--keep DIR`).
+  The table's first row is the floor: the same visits of a page of Streamlit alone (a title and a
+  line, Flux Lab's config), what Streamlit's own frontend takes on this machine.
 - watch: the server's CPU and peak RSS while 0, 1 and 5 tabs watch a live 12-cell sweep on Compare
   (driven by this process's own runner against an emulator, so the server only watches), and how
   long after the last job finished every tab shows every picture.
@@ -267,6 +269,53 @@ def pages_at(data: Path, versions: list[tuple[str, Path]], repeat: int, restarts
     return found
 
 
+FLOOR_WORDS = "A page of Streamlit alone"
+FLOOR_APP = f"import streamlit as st\n\nst.title('Floor')\nst.write('{FLOOR_WORDS}: nothing of Flux Lab.')\n"
+
+
+def floor(repeat: int, restarts: int) -> Visits:
+    """The same visits of a page with nothing of Flux Lab on it (a title and a line, Flux Lab's
+    .streamlit/config.toml): what Streamlit's own frontend takes on this machine, the least a page
+    of this stack can take. Its first visit downloads and compiles the same frontend as any page's."""
+    from playwright.sync_api import sync_playwright
+
+    found = Visits()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "floor"
+        (root / ".streamlit").mkdir(parents=True)
+        shutil.copy(ROOT / ".streamlit" / "config.toml", root / ".streamlit" / "config.toml")
+        (root / "app.py").write_text(FLOOR_APP)
+        server = AppServer(Path(tmp), Path(tmp), D.EMULATOR_LATENCY_S, root=root).start()
+        wire = Wire(server.port)
+        try:
+            with sync_playwright() as p:
+                browser = launch(p)
+
+                def visits(kinds: tuple[str, ...]) -> None:
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = context.new_page()
+                    page.set_default_timeout(180_000)
+                    network = Transfers(context, page)
+                    for kind in kinds:
+                        measured = visit(server, page, network, wire, "/", FLOOR_WORDS, 0)
+                        if kind:
+                            found.add(("Streamlit alone", kind), *measured)
+                    context.close()
+
+                visits(("",))  # the server's first session: not counted
+                for _ in range(repeat):
+                    visits(("first", "warm"))
+                for _ in range(restarts):
+                    server.stop()
+                    server.start()
+                    visits(("restart",))
+                browser.close()
+        finally:
+            wire.close()
+            server.stop()
+    return found
+
+
 def pages(runs: list[int], repeat: int, restarts: int, ready: dict[int, Path], against: str | None) -> None:
     versions = [("this checkout", ROOT)]
     if against:
@@ -305,8 +354,14 @@ def pages(runs: list[int], repeat: int, restarts: int, ready: dict[int, Path], a
             f"{statistics.median(found.messages[key]):.0f} msgs, {statistics.median(found.cpu_ms[key]):.0f} ms CPU"
         )
 
+    bare = floor(repeat, restarts)
     print("\n| page, runs | version | first visit | warm visit | first visit after a restart |")
     print("|---|---|---|---|---|")
+    key = "Streamlit alone"
+    print(
+        f"| {key} (the floor), — | — | {cell(bare, (key, 'first'))} | {cell(bare, (key, 'warm'))} | "
+        f"{cell(bare, (key, 'restart'))} |"
+    )
     for n in runs:
         for name, *_ in page_list(""):
             for label, _ in versions:
