@@ -748,7 +748,7 @@ def ab(view: sweeps.SweepView, done: list[sweeps.Cell]) -> None:
     only = st.toggle("Differences only", key="compare_diff_only", persist_state="session")
     for title, table in P.compare_tables([a.run, b.run], ["A", "B"], differences_only=only).items():
         st.caption(title)
-        st.table(table)
+        st.table(table, hide_index=True)
     if a.run.prompt != b.run.prompt:
         st.caption("Prompt: the fields that changed, then word by word (struck: only in A; green: only in B)")
         for line in P.field_changes(a.run.prompt, b.run.prompt):

@@ -929,7 +929,7 @@ if len(rows) >= 2:
     only = st.toggle("Differences only", key="h_diff_only", help="Settings only: outcomes are shown apart")
     for title, table in P.compare_tables(rows, names, differences_only=only).items():
         st.caption(title)
-        st.table(table)
+        st.table(table, hide_index=True)
     st.caption(
         "Prompt: the fields that changed, then word by word (struck: only in #1; green: only in the other)"
     )

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from flux_core.ledger import sweeps
 from flux_core.params import FluxParams
-from flux_core.presentation import markdown_text
+from flux_core.presentation import HIGHLIGHT, highlighted, markdown_text
 from tests.test_app_history import click_in_gallery, history_page
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -55,13 +55,28 @@ def test_markdown_text_escapes_every_mark_and_reads_back_exactly(payload):
     assert all(inert[i - 1] == "\\" for i, c in enumerate(inert) if c in "*![]()<>`#$-_|~")
 
 
+@pytest.mark.parametrize("payload", [ALL, "a ]closing[ bracket] and :red[x]", "two\nlines", "\\]"])
+def test_a_highlight_holds_the_inert_text_whole_and_nothing_closes_it_early(payload):
+    marked = highlighted(markdown_text(payload))
+    head, tail = HIGHLIGHT.split("{}")
+    inside = marked.removeprefix(head).removesuffix(tail)
+    assert marked == head + inside + tail and "\n" not in marked
+    # every bracket inside is escaped: the highlight's own "]" is the only one that closes it
+    assert all(inside[i - 1] == "\\" for i, c in enumerate(inside) if c in "[]")
+    assert read_back(inside) == payload.replace("\n", " ")
+    assert highlighted("") == ""
+
+
 @pytest.mark.usefixtures("fast_app")
 def test_history_shows_prompts_in_the_comparison_as_text():
     at, ids = history_page([dict(prompt="a cat " + ALL, seed=1), dict(prompt="a dog", seed=2)])
     click_in_gallery(at, "selection", ids)
     settings = at.table[0].value
     [prompts] = settings[settings["field"] == "prompt"][["#1", "#2"]].to_numpy().tolist()
-    assert sorted(prompts) == sorted([markdown_text("a cat " + ALL), markdown_text("a dog")])
+    # the prompts differ: each on a highlight, its text inert inside it
+    assert sorted(prompts) == sorted(
+        [highlighted(markdown_text("a cat " + ALL)), highlighted(markdown_text("a dog"))]
+    )
     assert_never_markup(at)
 
 
@@ -109,7 +124,9 @@ def test_compare_shows_sweep_names_axis_labels_and_the_ab_table_as_text():
     at.selectbox(key="compare_b").set_value(cat.idx)
     at.run()
     settings = at.table[0].value
-    assert settings[settings["field"] == "prompt"]["B"].tolist() == [markdown_text("a cat " + ALL)]
+    assert settings[settings["field"] == "prompt"]["B"].tolist() == [
+        highlighted(markdown_text("a cat " + ALL))
+    ]
     assert_never_markup(at)
     at.button(key="compare_new").click()  # the saved sweeps' cards: the name as text
     at.run()
